@@ -1,0 +1,82 @@
+//! The command line, and nothing else: what each argument and option means.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Use it as pacman's downloader, in /etc/pacman.conf under [options]:
+
+    XferCommand = /usr/bin/pacxfer %u %o
+
+Each file is looked up in the sync databases, fetched from the local IPFS node when it has it,
+otherwise from the mirror pacman gave, and written to OUTPUT only when it matches the
+database's SHA-256. Configuration: /etc/pacxfer.conf (see pacxfer.conf(5)).";
+
+/// Download pacman's files from IPFS first, verified against the sync databases, with the
+/// HTTP mirror as fallback.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pacxfer",
+    version,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The URL to download (pacman's %u).
+    #[arg(value_name = "URL", required = true)]
+    pub url: Option<String>,
+
+    /// Where to write it (pacman's %o); pacman renames it when pacxfer exits 0.
+    #[arg(value_name = "OUTPUT", required = true)]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// Options for every form.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Configuration file [default: /etc/pacxfer.conf, which may be absent].
+    #[arg(long, global = true, env = "PACXFER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// pacman's database directory (holds sync/*.db) [default: config's dbpath, then
+    /// `pacman-conf DBPath`, then /var/lib/pacman/].
+    #[arg(long, global = true, env = "PACXFER_DBPATH", value_name = "DIR")]
+    pub dbpath: Option<PathBuf>,
+
+    /// Say which sources are tried and why each was passed over.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print nothing on success.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download one file from a shell: a URL, a package file name, or a package name.
+    Fetch {
+        /// A URL, a package file name (looked up in the sync databases), or a package name.
+        what: String,
+        /// Where to write it [default: ./<file name>]; a directory keeps the file name.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+    /// Show what the sync databases say about a file or package, and the sources pacxfer
+    /// would try, in order.
+    Lookup {
+        /// A package file name, a package name, or a URL.
+        what: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}

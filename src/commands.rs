@@ -1,0 +1,392 @@
+//! The three things pacxfer does, each from its parsed arguments to its exit status:
+//! `xfer` (pacman's `%u %o`), `fetch` (a shell download) and `lookup` (what would happen).
+//! Each turns a request into a target, candidates and a plan, and hands downloads to
+//! `download::run`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use serde::Serialize;
+
+use crate::cid::{self, KnownCid};
+use crate::config::{self, Config};
+use crate::download::{self, Context, DownloadError};
+use crate::output::Output;
+use crate::pacman_conf::{self, PacmanConf};
+use crate::plan::{self, Plan};
+use crate::progress::{Progress, Verbosity};
+use crate::syncdb::{self, DbError, Entry, Query};
+use crate::target::Target;
+
+/// What every command starts from.
+pub struct Session {
+    pub config: Config,
+    pub dbpath: PathBuf,
+    pub pacman_conf: PacmanConf,
+    pub verbosity: Verbosity,
+}
+
+impl Session {
+    /// Reads the configuration and settles the database path.
+    pub fn open(
+        config_path: Option<&Path>,
+        dbpath: Option<&Path>,
+        verbosity: Verbosity,
+    ) -> Result<Session> {
+        let config = match config_path {
+            Some(path) => Config::load(path, true)?,
+            None => Config::load(Path::new(config::DEFAULT_PATH), false)?,
+        };
+        let pacman_conf = PacmanConf {
+            config: config.pacman_conf.clone(),
+        };
+        let dbpath = pacman_conf::resolve_dbpath(dbpath, config.dbpath.as_deref(), &pacman_conf);
+        Ok(Session {
+            config,
+            dbpath,
+            pacman_conf,
+            verbosity,
+        })
+    }
+
+    /// The entries listing `query`, with unreadable databases reported as warnings.
+    fn find(
+        &self,
+        query: Query<'_>,
+        repo_order: &[String],
+        progress: &Progress,
+    ) -> Result<Vec<Entry>, DbError> {
+        let found = syncdb::find(&self.dbpath, query, repo_order)?;
+        for problem in &found.problems {
+            progress.warn(&problem.to_string());
+        }
+        Ok(found.entries)
+    }
+
+    /// pacman.conf's repository order, or none when pacman-conf cannot say.
+    fn repo_order(&self, progress: &Progress) -> Vec<String> {
+        self.pacman_conf.repos().unwrap_or_else(|e| {
+            progress.note(&format!("{e}; repositories taken in name order"));
+            Vec::new()
+        })
+    }
+
+    /// The mirror URLs of `entry`'s repository, from its Server lines.
+    fn mirror_urls(&self, entry: &Entry, file: &str, progress: &Progress) -> Vec<String> {
+        match self.pacman_conf.servers(&entry.repo) {
+            Ok(servers) => servers
+                .iter()
+                .map(|s| format!("{}/{file}", s.trim_end_matches('/')))
+                .collect(),
+            Err(e) => {
+                progress.warn(&format!("{e}: no mirror URLs for [{}]", entry.repo));
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Files that no database lists as a package, so no lookup is needed.
+fn never_listed(name: &str) -> bool {
+    let name = name.strip_suffix(".sig").unwrap_or(name);
+    name.ends_with(".db")
+        || name.ends_with(".files")
+        || name.contains(".db.tar")
+        || name.contains(".files.tar")
+}
+
+/// `pacxfer URL OUTPUT`: pacman's XferCommand. Exit 0 only with verified bytes in OUTPUT.
+pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
+    let target = Target::parse(url)?;
+    let progress = Progress::new(&target.filename, session.verbosity);
+    let candidates = if never_listed(&target.listed_name) {
+        Vec::new()
+    } else {
+        match session.find(Query::Filename(&target.listed_name), &[], &progress) {
+            Ok(entries) => entries,
+            Err(e) => {
+                // Before the first `pacman -Sy` there is nothing to look up: download as is.
+                progress.note(&e.to_string());
+                Vec::new()
+            }
+        }
+    };
+    if candidates.is_empty() {
+        progress.note(&format!(
+            "{} is not listed in any sync database; downloading it unverified",
+            target.listed_name
+        ));
+    }
+    let plan = plan::plan(
+        target.is_sig,
+        &candidates,
+        &target.dirs,
+        &session.config,
+        std::slice::from_ref(&target.url),
+    );
+    deliver(
+        session,
+        &target.filename,
+        &plan,
+        output,
+        &progress,
+        "pacman will try its next server",
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a plan into `output` and prints the success line.
+fn deliver(
+    session: &Session,
+    filename: &str,
+    plan: &Plan,
+    output: &Path,
+    progress: &Progress,
+    what_next: &str,
+) -> Result<()> {
+    for note in &plan.notes {
+        progress.warn(note);
+    }
+    let mut out = Output::open(output).with_context(|| {
+        format!(
+            "cannot open output file {} for {filename}",
+            output.display()
+        )
+    })?;
+    let ctx = Context::new(&session.config);
+    match download::run(plan, &mut out, &ctx, progress) {
+        Ok(done) => {
+            let bytes = out
+                .finish()
+                .with_context(|| format!("cannot write output file {}", output.display()))?;
+            let mut detail = done.url.clone();
+            if let Some(miss) = &done.ipfs_miss {
+                detail.push_str(&format!("; ipfs: {miss}"));
+            }
+            progress.done(filename, done.source, &detail, bytes, done.resumed);
+            Ok(())
+        }
+        Err(e) => {
+            progress.abandon();
+            match e {
+                DownloadError::Output(e) => Err(anyhow::Error::new(e).context(format!(
+                    "cannot write {} for {filename} (is the disk full?)",
+                    output.display()
+                ))),
+                other => bail!("could not download {filename}: {other}; {what_next}"),
+            }
+        }
+    }
+}
+
+/// What `fetch` and `lookup` were given, resolved.
+struct Resolved {
+    /// The file to download (a `.sig` when asked for one).
+    file: String,
+    is_sig: bool,
+    /// The entry chosen first (repository order), when the databases list it.
+    entry: Option<Entry>,
+    candidates: Vec<Entry>,
+    /// URL path segments that may name a repository.
+    dirs: Vec<String>,
+    mirrors: Vec<String>,
+}
+
+fn resolve(session: &Session, what: &str, progress: &Progress) -> Result<Resolved> {
+    if what.contains("://") {
+        let target = Target::parse(what)?;
+        let candidates = if never_listed(&target.listed_name) {
+            Vec::new()
+        } else {
+            session
+                .find(Query::Filename(&target.listed_name), &[], progress)
+                .unwrap_or_default()
+        };
+        return Ok(Resolved {
+            entry: plan::choose(&candidates, &target.dirs)
+                .first()
+                .map(|e| (*e).clone()),
+            file: target.filename,
+            is_sig: target.is_sig,
+            candidates,
+            dirs: target.dirs,
+            mirrors: vec![target.url],
+        });
+    }
+    if !syncdb::is_plain_filename(what) {
+        bail!("{what:?} is not a URL, a package file name or a package name");
+    }
+    let order = session.repo_order(progress);
+    let (listed, is_sig) = match what.strip_suffix(".sig") {
+        Some(base) if !base.is_empty() => (base, true),
+        _ => (what, false),
+    };
+    let mut candidates = session.find(Query::Filename(listed), &order, progress)?;
+    if candidates.is_empty() && !is_sig {
+        candidates = session.find(Query::Name(what), &order, progress)?;
+    }
+    let Some(entry) = candidates.first().cloned() else {
+        bail!(
+            "{what} is not in any sync database under {} (check the name, or run `pacman -Sy`)",
+            session.dbpath.join("sync").display()
+        );
+    };
+    // A package name: every repository's entry for it is a different file; keep the first.
+    candidates.retain(|e| e.filename == entry.filename);
+    let file = if is_sig {
+        format!("{}.sig", entry.filename)
+    } else {
+        entry.filename.clone()
+    };
+    let mirrors = session.mirror_urls(&entry, &file, progress);
+    Ok(Resolved {
+        file,
+        is_sig,
+        dirs: vec![entry.repo.clone()],
+        entry: Some(entry),
+        candidates,
+        mirrors,
+    })
+}
+
+/// `pacxfer fetch WHAT [-o PATH]`: a download from a shell, written to `PATH.part` and renamed
+/// once verified.
+pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<ExitCode> {
+    let early = Progress::plain(session.verbosity);
+    let resolved = resolve(session, what, &early)?;
+    let dest = match output {
+        Some(p) if p.is_dir() => p.join(&resolved.file),
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from(&resolved.file),
+    };
+    let mut part = dest.clone().into_os_string();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let plan = plan::plan(
+        resolved.is_sig,
+        &resolved.candidates,
+        &resolved.dirs,
+        &session.config,
+        &resolved.mirrors,
+    );
+    let progress = Progress::new(&resolved.file, session.verbosity);
+    deliver(
+        session,
+        &resolved.file,
+        &plan,
+        &part,
+        &progress,
+        "run it again to resume",
+    )?;
+    std::fs::rename(&part, &dest)
+        .with_context(|| format!("cannot rename {} to {}", part.display(), dest.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON form of `lookup`.
+#[derive(Serialize)]
+struct LookupJson<'a> {
+    repo: &'a str,
+    filename: &'a str,
+    name: &'a str,
+    version: &'a str,
+    arch: &'a str,
+    sha256: Option<String>,
+    csize: Option<u64>,
+    signature: bool,
+    cid: Option<&'a str>,
+    cid_source: Option<&'static str>,
+    sources: Vec<String>,
+}
+
+/// `pacxfer lookup WHAT [--json]`.
+pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
+    let progress = Progress::plain(session.verbosity);
+    let resolved = resolve(session, what, &progress)?;
+    let Some(entry) = &resolved.entry else {
+        bail!(
+            "{} is not in any sync database under {}",
+            resolved.file,
+            session.dbpath.join("sync").display()
+        );
+    };
+    let plan = plan::plan(
+        resolved.is_sig,
+        &resolved.candidates,
+        &resolved.dirs,
+        &session.config,
+        &resolved.mirrors,
+    );
+    let sources: Vec<String> = plan
+        .sources
+        .iter()
+        .map(|s| s.url().map_or_else(|| s.describe(), str::to_string))
+        .collect();
+    let known = cid::for_entry(entry, session.config.gateway.raw_block_max);
+    let cid_source = known.as_ref().map(|k| match k {
+        KnownCid::Database(_) => "database",
+        KnownCid::RawBlock(_) => "raw-block",
+    });
+    if json {
+        let doc = LookupJson {
+            repo: &entry.repo,
+            filename: &entry.filename,
+            name: &entry.name,
+            version: &entry.version,
+            arch: &entry.arch,
+            sha256: entry.sha256.map(hex::encode),
+            csize: entry.csize,
+            signature: entry.pgpsig.is_some(),
+            cid: known.as_ref().map(KnownCid::as_str),
+            cid_source,
+            sources,
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "(none)".to_string());
+    println!("repo:      {}", entry.repo);
+    println!("filename:  {}", entry.filename);
+    println!("name:      {}", entry.name);
+    println!("version:   {}", entry.version);
+    println!("arch:      {}", entry.arch);
+    println!("sha256:    {}", or_none(entry.sha256.map(hex::encode)));
+    println!(
+        "csize:     {}",
+        or_none(
+            entry
+                .csize
+                .map(|c| format!("{c} ({})", crate::progress::size(c)))
+        )
+    );
+    println!(
+        "signature: {}",
+        if entry.pgpsig.is_some() {
+            "embedded in the database"
+        } else {
+            "not embedded"
+        }
+    );
+    println!(
+        "cid:       {}",
+        match &known {
+            Some(KnownCid::Database(c)) => format!("{c} (from the database)"),
+            Some(KnownCid::RawBlock(c)) => format!("{c} (raw block, derived from sha256)"),
+            None => "(unknown)".to_string(),
+        }
+    );
+    if resolved.candidates.len() > 1 {
+        let repos: Vec<&str> = resolved
+            .candidates
+            .iter()
+            .map(|e| e.repo.as_str())
+            .collect();
+        println!("also in:   {}", repos[1..].join(", "));
+    }
+    println!("sources:");
+    for (i, source) in plan.sources.iter().enumerate() {
+        println!("  {}. [{}] {}", i + 1, source.label(), source.describe());
+    }
+    Ok(ExitCode::SUCCESS)
+}

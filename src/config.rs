@@ -1,0 +1,322 @@
+//! Configuration: `/etc/pacxfer.conf` (TOML). Every key is optional; the defaults are what a
+//! Kubo user on this machine wants. Reading is strict: an unknown key or a bad value is an
+//! error that names the key and the file, because a typo silently ignored would leave the
+//! user wondering why IPFS is never used.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::template;
+
+/// The default location.
+pub const DEFAULT_PATH: &str = "/etc/pacxfer.conf";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// pacman's DBPath (holds `sync/*.db`); asked of `pacman-conf` when unset.
+    pub dbpath: Option<PathBuf>,
+    /// The pacman.conf that `pacman-conf` reads for DBPath and Server lines.
+    pub pacman_conf: Option<PathBuf>,
+    pub gateway: GatewayConfig,
+    pub mirror: MirrorConfig,
+}
+
+/// `[gateway]`: the IPFS node's HTTP gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Whether to ask the gateway at all.
+    pub enabled: bool,
+    /// Base URL, `http://` or `https://`.
+    pub url: String,
+    /// Path templates tried in order (see `template`).
+    pub paths: Vec<String>,
+    /// How long to wait for a TCP connection to the gateway.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// How long the gateway may go silent: before answering a cache-only request, and
+    /// between two reads of a body.
+    #[serde(deserialize_with = "duration")]
+    pub stall_timeout: Duration,
+    /// After no template is in the local node: how long the node may take to start
+    /// answering while it fetches from the IPFS network. 0 turns this off.
+    #[serde(deserialize_with = "duration")]
+    pub network_timeout: Duration,
+    /// Files no larger than this (bytes) are taken to be one raw block, so their CID is
+    /// derived from the SHA-256.
+    pub raw_block_max: u64,
+}
+
+/// `[mirror]`: the HTTP mirror pacman gave (`%u`) and the Server lines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MirrorConfig {
+    /// How long to wait for a connection (pacman's own downloader: 10 s).
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// No byte for this long ends the transfer (pacman's own rule: 10 s).
+    #[serde(deserialize_with = "duration")]
+    pub stall_timeout: Duration,
+    /// How many redirects to follow.
+    pub max_redirects: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            enabled: true,
+            url: "http://127.0.0.1:8080".to_string(),
+            paths: vec!["/ipfs/{cid}".to_string()],
+            connect_timeout: Duration::from_millis(500),
+            stall_timeout: Duration::from_secs(5),
+            network_timeout: Duration::ZERO,
+            raw_block_max: 1 << 20,
+        }
+    }
+}
+
+impl Default for MirrorConfig {
+    fn default() -> Self {
+        MirrorConfig {
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(10),
+            max_redirects: 10,
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read { path: PathBuf, err: std::io::Error },
+    /// TOML syntax, an unknown key, or a value of the wrong type.
+    Parse {
+        path: PathBuf,
+        line: Option<usize>,
+        text: String,
+        message: String,
+    },
+    /// A value that parses but cannot work.
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, err } => {
+                write!(f, "cannot read config file {}: {err}", path.display())
+            }
+            ConfigError::Parse {
+                path,
+                line,
+                text,
+                message,
+            } => {
+                write!(f, "config file {}", path.display())?;
+                if let Some(line) = line {
+                    write!(f, " line {line}")?;
+                }
+                if !text.is_empty() {
+                    write!(f, " ({text})")?;
+                }
+                write!(f, ": {message}; fix or remove it (see pacxfer.conf(5))")
+            }
+            ConfigError::Invalid { path, key, message } => write!(
+                f,
+                "config file {}: {key}: {message}; fix or remove it (see pacxfer.conf(5))",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Deserializes a duration written like `"500ms"`, `"10s"`, `"1m"` or `"0"`.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// Reads a duration such as `"500ms"`, `"10s"`, `"2m"`, or `"0"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("{text:?} is not a duration like \"500ms\" or \"10s\" ({e})"))
+}
+
+impl Config {
+    /// Reads `path`. When `required` is false a missing file gives the defaults.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Config::default())
+            }
+            Err(err) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                err,
+            }),
+        }
+    }
+
+    /// Parses configuration text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, snippet) = match e.span() {
+                Some(span) => {
+                    let start = span.start.min(text.len());
+                    let line_no = text[..start].matches('\n').count() + 1;
+                    let snippet = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                    (Some(line_no), snippet.to_string())
+                }
+                None => (None, String::new()),
+            };
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                text: snippet,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        let url = self.gateway.url.as_str();
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| {
+                invalid(
+                    "gateway.url",
+                    format!("{url:?} is not an http:// or https:// URL"),
+                )
+            })?;
+        if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
+            return Err(invalid(
+                "gateway.url",
+                format!("{url:?} is not a gateway base URL like \"http://127.0.0.1:8080\""),
+            ));
+        }
+        for p in &self.gateway.paths {
+            template::validate(p)
+                .map_err(|e| invalid("gateway.paths", format!("template {p:?}: {e}")))?;
+        }
+        if self.gateway.connect_timeout.is_zero() {
+            return Err(invalid("gateway.connect_timeout", "must be above 0".into()));
+        }
+        if self.gateway.stall_timeout.is_zero() {
+            return Err(invalid("gateway.stall_timeout", "must be above 0".into()));
+        }
+        if self.mirror.connect_timeout.is_zero() {
+            return Err(invalid("mirror.connect_timeout", "must be above 0".into()));
+        }
+        if self.mirror.stall_timeout.is_zero() {
+            return Err(invalid("mirror.stall_timeout", "must be above 0".into()));
+        }
+        Ok(())
+    }
+
+    /// The gateway base URL without a trailing slash.
+    pub fn gateway_base(&self) -> &str {
+        self.gateway.url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/pacxfer.conf"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("").expect("defaults");
+        assert!(c.gateway.enabled);
+        assert_eq!(c.gateway.url, "http://127.0.0.1:8080");
+        assert_eq!(c.gateway.paths, vec!["/ipfs/{cid}"]);
+        assert_eq!(c.gateway.connect_timeout, Duration::from_millis(500));
+        assert_eq!(c.gateway.network_timeout, Duration::ZERO);
+        assert_eq!(c.gateway.raw_block_max, 1048576);
+        assert_eq!(c.mirror.stall_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn full_file() {
+        let c = parse(
+            "dbpath = \"/tmp/db\"\n[gateway]\nurl = \"http://10.0.0.2:8080/\"\n\
+             paths = [\"/ipfs/{cid}\", \"/ipns/k51x/{sha256}\"]\nnetwork_timeout = \"20s\"\n\
+             [mirror]\nstall_timeout = \"1m\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.dbpath.as_deref(), Some(Path::new("/tmp/db")));
+        assert_eq!(c.gateway_base(), "http://10.0.0.2:8080");
+        assert_eq!(c.gateway.paths.len(), 2);
+        assert_eq!(c.gateway.network_timeout, Duration::from_secs(20));
+        assert_eq!(c.mirror.stall_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unknown_key_names_key_line_and_file() {
+        let e = parse("[gateway]\nurl = \"http://x:1\"\ntimeout = \"5s\"\n")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(e.contains("/etc/pacxfer.conf line 3"), "{e}");
+        assert!(e.contains("timeout"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn bad_values() {
+        let e = parse("[mirror]\nstall_timeout = \"ten\"\n")
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("stall_timeout"), "{e}");
+        let e = parse("[gateway]\nraw_block_max = \"big\"\n")
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("raw_block_max"), "{e}");
+        let e = parse("[gateway]\nurl = \"ftp://x\"\n")
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("gateway.url"), "{e}");
+        let e = parse("[gateway]\npaths = [\"/ipfs/{hash}\"]\n")
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("gateway.paths") && e.contains("{hash}"), "{e}");
+        let e = parse("[gateway]\nconnect_timeout = \"0\"\n")
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("gateway.connect_timeout"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,392 @@
+//! The download loop: walk the planned sources in order until one delivers bytes that match
+//! the database, writing into the output file as they stream.
+//!
+//! This is the one place that decides what a failure costs:
+//! - a source that sends nothing (412, 404, refused, timeout) is passed over;
+//! - a source that stops early (a stall, a reset, a short body) leaves its bytes for the next
+//!   source to resume with `Range`;
+//! - a source that sends too much or wrong bytes has its bytes thrown away;
+//! - a resumed file whose whole turns out wrong is fetched once more from byte 0;
+//! - a dead gateway is asked once, not once per template;
+//! - writing the output failing (disk full) ends everything at once.
+//!
+//! Success is only ever returned with the output holding verified bytes (or, for a file no
+//! database lists, a complete body).
+
+use std::cell::OnceCell;
+use std::fmt;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::gateway;
+use crate::http::{self, Client, HttpError, RangeError, Stream};
+use crate::mirror;
+use crate::output::Output;
+use crate::plan::{Plan, Source};
+use crate::progress::{self, Progress};
+use crate::verify::{self, Expected, PumpError, Verdict};
+
+/// Why one source did not deliver.
+#[derive(Debug)]
+pub enum Failure {
+    /// The local IPFS node does not hold it (412 to `only-if-cached`).
+    NotCached,
+    /// No response: connection refused, unreachable, timeout, TLS.
+    Request(HttpError),
+    /// An HTTP status that carries no file.
+    Status(u16),
+    /// A range answer that does not continue the file.
+    Range(RangeError),
+    /// The source went silent for the stall timeout.
+    Stalled,
+    /// Reading the body failed (reset, broken encoding, body shorter than announced).
+    Read(io::Error),
+    /// The body ended before the file did.
+    Short { got: u64, want: u64 },
+    /// The source sent, or announced, more bytes than the file has.
+    TooLarge { limit: u64 },
+    /// The bytes do not match the database's SHA-256.
+    Mismatch,
+    /// No time left to let the IPFS node search the network.
+    NoBudget,
+    /// A local (`file://`) source could not be read.
+    Local(io::Error),
+    /// Writing the output failed: nothing else can succeed.
+    Write(io::Error),
+    /// Anything else, said in words.
+    Other(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::NotCached => write!(f, "not in the local IPFS node"),
+            Failure::Request(e) => write!(f, "{e}"),
+            Failure::Status(code) => write!(f, "HTTP {code}"),
+            Failure::Range(RangeError::NotSatisfiable) => {
+                write!(f, "HTTP 416: cannot resume from this offset")
+            }
+            Failure::Range(RangeError::Wrong(why)) => write!(f, "bad range answer: {why}"),
+            Failure::Stalled => write!(f, "stalled: no data within the stall timeout"),
+            Failure::Read(e) => write!(f, "transfer broke off: {e}"),
+            Failure::Short { got, want } => {
+                write!(f, "body ended early at {got} of {want} bytes")
+            }
+            Failure::TooLarge { limit } => {
+                write!(f, "sent more than the {limit} bytes the database lists")
+            }
+            Failure::Mismatch => write!(f, "wrong bytes: SHA-256 does not match the database"),
+            Failure::NoBudget => write!(f, "network_timeout used up"),
+            Failure::Local(e) => write!(f, "{e}"),
+            Failure::Write(e) => write!(f, "cannot write output: {e}"),
+            Failure::Other(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl Failure {
+    /// Whether the source is not there at all, so its other URLs need not be tried.
+    fn unreachable(&self) -> bool {
+        matches!(self, Failure::Request(HttpError::Connect(_)))
+    }
+
+    /// Whether this says something is wrong with the source itself, not merely that it
+    /// lacks the file: worth a warning even when another source then succeeds.
+    fn alarming(&self) -> bool {
+        matches!(
+            self,
+            Failure::Mismatch | Failure::TooLarge { .. } | Failure::Range(RangeError::Wrong(_))
+        )
+    }
+}
+
+/// Bytes delivered.
+#[derive(Debug)]
+pub struct Delivered {
+    /// `ipfs`, `mirror`, `db-signature`, or `partial` (an earlier `.part` was already whole).
+    pub source: &'static str,
+    /// The URL that served, for `-v`.
+    pub url: String,
+    /// The file size.
+    pub bytes: u64,
+    /// Bytes that were already there from an earlier call.
+    pub resumed: u64,
+    /// Why IPFS did not serve, when a gateway was tried and another source did.
+    pub ipfs_miss: Option<String>,
+}
+
+/// Every source failed.
+#[derive(Debug)]
+pub enum DownloadError {
+    /// Nothing to try (no mirror URL and no gateway template applied).
+    NoSources,
+    /// Each source tried, with why it failed.
+    AllFailed(Vec<(String, Failure)>),
+    /// The output could not be written.
+    Output(io::Error),
+}
+
+impl fmt::Display for DownloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownloadError::NoSources => write!(f, "no source to download from"),
+            DownloadError::AllFailed(failures) => {
+                let parts: Vec<String> = failures
+                    .iter()
+                    .map(|(source, why)| format!("{source}: {why}"))
+                    .collect();
+                write!(f, "{}", parts.join("; "))
+            }
+            DownloadError::Output(e) => write!(f, "cannot write the output file: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DownloadError {}
+
+/// What a download needs besides the plan: the configuration and the agents, made once.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    gateway: OnceCell<Result<Client, String>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(config: &'a Config) -> Context<'a> {
+        Context {
+            config,
+            gateway: OnceCell::new(),
+        }
+    }
+
+    fn gateway_client(&self) -> Result<&Client, Failure> {
+        self.gateway
+            .get_or_init(|| gateway::client(self.config).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Failure::Other(e.clone()))
+    }
+}
+
+/// The main loop: tries `plan`'s sources in order, writing into `out`.
+pub fn run(
+    plan: &Plan,
+    out: &mut Output,
+    ctx: &Context<'_>,
+    progress: &Progress,
+) -> Result<Delivered, DownloadError> {
+    if plan.sources.is_empty() {
+        return Err(DownloadError::NoSources);
+    }
+    let resumed = out.found();
+    if let Some(done) = already_whole(plan, out, progress)? {
+        return Ok(done);
+    }
+
+    let mut failures: Vec<(String, Failure)> = Vec::new();
+    let mut ipfs_miss: Option<String> = None;
+    let mut gateway_down = false;
+    let mut network_deadline: Option<Instant> = None;
+    for source in &plan.sources {
+        if let Source::Gateway { .. } = source {
+            if gateway_down {
+                continue;
+            }
+        }
+        let budget = match source {
+            Source::Gateway {
+                cached_only: false, ..
+            } => {
+                let deadline = *network_deadline
+                    .get_or_insert_with(|| Instant::now() + ctx.config.gateway.network_timeout);
+                Some(deadline.saturating_duration_since(Instant::now()))
+            }
+            _ => None,
+        };
+        progress.note(&format!("trying {}", source.describe()));
+        match attempt(source, out, ctx, progress, budget) {
+            Ok((url, bytes)) => {
+                return Ok(Delivered {
+                    source: source.label(),
+                    url,
+                    bytes,
+                    resumed: resumed.min(bytes),
+                    ipfs_miss: ipfs_miss.filter(|_| source.label() != "ipfs"),
+                });
+            }
+            Err(Failure::Write(e)) => return Err(DownloadError::Output(e)),
+            Err(why) => {
+                if let Source::Gateway { .. } = source {
+                    gateway_down |= why.unreachable();
+                    ipfs_miss.get_or_insert_with(|| why.to_string());
+                }
+                let text = format!("{}: {why}", source.describe());
+                if why.alarming() {
+                    progress.warn(&text);
+                } else {
+                    progress.note(&text);
+                }
+                failures.push((source.describe(), why));
+            }
+        }
+    }
+    Err(DownloadError::AllFailed(failures))
+}
+
+/// A `.part` left by an earlier call may already be the whole file.
+fn already_whole(
+    plan: &Plan,
+    out: &mut Output,
+    progress: &Progress,
+) -> Result<Option<Delivered>, DownloadError> {
+    if out.is_empty() {
+        return Ok(None);
+    }
+    let expect: Vec<Expected> = plan
+        .sources
+        .iter()
+        .flat_map(|s| match s {
+            Source::Gateway { expect, .. } | Source::Mirror { expect, .. } => expect.clone(),
+            Source::DbSignature { .. } => Vec::new(),
+        })
+        .collect();
+    if expect.is_empty() {
+        return Ok(None);
+    }
+    match verify::judge(&expect, out.len(), &out.sha256()) {
+        Verdict::Match => {
+            progress.note("the partial file from an earlier call is already complete");
+            Ok(Some(Delivered {
+                source: "partial",
+                url: out.path().display().to_string(),
+                bytes: out.len(),
+                resumed: out.len(),
+                ipfs_miss: None,
+            }))
+        }
+        Verdict::Short => {
+            progress.note(&format!(
+                "resuming the partial file from an earlier call at {}",
+                progress::size(out.len())
+            ));
+            Ok(None)
+        }
+        Verdict::Mismatch => {
+            progress.note("the partial file from an earlier call is wrong; starting over");
+            out.truncate().map_err(DownloadError::Output)?;
+            Ok(None)
+        }
+    }
+}
+
+/// One source, resumed from what `out` holds; once more from byte 0 when the resumed whole is
+/// wrong or the source cannot resume.
+fn attempt(
+    source: &Source,
+    out: &mut Output,
+    ctx: &Context<'_>,
+    progress: &Progress,
+    budget: Option<Duration>,
+) -> Result<(String, u64), Failure> {
+    if let Source::DbSignature { bytes, .. } = source {
+        out.truncate().map_err(Failure::Write)?;
+        out.append(bytes).map_err(Failure::Write)?;
+        return Ok((source.describe(), out.len()));
+    }
+    let mut from_zero = out.is_empty();
+    loop {
+        let resumed = !out.is_empty();
+        match transfer(source, out, ctx, progress, budget) {
+            Err(Failure::Mismatch | Failure::Range(_)) if resumed && !from_zero => {
+                progress.note("resumed file is wrong or cannot be resumed; starting over");
+                out.truncate().map_err(Failure::Write)?;
+                from_zero = true;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One request to one source, streamed into `out` and judged.
+fn transfer(
+    source: &Source,
+    out: &mut Output,
+    ctx: &Context<'_>,
+    progress: &Progress,
+    budget: Option<Duration>,
+) -> Result<(String, u64), Failure> {
+    let from = out.len();
+    let (stream, expect) = match source {
+        Source::Gateway {
+            url,
+            cached_only,
+            expect,
+        } => {
+            if budget.is_some_and(|b| b.is_zero()) {
+                return Err(Failure::NoBudget);
+            }
+            let client = ctx.gateway_client()?;
+            (
+                gateway::open(client, url, *cached_only, from, budget)?,
+                expect,
+            )
+        }
+        Source::Mirror { url, expect } => (
+            mirror::open(url, from, || mirror::client(ctx.config, url))?,
+            expect,
+        ),
+        Source::DbSignature { .. } => return Err(Failure::Other("not a stream".into())),
+    };
+    let Stream {
+        mut body,
+        start,
+        total,
+        url,
+    } = stream;
+    let limit = verify::limit(expect);
+    if start == 0 && from > 0 {
+        // The source ignored the range and sends the whole file.
+        out.truncate().map_err(Failure::Write)?;
+    }
+    if let (Some(limit), Some(total)) = (limit, total) {
+        if total > limit {
+            out.truncate().map_err(Failure::Write)?;
+            return Err(Failure::TooLarge { limit });
+        }
+    }
+    progress.start(source.label(), total.or(limit), out.len());
+    match verify::pump(&mut body, out, limit, progress) {
+        Ok(_) => {}
+        Err(PumpError::Write(e)) => return Err(Failure::Write(e)),
+        Err(PumpError::TooLarge(limit)) => {
+            out.truncate().map_err(Failure::Write)?;
+            return Err(Failure::TooLarge { limit });
+        }
+        Err(PumpError::Read(e)) if http::is_stall(&e) => return Err(Failure::Stalled),
+        Err(PumpError::Read(e)) => return Err(Failure::Read(e)),
+    }
+    if expect.is_empty() {
+        // Not listed anywhere: complete when the source's own length says so.
+        return match total {
+            Some(total) if out.len() < total => Err(Failure::Short {
+                got: out.len(),
+                want: total,
+            }),
+            Some(total) if out.len() > total => {
+                out.truncate().map_err(Failure::Write)?;
+                Err(Failure::TooLarge { limit: total })
+            }
+            _ => Ok((url, out.len())),
+        };
+    }
+    match verify::judge(expect, out.len(), &out.sha256()) {
+        Verdict::Match => Ok((url, out.len())),
+        Verdict::Short => Err(Failure::Short {
+            got: out.len(),
+            want: limit.unwrap_or(0),
+        }),
+        Verdict::Mismatch => {
+            out.truncate().map_err(Failure::Write)?;
+            Err(Failure::Mismatch)
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! HTTP for both kinds of source: one blocking `ureq` agent per kind, a GET that may ask for a
+//! byte range, and the answer reduced to what the download loop needs (status, lengths, a body
+//! reader). It does not decide what a status means for a source; `gateway` and `mirror` do.
+//!
+//! Timeouts follow pacman's downloader: a connect timeout, then a per-read timeout so that a
+//! transfer that sends nothing for `stall_timeout` ends, however long the whole file takes.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::time::Duration;
+
+use ureq::config::Config as UreqConfig;
+use ureq::tls::{RootCerts, TlsConfig};
+use ureq::{Agent, ResponseExt};
+
+/// How one agent behaves.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// No byte for this long (while waiting for the headers or in the body) ends the request.
+    pub stall_timeout: Duration,
+    pub max_redirects: u32,
+    /// The proxy to go through, as a URL; `None` for a direct connection.
+    pub proxy: Option<String>,
+    pub user_agent: String,
+}
+
+/// One agent: keep it for every request of a process.
+pub struct Client {
+    agent: Agent,
+}
+
+/// What one GET asks for beyond the URL.
+#[derive(Debug, Clone, Default)]
+pub struct Get {
+    /// Ask for the bytes from this offset on (`Range: bytes=N-`) when above 0.
+    pub from: u64,
+    /// Send `Cache-Control: only-if-cached`: an IPFS gateway then answers 412 instead of
+    /// fetching from the network.
+    pub only_if_cached: bool,
+    /// How long to wait for the response headers, instead of the stall timeout.
+    pub response_timeout: Option<Duration>,
+}
+
+/// A response, reduced.
+pub struct Reply {
+    pub status: u16,
+    /// `Content-Length`, when given.
+    pub content_length: Option<u64>,
+    /// `Content-Range: bytes START-END/TOTAL`, when given and readable.
+    pub content_range: Option<ContentRange>,
+    /// The URL that answered, after redirects.
+    pub url: String,
+    pub body: Box<dyn Read + Send>,
+}
+
+/// A parsed `Content-Range` of a 206 answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    pub start: u64,
+    pub end: u64,
+    pub total: Option<u64>,
+}
+
+/// Why a request brought no response.
+#[derive(Debug)]
+pub enum HttpError {
+    /// No connection: refused, unreachable, name not found, connect timeout, TLS.
+    Connect(String),
+    /// Connected, but no response headers in time.
+    Timeout(Duration),
+    /// Redirected more often than allowed.
+    TooManyRedirects(u32),
+    /// Anything else (protocol error, a bad URL, a reset).
+    Other(String),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Connect(why) => write!(f, "cannot connect: {why}"),
+            HttpError::Timeout(d) => write!(f, "no answer within {}", crate::progress::secs(*d)),
+            HttpError::TooManyRedirects(n) => write!(f, "more than {n} redirects"),
+            HttpError::Other(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+impl Client {
+    pub fn new(opts: &ClientOptions) -> Result<Client, HttpError> {
+        let proxy = match &opts.proxy {
+            Some(p) => Some(
+                ureq::Proxy::new(p)
+                    .map_err(|e| HttpError::Other(format!("proxy {p:?} is not usable: {e}")))?,
+            ),
+            None => None,
+        };
+        let config: UreqConfig = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(opts.max_redirects)
+            .user_agent(opts.user_agent.as_str())
+            // Package files are already compressed: ask for the bytes as they are stored.
+            .accept_encoding("identity")
+            .proxy(proxy)
+            .timeout_connect(Some(opts.connect_timeout))
+            .timeout_per_read(Some(opts.stall_timeout))
+            .timeout_per_write(Some(opts.stall_timeout))
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::PlatformVerifier)
+                    .build(),
+            )
+            .build();
+        Ok(Client {
+            agent: config.into(),
+        })
+    }
+
+    /// One GET. Any status is a `Reply`; only a missing response is an error.
+    pub fn get(&self, url: &str, get: &Get) -> Result<Reply, HttpError> {
+        let mut req = self.agent.get(url);
+        if get.from > 0 {
+            req = req.header("Range", format!("bytes={}-", get.from));
+        }
+        if get.only_if_cached {
+            req = req.header("Cache-Control", "only-if-cached");
+        }
+        let req = match get.response_timeout {
+            Some(t) => req
+                .config()
+                .timeout_per_read(Some(t))
+                .timeout_recv_response(Some(t))
+                .build(),
+            None => req.config().build(),
+        };
+        let max_redirects = self.agent.config().max_redirects();
+        let response = req
+            .call()
+            .map_err(|e| classify(e, max_redirects, get.response_timeout))?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let content_length = headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let content_range = headers
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_content_range);
+        let url = response.get_uri().to_string();
+        let body = response.into_body().into_reader();
+        Ok(Reply {
+            status,
+            content_length,
+            content_range,
+            url,
+            body: Box::new(body),
+        })
+    }
+}
+
+/// A body positioned in the file: what a source is sending and where it starts.
+pub struct Stream {
+    pub body: Box<dyn Read + Send>,
+    /// The offset in the file of the first byte of `body`.
+    pub start: u64,
+    /// The size of the whole file, when the source says it.
+    pub total: Option<u64>,
+    /// The URL that answered.
+    pub url: String,
+}
+
+/// Why a reply cannot be used as the rest of the file.
+#[derive(Debug)]
+pub enum RangeError {
+    /// 416: the source has no bytes from the offset asked for.
+    NotSatisfiable,
+    /// A 206 without a usable `Content-Range`, or one that starts elsewhere.
+    Wrong(String),
+}
+
+impl Reply {
+    /// Turns a 200 or 206 reply to a request `from` an offset into a positioned stream.
+    /// Callers handle every other status before this.
+    pub fn into_stream(self, from: u64) -> Result<Stream, RangeError> {
+        match self.status {
+            206 => {
+                let cr = self
+                    .content_range
+                    .ok_or_else(|| RangeError::Wrong("206 without a Content-Range".to_string()))?;
+                if cr.start != from {
+                    return Err(RangeError::Wrong(format!(
+                        "asked for bytes from {from}, got {}-{}",
+                        cr.start, cr.end
+                    )));
+                }
+                Ok(Stream {
+                    body: self.body,
+                    start: cr.start,
+                    total: cr.total,
+                    url: self.url,
+                })
+            }
+            416 => Err(RangeError::NotSatisfiable),
+            _ => Ok(Stream {
+                body: self.body,
+                start: 0,
+                total: self.content_length,
+                url: self.url,
+            }),
+        }
+    }
+}
+
+fn classify(e: ureq::Error, max_redirects: u32, response_timeout: Option<Duration>) -> HttpError {
+    use ureq::Error as E;
+    match e {
+        E::Timeout(ureq::Timeout::Connect) | E::Timeout(ureq::Timeout::Resolve) => {
+            HttpError::Connect("timed out".into())
+        }
+        E::Timeout(_) => HttpError::Timeout(response_timeout.unwrap_or_default()),
+        E::HostNotFound => HttpError::Connect("host not found".into()),
+        E::ConnectionFailed => HttpError::Connect("connection failed".into()),
+        E::Tls(why) => HttpError::Connect(format!("TLS: {why}")),
+        E::TooManyRedirects => HttpError::TooManyRedirects(max_redirects),
+        E::Io(io) => match io.kind() {
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable => HttpError::Connect(io.to_string()),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                HttpError::Timeout(response_timeout.unwrap_or_default())
+            }
+            _ => HttpError::Other(io.to_string()),
+        },
+        other => HttpError::Other(other.to_string()),
+    }
+}
+
+/// Whether a body read failed because the source went silent.
+pub fn is_stall(e: &io::Error) -> bool {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) {
+        return true;
+    }
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|u| match u {
+            ureq::Error::Timeout(_) => true,
+            ureq::Error::Io(io) => {
+                matches!(
+                    io.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                )
+            }
+            _ => false,
+        })
+}
+
+/// Reads `bytes START-END/TOTAL` (TOTAL may be `*`).
+pub fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let (start, end) = range.split_once('-')?;
+    let start = start.trim().parse().ok()?;
+    let end = end.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    (end >= start).then_some(ContentRange { start, end, total })
+}
+
+/// The proxy curl would use for `url`: `http_proxy` for http (lower case only, as curl),
+/// `https_proxy`/`HTTPS_PROXY` for https, then `all_proxy`/`ALL_PROXY`; none when the host
+/// matches `no_proxy`/`NO_PROXY` or is a loopback address.
+pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = host_of(rest);
+    if is_loopback(&host) {
+        return None;
+    }
+    let no_proxy = env("no_proxy")
+        .or_else(|| env("NO_PROXY"))
+        .unwrap_or_default();
+    if no_proxy_matches(&no_proxy, &host) {
+        return None;
+    }
+    let nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let specific = match scheme.to_ascii_lowercase().as_str() {
+        "http" => nonempty("http_proxy"),
+        "https" => nonempty("https_proxy").or_else(|| nonempty("HTTPS_PROXY")),
+        _ => None,
+    };
+    specific
+        .or_else(|| nonempty("all_proxy"))
+        .or_else(|| nonempty("ALL_PROXY"))
+}
+
+/// The host of `authority/path` without user info, port or brackets, lower case.
+fn host_of(rest: &str) -> String {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host.to_ascii_lowercase()
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// curl's `no_proxy`: comma-separated hosts or domains (a leading dot optional), `*` for all.
+fn no_proxy_matches(list: &str, host: &str) -> bool {
+    list.split(',').map(str::trim).any(|pat| {
+        if pat.is_empty() {
+            return false;
+        }
+        if pat == "*" {
+            return true;
+        }
+        let pat = pat.trim_start_matches("*.").trim_start_matches('.');
+        let pat = pat.to_ascii_lowercase();
+        host == pat || host.ends_with(&format!(".{pat}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range() {
+        assert_eq!(
+            parse_content_range("bytes 100-199/1000"),
+            Some(ContentRange {
+                start: 100,
+                end: 199,
+                total: Some(1000)
+            })
+        );
+        assert_eq!(
+            parse_content_range("bytes 5-9/*"),
+            Some(ContentRange {
+                start: 5,
+                end: 9,
+                total: None
+            })
+        );
+        assert_eq!(parse_content_range("bytes */1000"), None);
+        assert_eq!(parse_content_range("bytes 9-5/10"), None);
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+    }
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn proxy_per_scheme_like_curl() {
+        let vars = [
+            ("http_proxy", "http://p:3128"),
+            ("HTTPS_PROXY", "http://s:3128"),
+        ];
+        assert_eq!(
+            proxy_for("http://mirror.example/x", env(&vars)).as_deref(),
+            Some("http://p:3128")
+        );
+        assert_eq!(
+            proxy_for("https://mirror.example/x", env(&vars)).as_deref(),
+            Some("http://s:3128")
+        );
+        // Upper-case HTTP_PROXY is ignored, as curl does.
+        let upper = [("HTTP_PROXY", "http://p:3128")];
+        assert_eq!(proxy_for("http://mirror.example/x", env(&upper)), None);
+        let all = [("ALL_PROXY", "socks5://a:1080")];
+        assert_eq!(
+            proxy_for("http://m/x", env(&all)).as_deref(),
+            Some("socks5://a:1080")
+        );
+    }
+
+    #[test]
+    fn no_proxy_and_loopback_go_direct() {
+        let vars = [
+            ("http_proxy", "http://p:3128"),
+            ("no_proxy", "localhost, .lan,example.org"),
+        ];
+        assert_eq!(proxy_for("http://127.0.0.1:8080/ipfs/x", env(&vars)), None);
+        assert_eq!(proxy_for("http://[::1]:8080/ipfs/x", env(&vars)), None);
+        assert_eq!(proxy_for("http://cache.lan/x", env(&vars)), None);
+        assert_eq!(
+            proxy_for("http://mirror.example.org:80/x", env(&vars)),
+            None
+        );
+        assert_eq!(proxy_for("http://user@example.org/x", env(&vars)), None);
+        assert!(proxy_for("http://notexample.org/x", env(&vars)).is_some());
+        let star = [("http_proxy", "http://p:3128"), ("NO_PROXY", "*")];
+        assert_eq!(proxy_for("http://m/x", env(&star)), None);
+    }
+}

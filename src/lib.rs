@@ -1,0 +1,27 @@
+//! pacxfer: pacman's downloader that fetches packages from IPFS first and verifies every byte
+//! against the sync databases' SHA-256, falling back to the HTTP mirror.
+//!
+//! One download, in order: `target` parses pacman's URL, `syncdb` finds the file's entry,
+//! `plan` lists the sources (`cid` and `template` make the gateway URLs), `download` walks
+//! them, with `gateway`, `mirror` and `http` fetching, `verify` checking while `output`
+//! writes, and `progress` telling the user. `commands` ties these together for each command.
+
+pub mod cid;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod download;
+pub mod gateway;
+pub mod http;
+pub mod mirror;
+pub mod output;
+pub mod pacman_conf;
+pub mod plan;
+pub mod progress;
+pub mod syncdb;
+pub mod target;
+pub mod template;
+pub mod verify;
+
+/// Sent to gateways, and to mirrors when pacman sets no `HTTP_USER_AGENT`.
+pub const USER_AGENT: &str = concat!("pacxfer/", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,42 @@
+//! The `pacxfer` binary: parse the command line, run one command, print any error once on one
+//! line, and turn the outcome into the exit status.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use pacxfer::cli::{Cli, Command};
+use pacxfer::commands::{self, Session};
+use pacxfer::progress::Verbosity;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("pacxfer: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let verbosity = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let session = Session::open(
+        cli.global.config.as_deref(),
+        cli.global.dbpath.as_deref(),
+        verbosity,
+    )?;
+    match (cli.command, cli.url, cli.output) {
+        (Some(Command::Fetch { what, output }), _, _) => {
+            commands::fetch(&session, &what, output.as_deref())
+        }
+        (Some(Command::Lookup { what, json }), _, _) => commands::lookup(&session, &what, json),
+        (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),
+        _ => anyhow::bail!("give a URL and an OUTPUT, or a command; see `pacxfer --help`"),
+    }
+}

@@ -1,0 +1,108 @@
+//! The output file (`%o`, pacman's `<file>.part`): opened without truncating so an earlier
+//! call's bytes can be resumed, written only through `append` so the running SHA-256 always
+//! covers exactly what the file holds, and truncated when its bytes cannot be trusted.
+//!
+//! It is never renamed here: pacman renames `%o` after exit 0, and `pacxfer fetch` does it
+//! itself once the bytes are verified.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The file being written, and the SHA-256 of what it holds.
+pub struct Output {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    hasher: Sha256,
+    /// The length already there when the file was opened.
+    found: u64,
+}
+
+impl Output {
+    /// Opens (or creates) `path` for writing at its end, hashing what it already holds.
+    pub fn open(path: &Path) -> io::Result<Output> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut len = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            len += n as u64;
+        }
+        file.seek(SeekFrom::Start(len))?;
+        Ok(Output {
+            file,
+            path: path.to_path_buf(),
+            len,
+            hasher,
+            found: len,
+        })
+    }
+
+    /// How many bytes the file holds.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many bytes were there when it was opened (a `.part` of an earlier call).
+    pub fn found(&self) -> u64 {
+        self.found
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends bytes and hashes them.
+    pub fn append(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file.write_all(buf)?;
+        self.hasher.update(buf);
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Empties the file.
+    pub fn truncate(&mut self) -> io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.len = 0;
+        self.hasher = Sha256::new();
+        Ok(())
+    }
+
+    /// The SHA-256 of what the file holds.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.hasher.clone().finalize().into()
+    }
+
+    /// Flushes the file to the kernel; the bytes are final.
+    pub fn finish(mut self) -> io::Result<u64> {
+        self.file.flush()?;
+        Ok(self.len)
+    }
+}

@@ -1,0 +1,112 @@
+//! Questions for `pacman-conf`: DBPath, the repository list and each repository's Server
+//! lines, exactly as pacman itself resolves them (Include files, `$repo`, `$arch`).
+//!
+//! `pacman-conf` runs with a fixed argv, never through a shell, and its answers are taken as
+//! data: one value per line.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Runs `pacman-conf`, optionally on a given pacman.conf.
+#[derive(Debug, Clone, Default)]
+pub struct PacmanConf {
+    /// `--config` for pacman-conf; pacman's default file when `None`.
+    pub config: Option<PathBuf>,
+}
+
+/// `pacman-conf` could not answer.
+#[derive(Debug)]
+pub enum PacmanConfError {
+    /// The program could not be started (usually: not installed).
+    Spawn(std::io::Error),
+    /// It ran and failed.
+    Failed { args: String, stderr: String },
+}
+
+impl fmt::Display for PacmanConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PacmanConfError::Spawn(e) => write!(f, "cannot run pacman-conf: {e}"),
+            PacmanConfError::Failed { args, stderr } => {
+                write!(f, "`pacman-conf {args}` failed")?;
+                if !stderr.is_empty() {
+                    write!(f, ": {stderr}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for PacmanConfError {}
+
+impl PacmanConf {
+    fn run(&self, args: &[&str]) -> Result<Vec<String>, PacmanConfError> {
+        let mut cmd = Command::new("pacman-conf");
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
+        }
+        let out = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .output()
+            .map_err(PacmanConfError::Spawn)?;
+        if !out.status.success() {
+            return Err(PacmanConfError::Failed {
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    /// pacman's DBPath.
+    pub fn dbpath(&self) -> Result<PathBuf, PacmanConfError> {
+        let lines = self.run(&["DBPath"])?;
+        lines
+            .into_iter()
+            .next()
+            .map(PathBuf::from)
+            .ok_or_else(|| PacmanConfError::Failed {
+                args: "DBPath".into(),
+                stderr: "no value".into(),
+            })
+    }
+
+    /// The repositories in pacman.conf order.
+    pub fn repos(&self) -> Result<Vec<String>, PacmanConfError> {
+        self.run(&["--repo-list"])
+    }
+
+    /// The Server URLs of one repository, in order.
+    pub fn servers(&self, repo: &str) -> Result<Vec<String>, PacmanConfError> {
+        self.run(&["--repo", repo, "Server"])
+    }
+}
+
+/// Where the sync databases are: the first of the command line, the config file,
+/// `pacman-conf DBPath`, and `/var/lib/pacman/`.
+pub fn resolve_dbpath(
+    given: Option<&Path>,
+    configured: Option<&Path>,
+    pacman_conf: &PacmanConf,
+) -> PathBuf {
+    if let Some(p) = given.or(configured) {
+        return p.to_path_buf();
+    }
+    pacman_conf
+        .dbpath()
+        .unwrap_or_else(|_| PathBuf::from("/var/lib/pacman/"))
+}

@@ -1,0 +1,178 @@
+//! What the user sees on stderr: a live bar while bytes arrive (only on a terminal), one
+//! line per file saying where its bytes came from, and notes, warnings and errors, each on
+//! one line prefixed `pacxfer:`. pacman shows nothing of its own while an XferCommand runs,
+//! so this is the whole of the download's display.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How much to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Errors and warnings only.
+    Quiet,
+    /// Plus one line per file.
+    Normal,
+    /// Plus each source tried and why it was passed over.
+    Verbose,
+}
+
+/// The display for one file.
+pub struct Progress {
+    verbosity: Verbosity,
+    bar: Option<ProgressBar>,
+    started: Instant,
+}
+
+impl Progress {
+    /// A display for `filename`; the bar appears only when stderr is a terminal.
+    pub fn new(filename: &str, verbosity: Verbosity) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        Progress::with_bar(filename, verbosity, tty)
+    }
+
+    /// A display that never draws a bar (for lookups and tests).
+    pub fn plain(verbosity: Verbosity) -> Progress {
+        Progress::with_bar("", verbosity, false)
+    }
+
+    fn with_bar(filename: &str, verbosity: Verbosity, tty: bool) -> Progress {
+        let bar = (tty && verbosity != Verbosity::Quiet).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+            let style = ProgressStyle::with_template(
+                " {prefix:>6} {msg:36!} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} [{bar:20}] {percent:>3}%",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#-");
+            bar.set_style(style);
+            bar.set_message(filename.to_string());
+            bar
+        });
+        Progress {
+            verbosity,
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    /// A source starts sending: `total` bytes expected in all, `at` already there.
+    pub fn start(&self, source: &str, total: Option<u64>, at: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total.unwrap_or(0));
+            bar.set_position(at);
+            bar.set_prefix(source.to_string());
+        }
+    }
+
+    /// The output now holds `pos` bytes.
+    pub fn advance(&self, pos: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(pos);
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("pacxfer: {text}")),
+            None => eprintln!("pacxfer: {text}"),
+        }
+    }
+
+    /// A detail shown with `-v`.
+    pub fn note(&self, text: &str) {
+        if self.verbosity == Verbosity::Verbose {
+            self.line(text);
+        }
+    }
+
+    /// Something the user should know even when it did not stop the download.
+    pub fn warn(&self, text: &str) {
+        self.line(&format!("warning: {text}"));
+    }
+
+    /// The one success line: where the bytes came from, size, time, rate.
+    pub fn done(&self, filename: &str, source: &str, detail: &str, bytes: u64, resumed: u64) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        let fresh = bytes.saturating_sub(resumed);
+        let mut text = format!(
+            "{filename} {} from {source} in {} ({}/s)",
+            size(bytes),
+            secs(elapsed),
+            size(rate(fresh, elapsed))
+        );
+        if resumed > 0 {
+            text.push_str(&format!(", resumed at {}", size(resumed)));
+        }
+        if self.verbosity == Verbosity::Verbose && !detail.is_empty() {
+            text.push_str(&format!(" [{detail}]"));
+        }
+        self.line(&text);
+    }
+
+    /// Clears the bar without a success line.
+    pub fn abandon(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn rate(bytes: u64, elapsed: Duration) -> u64 {
+    let s = elapsed.as_secs_f64();
+    if s <= 0.0 {
+        return bytes;
+    }
+    (bytes as f64 / s) as u64
+}
+
+/// A byte count for people: `512 B`, `3.4 KiB`, `12.0 MiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A duration for people: `0.04s`, `12.3s`.
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 10.0 {
+        format!("{s:.2}s")
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 * 1024 * 1024), "3.0 MiB");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(secs(Duration::from_millis(40)), "0.04s");
+        assert_eq!(secs(Duration::from_secs(12)), "12.0s");
+    }
+}
