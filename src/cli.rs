@@ -20,7 +20,6 @@ database's SHA-256. Configuration: /etc/pacxfer.conf (see pacxfer.conf(5)).";
     name = "pacxfer",
     version,
     after_help = AFTER_HELP,
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
 pub struct Cli {

@@ -222,9 +222,15 @@ fn resolve(session: &Session, what: &str, progress: &Progress) -> Result<Resolve
         Some(base) if !base.is_empty() => (base, true),
         _ => (what, false),
     };
-    let mut candidates = session.find(Query::Filename(listed), &order, progress)?;
-    if candidates.is_empty() && !is_sig {
-        candidates = session.find(Query::Name(what), &order, progress)?;
+    let query = if is_sig {
+        Query::Filename(listed)
+    } else {
+        Query::Either(what)
+    };
+    let mut candidates = session.find(query, &order, progress)?;
+    // A file name wins over a package name that happens to be spelled the same.
+    if candidates.iter().any(|e| e.filename == listed) {
+        candidates.retain(|e| e.filename == listed);
     }
     let Some(entry) = candidates.first().cloned() else {
         bail!(

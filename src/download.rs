@@ -48,6 +48,8 @@ pub enum Failure {
     TooLarge { limit: u64 },
     /// The bytes do not match the database's SHA-256.
     Mismatch,
+    /// The source's whole file has another size than the database lists.
+    WrongSize { got: u64, want: u64 },
     /// No time left to let the IPFS node search the network.
     NoBudget,
     /// A local (`file://`) source could not be read.
@@ -77,6 +79,10 @@ impl fmt::Display for Failure {
                 write!(f, "sent more than the {limit} bytes the database lists")
             }
             Failure::Mismatch => write!(f, "wrong bytes: SHA-256 does not match the database"),
+            Failure::WrongSize { got, want } => write!(
+                f,
+                "wrong bytes: its file is {got} bytes, the database lists {want}"
+            ),
             Failure::NoBudget => write!(f, "network_timeout used up"),
             Failure::Local(e) => write!(f, "{e}"),
             Failure::Write(e) => write!(f, "cannot write output: {e}"),
@@ -96,7 +102,10 @@ impl Failure {
     fn alarming(&self) -> bool {
         matches!(
             self,
-            Failure::Mismatch | Failure::TooLarge { .. } | Failure::Range(RangeError::Wrong(_))
+            Failure::Mismatch
+                | Failure::WrongSize { .. }
+                | Failure::TooLarge { .. }
+                | Failure::Range(RangeError::Wrong(_))
         )
     }
 }
@@ -205,6 +214,11 @@ pub fn run(
         progress.note(&format!("trying {}", source.describe()));
         match attempt(source, out, ctx, progress, budget) {
             Ok((url, bytes)) => {
+                // Passed-over sources that misbehaved are worth a warning; on failure the
+                // error line names them all instead.
+                for (source, why) in failures.iter().filter(|(_, why)| why.alarming()) {
+                    progress.warn(&format!("{source}: {why}"));
+                }
                 return Ok(Delivered {
                     source: source.label(),
                     url,
@@ -219,12 +233,7 @@ pub fn run(
                     gateway_down |= why.unreachable();
                     ipfs_miss.get_or_insert_with(|| why.to_string());
                 }
-                let text = format!("{}: {why}", source.describe());
-                if why.alarming() {
-                    progress.warn(&text);
-                } else {
-                    progress.note(&text);
-                }
+                progress.note(&format!("{}: {why}", source.describe()));
                 failures.push((source.describe(), why));
             }
         }
@@ -296,7 +305,9 @@ fn attempt(
     loop {
         let resumed = !out.is_empty();
         match transfer(source, out, ctx, progress, budget) {
-            Err(Failure::Mismatch | Failure::Range(_)) if resumed && !from_zero => {
+            Err(Failure::Mismatch | Failure::WrongSize { .. } | Failure::Range(_))
+                if resumed && !from_zero =>
+            {
                 progress.note("resumed file is wrong or cannot be resumed; starting over");
                 out.truncate().map_err(Failure::Write)?;
                 from_zero = true;
@@ -348,9 +359,18 @@ fn transfer(
         out.truncate().map_err(Failure::Write)?;
     }
     if let (Some(limit), Some(total)) = (limit, total) {
+        // The source says how big its file is: a size the database does not list is the
+        // wrong file, and not worth a byte of transfer.
         if total > limit {
             out.truncate().map_err(Failure::Write)?;
             return Err(Failure::TooLarge { limit });
+        }
+        if !expect.iter().any(|e| e.size == total) {
+            out.truncate().map_err(Failure::Write)?;
+            return Err(Failure::WrongSize {
+                got: total,
+                want: limit,
+            });
         }
     }
     progress.start(source.label(), total.or(limit), out.len());
@@ -380,10 +400,15 @@ fn transfer(
     }
     match verify::judge(expect, out.len(), &out.sha256()) {
         Verdict::Match => Ok((url, out.len())),
-        Verdict::Short => Err(Failure::Short {
-            got: out.len(),
-            want: limit.unwrap_or(0),
-        }),
+        // The body ended cleanly: the source holds a shorter file than the database lists.
+        Verdict::Short => {
+            let got = out.len();
+            out.truncate().map_err(Failure::Write)?;
+            Err(Failure::WrongSize {
+                got,
+                want: limit.unwrap_or(0),
+            })
+        }
         Verdict::Mismatch => {
             out.truncate().map_err(Failure::Write)?;
             Err(Failure::Mismatch)

@@ -252,6 +252,8 @@ pub enum Query<'a> {
     Filename(&'a str),
     /// A package name, `%NAME%`.
     Name(&'a str),
+    /// Either a file name or a package name (what a person types).
+    Either(&'a str),
 }
 
 impl Query<'_> {
@@ -263,6 +265,7 @@ impl Query<'_> {
                 .strip_prefix(dir)
                 .is_some_and(|rest| rest.starts_with('-') || rest.starts_with('.')),
             Query::Name(n) => dir_name(dir) == Some(n),
+            Query::Either(s) => Query::Filename(s).may_match(dir) || Query::Name(s).may_match(dir),
         }
     }
 
@@ -270,6 +273,7 @@ impl Query<'_> {
         match self {
             Query::Filename(f) => entry.filename == *f,
             Query::Name(n) => entry.name == *n,
+            Query::Either(s) => entry.filename == *s || entry.name == *s,
         }
     }
 }

@@ -1,0 +1,280 @@
+//! The tests' HTTP mirror: a static file server on a free loopback port that serves a
+//! directory (GET, HEAD, `Range: bytes=N-` and `N-M`), one thread per connection, and keeps an
+//! access log that tests read to learn which files the mirror served.
+
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// One request as the log records it.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub method: String,
+    pub path: String,
+    pub range: Option<String>,
+    pub user_agent: Option<String>,
+    /// The request named an absolute URL: it came through this server as a proxy.
+    pub proxied: bool,
+    pub status: u16,
+    pub bytes: u64,
+}
+
+/// A running server; stops when dropped.
+pub struct Mirror {
+    pub port: u16,
+    log: Arc<Mutex<Vec<Hit>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Mirror {
+    /// Serves `root` on 127.0.0.1.
+    pub fn serve(root: &Path) -> Mirror {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind mirror");
+        let port = listener.local_addr().expect("addr").port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (root2, log2, stop2) = (root.to_path_buf(), log.clone(), stop.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (root, log) = (root2.clone(), log2.clone());
+                thread::spawn(move || {
+                    let _ = handle(conn, &root, &log);
+                });
+            }
+        });
+        Mirror { port, log, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far.
+    pub fn hits(&self) -> Vec<Hit> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Requests whose path ends with `suffix`.
+    pub fn hits_for(&self, suffix: &str) -> Vec<Hit> {
+        self.hits()
+            .into_iter()
+            .filter(|h| h.path.ends_with(suffix))
+            .collect()
+    }
+
+    /// The log as text, for assertion messages.
+    pub fn log_text(&self) -> String {
+        self.hits()
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} {} range={:?} -> {} ({} bytes)\n",
+                    h.method, h.path, h.range, h.status, h.bytes
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(
+            &([127, 0, 0, 1], self.port).into(),
+            Duration::from_millis(200),
+        );
+    }
+}
+
+/// The request line and the headers the log keeps.
+struct Head {
+    method: String,
+    target: String,
+    range: Option<String>,
+    user_agent: Option<String>,
+}
+
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<Head> {
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut parts = request_line.split_whitespace();
+    let mut head = Head {
+        method: parts.next().unwrap_or("").to_string(),
+        target: parts.next().unwrap_or("/").to_string(),
+        range: None,
+        user_agent: None,
+    };
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "range" => head.range = Some(v.trim().to_string()),
+                "user-agent" => head.user_agent = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    Ok(head)
+}
+
+fn handle(conn: TcpStream, root: &Path, log: &Mutex<Vec<Hit>>) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut head = read_head(&mut reader)?;
+    // As an HTTP proxy: a CONNECT tunnel, whatever its host, leads to this same server.
+    let mut proxied = false;
+    if head.method == "CONNECT" {
+        let mut out = conn.try_clone()?;
+        out.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+        head = read_head(&mut reader)?;
+        proxied = true;
+    }
+    let Head {
+        method,
+        target,
+        range,
+        user_agent,
+    } = head;
+    // A proxy request may also name the whole URL: serve its path from the same tree.
+    let (proxied, target) = match target.strip_prefix("http://") {
+        Some(rest) => (
+            true,
+            rest.find('/')
+                .map_or("/".to_string(), |i| rest[i..].to_string()),
+        ),
+        None => (proxied, target),
+    };
+    let path = target.split('?').next().unwrap_or("/").to_string();
+    let mut out = conn;
+    let (status, bytes) = respond(&mut out, root, &method, &path, range.as_deref())?;
+    log.lock().expect("log lock").push(Hit {
+        method,
+        path,
+        range,
+        user_agent,
+        proxied,
+        status,
+        bytes,
+    });
+    Ok(())
+}
+
+fn respond(
+    out: &mut TcpStream,
+    root: &Path,
+    method: &str,
+    path: &str,
+    range: Option<&str>,
+) -> std::io::Result<(u16, u64)> {
+    // `/redirect/N/<path>` answers 302 N times before `<path>`; `/redirect/loop/...` forever.
+    if let Some(rest) = path.strip_prefix("/redirect/") {
+        let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let next = match n {
+            "loop" => format!("/redirect/loop/{tail}"),
+            "0" => format!("/{tail}"),
+            n => match n.parse::<u32>() {
+                Ok(n) => format!("/redirect/{}/{tail}", n - 1),
+                Err(_) => return simple(out, 400, "bad redirect count"),
+            },
+        };
+        let head = format!(
+            "HTTP/1.1 302 Found\r\nLocation: {next}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        out.write_all(head.as_bytes())?;
+        return Ok((302, 0));
+    }
+    let decoded = percent_decode(path);
+    let rel = decoded.trim_start_matches('/');
+    if rel.split('/').any(|seg| seg == "..") || (method != "GET" && method != "HEAD") {
+        return simple(out, 400, "bad request");
+    }
+    let file_path = root.join(rel);
+    let Ok(mut file) = std::fs::File::open(&file_path) else {
+        return simple(out, 404, "not found");
+    };
+    let len = file.metadata()?.len();
+    if !file.metadata()?.is_file() {
+        return simple(out, 404, "not found");
+    }
+    let (status, start, end) = match range.and_then(|r| parse_range(r, len)) {
+        Some(Ok((s, e))) => (206, s, e),
+        Some(Err(())) => {
+            let head = format!(
+                "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            out.write_all(head.as_bytes())?;
+            return Ok((416, 0));
+        }
+        None => (200, 0, len.saturating_sub(1)),
+    };
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n",
+        if status == 206 { "Partial Content" } else { "OK" }
+    );
+    if status == 206 {
+        head.push_str(&format!("Content-Range: bytes {start}-{end}/{len}\r\n"));
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())?;
+    if method == "HEAD" {
+        return Ok((status, 0));
+    }
+    file.seek(SeekFrom::Start(start))?;
+    let sent = std::io::copy(&mut file.take(count), out)?;
+    Ok((status, sent))
+}
+
+/// `bytes=N-` or `bytes=N-M`: `None` for a header to ignore, `Err` when unsatisfiable.
+fn parse_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let start: u64 = a.trim().parse().ok()?;
+    let end: u64 = match b.trim() {
+        "" => len.saturating_sub(1),
+        e => e.parse::<u64>().ok()?.min(len.saturating_sub(1)),
+    };
+    if start >= len || end < start {
+        return Some(Err(()));
+    }
+    Some(Ok((start, end)))
+}
+
+fn simple(out: &mut TcpStream, status: u16, text: &str) -> std::io::Result<(u16, u64)> {
+    let head = format!(
+        "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    out.write_all(head.as_bytes())?;
+    Ok((status, text.len() as u64))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,159 @@
+//! Real pacman (Debian's pacman-package-manager) with pacxfer as its XferCommand: `-Sy`, `-Sw`
+//! and `-S` against the test mirror and the real IPFS node. Which source served each package
+//! is read from the mirror's and the node's logs; installed files are read from the root.
+
+use crate::util::{e2e_skipped, sha256_hex};
+use crate::world::World;
+
+macro_rules! e2e {
+    () => {
+        if e2e_skipped() {
+            eprintln!("SKIPPED by PACXFER_SKIP_E2E=1");
+            return;
+        }
+    };
+}
+
+#[test]
+fn pacman_syncs_downloads_and_installs_through_pacxfer() {
+    e2e!();
+    let mut w = World::new("pacman-e2e", true);
+    let (tiny, big, other) = (w.fx.tiny.clone(), w.fx.big.clone(), w.fx.other.clone());
+    // Start from nothing: pacman -Sy downloads the database through pacxfer.
+    std::fs::remove_file(w.dbpath.join("sync/testrepo.db")).expect("rm db");
+    w.add_raw(&tiny);
+    let bytes = std::fs::read(&big.path).expect("read big");
+    let dir = w.node().add_dir(&[(big.sha256.as_str(), &bytes)]);
+    w.node().publish("pkgcache", &dir);
+    let gateway = w.node().url.clone();
+    w.configure(&gateway, &["/ipfs/{cid}", "/ipns/pkgcache/{sha256}"], "");
+
+    let r = w.pacman(&["-Sy"]);
+    r.success();
+    assert_eq!(
+        w.mirror.hits_for("testrepo.db").len(),
+        1,
+        "{}",
+        w.mirror.log_text()
+    );
+
+    let r = w.pacman(&["-Sw", "--noconfirm", "tiny", "big", "other"]);
+    r.success();
+    let cache = w.dir.join("cache");
+    for pkg in [&tiny, &big, &other] {
+        let cached = cache.join(&pkg.filename);
+        assert_eq!(
+            sha256_hex(&cached),
+            pkg.sha256,
+            "{}",
+            r.explain(&pkg.filename)
+        );
+    }
+    // tiny and big came from IPFS, other from the mirror.
+    assert!(
+        w.mirror.hits_for(&tiny.filename).is_empty(),
+        "{}",
+        w.mirror.log_text()
+    );
+    assert!(
+        w.mirror.hits_for(&big.filename).is_empty(),
+        "{}",
+        w.mirror.log_text()
+    );
+    assert_eq!(
+        w.mirror.hits_for(&other.filename).len(),
+        1,
+        "{}",
+        w.mirror.log_text()
+    );
+    assert!(w.node().served("/ipfs/bafkrei"), "{}", w.node().log());
+    assert!(w.node().served(&big.sha256), "{}", w.node().log());
+    let err = r.stderr();
+    assert!(
+        err.contains(&format!("{} ", tiny.filename)) && err.contains("from ipfs"),
+        "{}",
+        r.explain("source lines")
+    );
+
+    let r = w.pacman(&["-S", "--noconfirm", "tiny", "big"]);
+    r.success();
+    let root = w.dir.join("root");
+    let hello = std::fs::read_to_string(root.join("usr/share/tiny/hello.txt")).unwrap_or_default();
+    assert_eq!(
+        hello,
+        "hello from tiny\n",
+        "{}",
+        r.explain("installed file")
+    );
+    let blob = std::fs::metadata(root.join("usr/share/big/blob"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert_eq!(blob, 3 * 1024 * 1024, "{}", r.explain("installed blob"));
+}
+
+#[test]
+fn pacman_keeps_working_when_the_node_is_down_or_lies() {
+    e2e!();
+    let mut w = World::new("pacman-faults", true);
+    let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
+    // The node serves other's bytes under tiny's checksum.
+    let wrong = std::fs::read(&other.path).expect("read");
+    let dir = w.node().add_dir(&[(tiny.sha256.as_str(), &wrong)]);
+    let gateway = w.node().url.clone();
+    let template = format!("/ipfs/{dir}/{{sha256}}");
+    w.configure(&gateway, &[template.as_str()], "");
+
+    let r = w.pacman(&["-Sw", "--noconfirm", "tiny"]);
+    r.success();
+    assert_eq!(
+        sha256_hex(&w.dir.join("cache").join(&tiny.filename)),
+        tiny.sha256
+    );
+    assert!(
+        w.node().served(&tiny.sha256),
+        "the node was asked: {}",
+        w.node().log()
+    );
+    assert_eq!(
+        w.mirror.hits_for(&tiny.filename).len(),
+        1,
+        "{}",
+        w.mirror.log_text()
+    );
+
+    // Now the node is gone.
+    w.node.take().expect("node").stop();
+    let r = w.pacman(&["-Sw", "--noconfirm", "other"]);
+    r.success();
+    assert_eq!(
+        sha256_hex(&w.dir.join("cache").join(&other.filename)),
+        other.sha256
+    );
+    assert_eq!(w.mirror.hits_for(&other.filename).len(), 1);
+}
+
+#[test]
+fn pacman_resumes_a_part_file_left_in_the_cache() {
+    e2e!();
+    let w = World::new("pacman-resume", false);
+    let big = &w.fx.big;
+    let bytes = std::fs::read(&big.path).expect("read");
+    let third = bytes.len() / 3;
+    let part = w.dir.join("cache").join(format!("{}.part", big.filename));
+    std::fs::write(&part, &bytes[..third]).expect("write part");
+
+    let r = w.pacman(&["-Sw", "--noconfirm", "big"]);
+    r.success();
+    assert_eq!(
+        sha256_hex(&w.dir.join("cache").join(&big.filename)),
+        big.sha256
+    );
+    let hits = w.mirror.hits_for(&big.filename);
+    assert_eq!(hits.len(), 1, "{}", w.mirror.log_text());
+    assert_eq!(
+        hits[0].range.as_deref(),
+        Some(format!("bytes={third}-").as_str()),
+        "{}",
+        r.explain("range")
+    );
+}

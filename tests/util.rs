@@ -1,0 +1,207 @@
+//! Test helpers: a fresh directory per test, the pacxfer binary, and commands whose whole
+//! session (argv, cwd, exit status, stdout, stderr) is printed when an assertion fails.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The built pacxfer binary.
+pub fn pacxfer_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pacxfer"))
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// End-to-end parts (pacman, the IPFS node) are required unless a person turned them off.
+pub fn e2e_skipped() -> bool {
+    std::env::var("PACXFER_SKIP_E2E").is_ok_and(|v| v == "1")
+}
+
+/// A fresh directory for one test, removed when the test passes.
+pub struct TestDir {
+    dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> TestDir {
+        let base = repo_root().join("target").join("test-dirs");
+        std::fs::create_dir_all(&base).expect("create target/test-dirs");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir_in(base)
+            .expect("make test dir");
+        TestDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, contents).expect("write file");
+        p
+    }
+}
+
+/// One finished command, kept for assertions that print it all when they fail.
+pub struct Run {
+    pub cmdline: String,
+    pub output: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    fn report(&self) -> String {
+        format!(
+            "\n--- command: {}\n--- exit: {:?}\n--- stdout:\n{}\n--- stderr:\n{}\n",
+            self.cmdline,
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Run {
+        assert!(
+            self.output.status.success(),
+            "expected success{}",
+            self.report()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn failure(&self) -> &Run {
+        assert!(
+            !self.output.status.success(),
+            "expected failure{}",
+            self.report()
+        );
+        assert!(
+            !self.stderr().contains("panicked"),
+            "panic instead of an error{}",
+            self.report()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr().contains(needle),
+            "stderr lacks {needle:?}{}",
+            self.report()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout().contains(needle),
+            "stdout lacks {needle:?}{}",
+            self.report()
+        );
+        self
+    }
+
+    /// The error output is exactly one line.
+    #[track_caller]
+    pub fn one_error_line(&self) -> &Run {
+        let err = self.stderr();
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "expected one error line{}", self.report());
+        assert!(
+            lines[0].starts_with("pacxfer: error: "),
+            "error line format{}",
+            self.report()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn explain(&self, what: &str) -> String {
+        format!("{what}{}", self.report())
+    }
+}
+
+/// Runs a command to completion with stdin closed.
+pub fn run(cmd: &mut Command) -> Run {
+    let cmdline = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(OsStr::to_string_lossy)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let output = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmdline}: {e}"));
+    Run { cmdline, output }
+}
+
+/// A pacxfer command with no configuration from the environment leaking in.
+pub fn pacxfer() -> Command {
+    let mut cmd = Command::new(pacxfer_bin());
+    for var in [
+        "PACXFER_CONFIG",
+        "PACXFER_DBPATH",
+        "http_proxy",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+        "HTTP_USER_AGENT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The SHA-256 of a file, in hex, computed by `sha256sum` (not by pacxfer's code).
+pub fn sha256_hex(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("sha256sum output")
+        .to_string()
+}
+
+/// A loopback port nothing listens on.
+pub fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}

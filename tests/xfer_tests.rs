@@ -1,0 +1,438 @@
+//! pacxfer called the way pacman calls its XferCommand (`pacxfer URL OUTPUT`), against the real
+//! IPFS node and the test mirror; which source served each file is read from their logs.
+
+use crate::util::{e2e_skipped, pacxfer};
+use crate::world::World;
+
+macro_rules! e2e {
+    () => {
+        if e2e_skipped() {
+            eprintln!("SKIPPED by PACXFER_SKIP_E2E=1");
+            return;
+        }
+    };
+}
+
+#[test]
+fn small_package_comes_from_ipfs_by_raw_cid() {
+    e2e!();
+    let w = World::new("small-ipfs", true);
+    let tiny = &w.fx.tiny;
+    let cid = w.add_raw(tiny);
+    assert!(cid.starts_with("bafkrei"), "one raw block: {cid}");
+    let out = w.out(&format!("{}.part", tiny.filename));
+
+    let r = w.xfer(&w.url(&tiny.filename), &out);
+    r.success().stderr_has("from ipfs");
+    w.assert_same(&out, &tiny.path, &r);
+    assert!(
+        w.node().served(&format!("/ipfs/{cid}")),
+        "{}",
+        w.node().log()
+    );
+    assert!(
+        w.mirror.hits_for(&tiny.filename).is_empty(),
+        "mirror: {}",
+        w.mirror.log_text()
+    );
+}
+
+#[test]
+fn derived_raw_cids_match_the_node() {
+    e2e!();
+    let w = World::new("cid-vectors", true);
+    for pkg in [&w.fx.tiny, &w.fx.plus, &w.fx.other] {
+        let bytes = std::fs::read(&pkg.path).expect("read");
+        let node_cid = w.node().add(
+            &pkg.filename,
+            &bytes,
+            "only-hash=true&cid-version=1&raw-leaves=true&chunker=size-1048576",
+        );
+        let r = w.pacxfer(&["lookup", "--json", &pkg.filename]);
+        r.success();
+        let doc: serde_json::Value = serde_json::from_str(&r.stdout()).expect("json");
+        assert_eq!(
+            doc["cid"].as_str(),
+            Some(node_cid.as_str()),
+            "{}",
+            pkg.filename
+        );
+        assert_eq!(doc["cid_source"].as_str(), Some("raw-block"));
+    }
+    // The big package is more than one block: no CID can be derived.
+    let r = w.pacxfer(&["lookup", "--json", &w.fx.big.filename]);
+    let doc: serde_json::Value = serde_json::from_str(&r.success().stdout()).expect("json");
+    assert!(doc["cid"].is_null(), "{doc}");
+}
+
+#[test]
+fn large_package_comes_from_a_sha256_named_directory() {
+    e2e!();
+    let mut w = World::new("large-ipfs", true);
+    let big = w.fx.big.clone();
+    let bytes = std::fs::read(&big.path).expect("read big");
+    let dir = w.node().add_dir(&[(big.sha256.as_str(), &bytes)]);
+    w.node().publish("pkgcache", &dir);
+    let gateway = w.node().url.clone();
+    w.configure(&gateway, &["/ipfs/{cid}", "/ipns/pkgcache/{sha256}"], "");
+    let out = w.out("big.part");
+
+    let r = w.xfer(&w.url(&big.filename), &out);
+    r.success().stderr_has("from ipfs");
+    w.assert_same(&out, &big.path, &r);
+    assert!(
+        w.node().served(&format!("/ipns/pkgcache/{}", big.sha256)),
+        "{}",
+        w.node().log()
+    );
+    assert!(
+        w.mirror.hits_for(&big.filename).is_empty(),
+        "{}",
+        w.mirror.log_text()
+    );
+}
+
+#[test]
+fn package_the_node_lacks_comes_from_the_mirror() {
+    e2e!();
+    let w = World::new("node-lacks", true);
+    let other = &w.fx.other;
+    let out = w.out("other.part");
+
+    let r = w.xfer(&w.url(&other.filename), &out);
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &other.path, &r);
+    assert_eq!(
+        w.mirror.hits_for(&other.filename).len(),
+        1,
+        "{}",
+        w.mirror.log_text()
+    );
+    assert!(
+        w.node().log().contains(" 412 "),
+        "asked only-if-cached: {}",
+        w.node().log()
+    );
+}
+
+#[test]
+fn a_dead_gateway_falls_back_to_the_mirror() {
+    e2e!();
+    let w = World::new("node-down", false);
+    let tiny = &w.fx.tiny;
+    let out = w.out("tiny.part");
+
+    let r = w.xfer(&w.url(&tiny.filename), &out);
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &tiny.path, &r);
+    let mut cmd = pacxfer();
+    let r = crate::util::run(
+        cmd.args(["-v", "--config"])
+            .arg(&w.config)
+            .arg(w.url(&tiny.filename))
+            .arg(w.out("tiny3.part")),
+    );
+    r.success().stderr_has("cannot connect");
+}
+
+#[test]
+fn wrong_bytes_from_ipfs_never_reach_the_output() {
+    e2e!();
+    let mut w = World::new("wrong-bytes", true);
+    let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
+    // The node holds the wrong file under tiny's checksum.
+    let wrong = std::fs::read(&other.path).expect("read other");
+    let dir = w.node().add_dir(&[(tiny.sha256.as_str(), &wrong)]);
+    let gateway = w.node().url.clone();
+    let template = format!("/ipfs/{dir}/{{sha256}}");
+    w.configure(&gateway, &[template.as_str()], "");
+    let out = w.out("tiny.part");
+
+    let r = w.xfer(&w.url(&tiny.filename), &out);
+    r.success()
+        .stderr_has("wrong bytes")
+        .stderr_has("from mirror");
+    w.assert_same(&out, &tiny.path, &r);
+    assert!(w.node().served(&tiny.sha256), "{}", w.node().log());
+    assert_eq!(w.mirror.hits_for(&tiny.filename).len(), 1);
+}
+
+#[test]
+fn a_part_file_from_an_earlier_failure_is_resumed() {
+    e2e!();
+    let w = World::new("resume", false);
+    let big = &w.fx.big;
+    let bytes = std::fs::read(&big.path).expect("read big");
+    let out = w.out("big.part");
+    let half = bytes.len() / 2;
+    std::fs::write(&out, &bytes[..half]).expect("write half");
+
+    let r = w.xfer(&w.url(&big.filename), &out);
+    r.success().stderr_has("resumed at");
+    w.assert_same(&out, &big.path, &r);
+    let hits = w.mirror.hits_for(&big.filename);
+    assert_eq!(hits.len(), 1, "{}", w.mirror.log_text());
+    assert_eq!(
+        hits[0].range.as_deref(),
+        Some(format!("bytes={half}-").as_str())
+    );
+    assert_eq!(hits[0].bytes as usize, bytes.len() - half);
+}
+
+#[test]
+fn a_wrong_part_file_is_fetched_again_from_zero() {
+    e2e!();
+    let w = World::new("resume-wrong", false);
+    let big = &w.fx.big;
+    let out = w.out("big.part");
+    std::fs::write(&out, vec![0x55u8; 100_000]).expect("write garbage");
+
+    let r = w.xfer(&w.url(&big.filename), &out);
+    r.success();
+    w.assert_same(&out, &big.path, &r);
+    let hits = w.mirror.hits_for(&big.filename);
+    assert_eq!(
+        hits.len(),
+        2,
+        "resume, then from zero: {}",
+        w.mirror.log_text()
+    );
+    assert_eq!(hits[0].range.as_deref(), Some("bytes=100000-"));
+    assert_eq!(hits[1].range, None);
+}
+
+#[test]
+fn a_complete_part_file_needs_no_network() {
+    e2e!();
+    let w = World::new("resume-complete", false);
+    let tiny = &w.fx.tiny;
+    let out = w.out("tiny.part");
+    std::fs::copy(&tiny.path, &out).expect("copy");
+    let r = w.xfer(&w.url(&tiny.filename), &out);
+    r.success();
+    w.assert_same(&out, &tiny.path, &r);
+    assert!(w.mirror.hits().is_empty(), "{}", w.mirror.log_text());
+}
+
+#[test]
+fn signature_comes_from_the_database_without_network() {
+    e2e!();
+    let w = World::new("sig-db", false);
+    let tiny = &w.fx.tiny;
+    let sig_name = format!("{}.sig", tiny.filename);
+    let out = w.out(&format!("{sig_name}.part"));
+
+    // As pacman 6.1+ calls it right after the package.
+    let r = w.xfer(&w.url(&sig_name), &out);
+    r.success().stderr_has("from db-signature");
+    w.assert_same(&out, &w.fx.repo_dir().join(&sig_name), &r);
+    assert!(w.mirror.hits().is_empty(), "{}", w.mirror.log_text());
+}
+
+#[test]
+fn signature_not_in_the_database_comes_from_the_mirror() {
+    e2e!();
+    let w = World::new("sig-mirror", false);
+    let sig_name = format!("{}.sig", w.fx.big.filename);
+    let out = w.out(&format!("{sig_name}.part"));
+    let r = w.xfer(&w.url(&sig_name), &out);
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &w.fx.repo_dir().join(&sig_name), &r);
+    assert_eq!(w.mirror.hits_for(&sig_name).len(), 1);
+}
+
+#[test]
+fn unlisted_files_are_downloaded_as_they_are() {
+    e2e!();
+    let w = World::new("unlisted", true);
+    let out = w.out("testrepo.db.part");
+    let r = w.xfer(&w.url("testrepo.db"), &out);
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &w.fx.db(), &r);
+    assert!(
+        !w.node().log().contains("GET /ipfs"),
+        "no gateway for unlisted files"
+    );
+}
+
+#[test]
+fn a_file_missing_everywhere_fails_with_one_line() {
+    e2e!();
+    let w = World::new("missing", false);
+    let out = w.out("nope.part");
+    let r = w.xfer(&w.url("nope-1.0-1-any.pkg.tar.zst"), &out);
+    r.failure()
+        .one_error_line()
+        .stderr_has("nope-1.0-1-any.pkg.tar.zst")
+        .stderr_has("HTTP 404")
+        .stderr_has("pacman will try its next server");
+    assert_eq!(std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0), 0);
+}
+
+#[test]
+fn epoch_and_plus_in_file_names() {
+    e2e!();
+    let w = World::new("plus", true);
+    let plus = &w.fx.plus;
+    assert!(plus.filename.contains(':') && plus.filename.contains('+'));
+    w.add_raw(plus);
+    let out = w.out("plus.part");
+    let r = w.xfer(&w.url(&plus.filename), &out);
+    r.success().stderr_has("from ipfs");
+    w.assert_same(&out, &plus.path, &r);
+}
+
+#[test]
+fn local_file_urls_are_verified_too() {
+    e2e!();
+    let w = World::new("file-url", false);
+    let tiny = &w.fx.tiny;
+    let local = w.dir.join("mirror/testrepo/os/x86_64").join(&tiny.filename);
+    let out = w.out("tiny.part");
+    let r = w.xfer(&format!("file://{}", local.display()), &out);
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &tiny.path, &r);
+
+    // A local repository holding wrong bytes under the listed name.
+    let bad_dir = w.dir.join("badrepo");
+    std::fs::create_dir_all(&bad_dir).expect("mkdir");
+    std::fs::copy(&w.fx.other.path, bad_dir.join(&tiny.filename)).expect("copy");
+    let out2 = w.out("tiny-bad.part");
+    let r = w.xfer(
+        &format!("file://{}/{}", bad_dir.display(), tiny.filename),
+        &out2,
+    );
+    r.failure().one_error_line();
+    assert_eq!(std::fs::metadata(&out2).map(|m| m.len()).unwrap_or(0), 0);
+}
+
+#[test]
+fn mirror_gets_pacmans_user_agent_and_redirects_are_followed() {
+    e2e!();
+    let w = World::new("ua", false);
+    let tiny = &w.fx.tiny;
+    let out = w.out("tiny.part");
+    let url = format!(
+        "{}/redirect/3/testrepo/os/x86_64/{}",
+        w.mirror.url(),
+        tiny.filename
+    );
+    let mut cmd = pacxfer();
+    cmd.env(
+        "HTTP_USER_AGENT",
+        "pacman/6.0.2 (Linux x86_64) libalpm/13.0.2",
+    )
+    .arg("--config")
+    .arg(&w.config)
+    .arg(&url)
+    .arg(&out);
+    let r = crate::util::run(&mut cmd);
+    r.success();
+    w.assert_same(&out, &tiny.path, &r);
+    let hits = w.mirror.hits_for(&tiny.filename);
+    assert_eq!(
+        hits.len(),
+        5,
+        "4 redirects, then the file: {}",
+        w.mirror.log_text()
+    );
+    assert!(hits
+        .iter()
+        .all(|h| h.user_agent.as_deref() == Some("pacman/6.0.2 (Linux x86_64) libalpm/13.0.2")));
+
+    let looped = format!("{}/redirect/loop/{}", w.mirror.url(), tiny.filename);
+    let r = w.xfer(&looped, &w.out("loop.part"));
+    r.failure().one_error_line().stderr_has("redirects");
+}
+
+#[test]
+fn the_mirror_goes_through_http_proxy_but_the_gateway_does_not() {
+    e2e!();
+    let w = World::new("proxy", true);
+    let (tiny, other) = (&w.fx.tiny, &w.fx.other);
+    w.add_raw(tiny);
+    // The mirror's host does not resolve: only the proxy can reach it.
+    let url = |f: &str| format!("http://mirror.invalid/testrepo/os/x86_64/{f}");
+    let run_with_proxy = |u: String, out: std::path::PathBuf| {
+        let mut cmd = pacxfer();
+        cmd.env("http_proxy", w.mirror.url())
+            .arg("--config")
+            .arg(&w.config)
+            .arg(u)
+            .arg(out);
+        crate::util::run(&mut cmd)
+    };
+    let out = w.out("other.part");
+    let r = run_with_proxy(url(&other.filename), out.clone());
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &other.path, &r);
+    let hits = w.mirror.hits_for(&other.filename);
+    assert!(
+        hits.len() == 1 && hits[0].proxied,
+        "{}",
+        w.mirror.log_text()
+    );
+
+    let out = w.out("tiny.part");
+    let r = run_with_proxy(url(&tiny.filename), out.clone());
+    r.success().stderr_has("from ipfs");
+    assert!(
+        w.mirror.hits_for(&tiny.filename).is_empty(),
+        "gateway was proxied: {}",
+        w.mirror.log_text()
+    );
+}
+
+#[test]
+fn fetch_by_package_name_uses_the_server_lines() {
+    e2e!();
+    let w = World::new("fetch-name", true);
+    let (tiny, other) = (&w.fx.tiny, &w.fx.other);
+    w.add_raw(tiny);
+    let dest = w.dir.join("downloads");
+    std::fs::create_dir_all(&dest).expect("mkdir");
+
+    let r = w.pacxfer(&["fetch", "tiny", "-o", dest.to_str().expect("utf8")]);
+    r.success().stderr_has("from ipfs");
+    w.assert_same(&dest.join(&tiny.filename), &tiny.path, &r);
+
+    let r = w.pacxfer(&["fetch", &other.filename, "-o", dest.to_str().expect("utf8")]);
+    r.success().stderr_has("from mirror");
+    w.assert_same(&dest.join(&other.filename), &other.path, &r);
+    assert!(!dest.join(format!("{}.part", other.filename)).exists());
+    assert_eq!(w.mirror.hits_for(&other.filename).len(), 1);
+}
+
+#[test]
+fn lookup_shows_the_entry_and_the_sources_in_order() {
+    e2e!();
+    let w = World::new("lookup", false);
+    let tiny = &w.fx.tiny;
+    let r = w.pacxfer(&["lookup", "--json", "tiny"]);
+    r.success();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout()).expect("json");
+    assert_eq!(doc["repo"], "testrepo");
+    assert_eq!(doc["filename"].as_str(), Some(tiny.filename.as_str()));
+    assert_eq!(doc["sha256"].as_str(), Some(tiny.sha256.as_str()));
+    assert_eq!(doc["csize"].as_u64(), Some(tiny.size));
+    assert_eq!(doc["signature"], true);
+    let sources: Vec<&str> = doc["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(sources.len(), 2, "{sources:?}");
+    assert!(sources[0].contains("/ipfs/bafkrei"));
+    assert_eq!(sources[1], w.url(&tiny.filename));
+
+    let r = w.pacxfer(&["lookup", &w.fx.big.filename]);
+    r.success()
+        .stdout_has(&w.fx.big.sha256)
+        .stdout_has("not embedded")
+        .stdout_has("(unknown)");
+
+    let r = w.pacxfer(&["lookup", "no-such-package"]);
+    assert_eq!(r.code(), Some(1), "{}", r.explain("exit 1"));
+    r.failure().one_error_line().stderr_has("no-such-package");
+}
