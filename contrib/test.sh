@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything pacxfer's tests need, then runs them all: formatting, lints, unit tests,
+# and the end-to-end tests against real pacman and a real IPFS node (tests/ipfs-node).
+#
+#   ./contrib/test.sh            # from the repository, on Debian 12 (as root) or Arch
+#
+# Nothing is skipped: the end-to-end tests fail when pacman or the IPFS node is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+./contrib/deps.sh
+
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+say "cargo test"
+cargo test --locked -- --test-threads "${PACXFER_TEST_THREADS:-2}"
