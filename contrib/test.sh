@@ -12,10 +12,16 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 ./contrib/deps.sh
 
-
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 say "cargo test"
-cargo test --locked -- --test-threads "${PACXFER_TEST_THREADS:-2}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked -- --test-threads "${PACXFER_TEST_THREADS:-2}" 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run, summed over the test binaries.
+awk '/^test result:/ { p += $4; f += $6; i += $8 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+exit "$status"

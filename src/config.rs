@@ -313,6 +313,48 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_names_every_key_with_its_default() {
+        let example = include_str!("../contrib/pacxfer.conf");
+        // Uncomment every `#key = value` line: the result must parse to the defaults.
+        let uncommented: String = example
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                _ => l,
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = parse(&uncommented).expect("example parses");
+        let d = Config::default();
+        assert_eq!(c.gateway.url, d.gateway.url);
+        assert_eq!(c.gateway.paths, d.gateway.paths);
+        assert_eq!(c.gateway.connect_timeout, d.gateway.connect_timeout);
+        assert_eq!(c.gateway.stall_timeout, d.gateway.stall_timeout);
+        assert_eq!(c.gateway.network_timeout, d.gateway.network_timeout);
+        assert_eq!(c.gateway.raw_block_max, d.gateway.raw_block_max);
+        assert_eq!(c.mirror.connect_timeout, d.mirror.connect_timeout);
+        assert_eq!(c.mirror.stall_timeout, d.mirror.stall_timeout);
+        assert_eq!(c.mirror.max_redirects, d.mirror.max_redirects);
+        for key in [
+            "dbpath",
+            "pacman_conf",
+            "enabled",
+            "url",
+            "paths",
+            "connect_timeout",
+            "stall_timeout",
+            "network_timeout",
+            "raw_block_max",
+            "max_redirects",
+        ] {
+            assert!(
+                uncommented.contains(&format!("\n{key} = ")),
+                "example lacks {key}"
+            );
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));

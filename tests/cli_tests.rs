@@ -139,3 +139,64 @@ fn a_corrupt_database_is_reported_and_the_others_still_work() {
         .stderr_has("broken.db")
         .stderr_has("pacman -Syy");
 }
+
+/// roff source as plain text: escapes and font changes removed.
+fn man_text(name: &str) -> String {
+    let raw = std::fs::read_to_string(crate::util::repo_root().join("man").join(name))
+        .expect("read man page");
+    raw.replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "")
+        .replace("\\fI", "")
+}
+
+#[test]
+fn man_pages_and_help_name_every_option_and_key() {
+    let help_run = run(pacxfer().arg("--help"));
+    let help = help_run.success().stdout();
+    let man1 = man_text("pacxfer.1");
+    for opt in [
+        "--config",
+        "--dbpath",
+        "--verbose",
+        "--quiet",
+        "fetch",
+        "lookup",
+    ] {
+        assert!(help.contains(opt), "--help lacks {opt}");
+        assert!(man1.contains(opt), "pacxfer.1 lacks {opt}");
+    }
+    for word in [
+        "--json",
+        "-o PATH",
+        "PACXFER_CONFIG",
+        "PACXFER_DBPATH",
+        "HTTP_USER_AGENT",
+    ] {
+        assert!(man1.contains(word), "pacxfer.1 lacks {word}");
+    }
+    let man5 = man_text("pacxfer.conf.5");
+    let example = std::fs::read_to_string(crate::util::repo_root().join("contrib/pacxfer.conf"))
+        .expect("read example");
+    for key in [
+        "dbpath",
+        "pacman_conf",
+        "enabled",
+        "url",
+        "paths",
+        "connect_timeout",
+        "stall_timeout",
+        "network_timeout",
+        "raw_block_max",
+        "max_redirects",
+    ] {
+        assert!(
+            man5.contains(&format!("{key} =")),
+            "pacxfer.conf.5 lacks {key}"
+        );
+        assert!(
+            example.contains(&format!("#{key} =")),
+            "contrib/pacxfer.conf lacks {key}"
+        );
+    }
+}
