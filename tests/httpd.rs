@@ -195,7 +195,22 @@ fn respond(
         out.write_all(head.as_bytes())?;
         return Ok((302, 0));
     }
-    let decoded = percent_decode(path);
+    // `/stall/N/<path>` sends the headers and N bytes of `<path>`, then nothing for 60 s;
+    // `/cut/N/<path>` sends N bytes and closes, after announcing the whole length.
+    let mut stop_after = None;
+    let mut path = path.to_string();
+    for (prefix, stall) in [("/stall/", true), ("/cut/", false)] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            let Ok(n) = n.parse::<u64>() else {
+                return simple(out, 400, "bad byte count");
+            };
+            stop_after = Some((n, stall));
+            path = format!("/{tail}");
+            break;
+        }
+    }
+    let decoded = percent_decode(&path);
     let rel = decoded.trim_start_matches('/');
     if rel.split('/').any(|seg| seg == "..") || (method != "GET" && method != "HEAD") {
         return simple(out, 400, "bad request");
@@ -233,7 +248,15 @@ fn respond(
         return Ok((status, 0));
     }
     file.seek(SeekFrom::Start(start))?;
-    let sent = std::io::copy(&mut file.take(count), out)?;
+    let Some((n, stall)) = stop_after else {
+        let sent = std::io::copy(&mut file.take(count), out)?;
+        return Ok((status, sent));
+    };
+    let sent = std::io::copy(&mut file.take(n.min(count)), out)?;
+    out.flush()?;
+    if stall {
+        thread::sleep(Duration::from_secs(60));
+    }
     Ok((status, sent))
 }
 

@@ -436,3 +436,83 @@ fn lookup_shows_the_entry_and_the_sources_in_order() {
     assert_eq!(r.code(), Some(1), "{}", r.explain("exit 1"));
     r.failure().one_error_line().stderr_has("no-such-package");
 }
+
+#[test]
+fn a_stalled_mirror_fails_and_the_next_call_resumes() {
+    e2e!();
+    let mut w = World::new("stall", false);
+    let big = w.fx.big.clone();
+    let gateway = format!("http://127.0.0.1:{}", crate::util::dead_port());
+    w.configure(&gateway, &["/ipfs/{cid}"], "");
+    let conf = std::fs::read_to_string(&w.config).expect("read config");
+    std::fs::write(
+        &w.config,
+        conf.replace("stall_timeout = \"5s\"", "stall_timeout = \"1s\""),
+    )
+    .expect("write config");
+    let out = w.out("big.part");
+
+    // The first server sends 1 MiB and goes silent: pacxfer gives up after the stall timeout,
+    // exits non-zero and leaves the verified-so-far prefix for the next call.
+    let stalled = format!(
+        "{}/stall/1048576/testrepo/os/x86_64/{}",
+        w.mirror.url(),
+        big.filename
+    );
+    let r = w.xfer(&stalled, &out);
+    r.failure().one_error_line().stderr_has("stalled");
+    assert_eq!(std::fs::metadata(&out).expect("part kept").len(), 1048576);
+
+    // pacman's next call (its next Server line) resumes from there.
+    let r = w.xfer(&w.url(&big.filename), &out);
+    r.success().stderr_has("resumed at 1.0 MiB");
+    w.assert_same(&out, &big.path, &r);
+    let hits = w.mirror.hits_for(&big.filename);
+    assert_eq!(
+        hits.last().and_then(|h| h.range.clone()).as_deref(),
+        Some("bytes=1048576-")
+    );
+}
+
+#[test]
+fn a_body_cut_short_is_resumed_from_the_next_source() {
+    e2e!();
+    let w = World::new("cut", false);
+    let big = &w.fx.big;
+    let out = w.out("big.part");
+    let cut = format!(
+        "{}/cut/500000/testrepo/os/x86_64/{}",
+        w.mirror.url(),
+        big.filename
+    );
+    let r = w.xfer(&cut, &out);
+    r.failure().one_error_line().stderr_has("broke off");
+    let kept = std::fs::metadata(&out).expect("part kept").len();
+    assert!(kept <= 500000, "kept {kept}");
+    let r = w.xfer(&w.url(&big.filename), &out);
+    r.success();
+    w.assert_same(&out, &big.path, &r);
+}
+
+#[test]
+fn with_network_timeout_the_node_may_search_before_the_mirror() {
+    e2e!();
+    let mut w = World::new("network", true);
+    let other = w.fx.other.clone();
+    let gateway = w.node().url.clone();
+    w.configure(&gateway, &["/ipfs/{cid}"], "network_timeout = \"5s\"");
+    let out = w.out("other.part");
+    let r = w.pacxfer(&["-v", &w.url(&other.filename), out.to_str().expect("utf8")]);
+    r.success()
+        .stderr_has("from the IPFS network")
+        .stderr_has("from mirror");
+    w.assert_same(&out, &other.path, &r);
+    let log = w.node().log();
+    // First the cache-only question (412), then the network one (this offline node: 502).
+    let statuses: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("GET /ipfs/"))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(statuses, vec!["412", "502"], "{log}");
+}
