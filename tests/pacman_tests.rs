@@ -2,17 +2,8 @@
 //! and `-S` against the test mirror and the real IPFS node. Which source served each package
 //! is read from the mirror's and the node's logs; installed files are read from the root.
 
-use crate::util::{e2e_skipped, sha256_hex};
+use crate::util::sha256_hex;
 use crate::world::World;
-
-macro_rules! e2e {
-    () => {
-        if e2e_skipped() {
-            eprintln!("SKIPPED by PACXFER_SKIP_E2E=1");
-            return;
-        }
-    };
-}
 
 #[test]
 fn pacman_syncs_downloads_and_installs_through_pacxfer() {

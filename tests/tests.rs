@@ -3,6 +3,17 @@
 //! The end-to-end modules drive the real IPFS node (tests/ipfs-node) and real pacman; they
 //! fail when either is missing, unless PACXFER_SKIP_E2E=1 is set by hand.
 
+/// Starts an end-to-end test: returns early, saying so, only when a person set
+/// PACXFER_SKIP_E2E=1.
+macro_rules! e2e {
+    () => {
+        if crate::util::e2e_skipped() {
+            eprintln!("SKIPPED by PACXFER_SKIP_E2E=1");
+            return;
+        }
+    };
+}
+
 mod fixtures;
 mod httpd;
 mod ipfs;

@@ -1,17 +1,8 @@
 //! pacxfer called the way pacman calls its XferCommand (`pacxfer URL OUTPUT`), against the real
 //! IPFS node and the test mirror; which source served each file is read from their logs.
 
-use crate::util::{e2e_skipped, pacxfer};
+use crate::util::pacxfer;
 use crate::world::World;
-
-macro_rules! e2e {
-    () => {
-        if e2e_skipped() {
-            eprintln!("SKIPPED by PACXFER_SKIP_E2E=1");
-            return;
-        }
-    };
-}
 
 #[test]
 fn small_package_comes_from_ipfs_by_raw_cid() {
