@@ -14,6 +14,20 @@ use crate::template;
 /// The default location.
 pub const DEFAULT_PATH: &str = "/etc/pacxfer.conf";
 
+/// Every key a configuration may hold (in any table), for documentation checks.
+pub const KEYS: &[&str] = &[
+    "dbpath",
+    "pacman_conf",
+    "enabled",
+    "url",
+    "paths",
+    "connect_timeout",
+    "stall_timeout",
+    "network_timeout",
+    "raw_block_max",
+    "max_redirects",
+];
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -335,18 +349,7 @@ mod tests {
         assert_eq!(c.mirror.connect_timeout, d.mirror.connect_timeout);
         assert_eq!(c.mirror.stall_timeout, d.mirror.stall_timeout);
         assert_eq!(c.mirror.max_redirects, d.mirror.max_redirects);
-        for key in [
-            "dbpath",
-            "pacman_conf",
-            "enabled",
-            "url",
-            "paths",
-            "connect_timeout",
-            "stall_timeout",
-            "network_timeout",
-            "raw_block_max",
-            "max_redirects",
-        ] {
+        for key in KEYS {
             assert!(
                 uncommented.contains(&format!("\n{key} = ")),
                 "example lacks {key}"

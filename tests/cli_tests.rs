@@ -177,14 +177,7 @@ fn man_pages_and_help_name_every_option_and_key() {
     }
     // The example config is checked key by key in config.rs's unit tests.
     let man5 = man_text("pacxfer.conf.5");
-    for key in [
-        "dbpath",
-        "pacman_conf",
-        "enabled",
-        "url",
-        "paths",
-        "connect_timeout",
-    ] {
+    for key in pacxfer::config::KEYS {
         assert!(
             man5.contains(&format!("{key} =")),
             "pacxfer.conf.5 lacks {key}"
