@@ -92,9 +92,12 @@ impl fmt::Display for Failure {
 }
 
 impl Failure {
-    /// Whether the source is not there at all, so its other URLs need not be tried.
+    /// Whether the source is not there at all, or hangs, so its other URLs need not be tried.
     fn unreachable(&self) -> bool {
-        matches!(self, Failure::Request(HttpError::Connect(_)))
+        matches!(
+            self,
+            Failure::Request(HttpError::Connect(_) | HttpError::Timeout(_))
+        )
     }
 
     /// Whether this says something is wrong with the source itself, not merely that it

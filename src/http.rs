@@ -28,6 +28,7 @@ pub struct ClientOptions {
 /// One agent: keep it for every request of a process.
 pub struct Client {
     agent: Agent,
+    stall_timeout: Duration,
 }
 
 /// What one GET asks for beyond the URL.
@@ -115,6 +116,7 @@ impl Client {
             .build();
         Ok(Client {
             agent: config.into(),
+            stall_timeout: opts.stall_timeout,
         })
     }
 
@@ -136,9 +138,8 @@ impl Client {
             None => req.config().build(),
         };
         let max_redirects = self.agent.config().max_redirects();
-        let response = req
-            .call()
-            .map_err(|e| classify(e, max_redirects, get.response_timeout))?;
+        let waited = get.response_timeout.unwrap_or(self.stall_timeout);
+        let response = req.call().map_err(|e| classify(e, max_redirects, waited))?;
         let status = response.status().as_u16();
         let headers = response.headers();
         let content_length = headers
@@ -214,13 +215,13 @@ impl Reply {
     }
 }
 
-fn classify(e: ureq::Error, max_redirects: u32, response_timeout: Option<Duration>) -> HttpError {
+fn classify(e: ureq::Error, max_redirects: u32, waited: Duration) -> HttpError {
     use ureq::Error as E;
     match e {
         E::Timeout(ureq::Timeout::Connect) | E::Timeout(ureq::Timeout::Resolve) => {
             HttpError::Connect("timed out".into())
         }
-        E::Timeout(_) => HttpError::Timeout(response_timeout.unwrap_or_default()),
+        E::Timeout(_) => HttpError::Timeout(waited),
         E::HostNotFound => HttpError::Connect("host not found".into()),
         E::ConnectionFailed => HttpError::Connect("connection failed".into()),
         E::Tls(why) => HttpError::Connect(format!("TLS: {why}")),
@@ -230,9 +231,7 @@ fn classify(e: ureq::Error, max_redirects: u32, response_timeout: Option<Duratio
             | io::ErrorKind::HostUnreachable
             | io::ErrorKind::NetworkUnreachable
             | io::ErrorKind::AddrNotAvailable => HttpError::Connect(io.to_string()),
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                HttpError::Timeout(response_timeout.unwrap_or_default())
-            }
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => HttpError::Timeout(waited),
             _ => HttpError::Other(io.to_string()),
         },
         other => HttpError::Other(other.to_string()),

@@ -507,3 +507,27 @@ fn with_network_timeout_the_node_may_search_before_the_mirror() {
         .collect();
     assert_eq!(statuses, vec!["412", "502"], "{log}");
 }
+
+#[test]
+fn a_hung_gateway_is_waited_for_once_then_skipped() {
+    e2e!();
+    let mut w = World::new("hung", false);
+    // Accepts connections (the kernel's backlog) and never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gateway = format!("http://{}", hung.local_addr().expect("addr"));
+    w.configure(
+        &gateway,
+        &["/ipfs/{cid}", "/ipns/cache/{sha256}"],
+        "stall_timeout = \"1s\"",
+    );
+    let tiny = w.fx.tiny.clone();
+    let out = w.out("tiny.part");
+    let r = w.pacxfer(&["-v", &w.url(&tiny.filename), out.to_str().expect("utf8")]);
+    r.success()
+        .stderr_has("no answer within 1.00s")
+        .stderr_has("from mirror");
+    w.assert_same(&out, &tiny.path, &r);
+    let tried = r.stderr().matches(&format!("trying {gateway}")).count();
+    assert_eq!(tried, 1, "{}", r.explain("the second template is skipped"));
+    drop(hung);
+}
