@@ -102,18 +102,120 @@ async function loadBlake2b () {
   return blake2bSupport
 }
 
+// Offline node: createHeliaLight builds no libp2p at all, and with no routers
+// and no block brokers a missing block can never be fetched. Blocks are only
+// ever read from the local blockstore, so serving blake2b-256 DAGs needs no
+// extra hasher (Helia only verifies hashes of blocks fetched from peers).
 const helia = createHeliaLight({
   blockstore: rawBlockstore,
   datastore,
   routers: [],
-  blockBrokers: [],
-  // blocks hashed with blake2b-256 are only ever read locally (never
-  // verified against the network), so no extra hasher is needed to serve them
-  holdGcLock: true
+  blockBrokers: []
 })
 await helia.start()
 const fsUnix = unixfs(helia)
-const verifiedFetch = await createVerifiedFetchWithHelia(helia)
+
+// ---- bounded memory when streaming big files
+//
+// ipfs-unixfs-exporter pushes file data into an unbounded queue as fast as it
+// can read blocks (and its blockReadConcurrency limit leaks, it-parallel
+// 3.0.16), so a fast disk and a slow client would buffer the whole file. Each
+// gateway request passes a `pacxferFlow` object in its options, which
+// verified-fetch hands down to every blockstore.get of that request. Block
+// reads are granted in call order (the order the exporter needs them), at most
+// FLOW_MAX_INFLIGHT at a time, and only while fewer than FLOW_LIMIT bytes were
+// read but not yet written to the socket. When the response loop is starved
+// and nothing is in flight, the next read is granted regardless: the byte
+// count also includes dag-pb overhead that is never sent, and this keeps that
+// drift from stalling a response.
+const FLOW_LIMIT = 8 * 1024 * 1024
+const FLOW_MAX_INFLIGHT = 8
+
+class Flow {
+  constructor () {
+    this.read = 0
+    this.sent = 0
+    this.starved = false
+    this.closed = false
+    this.inflight = 0
+    this.nextTicket = 0
+    this.serving = 0
+    this.waiters = []
+  }
+
+  canGrant () {
+    if (this.closed) return true
+    if (this.inflight >= FLOW_MAX_INFLIGHT) return false
+    return this.read - this.sent <= FLOW_LIMIT || (this.starved && this.inflight === 0)
+  }
+
+  // must be called synchronously when the read is issued (it takes a ticket)
+  async acquire () {
+    const ticket = this.nextTicket++
+    while (!(ticket === this.serving && this.canGrant())) {
+      await new Promise((resolve) => this.waiters.push(resolve))
+    }
+    this.serving++
+    this.inflight++
+    this.wake()
+  }
+
+  release () {
+    this.inflight--
+    this.wake()
+  }
+
+  wake () {
+    if (this.waiters.length === 0) return
+    const w = this.waiters
+    this.waiters = []
+    for (const f of w) f()
+  }
+}
+
+const heliaGet = helia.blockstore.get.bind(helia.blockstore)
+helia.blockstore.get = async function * (cid, options) {
+  const flow = options?.pacxferFlow
+  if (flow == null) {
+    yield * heliaGet(cid, options)
+    return
+  }
+  await flow.acquire()
+  try {
+    options?.signal?.throwIfAborted()
+    for await (const chunk of heliaGet(cid, options)) {
+      flow.read += chunk.byteLength
+      yield chunk
+    }
+  } finally {
+    flow.release()
+  }
+}
+
+// verified-fetch's UnixFS plugin sniffs the content type with
+// first(entry.content()), which starts a walk of the whole file that keeps
+// reading in the background after the first chunk. Replace it with a walk
+// bounded to the first bytes. (The plugin class is not exported by the package,
+// hence the file import; the package version is pinned.)
+const { UnixFSPlugin } = await import(new URL('./node_modules/@helia/verified-fetch/dist/src/plugins/plugin-handle-unixfs.js', import.meta.url))
+const SNIFF_BYTES = 64 * 1024
+
+class BoundedUnixFSPlugin extends UnixFSPlugin {
+  async detectContentType (entry, filename, options) {
+    if (entry.type === 'file') {
+      const size = BigInt(entry.size ?? 0n)
+      const length = size < BigInt(SNIFF_BYTES) ? size : BigInt(SNIFF_BYTES)
+      const bounded = Object.create(entry)
+      bounded.content = (opts) => entry.content({ ...opts, offset: 0, length })
+      return super.detectContentType(bounded, filename, options)
+    }
+    return super.detectContentType(entry, filename, options)
+  }
+}
+
+const verifiedFetch = await createVerifiedFetchWithHelia(helia, {
+  plugins: [(pluginOptions) => new BoundedUnixFSPlugin(pluginOptions)]
+})
 
 // local names for /ipns/<name> (an offline node cannot resolve real IPNS)
 const namesFile = path.join(repo, 'names.json')
@@ -144,7 +246,7 @@ try {
   const mh = Buffer.concat([Buffer.from([0x00, protoKey.length]), protoKey])
   nodeInfo = {
     peerId: base58btc.baseEncode(mh),
-    publicKey: Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x20]), pub]).toString('base64')
+    publicKey: protoKey.toString('base64')
   }
   await fsp.writeFile(nodeFile, JSON.stringify(nodeInfo, null, 2) + '\n')
 }
@@ -304,7 +406,6 @@ class MultipartReader {
     this.buf = Buffer.from('\r\n')
     this.eof = false
     this.delim = Buffer.from(`\r\n--${boundary}`)
-    this.current = null
   }
 
   async fill () {
@@ -386,12 +487,10 @@ class MultipartReader {
         }
       }
       const part = new Part(this, headers)
-      this.current = part
       yield part
       await part.finish()
       // consume the delimiter itself
       this.buf = this.buf.subarray(this.delim.length)
-      this.current = null
     }
   }
 }
@@ -803,7 +902,7 @@ async function handleGateway (req, res, url) {
     else sendText(res, 502, `${what} is not available (offline node, not in the local blockstore)`)
   }
 
-  let ns = m[1]
+  const ns = m[1]
   let root = m[2]
   let rest = m[3] ?? ''
   if (ns === 'ipns') {
@@ -817,7 +916,6 @@ async function handleGateway (req, res, url) {
     }
     const v = value.slice('/ipfs/'.length)
     const slash = v.indexOf('/')
-    ns = 'ipfs'
     root = slash >= 0 ? v.slice(0, slash) : v
     const sub = slash >= 0 ? v.slice(slash).split('/').map(encodeURIComponent).join('/') : ''
     rest = sub + rest
@@ -861,8 +959,13 @@ async function handleGateway (req, res, url) {
   const resource = `ipfs://${cid}${rest}${qs !== '' ? '?' + qs : ''}`
 
   const controller = new AbortController()
-  const onClose = () => { if (!res.writableFinished) controller.abort() }
-  res.on('close', onClose)
+  const flow = new Flow()
+  res.on('close', () => {
+    // stops any block reads still running for this request
+    flow.closed = true
+    flow.wake()
+    controller.abort()
+  })
 
   let resp
   try {
@@ -873,7 +976,10 @@ async function handleGateway (req, res, url) {
       // the node has no way to fetch blocks: make every missing block an
       // immediate BlockNotFoundWhileOfflineError (412) instead of an error
       offline: true,
-      signal: controller.signal
+      signal: controller.signal,
+      // handed down to the exporter and blockstore.get (see Flow above)
+      blockReadConcurrency: 8,
+      pacxferFlow: flow
     })
   } catch (err) {
     if (controller.signal.aborted) return
@@ -907,13 +1013,28 @@ async function handleGateway (req, res, url) {
   const reader = resp.body.getReader()
   try {
     for (;;) {
+      // only count as starved when the read does not complete at once (a
+      // chunk already queued resolves within the same tick)
+      let pending = true
+      const starveTimer = setImmediate(() => {
+        if (pending) {
+          flow.starved = true
+          flow.wake()
+        }
+      })
       const { done, value } = await reader.read()
+      pending = false
+      clearImmediate(starveTimer)
+      flow.starved = false
       if (done) break
       if (res.destroyed) {
         await reader.cancel().catch(() => {})
         return
       }
-      if (!res.write(value)) await waitDrain(res)
+      const ok = res.write(value)
+      flow.sent += value.byteLength
+      flow.wake()
+      if (!ok) await waitDrain(res)
     }
     res.end()
   } catch (err) {
@@ -1001,6 +1122,8 @@ async function shutdown (signal) {
 // some Helia internals (e.g. the pin graph walker hitting a missing block) can
 // reject a promise nobody awaits: log it instead of dying
 process.on('unhandledRejection', (err) => {
+  // reads still running when a request ends are aborted on purpose
+  if (err?.name === 'AbortError') return
   try { fs.writeSync(2, `# unhandled rejection: ${err?.name ?? ''} ${err?.message ?? err}\n`) } catch {}
 })
 process.on('SIGTERM', () => { shutdown('SIGTERM') })
