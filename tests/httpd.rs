@@ -158,16 +158,20 @@ fn handle(conn: TcpStream, root: &Path, log: &Mutex<Vec<Hit>>) -> std::io::Resul
     };
     let path = target.split('?').next().unwrap_or("/").to_string();
     let mut out = conn;
-    let (status, bytes) = respond(&mut out, root, &method, &path, range.as_deref())?;
-    log.lock().expect("log lock").push(Hit {
-        method,
-        path,
-        range,
-        user_agent,
-        proxied,
-        status,
-        bytes,
-    });
+    // The hit is logged before the body goes out, so a client that has its bytes always
+    // finds its request in the log.
+    let record = |status: u16, bytes: u64| {
+        log.lock().expect("log lock").push(Hit {
+            method: method.clone(),
+            path: path.clone(),
+            range: range.clone(),
+            user_agent: user_agent.clone(),
+            proxied,
+            status,
+            bytes,
+        });
+    };
+    respond(&mut out, root, &method, &path, range.as_deref(), record)?;
     Ok(())
 }
 
@@ -177,7 +181,8 @@ fn respond(
     method: &str,
     path: &str,
     range: Option<&str>,
-) -> std::io::Result<(u16, u64)> {
+    record: impl FnOnce(u16, u64),
+) -> std::io::Result<()> {
     // `/redirect/N/<path>` answers 302 N times before `<path>`; `/redirect/loop/...` forever.
     if let Some(rest) = path.strip_prefix("/redirect/") {
         let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
@@ -186,14 +191,14 @@ fn respond(
             "0" => format!("/{tail}"),
             n => match n.parse::<u32>() {
                 Ok(n) => format!("/redirect/{}/{tail}", n - 1),
-                Err(_) => return simple(out, 400, "bad redirect count"),
+                Err(_) => return simple(out, 400, "bad redirect count", record),
             },
         };
         let head = format!(
             "HTTP/1.1 302 Found\r\nLocation: {next}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
-        out.write_all(head.as_bytes())?;
-        return Ok((302, 0));
+        record(302, 0);
+        return out.write_all(head.as_bytes());
     }
     // `/stall/N/<path>` sends the headers and N bytes of `<path>`, then nothing for 60 s;
     // `/cut/N/<path>` sends N bytes and closes, after announcing the whole length.
@@ -203,7 +208,7 @@ fn respond(
         if let Some(rest) = path.strip_prefix(prefix) {
             let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
             let Ok(n) = n.parse::<u64>() else {
-                return simple(out, 400, "bad byte count");
+                return simple(out, 400, "bad byte count", record);
             };
             stop_after = Some((n, stall));
             path = format!("/{tail}");
@@ -213,15 +218,15 @@ fn respond(
     let decoded = percent_decode(&path);
     let rel = decoded.trim_start_matches('/');
     if rel.split('/').any(|seg| seg == "..") || (method != "GET" && method != "HEAD") {
-        return simple(out, 400, "bad request");
+        return simple(out, 400, "bad request", record);
     }
     let file_path = root.join(rel);
     let Ok(mut file) = std::fs::File::open(&file_path) else {
-        return simple(out, 404, "not found");
+        return simple(out, 404, "not found", record);
     };
     let len = file.metadata()?.len();
     if !file.metadata()?.is_file() {
-        return simple(out, 404, "not found");
+        return simple(out, 404, "not found", record);
     }
     let (status, start, end) = match range.and_then(|r| parse_range(r, len)) {
         Some(Ok((s, e))) => (206, s, e),
@@ -229,8 +234,8 @@ fn respond(
             let head = format!(
                 "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
-            out.write_all(head.as_bytes())?;
-            return Ok((416, 0));
+            record(416, 0);
+            return out.write_all(head.as_bytes());
         }
         None => (200, 0, len.saturating_sub(1)),
     };
@@ -243,21 +248,23 @@ fn respond(
         head.push_str(&format!("Content-Range: bytes {start}-{end}/{len}\r\n"));
     }
     head.push_str("\r\n");
+    let planned = match (method, stop_after) {
+        ("HEAD", _) => 0,
+        (_, Some((n, _))) => n.min(count),
+        _ => count,
+    };
+    record(status, planned);
     out.write_all(head.as_bytes())?;
     if method == "HEAD" {
-        return Ok((status, 0));
+        return Ok(());
     }
     file.seek(SeekFrom::Start(start))?;
-    let Some((n, stall)) = stop_after else {
-        let sent = std::io::copy(&mut file.take(count), out)?;
-        return Ok((status, sent));
-    };
-    let sent = std::io::copy(&mut file.take(n.min(count)), out)?;
+    std::io::copy(&mut file.take(planned), out)?;
     out.flush()?;
-    if stall {
+    if let Some((_, true)) = stop_after {
         thread::sleep(Duration::from_secs(60));
     }
-    Ok((status, sent))
+    Ok(())
 }
 
 /// `bytes=N-` or `bytes=N-M`: `None` for a header to ignore, `Err` when unsatisfiable.
@@ -275,13 +282,18 @@ fn parse_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
     Some(Ok((start, end)))
 }
 
-fn simple(out: &mut TcpStream, status: u16, text: &str) -> std::io::Result<(u16, u64)> {
+fn simple(
+    out: &mut TcpStream,
+    status: u16,
+    text: &str,
+    record: impl FnOnce(u16, u64),
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     );
-    out.write_all(head.as_bytes())?;
-    Ok((status, text.len() as u64))
+    record(status, text.len() as u64);
+    out.write_all(head.as_bytes())
 }
 
 fn percent_decode(s: &str) -> String {

@@ -160,9 +160,24 @@ impl Node {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (up to 3 s: the node writes a line once the response has gone out) until some
+    /// log line satisfies `pred`.
+    pub fn log_has(&self, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            if self.log().lines().any(&pred) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the gateway answered a GET for a path containing `needle` with 200 or 206.
     pub fn served(&self, needle: &str) -> bool {
-        self.log().lines().any(|l| {
+        self.log_has(|l| {
             let mut f = l.split_whitespace();
             let (method, path, status) = (f.next(), f.next(), f.next());
             method == Some("GET")

@@ -100,7 +100,7 @@ fn package_the_node_lacks_comes_from_the_mirror() {
         w.mirror.log_text()
     );
     assert!(
-        w.node().log().contains(" 412 "),
+        w.node().log_has(|l| l.contains(" 412 ")),
         "asked only-if-cached: {}",
         w.node().log()
     );
@@ -498,6 +498,8 @@ fn with_network_timeout_the_node_may_search_before_the_mirror() {
         .stderr_has("from the IPFS network")
         .stderr_has("from mirror");
     w.assert_same(&out, &other.path, &r);
+    w.node()
+        .log_has(|l| l.starts_with("GET /ipfs/") && l.contains(" 502 "));
     let log = w.node().log();
     // First the cache-only question (412), then the network one (this offline node: 502).
     let statuses: Vec<&str> = log
