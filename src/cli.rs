@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
@@ -49,6 +50,17 @@ pub struct Global {
     /// `pacman-conf DBPath`, then /var/lib/pacman/].
     #[arg(long, global = true, env = "PACXFER_DBPATH", value_name = "DIR")]
     pub dbpath: Option<PathBuf>,
+
+    /// Where database indexes and gateway state are kept; "" for none [default: config's
+    /// cache_dir, else /var/cache/pacxfer when writable, else $XDG_CACHE_HOME/pacxfer].
+    #[arg(
+        long,
+        global = true,
+        env = "PACXFER_CACHE_DIR",
+        value_name = "DIR",
+        value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from)
+    )]
+    pub cache_dir: Option<PathBuf>,
 
     /// Say which sources are tried and why each was passed over.
     #[arg(short, long, global = true, conflicts_with = "quiet")]

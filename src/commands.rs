@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::cid::{self, KnownCid};
 use crate::config::{self, Config};
 use crate::download::{self, Context, DownloadError};
+use crate::index::Places;
 use crate::output::Output;
 use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};
@@ -23,6 +24,8 @@ use crate::target::Target;
 pub struct Session {
     pub config: Config,
     pub dbpath: PathBuf,
+    /// Where indexes and gateway state live.
+    pub places: Places,
     pub pacman_conf: PacmanConf,
     pub verbosity: Verbosity,
 }
@@ -32,6 +35,7 @@ impl Session {
     pub fn open(
         config_path: Option<&Path>,
         dbpath: Option<&Path>,
+        cache_dir: Option<&Path>,
         verbosity: Verbosity,
     ) -> Result<Session> {
         let config = match config_path {
@@ -42,9 +46,11 @@ impl Session {
             config: config.pacman_conf.clone(),
         };
         let dbpath = pacman_conf::resolve_dbpath(dbpath, config.dbpath.as_deref(), &pacman_conf);
+        let places = Places::new(cache_dir.or(config.cache_dir.as_deref()));
         Ok(Session {
             config,
             dbpath,
+            places,
             pacman_conf,
             verbosity,
         })
@@ -57,9 +63,12 @@ impl Session {
         repo_order: &[String],
         progress: &Progress,
     ) -> Result<Vec<Entry>, DbError> {
-        let found = syncdb::find(&self.dbpath, query, repo_order)?;
+        let found = syncdb::find(&self.dbpath, query, repo_order, &self.places)?;
         for problem in &found.problems {
             progress.warn(&problem.to_string());
+        }
+        for note in &found.notes {
+            progress.note(note);
         }
         Ok(found.entries)
     }

@@ -18,6 +18,7 @@ pub const DEFAULT_PATH: &str = "/etc/pacxfer.conf";
 pub const KEYS: &[&str] = &[
     "dbpath",
     "pacman_conf",
+    "cache_dir",
     "enabled",
     "url",
     "paths",
@@ -36,6 +37,8 @@ pub struct Config {
     pub dbpath: Option<PathBuf>,
     /// The pacman.conf that `pacman-conf` reads for DBPath and Server lines.
     pub pacman_conf: Option<PathBuf>,
+    /// Where database indexes and the gateway's state are kept; "" keeps none.
+    pub cache_dir: Option<PathBuf>,
     pub gateway: GatewayConfig,
     pub mirror: MirrorConfig,
 }

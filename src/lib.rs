@@ -13,6 +13,7 @@ pub mod config;
 pub mod download;
 pub mod gateway;
 pub mod http;
+pub mod index;
 pub mod mirror;
 pub mod output;
 pub mod pacman_conf;

@@ -29,6 +29,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let session = Session::open(
         cli.global.config.as_deref(),
         cli.global.dbpath.as_deref(),
+        cli.global.cache_dir.as_deref(),
         verbosity,
     )?;
     match (cli.command, cli.url, cli.output) {

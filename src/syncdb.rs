@@ -9,6 +9,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use crate::index;
+
 /// The largest `desc` member read; real ones are a few KiB.
 const DESC_MAX: u64 = 1 << 20;
 
@@ -292,11 +294,29 @@ pub fn search(
     query: Query<'_>,
     warn: &mut dyn FnMut(DbError),
 ) -> Result<Vec<Entry>, DbError> {
+    scan(db, Some(query), warn).map(|(entries, _)| entries)
+}
+
+/// Every entry of one database, and the metadata of the file as it was read.
+pub fn read_all(
+    db: &SyncDb,
+    warn: &mut dyn FnMut(DbError),
+) -> Result<(Vec<Entry>, std::fs::Metadata), DbError> {
+    scan(db, None, warn)
+}
+
+/// Reads the entries `query` may match (all of them for `None`).
+fn scan(
+    db: &SyncDb,
+    query: Option<Query<'_>>,
+    warn: &mut dyn FnMut(DbError),
+) -> Result<(Vec<Entry>, std::fs::Metadata), DbError> {
     let read_err = |err| DbError::Read {
         path: db.path.clone(),
         err,
     };
     let file = File::open(&db.path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
     let reader = decompress(BufReader::with_capacity(128 * 1024, file), &db.path)?;
     let mut archive = tar::Archive::new(reader);
     let mut found = Vec::new();
@@ -309,7 +329,7 @@ pub fn search(
         let Some(dir) = path.strip_suffix("/desc") else {
             continue;
         };
-        if !query.may_match(dir) {
+        if query.is_some_and(|q| !q.may_match(dir)) {
             continue;
         }
         let member_name = path.to_string();
@@ -325,7 +345,7 @@ pub fn search(
             Err(e) => return Err(read_err(e)),
         };
         match parsed {
-            Ok(entry) if query.matches(&entry) => found.push(entry),
+            Ok(entry) if query.is_none_or(|q| q.matches(&entry)) => found.push(entry),
             Ok(_) => {}
             Err(err) => warn(DbError::BadEntry {
                 path: db.path.clone(),
@@ -334,7 +354,7 @@ pub fn search(
             }),
         }
     }
-    Ok(found)
+    Ok((found, meta))
 }
 
 /// The result of searching every database.
@@ -344,12 +364,20 @@ pub struct Found {
     pub entries: Vec<Entry>,
     /// Databases or entries that could not be read; the others were still searched.
     pub problems: Vec<DbError>,
+    /// How each database was searched (for `-v`).
+    pub notes: Vec<String>,
 }
 
-/// Searches every database under `dbpath`. `repo_order` (pacman.conf's order) sorts the
-/// entries; repositories it does not name come after, by name. Only a sync directory
-/// with no database at all is an error.
-pub fn find(dbpath: &Path, query: Query<'_>, repo_order: &[String]) -> Result<Found, DbError> {
+/// Searches every database under `dbpath`, through their indexes in `places` when current
+/// (building them when not). `repo_order` (pacman.conf's order) sorts the entries;
+/// repositories it does not name come after, by name. Only a sync directory with no database
+/// at all is an error.
+pub fn find(
+    dbpath: &Path,
+    query: Query<'_>,
+    repo_order: &[String],
+    places: &index::Places,
+) -> Result<Found, DbError> {
     let mut dbs = list(dbpath)?;
     let rank = |repo: &str| {
         repo_order
@@ -360,13 +388,74 @@ pub fn find(dbpath: &Path, query: Query<'_>, repo_order: &[String]) -> Result<Fo
     dbs.sort_by(|a, b| rank(&a.repo).cmp(&rank(&b.repo)).then(a.repo.cmp(&b.repo)));
     let mut found = Found::default();
     for db in &dbs {
-        let mut warn = |e| found.problems.push(e);
-        match search(db, query, &mut warn) {
+        match find_in(db, query, places, &mut found) {
             Ok(entries) => found.entries.extend(entries),
             Err(e) => found.problems.push(e),
         }
     }
     Ok(found)
+}
+
+/// One database: its index when current; else the whole database read once, indexed for
+/// the next call, and answered from memory; with no place for indexes, a targeted read.
+fn find_in(
+    db: &SyncDb,
+    query: Query<'_>,
+    places: &index::Places,
+    found: &mut Found,
+) -> Result<Vec<Entry>, DbError> {
+    let problems = &mut found.problems;
+    if places.is_empty() {
+        found.notes.push(format!(
+            "{}: no index kept; read in full",
+            db.path.display()
+        ));
+        return search(db, query, &mut |e| problems.push(e));
+    }
+    match index::lookup(places, &db.path, &db.repo, query) {
+        Ok(index::Lookup::Indexed(entries)) => {
+            found
+                .notes
+                .push(format!("{}: answered from its index", db.path.display()));
+            Ok(entries)
+        }
+        Ok(index::Lookup::Miss { .. }) | Err(_) => {
+            // Bad entries are reported only where they may be the one asked for.
+            let mut warn = |e: DbError| {
+                let relevant = match &e {
+                    DbError::BadEntry { member, .. } => member
+                        .strip_suffix("/desc")
+                        .is_none_or(|dir| query.may_match(dir)),
+                    _ => true,
+                };
+                if relevant {
+                    problems.push(e);
+                }
+            };
+            let (all, meta) = read_all(db, &mut warn)?;
+            let stored = index::store(
+                places,
+                &db.path,
+                &db.repo,
+                &index::Identity::of(&meta),
+                &all,
+            );
+            found.notes.push(match stored {
+                Some(path) => format!("{}: indexed into {}", db.path.display(), path.display()),
+                None => format!(
+                    "{}: read in full; no index could be written in {}",
+                    db.path.display(),
+                    places
+                        .dirs()
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            });
+            Ok(all.into_iter().filter(|e| query.matches(e)).collect())
+        }
+    }
 }
 
 /// The compression of a database, from its first bytes.

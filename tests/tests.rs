@@ -21,5 +21,6 @@ mod util;
 mod world;
 
 mod cli_tests;
+mod index_tests;
 mod pacman_tests;
 mod xfer_tests;

@@ -168,6 +168,11 @@ pub fn run(cmd: &mut Command) -> Run {
 /// A pacxfer command with no configuration from the environment leaking in.
 pub fn pacxfer() -> Command {
     let mut cmd = Command::new(pacxfer_bin());
+    // Indexes go to the build directory, never to the machine's /var/cache/pacxfer.
+    cmd.env(
+        "PACXFER_CACHE_DIR",
+        repo_root().join("target").join("test-cache"),
+    );
     for var in [
         "PACXFER_CONFIG",
         "PACXFER_DBPATH",

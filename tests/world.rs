@@ -54,9 +54,10 @@ impl World {
     pub fn configure(&mut self, gateway: &str, paths: &[&str], gateway_extra: &str) {
         let paths: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
         let text = format!(
-            "dbpath = {:?}\npacman_conf = {:?}\n\n[gateway]\nurl = {gateway:?}\npaths = [{}]\n{gateway_extra}\n\n[mirror]\nstall_timeout = \"5s\"\n",
+            "dbpath = {:?}\npacman_conf = {:?}\ncache_dir = {:?}\n\n[gateway]\nurl = {gateway:?}\npaths = [{}]\n{gateway_extra}\n\n[mirror]\nstall_timeout = \"5s\"\n",
             self.dbpath.display().to_string(),
             self.pacman_conf.display().to_string(),
+            self.cache_dir().display().to_string(),
             paths.join(", ")
         );
         std::fs::write(&self.config, text).expect("write config");
@@ -83,6 +84,11 @@ impl World {
         std::fs::write(&self.pacman_conf, text).expect("write pacman.conf");
     }
 
+    /// This world's index and gateway-state directory.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.join("pacxfer-cache")
+    }
+
     pub fn node(&self) -> &Node {
         self.node.as_ref().expect("this world has an IPFS node")
     }
@@ -105,14 +111,21 @@ impl World {
     /// `pacxfer --config <world config> ARGS...`
     pub fn pacxfer(&self, args: &[&str]) -> Run {
         let mut cmd = pacxfer();
-        cmd.arg("--config").arg(&self.config).args(args);
+        cmd.env_remove("PACXFER_CACHE_DIR")
+            .arg("--config")
+            .arg(&self.config)
+            .args(args);
         run(&mut cmd)
     }
 
     /// The XferCommand form: `pacxfer URL OUTPUT`.
     pub fn xfer(&self, url: &str, out: &Path) -> Run {
         let mut cmd = pacxfer();
-        cmd.arg("--config").arg(&self.config).arg(url).arg(out);
+        cmd.env_remove("PACXFER_CACHE_DIR")
+            .arg("--config")
+            .arg(&self.config)
+            .arg(url)
+            .arg(out);
         run(&mut cmd)
     }
 

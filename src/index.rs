@@ -1,0 +1,645 @@
+//! The index of one sync database: a compact file holding, for every entry, what a download
+//! needs (file name, name, version, arch, SHA-256, size, CID, and where its signature is), so
+//! that a lookup reads a few hundred KiB instead of decompressing and parsing the whole
+//! database, which for Arch's `extra` costs 100+ ms on every one of pacman's calls.
+//!
+//! An index is a cache, never a source of truth: it records the identity of the database it
+//! was built from (device, inode, size, mtime) and is rebuilt when any of them changes. A
+//! header with a format version and CRC-32 checksums means a corrupt, truncated or foreign
+//! file is rebuilt, never trusted. It is written to a temporary name and renamed, so readers
+//! and concurrent builders only ever see whole files.
+//!
+//! Layout (all integers little-endian):
+//! ```text
+//! header  magic "PXFRIDX\0", version u32, db dev u64, ino u64, size u64, mtime s i64,
+//!         mtime ns u32, entry count u32, records length u64, records crc u32,
+//!         signatures length u64, header crc u32 (of everything before it)
+//! records per entry: filename, name, version, arch, cid (u16 length + bytes each),
+//!         flags u8, [sha256 32 bytes], [csize u64], [sig offset u64, sig length u32, sig crc u32]
+//! signatures: the `%PGPSIG%` texts, read only for the entry that needs one
+//! ```
+
+use std::fs::{File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::syncdb::{Entry, Query};
+
+const MAGIC: &[u8; 8] = b"PXFRIDX\0";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 8 + 4 + 8 + 4;
+
+const HAS_SHA: u8 = 1;
+const HAS_CSIZE: u8 = 2;
+const HAS_SIG: u8 = 4;
+
+/// What identifies one version of a database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_s: i64,
+    pub mtime_ns: u32,
+}
+
+impl Identity {
+    pub fn of(meta: &Metadata) -> Identity {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_s: meta.mtime(),
+            mtime_ns: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
+        }
+    }
+}
+
+/// Where indexes may be read from and written to, in order of preference.
+#[derive(Debug, Clone, Default)]
+pub struct Places {
+    dirs: Vec<PathBuf>,
+}
+
+impl Places {
+    /// `configured`: a directory, or `None` for the defaults: `/var/cache/pacxfer`, then
+    /// `$XDG_CACHE_HOME/pacxfer` (default `~/.cache/pacxfer`). An empty path turns indexes off.
+    pub fn new(configured: Option<&Path>) -> Places {
+        match configured {
+            Some(p) if p.as_os_str().is_empty() => Places::default(),
+            Some(p) => Places {
+                dirs: vec![p.to_path_buf()],
+            },
+            None => {
+                let mut dirs = vec![PathBuf::from("/var/cache/pacxfer")];
+                let xdg = std::env::var_os("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .or_else(|| {
+                        std::env::var_os("HOME")
+                            .map(PathBuf::from)
+                            .filter(|p| p.is_absolute())
+                            .map(|h| h.join(".cache"))
+                    });
+                if let Some(x) = xdg {
+                    dirs.push(x.join("pacxfer"));
+                }
+                Places { dirs }
+            }
+        }
+    }
+
+    /// Whether indexes are off.
+    pub fn is_empty(&self) -> bool {
+        self.dirs.is_empty()
+    }
+
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// The file name of the index (or any other per-database state) of `db`.
+    fn file_name(db: &Path, repo: &str) -> String {
+        let abs = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+        let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
+        format!("{repo}-{}.idx", hex::encode(&digest[..8]))
+    }
+}
+
+/// Why an index file was not used.
+#[derive(Debug)]
+pub enum Stale {
+    /// No file.
+    Missing,
+    /// Built from another version of the database.
+    Outdated,
+    /// Not an index of this version, or damaged.
+    Corrupt(&'static str),
+    /// Could not be read.
+    Io(io::Error),
+}
+
+/// A loaded, checked index.
+pub struct Index {
+    file: File,
+    records: Vec<u8>,
+    count: u32,
+    sigs_at: u64,
+    sigs_len: u64,
+}
+
+/// Opens the index at `path` if it belongs to the database version `id`.
+pub fn open(path: &Path, id: &Identity) -> Result<Index, Stale> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Stale::Missing),
+        Err(e) => return Err(Stale::Io(e)),
+    };
+    let mut header = [0u8; HEADER_LEN];
+    match file.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            return Err(Stale::Corrupt("shorter than its header"))
+        }
+        Err(e) => return Err(Stale::Io(e)),
+    }
+    let h = Header::parse(&header)?;
+    if h.id != *id {
+        return Err(Stale::Outdated);
+    }
+    let len = file.metadata().map_err(Stale::Io)?.len();
+    let expected = (HEADER_LEN as u64)
+        .checked_add(h.records_len)
+        .and_then(|n| n.checked_add(h.sigs_len))
+        .ok_or(Stale::Corrupt("section lengths overflow"))?;
+    if len != expected {
+        return Err(Stale::Corrupt("file length does not match its header"));
+    }
+    let records_len =
+        usize::try_from(h.records_len).map_err(|_| Stale::Corrupt("records too large"))?;
+    let mut records = vec![0u8; records_len];
+    file.read_exact(&mut records).map_err(Stale::Io)?;
+    if crc32fast::hash(&records) != h.records_crc {
+        return Err(Stale::Corrupt("records checksum"));
+    }
+    Ok(Index {
+        file,
+        records,
+        count: h.count,
+        sigs_at: HEADER_LEN as u64 + h.records_len,
+        sigs_len: h.sigs_len,
+    })
+}
+
+struct Header {
+    id: Identity,
+    count: u32,
+    records_len: u64,
+    records_crc: u32,
+    sigs_len: u64,
+}
+
+impl Header {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(HEADER_LEN);
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&self.id.dev.to_le_bytes());
+        b.extend_from_slice(&self.id.ino.to_le_bytes());
+        b.extend_from_slice(&self.id.size.to_le_bytes());
+        b.extend_from_slice(&self.id.mtime_s.to_le_bytes());
+        b.extend_from_slice(&self.id.mtime_ns.to_le_bytes());
+        b.extend_from_slice(&self.count.to_le_bytes());
+        b.extend_from_slice(&self.records_len.to_le_bytes());
+        b.extend_from_slice(&self.records_crc.to_le_bytes());
+        b.extend_from_slice(&self.sigs_len.to_le_bytes());
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    fn parse(b: &[u8; HEADER_LEN]) -> Result<Header, Stale> {
+        if &b[..8] != MAGIC {
+            return Err(Stale::Corrupt("not a pacxfer index"));
+        }
+        let body = &b[..HEADER_LEN - 4];
+        let mut r = Cursor::new(&b[8..]);
+        let version = r.u32().ok_or(Stale::Corrupt("header"))?;
+        if version != VERSION {
+            return Err(Stale::Corrupt("another index format version"));
+        }
+        let h = (|| {
+            Some(Header {
+                id: Identity {
+                    dev: r.u64()?,
+                    ino: r.u64()?,
+                    size: r.u64()?,
+                    mtime_s: r.i64()?,
+                    mtime_ns: r.u32()?,
+                },
+                count: r.u32()?,
+                records_len: r.u64()?,
+                records_crc: r.u32()?,
+                sigs_len: r.u64()?,
+            })
+        })()
+        .ok_or(Stale::Corrupt("header"))?;
+        let crc = r.u32().ok_or(Stale::Corrupt("header"))?;
+        if crc != crc32fast::hash(body) {
+            return Err(Stale::Corrupt("header checksum"));
+        }
+        Ok(h)
+    }
+}
+
+/// Reads little-endian values and length-prefixed strings from a byte slice.
+struct Cursor<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn new(b: &'a [u8]) -> Cursor<'a> {
+        Cursor { b }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.b.len() < n {
+            return None;
+        }
+        let (head, rest) = self.b.split_at(n);
+        self.b = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2)?.try_into().ok().map(u16::from_le_bytes)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)?.try_into().ok().map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)?.try_into().ok().map(u64::from_le_bytes)
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        self.take(8)?.try_into().ok().map(i64::from_le_bytes)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let n = self.u16()? as usize;
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+}
+
+/// One record, as stored.
+struct Record<'a> {
+    filename: &'a str,
+    name: &'a str,
+    version: &'a str,
+    arch: &'a str,
+    cid: &'a str,
+    sha256: Option<[u8; 32]>,
+    csize: Option<u64>,
+    sig: Option<(u64, u32, u32)>,
+}
+
+fn next_record<'a>(c: &mut Cursor<'a>) -> Option<Record<'a>> {
+    let filename = c.str()?;
+    let name = c.str()?;
+    let version = c.str()?;
+    let arch = c.str()?;
+    let cid = c.str()?;
+    let flags = c.u8()?;
+    let sha256 = if flags & HAS_SHA != 0 {
+        Some(c.take(32)?.try_into().ok()?)
+    } else {
+        None
+    };
+    let csize = if flags & HAS_CSIZE != 0 {
+        Some(c.u64()?)
+    } else {
+        None
+    };
+    let sig = if flags & HAS_SIG != 0 {
+        Some((c.u64()?, c.u32()?, c.u32()?))
+    } else {
+        None
+    };
+    Some(Record {
+        filename,
+        name,
+        version,
+        arch,
+        cid,
+        sha256,
+        csize,
+        sig,
+    })
+}
+
+impl Index {
+    /// The entries matching `query`, in database order.
+    pub fn search(&self, repo: &str, query: Query<'_>) -> Result<Vec<Entry>, Stale> {
+        let mut c = Cursor::new(&self.records);
+        let mut found = Vec::new();
+        for _ in 0..self.count {
+            let r = next_record(&mut c).ok_or(Stale::Corrupt("record"))?;
+            let hit = match query {
+                Query::Filename(f) => r.filename == f,
+                Query::Name(n) => r.name == n,
+                Query::Either(s) => r.filename == s || r.name == s,
+            };
+            if !hit {
+                continue;
+            }
+            let pgpsig = match r.sig {
+                Some(sig) => Some(self.signature(sig)?),
+                None => None,
+            };
+            found.push(Entry {
+                repo: repo.to_string(),
+                filename: r.filename.to_string(),
+                name: r.name.to_string(),
+                version: r.version.to_string(),
+                arch: r.arch.to_string(),
+                sha256: r.sha256,
+                csize: r.csize,
+                pgpsig,
+                cid: (!r.cid.is_empty()).then(|| r.cid.to_string()),
+            });
+        }
+        Ok(found)
+    }
+
+    fn signature(&self, (offset, len, crc): (u64, u32, u32)) -> Result<String, Stale> {
+        if offset.saturating_add(u64::from(len)) > self.sigs_len {
+            return Err(Stale::Corrupt("signature outside its section"));
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.file
+            .read_exact_at(&mut buf, self.sigs_at + offset)
+            .map_err(Stale::Io)?;
+        if crc32fast::hash(&buf) != crc {
+            return Err(Stale::Corrupt("signature checksum"));
+        }
+        String::from_utf8(buf).map_err(|_| Stale::Corrupt("signature text"))
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
+    let n = u16::try_from(s.len()).ok()?;
+    out.extend_from_slice(&n.to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+    Some(())
+}
+
+/// Encodes entries into an index for database version `id`. Entries with a field longer than
+/// 64 KiB are left out (no real database has one).
+pub fn encode(entries: &[Entry], id: &Identity) -> Vec<u8> {
+    let mut records = Vec::with_capacity(entries.len() * 160);
+    let mut sigs = Vec::new();
+    let mut count = 0u32;
+    for e in entries {
+        let mut rec = Vec::with_capacity(160);
+        let ok = (|| {
+            put_str(&mut rec, &e.filename)?;
+            put_str(&mut rec, &e.name)?;
+            put_str(&mut rec, &e.version)?;
+            put_str(&mut rec, &e.arch)?;
+            put_str(&mut rec, e.cid.as_deref().unwrap_or(""))?;
+            Some(())
+        })();
+        if ok.is_none() {
+            continue;
+        }
+        let mut flags = 0u8;
+        if e.sha256.is_some() {
+            flags |= HAS_SHA;
+        }
+        if e.csize.is_some() {
+            flags |= HAS_CSIZE;
+        }
+        let sig_len = e.pgpsig.as_ref().and_then(|s| u32::try_from(s.len()).ok());
+        if sig_len.is_some() {
+            flags |= HAS_SIG;
+        }
+        rec.push(flags);
+        if let Some(sha) = &e.sha256 {
+            rec.extend_from_slice(sha);
+        }
+        if let Some(csize) = e.csize {
+            rec.extend_from_slice(&csize.to_le_bytes());
+        }
+        if let (Some(sig), Some(len)) = (&e.pgpsig, sig_len) {
+            rec.extend_from_slice(&(sigs.len() as u64).to_le_bytes());
+            rec.extend_from_slice(&len.to_le_bytes());
+            rec.extend_from_slice(&crc32fast::hash(sig.as_bytes()).to_le_bytes());
+            sigs.extend_from_slice(sig.as_bytes());
+        }
+        records.extend_from_slice(&rec);
+        count += 1;
+    }
+    let header = Header {
+        id: *id,
+        count,
+        records_len: records.len() as u64,
+        records_crc: crc32fast::hash(&records),
+        sigs_len: sigs.len() as u64,
+    };
+    let mut out = header.encode();
+    out.extend_from_slice(&records);
+    out.extend_from_slice(&sigs);
+    out
+}
+
+/// Writes `bytes` as `dir/name` through a temporary file and a rename. The file is readable by
+/// everyone, so an index built by root serves pacman 7's unprivileged download user too.
+pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        drop(f);
+        std::fs::rename(&tmp, dir.join(name))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// What a search through the index found, and how.
+pub enum Lookup {
+    /// A valid index answered.
+    Indexed(Vec<Entry>),
+    /// No usable index: the caller reads the database, then may call [`store`].
+    Miss { id: Identity },
+}
+
+/// Answers `query` from the index of `db` if one in `places` is current.
+pub fn lookup(places: &Places, db: &Path, repo: &str, query: Query<'_>) -> io::Result<Lookup> {
+    let id = Identity::of(&std::fs::metadata(db)?);
+    let name = Places::file_name(db, repo);
+    for dir in places.dirs() {
+        if let Ok(index) = open(&dir.join(&name), &id) {
+            if let Ok(found) = index.search(repo, query) {
+                return Ok(Lookup::Indexed(found));
+            }
+        }
+    }
+    Ok(Lookup::Miss { id })
+}
+
+/// Saves an index of `entries` for `db` in the first place that can be written, and says
+/// where. Failing everywhere is not an error: lookups then read the database each time.
+pub fn store(
+    places: &Places,
+    db: &Path,
+    repo: &str,
+    id: &Identity,
+    entries: &[Entry],
+) -> Option<PathBuf> {
+    let name = Places::file_name(db, repo);
+    let bytes = encode(entries, id);
+    places
+        .dirs()
+        .iter()
+        .find(|dir| write_atomically(dir, &name, &bytes).is_ok())
+        .map(|dir| dir.join(&name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u32) -> Entry {
+        Entry {
+            repo: "core".into(),
+            filename: format!("pkg{i}-1.0-1-x86_64.pkg.tar.zst"),
+            name: format!("pkg{i}"),
+            version: "1.0-1".into(),
+            arch: "x86_64".into(),
+            sha256: Some([i as u8; 32]),
+            csize: Some(1000 + u64::from(i)),
+            pgpsig: (i % 2 == 0).then(|| format!("c2lnbmF0dXJl{i}")),
+            cid: (i == 3).then(|| "bafybeicid".to_string()),
+        }
+    }
+
+    fn id() -> Identity {
+        Identity {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_s: 4,
+            mtime_ns: 5,
+        }
+    }
+
+    fn write(dir: &Path, bytes: &[u8]) -> PathBuf {
+        let p = dir.join("x.idx");
+        std::fs::write(&p, bytes).expect("write");
+        p
+    }
+
+    #[test]
+    fn round_trip() {
+        let d = tempfile::tempdir().expect("tmp");
+        let entries: Vec<Entry> = (0..50).map(entry).collect();
+        let p = write(d.path(), &encode(&entries, &id()));
+        let index = open(&p, &id()).expect("valid index");
+        for e in &entries {
+            let got = index
+                .search("core", Query::Filename(&e.filename))
+                .expect("search");
+            assert_eq!(got, vec![e.clone()]);
+        }
+        let by_name = index.search("core", Query::Name("pkg7")).expect("search");
+        assert_eq!(by_name, vec![entry(7)]);
+        let none = index.search("core", Query::Either("nope")).expect("search");
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn another_database_version_is_outdated() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = write(d.path(), &encode(&[entry(1)], &id()));
+        let newer = Identity {
+            mtime_ns: 6,
+            ..id()
+        };
+        assert!(matches!(open(&p, &newer), Err(Stale::Outdated)));
+    }
+
+    #[test]
+    fn damage_anywhere_is_caught() {
+        let d = tempfile::tempdir().expect("tmp");
+        let good = encode(&(0..10).map(entry).collect::<Vec<_>>(), &id());
+        // Flip each byte of the header and the records in turn: never a silent wrong answer.
+        let sigs_at = good.len()
+            - (0..10)
+                .filter(|i| i % 2 == 0)
+                .map(|i| format!("c2lnbmF0dXJl{i}").len())
+                .sum::<usize>();
+        for pos in 0..good.len() {
+            let mut bad = good.clone();
+            bad[pos] ^= 0x40;
+            let p = write(d.path(), &bad);
+            match open(&p, &id()) {
+                Err(_) => {}
+                Ok(index) => {
+                    // Only a damaged signature can get past the header and records checks,
+                    // and it is caught when read.
+                    assert!(pos >= sigs_at, "damage at {pos} not caught");
+                    let all: Result<Vec<_>, _> = (0..10)
+                        .map(|i| index.search("core", Query::Name(&format!("pkg{i}"))))
+                        .collect();
+                    assert!(all.is_err(), "damaged signature at {pos} not caught");
+                }
+            }
+        }
+        // Truncated and foreign files.
+        let p = write(d.path(), &good[..good.len() - 1]);
+        assert!(matches!(open(&p, &id()), Err(Stale::Corrupt(_))));
+        let p = write(
+            d.path(),
+            b"PK\x03\x04 not an index at all, but long enough to have a header.....",
+        );
+        assert!(matches!(open(&p, &id()), Err(Stale::Corrupt(_))));
+        let p = write(d.path(), b"");
+        assert!(matches!(open(&p, &id()), Err(Stale::Corrupt(_))));
+    }
+
+    #[test]
+    fn places_off_and_configured() {
+        assert!(Places::new(Some(Path::new(""))).is_empty());
+        assert_eq!(
+            Places::new(Some(Path::new("/x"))).dirs(),
+            &[PathBuf::from("/x")]
+        );
+        assert_eq!(
+            Places::new(None).dirs()[0],
+            PathBuf::from("/var/cache/pacxfer")
+        );
+    }
+
+    #[test]
+    fn store_then_lookup_and_unwritable_places() {
+        let d = tempfile::tempdir().expect("tmp");
+        let db = d.path().join("core.db");
+        std::fs::write(&db, b"db bytes").expect("write db");
+        let places = Places::new(Some(&d.path().join("cache")));
+        let Lookup::Miss { id } = lookup(&places, &db, "core", Query::Name("pkg1")).expect("stat")
+        else {
+            panic!("no index yet")
+        };
+        assert!(store(&places, &db, "core", &id, &[entry(1)]).is_some());
+        match lookup(&places, &db, "core", Query::Name("pkg1")).expect("stat") {
+            Lookup::Indexed(found) => assert_eq!(found, vec![entry(1)]),
+            Lookup::Miss { .. } => panic!("index not used"),
+        }
+        // A place that cannot be created: storing fails quietly.
+        let blocked = d.path().join("file");
+        std::fs::write(&blocked, b"").expect("write");
+        let nowhere = Places::new(Some(&blocked.join("sub")));
+        assert!(store(&nowhere, &db, "core", &id, &[entry(1)]).is_none());
+    }
+}
