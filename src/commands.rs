@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
+use crate::breaker::State;
 use crate::cid::{self, KnownCid};
 use crate::config::{self, Config};
 use crate::download::{self, Context, DownloadError};
@@ -38,7 +39,7 @@ impl Session {
         cache_dir: Option<&Path>,
         verbosity: Verbosity,
     ) -> Result<Session> {
-        let config = match config_path {
+        let mut config = match config_path {
             Some(path) => Config::load(path, true)?,
             None => Config::load(Path::new(config::DEFAULT_PATH), false)?,
         };
@@ -46,7 +47,10 @@ impl Session {
             config: config.pacman_conf.clone(),
         };
         let dbpath = pacman_conf::resolve_dbpath(dbpath, config.dbpath.as_deref(), &pacman_conf);
-        let places = Places::new(cache_dir.or(config.cache_dir.as_deref()));
+        if let Some(dir) = cache_dir {
+            config.cache_dir = Some(dir.to_path_buf());
+        }
+        let places = Places::new(config.cache_dir.as_deref());
         Ok(Session {
             config,
             dbpath,
@@ -313,6 +317,14 @@ struct LookupJson<'a> {
     cid: Option<&'a str>,
     cid_source: Option<&'static str>,
     sources: Vec<String>,
+    /// The gateway's circuit breaker: `null` when closed.
+    gateway_skipped: Option<BreakerJson>,
+}
+
+#[derive(Serialize)]
+struct BreakerJson {
+    seconds_left: u64,
+    reason: String,
 }
 
 /// `pacxfer lookup WHAT [--json]`.
@@ -343,6 +355,13 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
         KnownCid::Database(_) => "database",
         KnownCid::RawBlock(_) => "raw-block",
     });
+    let circuit = match crate::gateway::breaker(&session.config).state() {
+        State::Open { left, reason } if session.config.gateway.enabled => Some(BreakerJson {
+            seconds_left: left.as_secs(),
+            reason,
+        }),
+        _ => None,
+    };
     if json {
         let doc = LookupJson {
             repo: &entry.repo,
@@ -356,6 +375,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             cid: known.as_ref().map(KnownCid::as_str),
             cid_source,
             sources,
+            gateway_skipped: circuit,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
@@ -398,6 +418,19 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             .map(|e| e.repo.as_str())
             .collect();
         println!("also in:   {}", repos[1..].join(", "));
+    }
+    if session.config.gateway.enabled {
+        println!(
+            "gateway:   {} ({})",
+            session.config.gateway_base(),
+            match &circuit {
+                Some(c) => format!(
+                    "skipped for {}s more: circuit open after: {}",
+                    c.seconds_left, c.reason
+                ),
+                None => "circuit closed: tried first".to_string(),
+            }
+        );
     }
     println!("sources:");
     for (i, source) in plan.sources.iter().enumerate() {

@@ -26,6 +26,7 @@ pub const KEYS: &[&str] = &[
     "stall_timeout",
     "network_timeout",
     "raw_block_max",
+    "breaker",
     "max_redirects",
 ];
 
@@ -67,6 +68,9 @@ pub struct GatewayConfig {
     /// Files no larger than this (bytes) are taken to be one raw block, so their CID is
     /// derived from the SHA-256.
     pub raw_block_max: u64,
+    /// After the gateway was down or hung, skip it for this long. 0 turns this off.
+    #[serde(deserialize_with = "duration")]
+    pub breaker: Duration,
 }
 
 /// `[mirror]`: the HTTP mirror pacman gave (`%u`) and the Server lines.
@@ -93,6 +97,7 @@ impl Default for GatewayConfig {
             stall_timeout: Duration::from_secs(5),
             network_timeout: Duration::ZERO,
             raw_block_max: 1 << 20,
+            breaker: Duration::from_secs(120),
         }
     }
 }
@@ -349,6 +354,7 @@ mod tests {
         assert_eq!(c.gateway.stall_timeout, d.gateway.stall_timeout);
         assert_eq!(c.gateway.network_timeout, d.gateway.network_timeout);
         assert_eq!(c.gateway.raw_block_max, d.gateway.raw_block_max);
+        assert_eq!(c.gateway.breaker, d.gateway.breaker);
         assert_eq!(c.mirror.connect_timeout, d.mirror.connect_timeout);
         assert_eq!(c.mirror.stall_timeout, d.mirror.stall_timeout);
         assert_eq!(c.mirror.max_redirects, d.mirror.max_redirects);

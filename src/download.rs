@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::gateway;
-use crate::http::{self, Client, HttpError, RangeError, Stream};
+use crate::http::{self, HttpError, RangeError, Stream};
 use crate::mirror;
 use crate::output::Output;
 use crate::plan::{Plan, Source};
@@ -160,7 +160,7 @@ impl std::error::Error for DownloadError {}
 /// What a download needs besides the plan: the configuration and the agents, made once.
 pub struct Context<'a> {
     pub config: &'a Config,
-    gateway: OnceCell<Result<Client, String>>,
+    gateway: OnceCell<Result<gateway::Gateway, String>>,
 }
 
 impl<'a> Context<'a> {
@@ -171,7 +171,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn gateway_client(&self) -> Result<&Client, Failure> {
+    fn gateway_client(&self) -> Result<&gateway::Gateway, Failure> {
         self.gateway
             .get_or_init(|| gateway::client(self.config).map_err(|e| e.to_string()))
             .as_ref()

@@ -5,40 +5,80 @@
 
 use std::time::Duration;
 
+use crate::breaker::{Breaker, State};
+use crate::config::Config;
 use crate::download::Failure;
-use crate::http::{Client, ClientOptions, Get, Stream};
+use crate::http::{Client, ClientOptions, Get, HttpError, Stream};
+use crate::index::Places;
 
-/// The agent for the gateway: short connect timeout, no proxy for a loopback address.
-pub fn client(config: &crate::config::Config) -> Result<Client, crate::http::HttpError> {
+/// The gateway: its HTTP agent and its circuit breaker.
+pub struct Gateway {
+    client: Client,
+    breaker: Breaker,
+}
+
+/// The gateway of `config`: short connect timeout, no proxy for a loopback address, and the
+/// breaker kept with the indexes.
+pub fn client(config: &Config) -> Result<Gateway, HttpError> {
     let url = config.gateway_base();
-    Client::new(&ClientOptions {
+    let client = Client::new(&ClientOptions {
         connect_timeout: config.gateway.connect_timeout,
         stall_timeout: config.gateway.stall_timeout,
         max_redirects: 3,
         proxy: crate::http::proxy_for(url, |k| std::env::var(k).ok()),
         user_agent: crate::USER_AGENT.to_string(),
+    })?;
+    Ok(Gateway {
+        client,
+        breaker: breaker(config),
     })
 }
 
+/// The circuit breaker of the configured gateway.
+pub fn breaker(config: &Config) -> Breaker {
+    Breaker::new(
+        Places::new(config.cache_dir.as_deref()),
+        config.gateway_base(),
+        config.gateway.breaker,
+    )
+}
+
 /// Asks the gateway for `url` from byte `from` on. `response_timeout` bounds the wait for the
-/// first answer when the node may search the network.
+/// first answer when the node may search the network. A gateway whose breaker is open is not
+/// asked at all; one that cannot be reached or hangs opens it; any answer closes it.
 pub fn open(
-    client: &Client,
+    gateway: &Gateway,
     url: &str,
     cached_only: bool,
     from: u64,
     response_timeout: Option<Duration>,
 ) -> Result<Stream, Failure> {
-    let reply = client
-        .get(
-            url,
-            &Get {
-                from,
-                only_if_cached: cached_only,
-                response_timeout,
-            },
-        )
-        .map_err(Failure::Request)?;
+    if let State::Open { left, reason } = gateway.breaker.state() {
+        return Err(Failure::Request(HttpError::Connect(format!(
+            "skipped for {}s more (circuit open after: {reason})",
+            left.as_secs()
+        ))));
+    }
+    let reply = match gateway.client.get(
+        url,
+        &Get {
+            from,
+            only_if_cached: cached_only,
+            response_timeout,
+        },
+    ) {
+        Ok(reply) => reply,
+        Err(e) => {
+            // A node still searching the network under a time budget is not down.
+            if matches!(e, HttpError::Connect(_))
+                || (cached_only && matches!(e, HttpError::Timeout(_)))
+            {
+                gateway.breaker.trip(&e.to_string());
+            }
+            return Err(Failure::Request(e));
+        }
+    };
+    gateway.breaker.reset();
     match reply.status {
         200 | 206 | 416 => reply.into_stream(from).map_err(Failure::Range),
         412 => Err(Failure::NotCached),

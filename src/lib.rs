@@ -6,6 +6,7 @@
 //! them, with `gateway`, `mirror` and `http` fetching, `verify` checking while `output`
 //! writes, and `progress` telling the user. `commands` ties these together for each command.
 
+pub mod breaker;
 pub mod cid;
 pub mod cli;
 pub mod commands;

@@ -20,6 +20,7 @@ mod ipfs;
 mod util;
 mod world;
 
+mod breaker_tests;
 mod cli_tests;
 mod index_tests;
 mod pacman_tests;
