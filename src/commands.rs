@@ -43,14 +43,12 @@ impl Session {
             Some(path) => Config::load(path, true)?,
             None => Config::load(Path::new(config::DEFAULT_PATH), false)?,
         };
-        let pacman_conf = PacmanConf {
-            config: config.pacman_conf.clone(),
-        };
-        let dbpath = pacman_conf::resolve_dbpath(dbpath, config.dbpath.as_deref(), &pacman_conf);
         if let Some(dir) = cache_dir {
             config.cache_dir = Some(dir.to_path_buf());
         }
         let places = Places::new(config.cache_dir.as_deref());
+        let pacman_conf = PacmanConf::new(config.pacman_conf.clone(), places.clone());
+        let dbpath = pacman_conf::resolve_dbpath(dbpath, config.dbpath.as_deref(), &pacman_conf);
         Ok(Session {
             config,
             dbpath,

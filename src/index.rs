@@ -274,30 +274,31 @@ impl<'a> Cursor<'a> {
         self.take(8)?.try_into().ok().map(i64::from_le_bytes)
     }
 
-    fn str(&mut self) -> Option<&'a str> {
+    /// A length-prefixed string, unchecked: only the records that match are validated.
+    fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u16()? as usize;
-        std::str::from_utf8(self.take(n)?).ok()
+        self.take(n)
     }
 }
 
 /// One record, as stored.
 struct Record<'a> {
-    filename: &'a str,
-    name: &'a str,
-    version: &'a str,
-    arch: &'a str,
-    cid: &'a str,
+    filename: &'a [u8],
+    name: &'a [u8],
+    version: &'a [u8],
+    arch: &'a [u8],
+    cid: &'a [u8],
     sha256: Option<[u8; 32]>,
     csize: Option<u64>,
     sig: Option<(u64, u32, u32)>,
 }
 
 fn next_record<'a>(c: &mut Cursor<'a>) -> Option<Record<'a>> {
-    let filename = c.str()?;
-    let name = c.str()?;
-    let version = c.str()?;
-    let arch = c.str()?;
-    let cid = c.str()?;
+    let filename = c.bytes()?;
+    let name = c.bytes()?;
+    let version = c.bytes()?;
+    let arch = c.bytes()?;
+    let cid = c.bytes()?;
     let flags = c.u8()?;
     let sha256 = if flags & HAS_SHA != 0 {
         Some(c.take(32)?.try_into().ok()?)
@@ -334,27 +335,33 @@ impl Index {
         for _ in 0..self.count {
             let r = next_record(&mut c).ok_or(Stale::Corrupt("record"))?;
             let hit = match query {
-                Query::Filename(f) => r.filename == f,
-                Query::Name(n) => r.name == n,
-                Query::Either(s) => r.filename == s || r.name == s,
+                Query::Filename(f) => r.filename == f.as_bytes(),
+                Query::Name(n) => r.name == n.as_bytes(),
+                Query::Either(s) => r.filename == s.as_bytes() || r.name == s.as_bytes(),
             };
             if !hit {
                 continue;
             }
+            let text = |b: &[u8]| {
+                std::str::from_utf8(b)
+                    .map(str::to_string)
+                    .map_err(|_| Stale::Corrupt("record text"))
+            };
             let pgpsig = match r.sig {
                 Some(sig) => Some(self.signature(sig)?),
                 None => None,
             };
+            let cid = text(r.cid)?;
             found.push(Entry {
                 repo: repo.to_string(),
-                filename: r.filename.to_string(),
-                name: r.name.to_string(),
-                version: r.version.to_string(),
-                arch: r.arch.to_string(),
+                filename: text(r.filename)?,
+                name: text(r.name)?,
+                version: text(r.version)?,
+                arch: text(r.arch)?,
                 sha256: r.sha256,
                 csize: r.csize,
                 pgpsig,
-                cid: (!r.cid.is_empty()).then(|| r.cid.to_string()),
+                cid: (!cid.is_empty()).then_some(cid),
             });
         }
         Ok(found)

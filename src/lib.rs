@@ -10,6 +10,7 @@ pub mod breaker;
 pub mod cid;
 pub mod cli;
 pub mod commands;
+pub mod conf_cache;
 pub mod config;
 pub mod download;
 pub mod gateway;

@@ -2,17 +2,25 @@
 //! lines, exactly as pacman itself resolves them (Include files, `$repo`, `$arch`).
 //!
 //! `pacman-conf` runs with a fixed argv, never through a shell, and its answers are taken as
-//! data: one value per line.
+//! data: one value per line. Answers are remembered between calls (see `conf_cache`).
 
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Runs `pacman-conf`, optionally on a given pacman.conf.
-#[derive(Debug, Clone, Default)]
+use crate::conf_cache::ConfCache;
+use crate::index::Places;
+
+/// pacman-conf's own default configuration file.
+const DEFAULT_CONF: &str = "/etc/pacman.conf";
+
+/// Asks `pacman-conf`, optionally about a given pacman.conf.
 pub struct PacmanConf {
     /// `--config` for pacman-conf; pacman's default file when `None`.
-    pub config: Option<PathBuf>,
+    config: Option<PathBuf>,
+    places: Places,
+    cache: OnceCell<RefCell<ConfCache>>,
 }
 
 /// `pacman-conf` could not answer.
@@ -42,7 +50,30 @@ impl fmt::Display for PacmanConfError {
 impl std::error::Error for PacmanConfError {}
 
 impl PacmanConf {
+    /// Questions about `config` (pacman's default when `None`); answers are remembered in
+    /// `places`.
+    pub fn new(config: Option<PathBuf>, places: Places) -> PacmanConf {
+        PacmanConf {
+            config,
+            places,
+            cache: OnceCell::new(),
+        }
+    }
+
     fn run(&self, args: &[&str]) -> Result<Vec<String>, PacmanConfError> {
+        let cache = self.cache.get_or_init(|| {
+            let conf = self.config.as_deref().unwrap_or(Path::new(DEFAULT_CONF));
+            RefCell::new(ConfCache::load(&self.places, conf))
+        });
+        if let Some(lines) = cache.borrow().get(args) {
+            return Ok(lines.clone());
+        }
+        let lines = self.ask(args)?;
+        cache.borrow_mut().put(args, &lines);
+        Ok(lines)
+    }
+
+    fn ask(&self, args: &[&str]) -> Result<Vec<String>, PacmanConfError> {
         let mut cmd = Command::new("pacman-conf");
         if let Some(config) = &self.config {
             cmd.arg("--config").arg(config);

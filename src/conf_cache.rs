@@ -1,0 +1,293 @@
+//! Remembered `pacman-conf` answers. Asking `pacman-conf` costs a process start (~5 ms); a
+//! `lookup` or a call without `dbpath` configured would pay it on every one of pacman's calls.
+//! Answers are kept in the cache places together with the identity (device, inode, size,
+//! mtime) of every file they depend on: pacman.conf, each file its `Include` lines name
+//! (recursively), and the directory a glob pattern reads. Any change there, and the answers are
+//! asked again. A configuration this reader cannot follow (a glob in a directory part) is
+//! never remembered.
+//!
+//! File format, one record per line, fields separated by TAB, values by US (0x1f):
+//! `pacxfer-conf-1`, then `dep PATH IDENTITY|missing` lines, then `ans ARGS LINES` lines, then
+//! `crc CRC32` of everything before it.
+
+use std::collections::BTreeMap;
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::index::{self, Places};
+
+const TAG: &str = "pacxfer-conf-1";
+const SEP: char = '\u{1f}';
+
+/// The answers remembered for one pacman.conf.
+pub struct ConfCache {
+    places: Places,
+    name: String,
+    /// The files the answers depend on, and their identities now; `None` when they cannot be
+    /// worked out (then nothing is remembered).
+    deps: Option<Vec<(PathBuf, String)>>,
+    answers: BTreeMap<String, Vec<String>>,
+}
+
+fn identity(meta: &Metadata) -> String {
+    format!(
+        "{} {} {} {} {}",
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    )
+}
+
+fn identity_of(path: &Path) -> String {
+    std::fs::metadata(path)
+        .map(|m| identity(&m))
+        .unwrap_or_else(|_| "missing".to_string())
+}
+
+/// Whether `name` matches a glob `pattern` of `*`, `?` and plain characters (a `[` set makes
+/// the pattern unsupported: `None`).
+fn glob_match(pattern: &str, name: &str) -> Option<bool> {
+    if pattern.contains('[') {
+        return None;
+    }
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return Some(false);
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    Some(pi == p.len())
+}
+
+/// The files (and glob directories) a pacman.conf depends on, or `None` when they cannot be
+/// followed.
+pub fn dependencies(conf: &Path) -> Option<Vec<PathBuf>> {
+    let mut deps = Vec::new();
+    let mut queue = vec![(conf.to_path_buf(), 0)];
+    while let Some((file, depth)) = queue.pop() {
+        if depth > 10 || deps.contains(&file) {
+            continue;
+        }
+        deps.push(file.clone());
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for line in text.lines() {
+            let line = line.trim();
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            if key.trim() != "Include" {
+                continue;
+            }
+            let pattern = PathBuf::from(value.trim());
+            let name = pattern.file_name()?.to_str()?.to_string();
+            let dir = pattern.parent()?.to_path_buf();
+            if dir.to_str()?.contains(['*', '?', '[']) {
+                return None;
+            }
+            if !name.contains(['*', '?', '[']) {
+                queue.push((pattern, depth + 1));
+                continue;
+            }
+            deps.push(dir.clone());
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let entry_name = entry.file_name();
+                    if glob_match(&name, &entry_name.to_string_lossy())? {
+                        queue.push((entry.path(), depth + 1));
+                    }
+                }
+            }
+        }
+    }
+    Some(deps)
+}
+
+impl ConfCache {
+    /// Loads what is remembered for `conf`, if it is still current.
+    pub fn load(places: &Places, conf: &Path) -> ConfCache {
+        let abs = std::fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
+        let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
+        let name = format!("pacman-conf-{}.cache", hex::encode(&digest[..8]));
+        let deps = if places.is_empty() {
+            None
+        } else {
+            dependencies(&abs).map(|files| {
+                files
+                    .into_iter()
+                    .map(|p| {
+                        let id = identity_of(&p);
+                        (p, id)
+                    })
+                    .collect()
+            })
+        };
+        let mut cache = ConfCache {
+            places: places.clone(),
+            name,
+            deps,
+            answers: BTreeMap::new(),
+        };
+        if let Some(deps) = &cache.deps {
+            for dir in places.dirs() {
+                if let Some(answers) = read(&dir.join(&cache.name), deps) {
+                    cache.answers = answers;
+                    break;
+                }
+            }
+        }
+        cache
+    }
+
+    /// A remembered answer to `args`.
+    pub fn get(&self, args: &[&str]) -> Option<&Vec<String>> {
+        self.answers.get(&args.join(&SEP.to_string()))
+    }
+
+    /// Remembers an answer (and writes the file) when the configuration can be followed.
+    pub fn put(&mut self, args: &[&str], lines: &[String]) {
+        let Some(deps) = &self.deps else { return };
+        self.answers
+            .insert(args.join(&SEP.to_string()), lines.to_vec());
+        let mut text = format!("{TAG}\n");
+        for (path, id) in deps {
+            let Some(p) = path.to_str() else { return };
+            if p.contains(['\t', '\n']) {
+                return;
+            }
+            text.push_str(&format!("dep\t{p}\t{id}\n"));
+        }
+        for (key, lines) in &self.answers {
+            if lines.iter().any(|l| l.contains(['\n', '\t', SEP])) {
+                return;
+            }
+            let joined = lines.join(&SEP.to_string());
+            text.push_str(&format!("ans\t{key}\t{joined}\n"));
+        }
+        let crc = crc32fast::hash(text.as_bytes());
+        text.push_str(&format!("crc\t{crc}\n"));
+        for dir in self.places.dirs() {
+            if index::write_atomically(dir, &self.name, text.as_bytes()).is_ok() {
+                return;
+            }
+        }
+    }
+}
+
+/// Reads a cache file whose dependencies are exactly `deps` as they are now.
+fn read(path: &Path, deps: &[(PathBuf, String)]) -> Option<BTreeMap<String, Vec<String>>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (body, crc_line) = text.trim_end_matches('\n').rsplit_once('\n')?;
+    let crc: u32 = crc_line.strip_prefix("crc\t")?.parse().ok()?;
+    let body = format!("{body}\n");
+    if crc32fast::hash(body.as_bytes()) != crc {
+        return None;
+    }
+    let mut lines = body.lines();
+    if lines.next()? != TAG {
+        return None;
+    }
+    let mut seen_deps = Vec::new();
+    let mut answers = BTreeMap::new();
+    for line in lines {
+        let mut f = line.splitn(3, '\t');
+        match (f.next()?, f.next()?, f.next()) {
+            ("dep", p, Some(id)) => seen_deps.push((PathBuf::from(p), id.to_string())),
+            ("ans", key, Some(value)) => {
+                let values = if value.is_empty() {
+                    Vec::new()
+                } else {
+                    value.split(SEP).map(str::to_string).collect()
+                };
+                answers.insert(key.to_string(), values);
+            }
+            _ => return None,
+        }
+    }
+    (seen_deps == deps).then_some(answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert_eq!(glob_match("*.conf", "extra.conf"), Some(true));
+        assert_eq!(glob_match("*.conf", "extra.conf.bak"), Some(false));
+        assert_eq!(glob_match("mirror?ist", "mirrorlist"), Some(true));
+        assert_eq!(glob_match("*", ""), Some(true));
+        assert_eq!(glob_match("[ab].conf", "a.conf"), None);
+    }
+
+    #[test]
+    fn answers_survive_until_a_dependency_changes() {
+        let d = tempfile::tempdir().expect("tmp");
+        let conf = d.path().join("pacman.conf");
+        let inc = d.path().join("repos.d");
+        std::fs::create_dir_all(&inc).expect("mkdir");
+        std::fs::write(
+            &conf,
+            format!("[options]\nInclude = {}/*.conf\n", inc.display()),
+        )
+        .expect("write");
+        std::fs::write(inc.join("a.conf"), "[a]\nServer = http://x\n").expect("write");
+        let places = Places::new(Some(&d.path().join("cache")));
+
+        let mut c = ConfCache::load(&places, &conf);
+        assert!(c.get(&["--repo-list"]).is_none());
+        c.put(&["--repo-list"], &["a".to_string()]);
+        c.put(&["--repo", "a", "Server"], &["http://x".to_string()]);
+        let c = ConfCache::load(&places, &conf);
+        assert_eq!(c.get(&["--repo-list"]), Some(&vec!["a".to_string()]));
+        assert_eq!(
+            c.get(&["--repo", "a", "Server"]),
+            Some(&vec!["http://x".to_string()])
+        );
+
+        // A new file matching the glob: everything is asked again.
+        std::fs::write(inc.join("b.conf"), "[b]\n").expect("write");
+        let c = ConfCache::load(&places, &conf);
+        assert!(c.get(&["--repo-list"]).is_none());
+    }
+
+    #[test]
+    fn damaged_files_and_unfollowable_configs_are_not_used() {
+        let d = tempfile::tempdir().expect("tmp");
+        let conf = d.path().join("pacman.conf");
+        std::fs::write(&conf, "[options]\n").expect("write");
+        let places = Places::new(Some(&d.path().join("cache")));
+        let mut c = ConfCache::load(&places, &conf);
+        c.put(&["DBPath"], &["/var/lib/pacman/".to_string()]);
+        let file = d.path().join("cache").join(&c.name);
+        let text = std::fs::read_to_string(&file).expect("read");
+        std::fs::write(&file, text.replace("/var/lib", "/tmp/lib")).expect("damage");
+        assert!(ConfCache::load(&places, &conf).get(&["DBPath"]).is_none());
+
+        std::fs::write(&conf, "Include = /etc/*/mirrorlist\n").expect("write");
+        let mut c = ConfCache::load(&places, &conf);
+        c.put(&["DBPath"], &["/x".to_string()]);
+        assert!(ConfCache::load(&places, &conf).get(&["DBPath"]).is_none());
+    }
+}
