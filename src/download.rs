@@ -7,6 +7,9 @@
 //!   source to resume with `Range`;
 //! - a source that sends too much or wrong bytes has its bytes thrown away;
 //! - a resumed file whose whole turns out wrong is fetched once more from byte 0;
+//! - a file no database lists is never resumed: its bytes cannot be checked, so two answers
+//!   (an old `.part` and a newer database on the mirror, or two mirrors out of step) are never
+//!   stitched together, and an HTML page (a captive portal, an error page) is refused;
 //! - a dead gateway is asked once, not once per template;
 //! - writing the output failing (disk full) ends everything at once.
 //!
@@ -48,6 +51,8 @@ pub enum Failure {
     TooLarge { limit: u64 },
     /// The bytes do not match the database's SHA-256.
     Mismatch,
+    /// An HTML page where a file no database lists was asked for.
+    Html,
     /// The source's whole file has another size than the database lists.
     WrongSize { got: u64, want: u64 },
     /// No time left to let the IPFS node search the network.
@@ -79,6 +84,10 @@ impl fmt::Display for Failure {
                 write!(f, "sent more than the {limit} bytes the database lists")
             }
             Failure::Mismatch => write!(f, "wrong bytes: SHA-256 does not match the database"),
+            Failure::Html => write!(
+                f,
+                "an HTML page instead of the file (a captive portal or an error page?)"
+            ),
             Failure::WrongSize { got, want } => write!(
                 f,
                 "wrong bytes: its file is {got} bytes, the database lists {want}"
@@ -106,6 +115,7 @@ impl Failure {
         matches!(
             self,
             Failure::Mismatch
+                | Failure::Html
                 | Failure::WrongSize { .. }
                 | Failure::TooLarge { .. }
                 | Failure::Range(RangeError::Wrong(_))
@@ -189,7 +199,6 @@ pub fn run(
     if plan.sources.is_empty() {
         return Err(DownloadError::NoSources);
     }
-    let resumed = out.found();
     if let Some(done) = already_whole(plan, out, progress)? {
         return Ok(done);
     }
@@ -226,7 +235,7 @@ pub fn run(
                     source: source.label(),
                     url,
                     bytes,
-                    resumed: resumed.min(bytes),
+                    resumed: out.found().min(bytes),
                     ipfs_miss: ipfs_miss.filter(|_| source.label() != "ipfs"),
                 });
             }
@@ -304,6 +313,12 @@ fn attempt(
         out.append(bytes).map_err(Failure::Write)?;
         return Ok((source.describe(), out.len()));
     }
+    if let Source::Mirror { expect, .. } = source {
+        if expect.is_empty() && !out.is_empty() {
+            progress.note("not listed in any database, so not resumed; starting from byte 0");
+            out.truncate().map_err(Failure::Write)?;
+        }
+    }
     let mut from_zero = out.is_empty();
     loop {
         let resumed = !out.is_empty();
@@ -355,7 +370,11 @@ fn transfer(
         start,
         total,
         url,
+        html,
     } = stream;
+    if html && expect.is_empty() {
+        return Err(Failure::Html);
+    }
     let limit = verify::limit(expect);
     if start == 0 && from > 0 {
         // The source ignored the range and sends the whole file.

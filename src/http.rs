@@ -52,6 +52,8 @@ pub struct Reply {
     pub content_range: Option<ContentRange>,
     /// The URL that answered, after redirects.
     pub url: String,
+    /// `Content-Type` names an HTML page.
+    pub html: bool,
     pub body: Box<dyn Read + Send>,
 }
 
@@ -150,6 +152,10 @@ impl Client {
             .get("content-range")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_content_range);
+        let html = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_html);
         let url = response.get_uri().to_string();
         let body = response.into_body().into_reader();
         Ok(Reply {
@@ -157,6 +163,7 @@ impl Client {
             content_length,
             content_range,
             url,
+            html,
             body: Box::new(body),
         })
     }
@@ -171,6 +178,8 @@ pub struct Stream {
     pub total: Option<u64>,
     /// The URL that answered.
     pub url: String,
+    /// The source labelled it an HTML page.
+    pub html: bool,
 }
 
 /// Why a reply cannot be used as the rest of the file.
@@ -202,6 +211,7 @@ impl Reply {
                     start: cr.start,
                     total: cr.total,
                     url: self.url,
+                    html: self.html,
                 })
             }
             416 => Err(RangeError::NotSatisfiable),
@@ -210,6 +220,7 @@ impl Reply {
                 start: 0,
                 total: self.content_length,
                 url: self.url,
+                html: self.html,
             }),
         }
     }
@@ -258,6 +269,13 @@ pub fn is_stall(e: &io::Error) -> bool {
             }
             _ => false,
         })
+}
+
+/// Whether a `Content-Type` value names HTML: no package, database or signature is one, but
+/// captive portals and error pages are.
+pub fn is_html(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime.eq_ignore_ascii_case("text/html") || mime.eq_ignore_ascii_case("application/xhtml+xml")
 }
 
 /// Reads `bytes START-END/TOTAL` (TOTAL may be `*`).
@@ -360,6 +378,16 @@ mod tests {
         assert_eq!(parse_content_range("bytes */1000"), None);
         assert_eq!(parse_content_range("bytes 9-5/10"), None);
         assert_eq!(parse_content_range("items 1-2/3"), None);
+    }
+
+    #[test]
+    fn html_content_types() {
+        assert!(is_html("text/html"));
+        assert!(is_html("Text/HTML; charset=utf-8"));
+        assert!(is_html("application/xhtml+xml"));
+        assert!(!is_html("application/octet-stream"));
+        assert!(!is_html("application/x-tar"));
+        assert!(!is_html(""));
     }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {

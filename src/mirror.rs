@@ -72,5 +72,6 @@ fn open_file(target: &Target, from: u64) -> Result<Stream, Failure> {
         start: from,
         total: Some(total),
         url: target.url.clone(),
+        html: false,
     })
 }

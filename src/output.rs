@@ -69,7 +69,8 @@ impl Output {
         self.len == 0
     }
 
-    /// How many bytes were there when it was opened (a `.part` of an earlier call).
+    /// How many bytes from an earlier call (a `.part`) the file still holds: those found when
+    /// it was opened, 0 once it has been emptied.
     pub fn found(&self) -> u64 {
         self.found
     }
@@ -91,6 +92,7 @@ impl Output {
         self.file.set_len(0)?;
         self.file.seek(SeekFrom::Start(0))?;
         self.len = 0;
+        self.found = 0;
         self.hasher = Sha256::new();
         Ok(())
     }

@@ -103,7 +103,9 @@ pub fn validate(template: &str) -> Result<(), TemplateError> {
 }
 
 /// Expands a template; `value` gives a placeholder's value for this file or `None` when it
-/// has none. Values are escaped as one path segment each. `None` when any value is missing.
+/// has none. Values are escaped as one path segment each. `None` when any value is missing,
+/// or is only dots: a database entry could otherwise make a `.` or `..` segment and move the
+/// request elsewhere on the gateway.
 pub fn expand(template: &str, value: impl Fn(&str) -> Option<String>) -> Option<String> {
     let mut out = String::with_capacity(template.len() + 64);
     for piece in pieces(template).ok()? {
@@ -111,7 +113,7 @@ pub fn expand(template: &str, value: impl Fn(&str) -> Option<String>) -> Option<
             Piece::Text(t) => out.push_str(t),
             Piece::Var(v) => {
                 let val = value(v)?;
-                if val.is_empty() {
+                if val.is_empty() || val.bytes().all(|b| b == b'.') {
                     return None;
                 }
                 out.extend(utf8_percent_encode(&val, SEGMENT));
@@ -152,6 +154,19 @@ mod tests {
         assert_eq!(
             expand("/x/{name}", vars).as_deref(),
             Some("/x/we%20ird%23name")
+        );
+    }
+
+    #[test]
+    fn regression_a_dot_value_cannot_make_a_dot_segment() {
+        // Found by fuzzing: a `%NAME%` of `..` expanded to `/x/..`.
+        for dots in [".", "..", "..."] {
+            assert_eq!(expand("/x/{name}", |_| Some(dots.to_string())), None);
+            assert_eq!(expand("/x/{name}{repo}", |_| Some(dots.to_string())), None);
+        }
+        assert_eq!(
+            expand("/x/{name}", |_| Some("a..b".to_string())).as_deref(),
+            Some("/x/a..b")
         );
     }
 

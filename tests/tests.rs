@@ -14,6 +14,7 @@ macro_rules! e2e {
     };
 }
 
+mod faultd;
 mod fixtures;
 mod httpd;
 mod ipfs;
@@ -22,6 +23,8 @@ mod world;
 
 mod breaker_tests;
 mod cli_tests;
+mod faults;
+mod fuzz;
 mod index_tests;
 mod pacman_tests;
 mod xfer_tests;

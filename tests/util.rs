@@ -148,16 +148,21 @@ impl Run {
     }
 }
 
-/// Runs a command to completion with stdin closed.
-pub fn run(cmd: &mut Command) -> Run {
-    let cmdline = format!(
+/// A command as a shell would show it.
+fn cmdline(cmd: &Command) -> String {
+    format!(
         "{} {}",
         cmd.get_program().to_string_lossy(),
         cmd.get_args()
             .map(OsStr::to_string_lossy)
             .collect::<Vec<_>>()
             .join(" ")
-    );
+    )
+}
+
+/// Runs a command to completion with stdin closed.
+pub fn run(cmd: &mut Command) -> Run {
+    let cmdline = cmdline(cmd);
     let output = cmd
         .stdin(Stdio::null())
         .output()
@@ -209,4 +214,62 @@ pub fn dead_port() -> u16 {
     let port = l.local_addr().expect("addr").port();
     drop(l);
     port
+}
+
+/// Runs a command with stdin closed, killing it if it has not ended within `limit`; returns
+/// the finished command and how long it took.
+pub fn run_within(cmd: &mut Command, limit: std::time::Duration) -> (Run, std::time::Duration) {
+    use std::io::Read;
+    let cmdline = cmdline(cmd);
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmdline}: {e}"));
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            break child.wait().expect("wait for killed child");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let took = started.elapsed();
+    let output = Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    (Run { cmdline, output }, took)
+}
+
+/// Prints past the test harness's capture: for figures that belong in every run's output.
+pub fn show(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

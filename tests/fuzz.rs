@@ -1,0 +1,452 @@
+//! Fuzzing on stable Rust: each parser that reads untrusted input gets mutated and generated
+//! inputs from a seeded generator, a fixed number of executions per run, and properties that
+//! must hold for every input besides "no panic".
+//!
+//! `PACXFER_FUZZ_ITERS=N` runs N executions per target instead of the default, and
+//! `PACXFER_FUZZ_SEED=S` starts from another seed; a failure prints the input and the seed.
+
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use pacxfer::config::Config;
+use pacxfer::syncdb::{self, is_plain_filename, parse_desc, Query, SyncDb};
+use pacxfer::target::Target;
+use pacxfer::template;
+
+use crate::util::{show, TestDir};
+
+/// splitmix64: small, fast, and the same sequence on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+fn iterations(default: usize) -> usize {
+    std::env::var("PACXFER_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn seed() -> u64 {
+    std::env::var("PACXFER_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x0070_6163_7866_6572)
+}
+
+/// Changes `data` in 1 to 8 ways: bit flips, bytes set, inserted or removed, ranges repeated,
+/// dictionary words put in, the end cut off.
+fn mutate(rng: &mut Rng, data: &mut Vec<u8>, dictionary: &[&[u8]]) {
+    for _ in 0..1 + rng.below(8) {
+        let len = data.len();
+        match rng.below(8) {
+            0 if len > 0 => {
+                let i = rng.below(len);
+                data[i] ^= 1 << rng.below(8);
+            }
+            1 if len > 0 => {
+                let i = rng.below(len);
+                data[i] = *rng.pick(&[0u8, 0xff, b'%', b'\n', b'/', b'.', b'{', b'}', b'"']);
+            }
+            2 => {
+                let i = rng.below(len + 1);
+                data.insert(i, rng.next() as u8);
+            }
+            3 if len > 0 => {
+                let i = rng.below(len);
+                let n = 1 + rng.below((len - i).min(64));
+                data.drain(i..i + n);
+            }
+            4 if len > 0 => {
+                let i = rng.below(len);
+                let n = 1 + rng.below((len - i).min(64));
+                let piece: Vec<u8> = data[i..i + n].to_vec();
+                let at = rng.below(len + 1);
+                data.splice(at..at, piece);
+            }
+            5 if !dictionary.is_empty() => {
+                let word = rng.pick(dictionary);
+                let at = rng.below(len + 1);
+                data.splice(at..at, word.iter().copied());
+            }
+            6 if len > 0 => data.truncate(rng.below(len)),
+            _ => {
+                let n = rng.below(16);
+                for _ in 0..n {
+                    data.push(rng.next() as u8);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `check` on `count` inputs made by `make`; a panic or a broken property fails the test
+/// with the input that caused it. Prints the total.
+fn fuzz(
+    target: &str,
+    default_count: usize,
+    mut make: impl FnMut(&mut Rng) -> Vec<u8>,
+    mut check: impl FnMut(&[u8]) -> Result<(), String>,
+) {
+    let count = iterations(default_count);
+    let seed = seed();
+    let mut rng = Rng(seed
+        ^ target
+            .bytes()
+            .fold(0u64, |h, b| h.rotate_left(5) ^ b as u64));
+    for i in 0..count {
+        let input = make(&mut rng);
+        let outcome = catch_unwind(AssertUnwindSafe(|| check(&input)));
+        let why = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(why)) => why,
+            Err(_) => "panicked".to_string(),
+        };
+        panic!(
+            "fuzz {target}: execution {i} (PACXFER_FUZZ_SEED={seed}): {why}\ninput: {:?}",
+            String::from_utf8_lossy(&input)
+        );
+    }
+    show(&format!(
+        "fuzz {target}: {count} executions, seed {seed}, no crash\n"
+    ));
+}
+
+const DESC: &str = "%FILENAME%\nzstd-1.5.6-1-x86_64.pkg.tar.zst\n\n%NAME%\nzstd\n\n\
+%VERSION%\n1:1.5.6-1\n\n%ARCH%\nx86_64\n\n%CSIZE%\n504123\n\n%SHA256SUM%\n\
+a8a7b8f14a2b8cca7fb2b4e32c0c5d57e2e8e0f6c1b8c5d8b2e9c7d6e5f4a3b2\n\n\
+%PGPSIG%\niHUEABYKAB0WIQQ=\n\n%CID%\nbafkreiabc\n\n%DEPENDS%\nglibc\nzlib\n\n";
+
+const DESC_WORDS: &[&[u8]] = &[
+    b"%FILENAME%\n",
+    b"%NAME%\n",
+    b"%CSIZE%\n",
+    b"%SHA256SUM%\n",
+    b"%PGPSIG%\n",
+    b"%CID%\n",
+    b"\n\n",
+    b"\r\n",
+    b"../../etc/passwd",
+    b"..",
+    b"18446744073709551616",
+    b"-1",
+    b"\xff\xfe",
+    b"a/b",
+];
+
+#[test]
+fn fuzz_desc_parsing() {
+    fuzz(
+        "syncdb::parse_desc",
+        30_000,
+        |rng| {
+            let mut d = DESC.as_bytes().to_vec();
+            mutate(rng, &mut d, DESC_WORDS);
+            d
+        },
+        |input| {
+            let text = String::from_utf8_lossy(input);
+            match parse_desc(&text, "core") {
+                Ok(e) if !is_plain_filename(&e.filename) => {
+                    Err(format!("accepted the file name {:?}", e.filename))
+                }
+                Ok(e) if e.repo != "core" => Err("lost the repository".into()),
+                _ => Ok(()),
+            }
+        },
+    );
+}
+
+/// A sync database holding `descs`, as a tar archive.
+fn tar_of(descs: &[(&str, String)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (dir, text) in descs {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("{dir}/desc"), text.as_bytes())
+            .expect("tar member");
+    }
+    b.into_inner().expect("tar")
+}
+
+/// `data` compressed with each method a sync database may use.
+fn compressed(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).expect("gzip");
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(data).expect("bzip2");
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    xz.write_all(data).expect("xz");
+    vec![
+        gz.finish().expect("gzip"),
+        zstd::encode_all(data, 1).expect("zstd"),
+        xz.finish().expect("xz"),
+        bz.finish().expect("bzip2"),
+        data.to_vec(),
+    ]
+}
+
+#[test]
+fn fuzz_database_reader() {
+    let dir = TestDir::new("fuzz-db");
+    let path = dir.join("sync/core.db");
+    std::fs::create_dir_all(dir.join("sync")).expect("mkdir");
+    let other = DESC.replace("zstd", "zlib");
+    let seeds = compressed(&tar_of(&[
+        ("zstd-1:1.5.6-1", DESC.to_string()),
+        ("zlib-1:1.5.6-1", other),
+    ]));
+    let db = SyncDb {
+        repo: "core".into(),
+        path: path.clone(),
+    };
+    fuzz(
+        "syncdb::search",
+        3_000,
+        |rng| {
+            let mut d = rng.pick(&seeds).clone();
+            // Mostly small changes, so the decoders get past their headers.
+            if rng.below(4) > 0 {
+                let i = rng.below(d.len());
+                d[i] ^= 1 << rng.below(8);
+            } else {
+                mutate(rng, &mut d, DESC_WORDS);
+            }
+            d
+        },
+        |input| {
+            std::fs::write(&path, input).expect("write db");
+            for query in [
+                Query::Filename("zstd-1.5.6-1-x86_64.pkg.tar.zst"),
+                Query::Name("zlib"),
+            ] {
+                let mut problems = Vec::new();
+                if let Ok(found) = syncdb::search(&db, query, &mut |e| problems.push(e)) {
+                    if let Some(e) = found.iter().find(|e| !is_plain_filename(&e.filename)) {
+                        return Err(format!("found the file name {:?}", e.filename));
+                    }
+                }
+                for p in problems {
+                    let line = p.to_string();
+                    if line.contains('\n') {
+                        return Err(format!("a problem that is not one line: {line:?}"));
+                    }
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
+const URL_WORDS: &[&[u8]] = &[
+    b"http://",
+    b"https://",
+    b"file://",
+    b"%2F",
+    b"%2e%2e",
+    b"..",
+    b"/",
+    b"?x=1",
+    b"#frag",
+    b".sig",
+    b"@",
+    b":",
+    b"%00",
+    b"%",
+    b"[::1]",
+];
+
+#[test]
+fn fuzz_url_and_file_name_parsing() {
+    let seeds = [
+        "https://mirror.example/core/os/x86_64/zstd-1.5.6-1-x86_64.pkg.tar.zst",
+        "http://m/extra/os/x86_64/gtk+foo-1:2.0-1-any.pkg.tar.zst.sig",
+        "file:///srv/repo/core.db",
+        "http://user@[::1]:8080/a%2Bb-1-1-any.pkg.tar.zst?x=1#y",
+    ];
+    fuzz(
+        "target::Target::parse",
+        30_000,
+        |rng| {
+            let mut d = rng.pick(&seeds).as_bytes().to_vec();
+            mutate(rng, &mut d, URL_WORDS);
+            d
+        },
+        |input| {
+            let url = String::from_utf8_lossy(input);
+            let Ok(t) = Target::parse(&url) else {
+                return Ok(());
+            };
+            if !is_plain_filename(&t.filename) || t.listed_name.is_empty() {
+                return Err(format!("file name {:?} from {url:?}", t.filename));
+            }
+            let sig_of = t.filename.strip_suffix(".sig").filter(|b| !b.is_empty());
+            if t.is_sig != sig_of.is_some() || (t.is_sig && sig_of != Some(&t.listed_name)) {
+                return Err(format!("{url:?}: .sig of {:?}?", t.listed_name));
+            }
+            let _ = t.file_path();
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn fuzz_template_expansion() {
+    let templates = [
+        "/ipfs/{cid}",
+        "/ipns/k51/{sha256}",
+        "/ipns/k51/{repo}/{filename}",
+        "/x/{name}-{version}-{arch}",
+    ];
+    let values: &[&[u8]] = &[
+        b"..",
+        b".",
+        b"a/b",
+        b"%2e",
+        b"core",
+        b"",
+        b"{cid}",
+        b"?",
+        b"#",
+        b" ",
+        b"\xc3\xa9",
+    ];
+    fuzz(
+        "template::expand",
+        30_000,
+        |rng| {
+            let mut t = rng.pick(&templates).as_bytes().to_vec();
+            if rng.below(2) == 0 {
+                mutate(rng, &mut t, &[b"{", b"}", b"{repo}", b"{cid}", b"/"]);
+            }
+            // The template, a NUL, then the value every placeholder gets.
+            t.push(0);
+            let mut v = rng.pick(values).to_vec();
+            if rng.below(2) == 0 {
+                mutate(rng, &mut v, values);
+            }
+            t.extend(v);
+            t
+        },
+        |input| {
+            let text = String::from_utf8_lossy(input);
+            let (t, value) = text.split_once('\0').unwrap_or((&text, ""));
+            let valid = template::validate(t).is_ok();
+            let Some(path) = template::expand(t, |_| Some(value.to_string())) else {
+                return Ok(());
+            };
+            if !valid {
+                return Ok(());
+            }
+            // Each value stays inside its one path segment: no new segment, no dot segment.
+            let own = t.split('/').count();
+            if path.split('/').count() != own {
+                return Err(format!("{value:?} changed the segments: {path:?}"));
+            }
+            if path.split('/').any(|s| s == "." || s == "..")
+                && !t.split('/').any(|s| s == "." || s == "..")
+            {
+                return Err(format!("{value:?} made a dot segment: {path:?}"));
+            }
+            if path.contains(['?', '#', ' ']) && !t.contains(['?', '#', ' ']) {
+                return Err(format!(
+                    "{value:?} left a query, fragment or space: {path:?}"
+                ));
+            }
+            Ok(())
+        },
+    );
+}
+
+const CONFIG: &str = "dbpath = \"/var/lib/pacman\"\npacman_conf = \"/etc/pacman.conf\"\n\n\
+[gateway]\nenabled = true\nurl = \"http://127.0.0.1:8080\"\n\
+paths = [\"/ipfs/{cid}\", \"/ipns/k51/{sha256}\"]\nconnect_timeout = \"500ms\"\n\
+stall_timeout = \"5s\"\nnetwork_timeout = \"0\"\nraw_block_max = 1048576\n\n\
+[mirror]\nconnect_timeout = \"10s\"\nstall_timeout = \"10s\"\nmax_redirects = 10\n";
+
+#[test]
+fn fuzz_config_parsing() {
+    let words: &[&[u8]] = &[
+        b"[gateway]\n",
+        b"[mirror]\n",
+        b" = ",
+        b"\"",
+        b"'''",
+        b"0",
+        b"\"0\"",
+        b"-1",
+        b"99999999999999999999",
+        b"\"1ms\"",
+        b"\"584942417355y\"",
+        b"ipfs://",
+        b"https://",
+        b"{",
+        b"[[",
+        b"\n",
+        b"#",
+        b"\\u0000",
+    ];
+    let file = Path::new("/etc/pacxfer.conf");
+    fuzz(
+        "config::Config::parse",
+        10_000,
+        |rng| {
+            let mut d = CONFIG.as_bytes().to_vec();
+            mutate(rng, &mut d, words);
+            d
+        },
+        |input| {
+            let text = String::from_utf8_lossy(input);
+            match Config::parse(&text, file) {
+                Ok(c) => {
+                    let url = &c.gateway.url;
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(format!("accepted the gateway URL {url:?}"));
+                    }
+                    if c.gateway.stall_timeout.is_zero() || c.mirror.stall_timeout.is_zero() {
+                        return Err("accepted a zero stall timeout".into());
+                    }
+                    if c.gateway
+                        .paths
+                        .iter()
+                        .any(|p| template::validate(p).is_err())
+                    {
+                        return Err("accepted a bad template".into());
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    let line = e.to_string();
+                    if line.contains('\n') || !line.contains("/etc/pacxfer.conf") {
+                        Err(format!("error not one line naming the file: {line:?}"))
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        },
+    );
+}
