@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# pacxfer's benchmark, one command: installs what it needs, builds pacxfer (release), then runs
+# contrib/bench/bench.py, which generates an Arch-sized repository (15,000 db entries, 50 real
+# packages, ~250 MB), starts the test IPFS node, a mirror behind a simulated 20 MB/s, 50 ms
+# link and a loopback file server, and prints the table that BENCHMARKS.md shows.
+#
+#   ./contrib/bench.sh            # the full run (~10 minutes on 2 cores)
+#   ./contrib/bench.sh --quick    # a smoke run (~2 minutes)
+#   ./contrib/bench.sh --rate 50 --latency 20 --keep --markdown /tmp/table.md
+#
+# Options go to bench.py (`contrib/bench/bench.py run --help`). Everything
+# happens under --work (default /tmp/pacxfer-bench), removed at the end unless --keep; the
+# pacxfer processes keep their indexes and breaker state there (PACXFER_CACHE_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+./contrib/deps.sh
+for tool in python3 openssl gzip; do
+    command -v "$tool" >/dev/null || { say "$tool is needed"; exit 1; }
+done
+
+say "building pacxfer (release)"
+cargo build --release --locked --quiet
+
+say "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+exec python3 contrib/bench/bench.py run --pacxfer "$top/target/release/pacxfer" "$@"

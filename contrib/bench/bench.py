@@ -1,0 +1,994 @@
+#!/usr/bin/env python3
+"""pacxfer's benchmark: builds an Arch-sized repository, starts the test IPFS node, a mirror
+behind a simulated internet link and a plain loopback file server, times pacxfer against
+curl, gzip and pacman's own downloader, and prints one table of medians, minima, maxima and
+ratios, with the targets they are held to.
+
+    contrib/bench/bench.py run [--quick] [--work DIR] [--keep] ...
+    contrib/bench/bench.py serve --root DIR [--rate MB/s] [--latency MS] [--log FILE]
+
+`run` is what contrib/bench.sh calls. `serve` is the HTTP file server it starts twice: once as
+the mirror (bandwidth shared by all connections through one token bucket, latency added to
+each request), once unthrottled (sendfile) for loopback-speed transfers.
+
+Processes are timed from spawn to exit (posix_spawn + waitpid), so each figure includes
+process start. Commands that are compared run interleaved (A B A B ...), so a change of
+machine load hits both sides alike. Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import http.server
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import socketserver
+import statistics
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
+NODE_DIR = TOP / "tests" / "ipfs-node"
+MB = 1_000_000
+MiB = 1 << 20
+KiB = 1 << 10
+
+
+def say(msg: str) -> None:
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+# ----------------------------------------------------------------------------- the mirror
+
+
+class Link:
+    """One simulated internet link: `rate` bytes/s shared by every connection (a token bucket
+    with a small burst, served first come first served)."""
+
+    def __init__(self, rate: float, burst: int = 64 * KiB):
+        self.rate = rate
+        self.burst = burst
+        self.lock = threading.Lock()
+        self.free_at = 0.0
+
+    def take(self, n: int) -> None:
+        with self.lock:
+            now = time.monotonic()
+            start = max(self.free_at, now - self.burst / self.rate)
+            self.free_at = start + n / self.rate
+            wait = self.free_at - now
+        if wait > 0:
+            time.sleep(wait)
+
+
+class FileHandler(http.server.BaseHTTPRequestHandler):
+    """GET and HEAD of files under the root, with one `Range: bytes=A-[B]`, keep-alive."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "bench-mirror"
+    root: Path
+    link: Link | None
+    latency: float
+    log_file = None
+    log_lock = threading.Lock()
+
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        pass
+
+    def log(self, status: int, sent: int) -> None:
+        if self.log_file is not None:
+            with self.log_lock:
+                self.log_file.write(f"{self.command} {self.path} {status} {sent}\n")
+                self.log_file.flush()
+
+    def do_HEAD(self):
+        self.answer(body=False)
+
+    def do_GET(self):
+        self.answer(body=True)
+
+    def plain(self, status: int, text: str, extra: dict | None = None) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.log(status, 0)
+
+    def answer(self, body: bool) -> None:
+        if self.latency > 0:
+            time.sleep(self.latency)
+        rel = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/")
+        path = (self.root / rel).resolve()
+        if self.root not in path.parents or not path.is_file():
+            return self.plain(404, "not found\n")
+        size = path.stat().st_size
+        start, end = 0, size - 1
+        status = 200
+        rng = self.headers.get("Range")
+        if rng:
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())
+            if not m:
+                return self.plain(416, "bad range\n", {"Content-Range": f"bytes */{size}"})
+            start = int(m.group(1))
+            if m.group(2):
+                end = min(int(m.group(2)), size - 1)
+            if start >= size or start > end:
+                return self.plain(416, "bad range\n", {"Content-Range": f"bytes */{size}"})
+            status = 206
+        length = end - start + 1
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if not body:
+            return self.log(status, 0)
+        sent = 0
+        try:
+            with open(path, "rb") as f:
+                if self.link is None:
+                    self.wfile.flush()
+                    sent = self.connection.sendfile(f, start, length)
+                else:
+                    f.seek(start)
+                    while sent < length:
+                        chunk = f.read(min(64 * KiB, length - sent))
+                        if not chunk:
+                            break
+                        self.link.take(len(chunk))
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        self.log(status, sent)
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+def serve(args) -> None:
+    handler = type(
+        "Handler",
+        (FileHandler,),
+        {
+            "root": Path(args.root).resolve(),
+            "link": Link(args.rate * MB) if args.rate > 0 else None,
+            "latency": args.latency / 1000.0,
+            "log_file": open(args.log, "a") if args.log else None,
+        },
+    )
+    httpd = Server(("127.0.0.1", args.port), handler)
+    print(f"listening http://127.0.0.1:{httpd.server_address[1]}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    httpd.serve_forever()
+
+
+# ------------------------------------------------------------------- the sync database
+
+WORDS = (
+    "lib py gtk qt x font perl ruby go rust node haskell java kde gnome xorg lua ocaml r "
+    "texlive vim emacs mesa vulkan gst plugins tools utils daemon server client data doc git "
+    "http json xml yaml crypto ssl ssh net audio video image pdf sql db cache cli core base "
+    "common theme icons wayland sdl2 opencv boost llvm clang cmake meson ninja docker aws zig "
+    "nim dart openblas cuda rocm hip dbus systemd polkit pipewire pulse alsa jack ffmpeg x264 "
+    "webkit chromium firefox thunderbird libreoffice gimp inkscape blender krita"
+).split()
+PREFIXES = ["python", "perl", "ruby", "haskell", "lib32", "lib", "qt6", "qt5", "kf6", "rust",
+            "nodejs", "texlive", "gst", "xf86", "ttf", "otf", "java", "ocaml", "r", "go"]
+DESC_WORDS = (
+    "a an the library for and of to with in tool fast small simple modern cross platform "
+    "bindings implementation command line interface data parser format support framework "
+    "server client daemon utilities plugin extension module toolkit graphical desktop "
+    "environment network protocol file system image audio video codec driver font terminal "
+    "manager editor compiler runtime development documentation wrapper api python rust perl "
+    "qt gtk kde gnome secure encrypted compression archive database engine"
+).split()
+LICENSES = ["MIT", "GPL-2.0-or-later", "GPL-3.0-or-later", "LGPL-2.1-or-later",
+            "Apache-2.0", "BSD-3-Clause", "MPL-2.0", "custom", "ISC", "Artistic-2.0"]
+PACKAGERS = ["Anna Berg", "Jan Novak", "Maria Lopez", "Felix Wagner", "Sofia Rossi",
+             "Lukas Meyer", "Chen Wei", "Olga Ivanova", "Tom Baker", "Eva Schmidt"]
+
+
+@dataclass
+class Pkg:
+    """One database entry; `path` is set for the entries that have a real file."""
+
+    name: str
+    version: str
+    arch: str
+    desc: str
+    csize: int
+    isize: int
+    sha256: str
+    pgpsig: str
+    url: str
+    license: str
+    builddate: int
+    packager: str
+    base: str
+    depends: list[str] = field(default_factory=list)
+    optdepends: list[str] = field(default_factory=list)
+    makedepends: list[str] = field(default_factory=list)
+    checkdepends: list[str] = field(default_factory=list)
+    provides: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{self.version}-{self.arch}.pkg.tar.zst"
+
+    def desc_text(self) -> str:
+        blocks = [
+            ("FILENAME", [self.filename]), ("NAME", [self.name]), ("BASE", [self.base]),
+            ("VERSION", [self.version]), ("DESC", [self.desc]), ("CSIZE", [str(self.csize)]),
+            ("ISIZE", [str(self.isize)]), ("SHA256SUM", [self.sha256]),
+            ("PGPSIG", [self.pgpsig]), ("URL", [self.url]), ("LICENSE", [self.license]),
+            ("ARCH", [self.arch]), ("BUILDDATE", [str(self.builddate)]),
+            ("PACKAGER", [self.packager]), ("CONFLICTS", self.conflicts),
+            ("PROVIDES", self.provides), ("DEPENDS", self.depends),
+            ("OPTDEPENDS", self.optdepends), ("MAKEDEPENDS", self.makedepends),
+            ("CHECKDEPENDS", self.checkdepends),
+        ]
+        return "".join(f"%{k}%\n" + "".join(v + "\n" for v in vals) + "\n"
+                       for k, vals in blocks if vals)
+
+
+def synthetic_packages(count: int, rng: random.Random) -> list[Pkg]:
+    """`count` entries with the field sizes of Arch's extra: names, versions, descriptions,
+    dependency lists, a SHA-256 and a 330-byte detached signature each."""
+    names: list[str] = []
+    seen: set[str] = set()
+    while len(names) < count:
+        parts = []
+        if rng.random() < 0.45:
+            parts.append(rng.choice(PREFIXES))
+        parts += rng.sample(WORDS, rng.choice([1, 1, 2, 2, 2, 3]))
+        name = "-".join(parts)
+        if rng.random() < 0.2:
+            name += str(rng.randint(2, 9))
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    pkgs = []
+    for i, name in enumerate(names):
+        ver = ".".join(str(rng.randint(0, 30)) for _ in range(rng.choice([2, 3, 3, 4])))
+        if rng.random() < 0.08:
+            ver = f"r{rng.randint(10, 3000)}.{rng.getrandbits(28):07x}"
+        if rng.random() < 0.07:
+            ver = f"{rng.randint(1, 3)}:{ver}"
+        ver += f"-{rng.choice([1, 1, 1, 2, 3])}"
+        csize = int(min(rng.lognormvariate(12.3, 1.6), 400 * MiB))
+        pool = max(i, 30)
+
+        def some(counts):
+            picked = {names[rng.randrange(pool)] for _ in range(rng.choice(counts))}
+            return sorted(picked - {name})
+
+        deps = [d + (f">={rng.randint(1, 9)}.{rng.randint(0, 9)}" if rng.random() < 0.1 else "")
+                for d in some([0, 1, 2, 3, 4, 5, 6, 8, 12])]
+        pkgs.append(Pkg(
+            name=name, version=ver, arch="any" if rng.random() < 0.25 else "x86_64",
+            desc=" ".join(rng.choices(DESC_WORDS, k=rng.randint(3, 16))).capitalize(),
+            csize=csize, isize=int(csize * rng.uniform(1.5, 4.5)),
+            sha256=rng.randbytes(32).hex(),
+            pgpsig=base64.b64encode(rng.randbytes(330)).decode(),
+            url=f"https://github.com/{rng.choice(WORDS)}/{name}",
+            license=rng.choice(LICENSES), builddate=1_700_000_000 + rng.randint(0, 60_000_000),
+            packager=(lambda p: f"{p} <{p.split()[0].lower()}@archlinux.org>")(
+                rng.choice(PACKAGERS)),
+            base=name, depends=deps,
+            optdepends=[f"{d}: {' '.join(rng.choices(DESC_WORDS, k=rng.randint(2, 7)))}"
+                        for d in some([0, 0, 1, 3])],
+            makedepends=some([0, 1, 2, 4]),
+            checkdepends=some([0, 0, 0, 2]),
+            provides=[f"lib{name}.so=1-64"] if rng.random() < 0.1 else [],
+            conflicts=[f"{name}-git"] if rng.random() < 0.05 else [],
+        ))
+    return pkgs
+
+
+def write_db(pkgs: list[Pkg], path: Path) -> None:
+    """A gzip'd tar of `<name>-<version>/` and its `desc`, as repo-add writes it."""
+    tmp = path.with_suffix(".tmp")
+    with tarfile.open(tmp, "w:gz", compresslevel=6, format=tarfile.PAX_FORMAT) as tar:
+        for p in sorted(pkgs, key=lambda p: p.name):
+            d = tarfile.TarInfo(f"{p.name}-{p.version}")
+            d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, p.builddate
+            tar.addfile(d)
+            data = p.desc_text().encode()
+            f = tarfile.TarInfo(f"{p.name}-{p.version}/desc")
+            f.size, f.mode, f.mtime = len(data), 0o644, p.builddate
+            tar.addfile(f, _Bytes(data))
+    tmp.rename(path)
+
+
+class _Bytes:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = len(self.data) - self.pos if n < 0 else n
+        out = self.data[self.pos:self.pos + n]
+        self.pos += len(out)
+        return out
+
+
+def write_random(path: Path, size: int, rng: random.Random) -> None:
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 8 * MiB)
+            f.write(rng.randbytes(n))
+            left -= n
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * MiB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_sizes(count: int, total: int, rng: random.Random) -> list[int]:
+    """Mostly small, some MBs: 40 % below 1 MiB (one raw IPFS block), the rest log-uniform
+    from 1.2 MiB up, scaled so that all of them add up to `total`."""
+    small = [int(2 ** rng.uniform(13, 19.9)) for _ in range(count * 2 // 5)]
+    large = [2 ** rng.uniform(20.3, 25.3) for _ in range(count - len(small))]
+    scale = (total - sum(small)) / sum(large)
+    return small + [max(int(s * scale), 1100 * KiB) for s in large]
+
+
+def build_package(pkg: Pkg, size: int, dest: Path, scratch: Path, rng: random.Random) -> None:
+    """A package pacman accepts (.PKGINFO, .MTREE, one data file), made with bsdtar and zstd
+    instead of makepkg; its contents are random, so its size is about `size`."""
+    root = scratch / pkg.name
+    shutil.rmtree(root, ignore_errors=True)
+    data_dir = root / "usr" / "share" / pkg.name
+    data_dir.mkdir(parents=True)
+    write_random(data_dir / "data", max(size - 2048, 0), rng)
+    (root / ".PKGINFO").write_text(
+        f"pkgname = {pkg.name}\npkgbase = {pkg.base}\npkgver = {pkg.version}\n"
+        f"pkgdesc = {pkg.desc}\nurl = {pkg.url}\nbuilddate = {pkg.builddate}\n"
+        f"packager = {pkg.packager}\nsize = {size}\narch = {pkg.arch}\n"
+        f"license = {pkg.license}\n")
+    env = dict(os.environ, LANG="C")
+    subprocess.run(
+        ["bsdtar", "-czf", ".MTREE", "--format=mtree",
+         "--options=!all,use-set,type,uid,gid,mode,time,size,md5,sha256,link",
+         ".PKGINFO", "usr"], cwd=root, check=True, env=env)
+    out = dest / pkg.filename
+    with open(out, "wb") as f:
+        tar = subprocess.Popen(["bsdtar", "--uid", "0", "--gid", "0", "-cf", "-",
+                                ".MTREE", ".PKGINFO", "usr"], cwd=root, stdout=subprocess.PIPE)
+        subprocess.run(["zstd", "-q", "-1", "-c"], stdin=tar.stdout, stdout=f, check=True)
+        tar.stdout.close()
+        if tar.wait() != 0:
+            raise SystemExit(f"bsdtar failed for {pkg.name}")
+    shutil.rmtree(root)
+    pkg.path = out
+    pkg.csize = out.stat().st_size
+    pkg.isize = size
+    pkg.sha256 = sha256_of(out)
+    pkg.depends = pkg.optdepends = pkg.makedepends = pkg.checkdepends = []
+    pkg.provides = pkg.conflicts = []
+
+
+def plain_file(pkg: Pkg, size: int, dest: Path, rng: random.Random) -> None:
+    """A file that only pacxfer and curl will fetch (never installed): random bytes."""
+    out = dest / pkg.filename
+    write_random(out, size, rng)
+    pkg.path, pkg.csize, pkg.sha256 = out, size, sha256_of(out)
+
+
+# ---------------------------------------------------------------------- processes
+
+
+def clean_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["LANG"] = "C"
+    return env
+
+
+ENV = clean_env()
+
+
+class Spawner:
+    """Runs one command, stdout to /dev/null (or a file), stderr to a log, and times it."""
+
+    def __init__(self, log: Path):
+        self.log = open(log, "ab")
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+
+    def run(self, argv: list[str], stdout_fd: int | None = None) -> float:
+        exe = argv[0] if "/" in argv[0] else shutil.which(argv[0])
+        if exe is None:
+            raise SystemExit(f"{argv[0]} not found")
+        self.log.write(("$ " + " ".join(argv) + "\n").encode())
+        self.log.flush()
+        actions = [(os.POSIX_SPAWN_DUP2, self.devnull, 0),
+                   (os.POSIX_SPAWN_DUP2, stdout_fd if stdout_fd is not None else self.devnull, 1),
+                   (os.POSIX_SPAWN_DUP2, self.log.fileno(), 2)]
+        t0 = time.perf_counter()
+        pid = os.posix_spawn(exe, argv, ENV, file_actions=actions)
+        _, status = os.waitpid(pid, 0)
+        took = time.perf_counter() - t0
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise SystemExit(f"exit status {code} from: {' '.join(argv)} (see {self.log.name})")
+        return took
+
+
+@dataclass
+class Variant:
+    key: str
+    argv: list[str]
+    prepare: object = None  # a callable run before each timed run, untimed
+    stdout: Path | None = None
+
+
+def measure(sp: Spawner, variants: list[Variant], runs: int, warmup: int) -> dict:
+    """Runs the variants interleaved, rotating which goes first; returns seconds per key."""
+    times: dict[str, list[float]] = {v.key: [] for v in variants}
+    for i in range(warmup + runs):
+        shift = i % len(variants)
+        for v in variants[shift:] + variants[:shift]:
+            if v.prepare:
+                v.prepare()
+            fd = os.open(v.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) if v.stdout else None
+            try:
+                t = sp.run(v.argv, fd)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+            if i >= warmup:
+                times[v.key].append(t)
+    return times
+
+
+def first_line_source(argv: list[str]) -> str:
+    """Runs a pacxfer download once and returns where its success line says the bytes came
+    from (`ipfs`, `mirror`...)."""
+    r = subprocess.run(argv, env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"pacxfer failed: {' '.join(argv)}\n{r.stderr}")
+    m = re.search(r" from (\S+) in ", r.stderr)
+    return m.group(1) if m else f"? ({r.stderr.strip()})"
+
+
+def start_server(argv: list[str], log: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=open(log, "ab"), text=True, env=ENV)
+    line = proc.stdout.readline().strip()
+    if not line.startswith("listening "):
+        proc.kill()
+        raise SystemExit(f"{argv[0]} did not start (see {log}): {line!r}")
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    return proc, line.removeprefix("listening ")
+
+
+def curl_json(argv: list[str]) -> list[dict]:
+    out = subprocess.run(["curl", "-fsS", *argv], check=True, capture_output=True, text=True,
+                         env=ENV).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def fmt_time(s: float) -> str:
+    if s < 0.01:
+        return f"{s * 1000:.2f} ms"
+    if s < 1:
+        return f"{s * 1000:.1f} ms"
+    return f"{s:.2f} s"
+
+
+def stats(ts: list[float]) -> tuple[float, float, float]:
+    return statistics.median(ts), min(ts), max(ts)
+
+
+def cell(ts: list[float], size: int | None = None) -> str:
+    med, lo, hi = stats(ts)
+    text = f"{fmt_time(med)} ({fmt_time(lo)} – {fmt_time(hi)}, n={len(ts)})"
+    if size:
+        text += f", {size / med / MiB:.0f} MiB/s"
+    return text
+
+
+@dataclass
+class Row:
+    case: str
+    what: str
+    ours: str
+    against: str
+    theirs: str
+    result: str
+    target: str
+    met: str
+    load: str
+
+
+# ------------------------------------------------------------------------------ run
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.work = Path(args.work).resolve()
+        self.pacxfer = str(Path(args.pacxfer).resolve())
+        # Indexes and the gateway's breaker state live in the work directory, for every
+        # pacxfer started here and by pacman.
+        ENV["PACXFER_CACHE_DIR"] = str(self.work / "cache")
+        self.rows: list[Row] = []
+        self.context: list[tuple[str, str]] = []
+        self.procs: list[subprocess.Popen] = []
+        self.rng = random.Random(20240611)
+
+    def runs(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    # ---- setup
+
+    def generate(self) -> None:
+        a = self.args
+        w = self.work
+        self.repo = w / "mirror" / "extra" / "os" / "x86_64"
+        self.repo.mkdir(parents=True)
+        for d in ("db/sync", "out", "pm/root", "pm/cache", "pm/gnupg", "pm/hooks", "scratch"):
+            (w / d).mkdir(parents=True)
+        say(f"generating {a.entries} database entries")
+        pkgs = synthetic_packages(a.entries, self.rng)
+        plain = [p for p in pkgs if ":" not in p.version]
+        step = len(plain) // (a.packages + 4)
+        chosen = [plain[step * (i + 1)] for i in range(a.packages + 3)]
+        self.tiny, self.miss, self.big = chosen[:3]
+        self.real = chosen[3:]
+        sizes = package_sizes(a.packages, int(a.packages_mb * MB), self.rng)
+        self.rng.shuffle(sizes)
+        say(f"building {a.packages} packages, {sum(sizes) / MB:.0f} MB, with bsdtar and zstd")
+        for p, s in zip(self.real, sizes):
+            build_package(p, s, self.repo, w / "scratch", self.rng)
+        plain_file(self.tiny, 1 * KiB, self.repo, self.rng)
+        plain_file(self.miss, 1 * KiB, self.repo, self.rng)
+        say(f"writing a {a.big_mib} MiB file")
+        plain_file(self.big, a.big_mib * MiB, self.repo, self.rng)
+        self.lookup_pkg = pkgs[len(pkgs) // 2]
+        self.db = w / "db" / "sync" / "extra.db"
+        t = time.perf_counter()
+        write_db(pkgs, self.db)
+        shutil.copy(self.db, self.repo / "extra.db")
+        raw = subprocess.run(["gzip", "-dc", str(self.db)], capture_output=True).stdout
+        self.context.append(("sync db", f"{a.entries} entries, {self.db.stat().st_size / MB:.1f} MB"
+                             f" gzip, {len(raw) / MB:.1f} MB as tar (written in "
+                             f"{time.perf_counter() - t:.1f} s)"))
+        real_total = sum(p.csize for p in self.real)
+        self.context.append(("packages for case 6", f"{len(self.real)} packages, "
+                             f"{real_total / MB:.0f} MB, smallest {min(p.csize for p in self.real) / KiB:.0f}"
+                             f" KiB, largest {max(p.csize for p in self.real) / MB:.1f} MB, "
+                             f"{sum(p.csize <= MiB for p in self.real)} of them <= 1 MiB"))
+        shutil.rmtree(w / "scratch")
+
+    def start_servers(self) -> None:
+        w, a = self.work, self.args
+        say("starting the IPFS node, the mirror and the loopback file server")
+        node, self.gateway = start_server(
+            [str(NODE_DIR / "node_modules" / ".bin" / "node"), str(NODE_DIR / "server.mjs"),
+             "--repo", str(w / "ipfs"), "--port", "0", "--log", str(w / "ipfs-access.log")],
+            w / "ipfs.err")
+        self.procs.append(node)
+        me = [sys.executable, str(Path(__file__).resolve()), "serve", "--root", str(w / "mirror")]
+        mirror, self.mirror = start_server(
+            me + ["--rate", str(a.rate), "--latency", str(a.latency),
+                  "--log", str(w / "mirror-access.log")], w / "mirror.err")
+        fast, self.fast = start_server(me + ["--log", str(w / "fast-access.log")], w / "fast.err")
+        self.procs += [mirror, fast]
+        # A port nobody listens on, and one that accepts connections but never answers.
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.down = f"http://127.0.0.1:{s.getsockname()[1]}"
+        s.close()
+        self.hung_sock = socket.socket()
+        self.hung_sock.bind(("127.0.0.1", 0))
+        self.hung_sock.listen(128)
+        self.hung = f"http://127.0.0.1:{self.hung_sock.getsockname()[1]}"
+
+        say("adding the packages to the IPFS node (a directory named by SHA-256, 1 MiB chunks)")
+        files = [self.tiny, self.big] + self.real
+        form = []
+        for p in files:
+            form += ["-F", f"file=@{p.path};filename={p.sha256}"]
+        t = time.perf_counter()
+        added = curl_json(["-X", "POST", *form, f"{self.gateway}/api/v0/add?cid-version=1"
+                           "&raw-leaves=true&chunker=size-1048576&wrap-with-directory=true"
+                           "&pin=true"])
+        took = time.perf_counter() - t
+        cids = {x["Name"]: x["Hash"] for x in added}
+        curl_json(["-X", "POST", f"{self.gateway}/api/v0/name/publish?arg=/ipfs/{cids['']}"
+                   "&key=pkgcache"])
+        self.tiny_cid = cids[self.tiny.sha256]
+        self.context.append(("IPFS node add", f"{sum(p.csize for p in files) / MB:.0f} MB in "
+                             f"{took:.1f} s"))
+
+    def configs(self) -> None:
+        w = self.work
+        self.mirror_base = f"{self.mirror}/extra/os/x86_64"
+        self.fast_base = f"{self.fast}/extra/os/x86_64"
+
+        def pacxfer_conf(name: str, gateway: str, extra: str = "") -> Path:
+            path = w / f"pacxfer-{name}.conf"
+            path.write_text(
+                f'dbpath = "{w / "db"}"\npacman_conf = "{w / "pacman-pacxfer.conf"}"\n'
+                f'[gateway]\nurl = "{gateway}"\n'
+                f'paths = ["/ipfs/{{cid}}", "/ipns/pkgcache/{{sha256}}"]\n{extra}')
+            return path
+
+        self.conf = pacxfer_conf("node", self.gateway)
+        self.conf_down = pacxfer_conf("down", self.down)
+        self.conf_hung = pacxfer_conf("hung", self.hung)
+        self.conf_off = pacxfer_conf("off", self.gateway, "enabled = false\n")
+        self.conf_nodb = w / "pacxfer-nodbpath.conf"
+        self.conf_nodb.write_text(self.conf.read_text().replace(
+            f'dbpath = "{w / "db"}"\n', ""))
+
+        def pacman_conf(name: str, options: str) -> Path:
+            path = w / f"pacman-{name}.conf"
+            path.write_text(
+                f"[options]\nRootDir = {w}/pm/root\nDBPath = {w}/db/\nCacheDir = {w}/pm/cache/\n"
+                f"LogFile = {w}/pm/pacman.log\nGPGDir = {w}/pm/gnupg/\nHookDir = {w}/pm/hooks/\n"
+                f"Architecture = x86_64\nSigLevel = Never\n{options}\n"
+                f"[extra]\nServer = {self.mirror}/$repo/os/$arch\n")
+            return path
+
+        self.pm_pacxfer = pacman_conf(
+            "pacxfer", f"XferCommand = {self.pacxfer} --config {self.conf} %u %o")
+        self.pm_curl = pacman_conf("curl", "XferCommand = /usr/bin/curl -fsSL -o %o %u")
+        self.pm_builtin = pacman_conf("builtin", "ParallelDownloads = 5")
+
+    def xfer(self, conf: Path, url: str, out: Path) -> list[str]:
+        return [self.pacxfer, "--config", str(conf), url, str(out)]
+
+    def expect_source(self, case: str, conf: Path, url: str, out: Path, want: str) -> None:
+        """One untimed call, to check that the setup makes the bytes come from `want`."""
+        out.unlink(missing_ok=True)
+        got = first_line_source(self.xfer(conf, url, out))
+        out.unlink(missing_ok=True)
+        if got != want:
+            raise SystemExit(f"case {case}: {url} came from {got}, not {want}")
+
+    # ---- context
+
+    def machine(self) -> None:
+        cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text()
+                    .splitlines() if l.startswith("model name")), "?")
+        flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines()
+                      if l.startswith("flags")), "")
+        mem = next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines()
+                   if l.startswith("MemTotal"))
+        self.context.insert(0, ("machine", f"{os.cpu_count()} CPUs, {cpu}"
+                                f"{', SHA-NI' if ' sha_ni' in flags else ', no SHA-NI'}, "
+                                f"{int(mem) / 1024 / 1024:.1f} GiB memory"))
+        self.context.insert(1, ("load at start", Path("/proc/loadavg").read_text().strip()))
+        out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-bytes", "262144",
+                              "-seconds", "2"], capture_output=True, text=True).stdout
+        m = re.search(r"^sha256\s+([\d.]+)k", out, re.M)
+        if m:
+            self.context.append(("openssl sha256 (256 KiB blocks, one core)",
+                                 f"{float(m.group(1)) * 1000 / MiB:.0f} MiB/s"))
+        sp = Spawner(self.work / "context.log")
+        runs = self.runs(40, 10)
+        for label, argv in (("process start: /bin/true", ["/bin/true"]),
+                            ("process start: pacxfer --version", [self.pacxfer, "--version"]),
+                            ("process start: curl --version", ["curl", "--version"]),
+                            ("pacman-conf --repo-list (pacxfer runs it for DBPath, "
+                             "repository order and Server lines)",
+                             ["pacman-conf", "--config", str(self.pm_pacxfer), "--repo-list"])):
+            t = measure(sp, [Variant("x", argv)], runs, 3)["x"]
+            self.context.append((label, f"{fmt_time(statistics.median(t))} median"))
+        # Loopback and the node's gateway as curl sees them, and the mirror's link.
+        big = self.big.filename
+        for label, url, n in (
+                ("loopback HTTP (curl, sendfile server)", f"{self.fast_base}/{big}", 3),
+                ("IPFS node gateway (curl, /ipns/pkgcache/<sha256>)",
+                 f"{self.gateway}/ipns/pkgcache/{self.big.sha256}", 2)):
+            speeds = []
+            for _ in range(n):
+                r = subprocess.run(["curl", "-fsS", "-o", "/dev/null", "-w", "%{speed_download}",
+                                    url], capture_output=True, text=True, env=ENV, check=True)
+                speeds.append(float(r.stdout))
+            self.context.append((label, f"{max(speeds) / MiB:.0f} MiB/s (best of {n})"))
+        link_file = max((p for p in self.real if p.csize < 8 * MB), key=lambda p: p.csize)
+        r = subprocess.run(["curl", "-fsS", "-o", "/dev/null", "-w",
+                            "%{speed_download} %{time_starttransfer}",
+                            f"{self.mirror_base}/{link_file.filename}"],
+                           capture_output=True, text=True, env=ENV, check=True)
+        speed, ttfb = map(float, r.stdout.split())
+        self.context.append(("mirror link (curl, one connection)",
+                             f"{speed / MB:.1f} MB/s, first byte after {ttfb * 1000:.0f} ms "
+                             f"(set: {self.args.rate:g} MB/s, {self.args.latency:g} ms)"))
+
+    # ---- cases
+
+    def row(self, *a) -> None:
+        self.rows.append(Row(*a, load=loadavg()))
+
+    def case1(self, sp: Spawner) -> None:
+        say("case 1: pacxfer lookup, warm")
+        f = self.lookup_pkg.filename
+        ours = [self.pacxfer, "--config", str(self.conf), "lookup", f]
+        url_form = [self.pacxfer, "--config", str(self.conf), "lookup", f"{self.mirror_base}/{f}"]
+        # Re-reading: the same binary with `--cache-dir=` (no index: every call reads the db).
+        base = [self.pacxfer, "--cache-dir=", "--config", str(self.conf), "lookup", f]
+        variants = [Variant("ours", ours), Variant("base", base), Variant("url", url_form),
+                    Variant("url-base", [*base[:-1], url_form[-1]])]
+        sp.run(ours)  # builds the index
+        t = measure(sp, variants, self.runs(30, 8), 3)
+        for case, what, a, b, target in (
+                ("1", "`pacxfer lookup FILE`, warm index", "ours", "base", "<= 3 ms, >= 30x"),
+                ("1b", "`pacxfer lookup URL`, warm index (no `pacman-conf` calls)", "url",
+                 "url-base", "(context)")):
+            med = statistics.median(t[a])
+            speedup = statistics.median(t[b]) / med
+            self.row(case, what, cell(t[a]), "same, `--cache-dir=` (no index: reads the db)",
+                     cell(t[b]), f"{speedup:.1f}x faster", target,
+                     _met(med <= 0.003 and speedup >= 30) if case == "1" else "")
+
+    def case2(self, sp: Spawner) -> None:
+        say("case 2: lookup right after the db changed, against gzip -dc")
+        ours = [self.pacxfer, "--config", str(self.conf), "lookup", self.lookup_pkg.filename]
+        stamp = [time.time()]
+
+        def touch():
+            stamp[0] += 1
+            os.utime(self.db, (stamp[0], stamp[0]))
+
+        t = measure(sp, [Variant("ours", ours, touch),
+                         Variant("gzip", ["gzip", "-dc", str(self.db)])],
+                    self.runs(15, 4), 1)
+        ratio = statistics.median(t["ours"]) / statistics.median(t["gzip"])
+        self.row("2", "`pacxfer lookup FILE`, db just touched", cell(t["ours"]),
+                 "`gzip -dc db > /dev/null`", cell(t["gzip"]), f"{ratio:.2f}x gzip",
+                 "<= 1.3x", _met(ratio <= 1.3))
+
+    def case3(self, sp: Spawner) -> None:
+        say("case 3: 1 KiB file from the gateway")
+        out = self.work / "out" / "tiny.part"
+        url = f"{self.mirror_base}/{self.tiny.filename}"
+        rm = lambda: out.unlink(missing_ok=True)  # noqa: E731
+        self.expect_source("3", self.conf, url, out, "ipfs")
+        variants = [Variant("ours", self.xfer(self.conf, url, out), rm),
+                    Variant("curl", ["curl", "-fsS", "-o", str(out),
+                                     f"{self.gateway}/ipfs/{self.tiny_cid}"], rm),
+                    Variant("nodb", self.xfer(self.conf_nodb, url, out), rm)]
+        t = measure(sp, variants, self.runs(30, 8), 3)
+        ratio = statistics.median(t["ours"]) / statistics.median(t["curl"])
+        self.row("3", "XferCommand, 1 KiB file from the node", cell(t["ours"]),
+                 "`curl -fsS -o OUT` same gateway URL", cell(t["curl"]), f"{ratio:.2f}x curl",
+                 "<= 1.25x", _met(ratio <= 1.25))
+        ratio = statistics.median(t["nodb"]) / statistics.median(t["curl"])
+        self.row("3b", "same, no `dbpath` in pacxfer.conf (asks `pacman-conf DBPath`)",
+                 cell(t["nodb"]), "curl, as above", "", f"{ratio:.2f}x curl", "(context)", "")
+
+    def case4(self, sp: Spawner) -> None:
+        say(f"case 4: {self.args.big_mib} MiB file, verified, against curl")
+        out = self.work / "out" / "big.part"
+        size = self.big.csize
+        rm = lambda: out.unlink(missing_ok=True)  # noqa: E731
+        mirror_url = f"{self.mirror_base}/{self.big.filename}"
+        fast_url = f"{self.fast_base}/{self.big.filename}"
+        self.expect_source("4", self.conf, mirror_url, out, "ipfs")
+        self.expect_source("4b", self.conf_off, fast_url, out, "mirror")
+        variants = [Variant("ours", self.xfer(self.conf, mirror_url, out), rm),
+                    Variant("curl", ["curl", "-fsS", "-o", str(out),
+                                     f"{self.gateway}/ipns/pkgcache/{self.big.sha256}"], rm),
+                    Variant("ours-fast", self.xfer(self.conf_off, fast_url, out), rm),
+                    Variant("curl-fast", ["curl", "-fsS", "-o", str(out), fast_url], rm)]
+        t = measure(sp, variants, self.runs(5, 2), 1)
+        rm()
+        for case, what, a, b, against in (
+                ("4", "XferCommand, big file from the IPFS node", "ours", "curl",
+                 "curl, same gateway URL"),
+                ("4b", "XferCommand, big file from a loopback sendfile server (gateway off)",
+                 "ours-fast", "curl-fast", "curl, same URL")):
+            tput = statistics.median(t[b]) / statistics.median(t[a])
+            self.row(case, what, cell(t[a], size), against, cell(t[b], size),
+                     f"{tput:.2f}x curl's throughput",
+                     ">= 0.9x" if case == "4" else "(context)",
+                     _met(tput >= 0.9) if case == "4" else "")
+
+    def case5(self, sp: Spawner) -> None:
+        say("case 5: a miss before the mirror: 412, refused, hung")
+        out = self.work / "out" / "miss.part"
+        rm = lambda: out.unlink(missing_ok=True)  # noqa: E731
+        url = f"{self.mirror_base}/{self.miss.filename}"
+        curl = Variant("curl", ["curl", "-fsS", "-o", str(out), url], rm)
+        # The hung gateway: its first call waits out the stall timeout, and may open the
+        # circuit breaker; the timed calls come after it.
+        def once() -> float:
+            rm()
+            t0 = time.perf_counter()
+            first_line_source(self.xfer(self.conf_hung, url, out))
+            return time.perf_counter() - t0
+
+        first, second = once(), once()
+        hung_runs = self.runs(20, 5) if second < 1 else self.runs(3, 1)
+        for case, what, conf, runs in (
+                ("5a", "miss: node lacks the file (412)", self.conf, self.runs(20, 5)),
+                ("5b", "miss: node down (connection refused)", self.conf_down, self.runs(20, 5)),
+                ("5c", "miss: node hung (after one call timed out)", self.conf_hung, hung_runs)):
+            self.expect_source(case, conf, url, out, "mirror")
+            t = measure(sp, [Variant("ours", self.xfer(conf, url, out), rm), curl], runs, 1)
+            over = statistics.median(t["ours"]) - statistics.median(t["curl"])
+            self.row(case, what, cell(t["ours"]), "`curl -fsS -o OUT` on the mirror",
+                     cell(t["curl"]), f"{over * 1000:+.1f} ms", "<= +5 ms", _met(over <= 0.005))
+        self.row("5c'", "the hung node's first call (the wait that opens the breaker)",
+                 fmt_time(first), "", "", f"second call {fmt_time(second)}", "(context)", "")
+        rm()
+
+    def case6(self, sp: Spawner) -> None:
+        n = len(self.real)
+        total = sum(p.csize for p in self.real)
+        say(f"case 6: pacman -Sw of {n} packages ({total / MB:.0f} MB)")
+        cache = self.work / "pm" / "cache"
+
+        def clear():
+            for f in cache.iterdir():
+                if f.is_file():
+                    f.unlink()
+
+        names = [p.name for p in self.real]
+        argv = lambda conf: ["pacman", "--config", str(conf), "-Sw", "--noconfirm", *names]  # noqa: E731
+        mirror_log = self.work / "mirror-access.log"
+
+        def mirror_pkgs() -> int:
+            return sum(".pkg.tar" in line for line in mirror_log.read_text().splitlines())
+
+        # One untimed pacxfer run checks that every package comes from IPFS.
+        clear()
+        before = mirror_pkgs()
+        sp.run(argv(self.pm_pacxfer))
+        from_mirror = mirror_pkgs() - before
+        for p in self.real:
+            if sha256_of(cache / p.filename) != p.sha256:
+                raise SystemExit(f"case 6: {p.filename} in the cache is wrong")
+        variants = [Variant("pacxfer", argv(self.pm_pacxfer), clear),
+                    Variant("curl", argv(self.pm_curl), clear),
+                    Variant("builtin", argv(self.pm_builtin), clear)]
+        t = measure(sp, variants, self.runs(5, 1), 0)
+        # pacman's own share: the same command with every package already in the cache.
+        own = measure(sp, [Variant("own", argv(self.pm_pacxfer))], self.runs(5, 2), 0)["own"]
+        clear()
+        ours = statistics.median(t["pacxfer"])
+        vs_curl = statistics.median(t["curl"]) / ours
+        vs_builtin = statistics.median(t["builtin"]) / ours
+        what = (f"`pacman -Sw` {n} pkgs, {total / MB:.0f} MB, XferCommand = pacxfer "
+                f"({n - from_mirror}/{n} from IPFS)")
+        self.row("6", what, cell(t["pacxfer"], total),
+                 "XferCommand = `curl -fsSL -o %o %u`", cell(t["curl"], total),
+                 f"{vs_curl:.1f}x faster", ">= 5x curl", _met(vs_curl >= 5))
+        self.row("6b", "same", "", "built-in downloader, ParallelDownloads = 5",
+                 cell(t["builtin"], total), f"{vs_builtin:.1f}x faster",
+                 "faster than built-in", _met(vs_builtin > 1))
+        self.row("6c", "`pacman -Sw`, every package already in the cache (pacman's own time)",
+                 cell(own), "", "", "", "(context)", "")
+
+    # ---- all of it
+
+    def run(self) -> int:
+        a = self.args
+        marker = self.work / ".pacxfer-bench"
+        if self.work.exists():
+            if not marker.exists():
+                raise SystemExit(f"{self.work} exists and is not a benchmark directory")
+            shutil.rmtree(self.work)
+        self.work.mkdir(parents=True)
+        marker.touch()
+        started = time.perf_counter()
+        try:
+            self.generate()
+            self.start_servers()
+            self.configs()
+            self.machine()
+            sp = Spawner(self.work / "runs.log")
+            only = set(a.cases.split(",")) if a.cases else None
+            for n, case in (("1", self.case1), ("2", self.case2), ("3", self.case3),
+                            ("4", self.case4), ("6", self.case6), ("5", self.case5)):
+                if only is None or n in only:
+                    case(sp)
+        finally:
+            for p in self.procs:
+                p.terminate()
+            for p in self.procs:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        self.context.append(("load at end", Path("/proc/loadavg").read_text().strip()))
+        self.context.append(("whole run", f"{time.perf_counter() - started:.0f} s"))
+        self.report()
+        if not a.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return 0
+
+    def report(self) -> None:
+        order = {c: i for i, c in enumerate(["1", "1b", "2", "3", "3b", "4", "4b", "5a", "5b",
+                                             "5c", "5c'", "6", "6b", "6c"])}
+        rows = sorted(self.rows, key=lambda r: order.get(r.case, 99))
+        lines = ["| # | pacxfer | median (min – max, runs) | against | median (min – max, runs) "
+                 "| result | target | met | load |",
+                 "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r.case} | {r.what} | {r.ours} | {r.against} | {r.theirs} | "
+                         f"{r.result} | {r.target} | {r.met} | {r.load} |")
+        lines += ["", "| context | |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in self.context]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        if self.args.markdown:
+            Path(self.args.markdown).write_text(text)
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="the HTTP file server (mirror or loopback)")
+    s.add_argument("--root", required=True)
+    s.add_argument("--port", type=int, default=0)
+    s.add_argument("--rate", type=float, default=0, help="MB/s for all connections (0: unlimited)")
+    s.add_argument("--latency", type=float, default=0, help="ms added to each request")
+    s.add_argument("--log")
+    r = sub.add_parser("run", help="the whole benchmark")
+    r.add_argument("--quick", action="store_true", help="a short smoke run, fewer repetitions")
+    r.add_argument("--pacxfer", default=str(TOP / "target" / "release" / "pacxfer"))
+    r.add_argument("--work", default="/tmp/pacxfer-bench")
+    r.add_argument("--keep", action="store_true", help="keep the work directory")
+    r.add_argument("--rate", type=float, default=20, help="mirror link, MB/s in total")
+    r.add_argument("--latency", type=float, default=50, help="mirror, ms added per request")
+    r.add_argument("--entries", type=int, default=15000, help="sync db entries")
+    r.add_argument("--packages", type=int, default=50, help="real packages for case 6")
+    r.add_argument("--packages-mb", type=float, default=250, help="their total size, MB")
+    r.add_argument("--big-mib", type=int, default=256, help="case 4's file, MiB")
+    r.add_argument("--cases", help="only these cases, e.g. 1,2")
+    r.add_argument("--markdown", help="also write the table to this file")
+    args = p.parse_args()
+    if args.cmd == "serve":
+        serve(args)
+        return 0
+    return Bench(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
