@@ -101,6 +101,22 @@ impl Places {
         &self.dirs
     }
 
+    /// Whether any place can be written now (creating it if needed).
+    pub fn can_write(&self) -> bool {
+        self.dirs.iter().any(|dir| {
+            let probe = dir.join(format!(".probe-{}", std::process::id()));
+            let ok = std::fs::create_dir_all(dir).is_ok()
+                && std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&probe)
+                    .is_ok();
+            let _ = std::fs::remove_file(&probe);
+            ok
+        })
+    }
+
     /// The file name of the index (or any other per-database state) of `db`.
     fn file_name(db: &Path, repo: &str) -> String {
         let abs = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
@@ -618,6 +634,11 @@ mod tests {
     #[test]
     fn places_off_and_configured() {
         assert!(Places::new(Some(Path::new(""))).is_empty());
+        let d = tempfile::tempdir().expect("tmp");
+        assert!(Places::new(Some(&d.path().join("new"))).can_write());
+        let file = d.path().join("file");
+        std::fs::write(&file, b"").expect("write");
+        assert!(!Places::new(Some(&file.join("sub"))).can_write());
         assert_eq!(
             Places::new(Some(Path::new("/x"))).dirs(),
             &[PathBuf::from("/x")]

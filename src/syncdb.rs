@@ -419,6 +419,21 @@ fn find_in(
                 .push(format!("{}: answered from its index", db.path.display()));
             Ok(entries)
         }
+        // No index can be written (pacman 7's download user, a read-only cache): a targeted
+        // search reads less than building an index that could not be kept.
+        Ok(index::Lookup::Miss { .. }) | Err(_) if !places.can_write() => {
+            found.notes.push(format!(
+                "{}: searched; no index can be written in {}",
+                db.path.display(),
+                places
+                    .dirs()
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ));
+            search(db, query, &mut |e| problems.push(e))
+        }
         Ok(index::Lookup::Miss { .. }) | Err(_) => {
             // Bad entries are reported only where they may be the one asked for.
             let mut warn = |e: DbError| {
@@ -443,14 +458,8 @@ fn find_in(
             found.notes.push(match stored {
                 Some(path) => format!("{}: indexed into {}", db.path.display(), path.display()),
                 None => format!(
-                    "{}: read in full; no index could be written in {}",
-                    db.path.display(),
-                    places
-                        .dirs()
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(" or ")
+                    "{}: read in full; the index could not be written",
+                    db.path.display()
                 ),
             });
             Ok(all.into_iter().filter(|e| query.matches(e)).collect())

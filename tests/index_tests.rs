@@ -119,7 +119,7 @@ fn an_unwritable_cache_still_gives_right_answers() {
     let r = w.pacxfer(&["-v", "lookup", &tiny.filename]);
     r.success()
         .stdout_has(&tiny.sha256)
-        .stderr_has("no index could be written");
+        .stderr_has("no index can be written");
     let out = w.out("tiny.part");
     let r = w.xfer(&w.url(&tiny.filename), &out);
     r.success().stderr_has("from ipfs");
