@@ -195,3 +195,268 @@ fn man_pages_and_help_name_every_option_and_key() {
         );
     }
 }
+
+/// A directory with a config, `sync/` and a copy of the fixture repository's database.
+fn with_fixture_db(name: &str, config: &str) -> (TestDir, std::path::PathBuf) {
+    let d = TestDir::new(name);
+    let conf = d.write(
+        "pacxfer.conf",
+        format!(
+            "dbpath = {:?}\ncache_dir = \"\"\n{config}",
+            d.path().display().to_string()
+        ),
+    );
+    std::fs::create_dir_all(d.join("sync")).expect("mkdir sync");
+    std::fs::copy(
+        crate::fixtures::get().db(),
+        d.join(format!("sync/{}.db", crate::fixtures::REPO)),
+    )
+    .expect("copy db");
+    (d, conf)
+}
+
+/// `pacxfer --config CONF ARGS...`
+fn with_config(conf: &std::path::Path, args: &[&std::ffi::OsStr]) -> crate::util::Run {
+    run(pacxfer().arg("--config").arg(conf).args(args))
+}
+
+#[test]
+fn a_truncated_or_unknown_database_is_named_and_the_others_still_work() {
+    let (d, conf) = with_fixture_db("cut-db", "");
+    let whole = std::fs::read(crate::fixtures::get().db()).expect("read db");
+    d.write("sync/cut.db", &whole[..whole.len() / 2]);
+    d.write("sync/zip.db", b"PK\x03\x04\x14\x00\x00\x00 not a database");
+    d.write("sync/empty.db", b"");
+    let r = with_config(&conf, &["lookup".as_ref(), "tiny".as_ref()]);
+    r.success()
+        .stdout_has("repo:      testrepo")
+        .stderr_has("cut.db")
+        .stderr_has("zip.db")
+        .stderr_has("starts with 504b0304")
+        .stderr_has("pacman -Syy");
+    assert!(
+        !r.stderr().contains("panicked"),
+        "{}",
+        r.explain("no panic")
+    );
+    // Each problem is one line naming its file; the empty database is a valid empty one.
+    for line in r.stderr().lines().filter(|l| l.contains("sync database")) {
+        assert!(
+            line.contains("cut.db") || line.contains("zip.db"),
+            "{}",
+            r.explain("stray line")
+        );
+    }
+}
+
+#[test]
+fn a_sync_dir_of_only_broken_databases_fails_with_one_line_each() {
+    let d = TestDir::new("only-broken");
+    let conf = d.write("empty.conf", "cache_dir = \"\"\n");
+    d.write("sync/core.db", b"\x1f\x8b\x08\x00garbage");
+    let r = run(pacxfer()
+        .arg("--config")
+        .arg(&conf)
+        .arg("--dbpath")
+        .arg(d.path())
+        .args(["lookup", "zstd"]));
+    r.failure().stderr_has("core.db").stderr_has("pacman -Sy");
+    let last = r.stderr().lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("pacxfer: error: ") && last.contains("zstd"),
+        "{}",
+        r.explain("the error line last")
+    );
+}
+
+#[test]
+fn desc_entries_with_a_bad_checksum_or_size_are_skipped_with_a_warning() {
+    let d = TestDir::new("bad-desc");
+    let conf = d.write("empty.conf", "cache_dir = \"\"\n");
+    let cases = [
+        ("badsum", "%SHA256SUM%\nnot-hex\n", "%SHA256SUM%"),
+        ("badsize", "%CSIZE%\n12kB\n", "%CSIZE%"),
+        (
+            "escape",
+            "%FILENAME%\n../../escape-1.0-1-any.pkg.tar.zst\n",
+            "%FILENAME%",
+        ),
+    ];
+    for (name, extra, why) in cases {
+        // One database per case: each entry's warning comes with the first read.
+        let dir = format!("{name}-1.0-1");
+        let text = if extra.starts_with("%FILENAME%") {
+            format!("{extra}\n%NAME%\n{name}\n")
+        } else {
+            format!("%FILENAME%\n{dir}-any.pkg.tar.zst\n\n%NAME%\n{name}\n\n{extra}")
+        };
+        d.write(&format!("{name}/staging/{dir}/desc"), text);
+        std::fs::create_dir_all(d.join(format!("{name}/sync"))).expect("mkdir sync");
+        run(std::process::Command::new("bsdtar")
+            .arg("-czf")
+            .arg(d.join(format!("{name}/sync/bad.db")))
+            .arg("-C")
+            .arg(d.join(format!("{name}/staging")))
+            .arg(&dir))
+        .success();
+        let r = run(pacxfer()
+            .arg("--config")
+            .arg(&conf)
+            .arg("--dbpath")
+            .arg(d.join(name))
+            .args(["fetch", name, "-o"])
+            .arg(d.join("out")));
+        r.failure()
+            .stderr_has(why)
+            .stderr_has("skipped")
+            .stderr_has(&format!("{name} is not in any sync database"));
+    }
+    // Nothing was written anywhere, least of all outside the output directory.
+    assert!(!d.join("out").exists());
+    assert!(!d.path().join("../escape-1.0-1-any.pkg.tar.zst").exists());
+}
+
+#[test]
+fn an_output_that_is_a_directory_or_in_an_unusable_place_is_one_error() {
+    let (d, conf) = with_fixture_db("out-dir", "[gateway]\nenabled = false\n");
+    let tiny = &crate::fixtures::get().tiny;
+    let url = format!("file://{}", tiny.path.display());
+    std::fs::create_dir_all(d.join("adir")).expect("mkdir");
+    d.write("afile", "x");
+    for out in [d.join("adir"), d.join("afile/o.part")] {
+        let r = with_config(&conf, &[url.as_ref(), out.as_os_str()]);
+        r.failure()
+            .one_error_line()
+            .stderr_has(&out.display().to_string());
+    }
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_one_error_and_never_a_whole_file() {
+    let (d, conf) = with_fixture_db("full-disk", "[gateway]\nenabled = false\n");
+    let tiny = &crate::fixtures::get().tiny;
+    let url = format!("file://{}", tiny.path.display());
+    let disk = d.join("disk");
+    std::fs::create_dir_all(&disk).expect("mkdir");
+    let out = disk.join("tiny.part");
+    let is_root = run(std::process::Command::new("id").arg("-u"))
+        .stdout()
+        .trim()
+        == "0";
+    let r = if is_root {
+        run(std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&disk))
+        .success();
+        let _mounted = SmallDisk(disk.clone());
+        with_config(&conf, &[url.as_ref(), out.as_os_str()])
+    } else {
+        // Without root: a file size limit, its signal ignored so writes fail with EFBIG.
+        run(std::process::Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 64; exec \"$@\"")
+            .arg("sh")
+            .arg(crate::util::pacxfer_bin())
+            .arg("--config")
+            .arg(&conf)
+            .arg(&url)
+            .arg(&out))
+    };
+    r.failure()
+        .one_error_line()
+        .stderr_has("is the disk full?")
+        .stderr_has("tiny.part");
+    let left = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    assert!(left < tiny.size, "{}", r.explain("a whole-sized file left"));
+}
+
+#[test]
+fn an_unreadable_config_and_non_http_gateways_are_one_error() {
+    let d = TestDir::new("cfg-more");
+    std::fs::create_dir_all(d.join("conf.d")).expect("mkdir");
+    let r = with_config(&d.join("conf.d"), &["lookup".as_ref(), "x".as_ref()]);
+    r.failure()
+        .one_error_line()
+        .stderr_has("cannot read config file")
+        .stderr_has("conf.d");
+    for url in [
+        "file:///srv/ipfs",
+        "127.0.0.1:8080",
+        "http://",
+        "ipfs://bafy",
+    ] {
+        let conf = d.write("gw.conf", format!("[gateway]\nurl = {url:?}\n"));
+        let r = with_config(&conf, &["lookup".as_ref(), "x".as_ref()]);
+        r.failure().one_error_line().stderr_has("gateway.url");
+    }
+}
+
+#[test]
+fn without_pacman_conf_fetch_by_name_and_lookup_say_what_is_missing() {
+    let (d, conf) = with_fixture_db(
+        "no-pacman-conf",
+        &format!(
+            "[gateway]\nurl = \"http://127.0.0.1:{}\"\n",
+            crate::util::dead_port()
+        ),
+    );
+    let fetch = |args: &[&str]| {
+        run(pacxfer()
+            .env("PATH", d.join("empty-path"))
+            .arg("--config")
+            .arg(&conf)
+            .args(args))
+    };
+    let r = fetch(&["fetch", "other", "-o", &d.path().display().to_string()]);
+    r.failure().stderr_has("pacman-conf").stderr_has("other");
+    let last = r.stderr().lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("pacxfer: error: "),
+        "{}",
+        r.explain("last")
+    );
+    assert!(!d.join(&crate::fixtures::get().other.filename).exists());
+    // lookup needs no Server line: it still answers.
+    let r = fetch(&["lookup", "other"]);
+    r.success().stdout_has("repo:      testrepo");
+}
+
+#[test]
+fn urls_that_would_leave_the_output_directory_are_refused() {
+    let d = TestDir::new("traversal");
+    let conf = d.write("empty.conf", "cache_dir = \"\"\n");
+    std::fs::create_dir_all(d.join("out")).expect("mkdir");
+    for url in [
+        "http://127.0.0.1:1/repo/..",
+        "http://127.0.0.1:1/repo/%2e%2e",
+        "http://127.0.0.1:1/repo/..%2f..%2fescape.pkg.tar.zst",
+        "http://127.0.0.1:1/repo/a%5cb.pkg.tar.zst",
+        "http://127.0.0.1:1/repo/a%00b.pkg.tar.zst",
+    ] {
+        let r = run(pacxfer()
+            .arg("--config")
+            .arg(&conf)
+            .arg("--dbpath")
+            .arg(d.path())
+            .args(["fetch", url, "-o"])
+            .arg(d.join("out")));
+        r.failure()
+            .one_error_line()
+            .stderr_has("does not end in a file name");
+    }
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .expect("read dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "only empty.conf and out/: {left:?}");
+}
