@@ -261,9 +261,15 @@ fn a_sync_dir_of_only_broken_databases_fails_with_one_line_each() {
         .arg(d.path())
         .args(["lookup", "zstd"]));
     r.failure().stderr_has("core.db").stderr_has("pacman -Sy");
+    ends_in_error_naming(&r, "zstd");
+}
+
+/// The last line of stderr is the error line, and names `what`.
+#[track_caller]
+fn ends_in_error_naming(r: &crate::util::Run, what: &str) {
     let last = r.stderr().lines().last().unwrap_or_default().to_string();
     assert!(
-        last.starts_with("pacxfer: error: ") && last.contains("zstd"),
+        last.starts_with("pacxfer: error: ") && last.contains(what),
         "{}",
         r.explain("the error line last")
     );
@@ -417,13 +423,8 @@ fn without_pacman_conf_fetch_by_name_and_lookup_say_what_is_missing() {
             .args(args))
     };
     let r = fetch(&["fetch", "other", "-o", &d.path().display().to_string()]);
-    r.failure().stderr_has("pacman-conf").stderr_has("other");
-    let last = r.stderr().lines().last().unwrap_or_default().to_string();
-    assert!(
-        last.starts_with("pacxfer: error: "),
-        "{}",
-        r.explain("last")
-    );
+    r.failure().stderr_has("pacman-conf");
+    ends_in_error_naming(&r, "other");
     assert!(!d.join(&crate::fixtures::get().other.filename).exists());
     // lookup needs no Server line: it still answers.
     let r = fetch(&["lookup", "other"]);

@@ -27,4 +27,5 @@ mod faults;
 mod fuzz;
 mod index_tests;
 mod pacman_tests;
+mod privilege;
 mod xfer_tests;

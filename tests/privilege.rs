@@ -1,0 +1,222 @@
+//! pacxfer as pacman 7 runs it with `DownloadUser`: an unprivileged user that can read the
+//! root-owned sync databases and write only the output's directory, with HOME still /root.
+//! Also real pacman with `runuser` in its XferCommand, the nearest pacman 6.0 comes to it,
+//! and TLS to a server whose certificate no system store trusts.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{pacxfer_bin, run, sha256_hex, Run, TestDir};
+use crate::world::World;
+
+/// The unprivileged user, made when missing.
+const USER: &str = "alpmtest";
+
+fn ensure_user() {
+    if run(Command::new("id").arg(USER)).output.status.success() {
+        return;
+    }
+    run(Command::new("useradd").args([
+        "--system",
+        "--no-create-home",
+        "--shell",
+        "/usr/sbin/nologin",
+        USER,
+    ]))
+    .success();
+}
+
+/// A directory only `USER` may write.
+fn writable_by_user(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    run(Command::new("chown").arg(format!("{USER}:")).arg(dir)).success();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+}
+
+/// Lets `USER` walk into the test's directory (temporary directories are made 0700).
+fn open_to_all(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// `pacxfer --config CONF ARGS...` as `USER`, with HOME=/root as pacman 7 leaves it.
+fn as_user(config: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", USER, "--", "env", "HOME=/root"])
+        .arg(pacxfer_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    run(&mut cmd)
+}
+
+/// Files `USER` owns in the places anyone may write.
+fn owned_by_user_in_tmp() -> String {
+    let r =
+        run(Command::new("find").args(["/tmp", "/var/tmp", "/dev/shm", "-xdev", "-user", USER]));
+    r.stdout()
+}
+
+#[test]
+fn as_the_download_user_only_the_output_is_written() {
+    e2e!();
+    ensure_user();
+    let w = World::new("download-user", false);
+    open_to_all(w.dir.path());
+    let other = w.fx.other.clone();
+    let out_dir = w.dir.join("download-XXXXXX");
+    writable_by_user(&out_dir);
+    let out = out_dir.join(format!("{}.part", other.filename));
+    let before = owned_by_user_in_tmp();
+
+    let r = as_user(
+        &w.config,
+        &[&w.url(&other.filename), out.to_str().expect("utf8")],
+    );
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &other.path, &r);
+    assert_eq!(owned_by_user_in_tmp(), before, "wrote outside OUTPUT");
+    // Only the output file is in its directory, and the sync directory is as it was.
+    let names: Vec<_> = std::fs::read_dir(&out_dir)
+        .expect("read out dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(
+        std::fs::read_dir(w.dbpath.join("sync"))
+            .expect("read sync")
+            .count(),
+        1
+    );
+
+    // A directory the user may not write, and a config it may not read: one line each.
+    let root_only = w.dir.join("root-only");
+    std::fs::create_dir_all(&root_only).expect("mkdir");
+    open_to_all(&root_only);
+    let denied = root_only.join("x.part");
+    let r = as_user(
+        &w.config,
+        &[&w.url(&other.filename), denied.to_str().expect("utf8")],
+    );
+    r.failure()
+        .one_error_line()
+        .stderr_has("cannot open output file")
+        .stderr_has("Permission denied");
+    let secret = w.dir.join("secret.conf");
+    std::fs::copy(&w.config, &secret).expect("copy config");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let r = as_user(
+        &secret,
+        &[&w.url(&other.filename), out.to_str().expect("utf8")],
+    );
+    r.failure()
+        .one_error_line()
+        .stderr_has("cannot read config file")
+        .stderr_has("secret.conf");
+}
+
+#[test]
+fn pacman_with_runuser_in_its_xfercommand_downloads_as_the_user() {
+    e2e!();
+    ensure_user();
+    let w = World::new("pacman-runuser", false);
+    open_to_all(w.dir.path());
+    writable_by_user(&w.dir.join("cache"));
+    let conf = std::fs::read_to_string(&w.pacman_conf).expect("read pacman.conf");
+    let xfer = format!(
+        "XferCommand = /usr/sbin/runuser -u {USER} -- {} --config {} %u %o",
+        pacxfer_bin().display(),
+        w.config.display()
+    );
+    let conf: String = conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("XferCommand") {
+                xfer.clone()
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&w.pacman_conf, conf).expect("write pacman.conf");
+
+    let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
+    let r = w.pacman(&["-Sw", "--noconfirm", "tiny", "other"]);
+    r.success();
+    for pkg in [&tiny, &other] {
+        let cached = w.dir.join("cache").join(&pkg.filename);
+        assert_eq!(sha256_hex(&cached), pkg.sha256, "{}", r.explain("cached"));
+        let owner = run(Command::new("stat").args(["-c", "%U"]).arg(&cached));
+        assert_eq!(owner.stdout().trim(), USER, "written by {USER}");
+    }
+    assert_eq!(w.mirror.hits_for(&other.filename).len(), 1);
+}
+
+#[test]
+fn a_self_signed_https_mirror_is_refused() {
+    let d = TestDir::new("self-signed");
+    let openssl = |args: &[&str]| {
+        let mut c = Command::new("openssl");
+        c.args(args).current_dir(d.path());
+        c
+    };
+    run(&mut openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+    ]))
+    .success();
+    let port = crate::util::dead_port();
+    let mut server = openssl(&[
+        "s_server",
+        "-quiet",
+        "-www",
+        "-cert",
+        "cert.pem",
+        "-key",
+        "key.pem",
+        "-accept",
+        &port.to_string(),
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("start openssl s_server");
+    // Wait until it listens.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let conf = d.write("c.conf", "cache_dir = \"\"\n[gateway]\nenabled = false\n");
+    let out = d.join("x.part");
+    let r = run(crate::util::pacxfer()
+        .arg("--config")
+        .arg(&conf)
+        .arg("--dbpath")
+        .arg(d.path())
+        .arg(format!("https://127.0.0.1:{port}/core.db"))
+        .arg(&out));
+    let _ = server.kill();
+    let _ = server.wait();
+    r.failure()
+        .one_error_line()
+        .stderr_has("invalid peer certificate");
+    assert_eq!(std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0), 0);
+}
