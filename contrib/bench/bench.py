@@ -636,6 +636,11 @@ class Bench:
         curl_json(["-X", "POST", f"{self.gateway}/api/v0/name/publish?arg=/ipfs/{cids['']}"
                    "&key=pkgcache"])
         self.tiny_cid = cids[self.tiny.sha256]
+        # What pacxfer asks the node for each package: the raw-block CID of a file up to
+        # 1 MiB, the sha256-named entry of the published directory for a larger one.
+        self.node_urls = {p.filename: f"{self.gateway}/ipfs/{cids[p.sha256]}"
+                          if p.csize <= MiB else f"{self.gateway}/ipns/pkgcache/{p.sha256}"
+                          for p in files}
         self.context.append(("IPFS node add", f"{sum(p.csize for p in files) / MB:.0f} MB in "
                              f"{took:.1f} s"))
 
@@ -880,9 +885,14 @@ class Bench:
         for p in self.real:
             if sha256_of(cache / p.filename) != p.sha256:
                 raise SystemExit(f"case 6: {p.filename} in the cache is wrong")
+        # The node's floor: the same files fetched from it by curl, one process after another.
+        node_out = self.work / "out" / "node.part"
+        loop = "".join(f"curl -fsS -o {node_out} '{self.node_urls[p.filename]}' || exit 1\n"
+                       for p in self.real)
         variants = [Variant("pacxfer", argv(self.pm_pacxfer), clear),
                     Variant("curl", argv(self.pm_curl), clear),
-                    Variant("builtin", argv(self.pm_builtin), clear)]
+                    Variant("builtin", argv(self.pm_builtin), clear),
+                    Variant("node", ["sh", "-c", loop])]
         t = measure(sp, variants, self.runs(5, 1), 0)
         # pacman's own share: the same command with every package already in the cache.
         own = measure(sp, [Variant("own", argv(self.pm_pacxfer))], self.runs(5, 2), 0)["own"]
@@ -900,6 +910,10 @@ class Bench:
                  "faster than built-in", _met(vs_builtin > 1))
         self.row("6c", "`pacman -Sw`, every package already in the cache (pacman's own time)",
                  cell(own), "", "", "", "(context)", "")
+        self.row("6d", f"curl, the {n} packages from the IPFS node one after another "
+                 "(the node's floor; add 6c for pacman)", cell(t["node"], total), "", "", "",
+                 "(context)", "")
+        node_out.unlink(missing_ok=True)
 
     # ---- all of it
 
@@ -941,7 +955,7 @@ class Bench:
 
     def report(self) -> None:
         order = {c: i for i, c in enumerate(["1", "1b", "2", "3", "3b", "4", "4b", "5a", "5b",
-                                             "5c", "5c'", "6", "6b", "6c"])}
+                                             "5c", "5c'", "6", "6b", "6c", "6d"])}
         rows = sorted(self.rows, key=lambda r: order.get(r.case, 99))
         lines = ["| # | pacxfer | median (min – max, runs) | against | median (min – max, runs) "
                  "| result | target | met | load |",
