@@ -50,11 +50,16 @@ fn as_user(config: &Path, args: &[&str]) -> Run {
     run(&mut cmd)
 }
 
-/// Files `USER` owns in the places anyone may write.
-fn owned_by_user_in_tmp() -> String {
+/// Files `USER` owns in the places anyone may write, but for those under `except` (the
+/// output's directory, which may itself be below /tmp).
+fn owned_by_user_in_tmp(except: &Path) -> Vec<String> {
     let r =
         run(Command::new("find").args(["/tmp", "/var/tmp", "/dev/shm", "-xdev", "-user", USER]));
     r.stdout()
+        .lines()
+        .filter(|l| !Path::new(l).starts_with(except))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -67,7 +72,7 @@ fn as_the_download_user_only_the_output_is_written() {
     let out_dir = w.dir.join("download-XXXXXX");
     writable_by_user(&out_dir);
     let out = out_dir.join(format!("{}.part", other.filename));
-    let before = owned_by_user_in_tmp();
+    let before = owned_by_user_in_tmp(&out_dir);
 
     let r = as_user(
         &w.config,
@@ -75,7 +80,11 @@ fn as_the_download_user_only_the_output_is_written() {
     );
     r.success().stderr_has("from mirror");
     w.assert_same(&out, &other.path, &r);
-    assert_eq!(owned_by_user_in_tmp(), before, "wrote outside OUTPUT");
+    assert_eq!(
+        owned_by_user_in_tmp(&out_dir),
+        before,
+        "wrote outside OUTPUT"
+    );
     // Only the output file is in its directory, and the sync directory is as it was.
     let names: Vec<_> = std::fs::read_dir(&out_dir)
         .expect("read out dir")
