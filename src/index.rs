@@ -13,10 +13,13 @@
 //! ```text
 //! header  magic "PXFRIDX\0", version u32, db dev u64, ino u64, size u64, mtime s i64,
 //!         mtime ns u32, entry count u32, records length u64, records crc u32,
-//!         signatures length u64, header crc u32 (of everything before it)
+//!         signatures length u64, problems length u64, problems crc u32,
+//!         header crc u32 (of everything before it)
 //! records per entry: filename, name, version, arch, cid (u16 length + bytes each),
 //!         flags u8, [sha256 32 bytes], [csize u64], [sig offset u64, sig length u32, sig crc u32]
 //! signatures: the `%PGPSIG%` texts, read only for the entry that needs one
+//! problems: per entry that could not be read, its member directory and why (u16 length +
+//!         bytes each), so every lookup that may concern it warns, not just the first
 //! ```
 
 use std::fs::{File, Metadata};
@@ -29,8 +32,8 @@ use sha2::{Digest, Sha256};
 use crate::syncdb::{Entry, Query};
 
 const MAGIC: &[u8; 8] = b"PXFRIDX\0";
-const VERSION: u32 = 1;
-const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 8 + 4 + 8 + 4;
+const VERSION: u32 = 2;
+const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 8 + 4 + 8 + 8 + 4 + 4;
 
 const HAS_SHA: u8 = 1;
 const HAS_CSIZE: u8 = 2;
@@ -145,7 +148,12 @@ pub struct Index {
     count: u32,
     sigs_at: u64,
     sigs_len: u64,
+    problems_len: u64,
+    problems_crc: u32,
 }
+
+/// An entry the database holds but that could not be read: its member directory and why.
+pub type Problem = (String, String);
 
 /// Opens the index at `path` if it belongs to the database version `id`.
 pub fn open(path: &Path, id: &Identity) -> Result<Index, Stale> {
@@ -170,6 +178,7 @@ pub fn open(path: &Path, id: &Identity) -> Result<Index, Stale> {
     let expected = (HEADER_LEN as u64)
         .checked_add(h.records_len)
         .and_then(|n| n.checked_add(h.sigs_len))
+        .and_then(|n| n.checked_add(h.problems_len))
         .ok_or(Stale::Corrupt("section lengths overflow"))?;
     if len != expected {
         return Err(Stale::Corrupt("file length does not match its header"));
@@ -187,6 +196,8 @@ pub fn open(path: &Path, id: &Identity) -> Result<Index, Stale> {
         count: h.count,
         sigs_at: HEADER_LEN as u64 + h.records_len,
         sigs_len: h.sigs_len,
+        problems_len: h.problems_len,
+        problems_crc: h.problems_crc,
     })
 }
 
@@ -196,6 +207,8 @@ struct Header {
     records_len: u64,
     records_crc: u32,
     sigs_len: u64,
+    problems_len: u64,
+    problems_crc: u32,
 }
 
 impl Header {
@@ -212,6 +225,8 @@ impl Header {
         b.extend_from_slice(&self.records_len.to_le_bytes());
         b.extend_from_slice(&self.records_crc.to_le_bytes());
         b.extend_from_slice(&self.sigs_len.to_le_bytes());
+        b.extend_from_slice(&self.problems_len.to_le_bytes());
+        b.extend_from_slice(&self.problems_crc.to_le_bytes());
         let crc = crc32fast::hash(&b);
         b.extend_from_slice(&crc.to_le_bytes());
         b
@@ -240,6 +255,8 @@ impl Header {
                 records_len: r.u64()?,
                 records_crc: r.u32()?,
                 sigs_len: r.u64()?,
+                problems_len: r.u64()?,
+                problems_crc: r.u32()?,
             })
         })()
         .ok_or(Stale::Corrupt("header"))?;
@@ -383,6 +400,31 @@ impl Index {
         Ok(found)
     }
 
+    /// The entries that could not be read when the index was built.
+    pub fn problems(&self) -> Result<Vec<Problem>, Stale> {
+        if self.problems_len == 0 {
+            return Ok(Vec::new());
+        }
+        let len =
+            usize::try_from(self.problems_len).map_err(|_| Stale::Corrupt("problems too large"))?;
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, self.sigs_at + self.sigs_len)
+            .map_err(Stale::Io)?;
+        if crc32fast::hash(&buf) != self.problems_crc {
+            return Err(Stale::Corrupt("problems checksum"));
+        }
+        let mut c = Cursor::new(&buf);
+        let mut out = Vec::new();
+        while !c.b.is_empty() {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let member = c.bytes().ok_or(Stale::Corrupt("problem"))?;
+            let why = c.bytes().ok_or(Stale::Corrupt("problem"))?;
+            out.push((text(member), text(why)));
+        }
+        Ok(out)
+    }
+
     fn signature(&self, (offset, len, crc): (u64, u32, u32)) -> Result<String, Stale> {
         if offset.saturating_add(u64::from(len)) > self.sigs_len {
             return Err(Stale::Corrupt("signature outside its section"));
@@ -405,9 +447,10 @@ fn put_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
     Some(())
 }
 
-/// Encodes entries into an index for database version `id`. Entries with a field longer than
-/// 64 KiB are left out (no real database has one).
-pub fn encode(entries: &[Entry], id: &Identity) -> Vec<u8> {
+/// Encodes entries (and the entries that could not be read) into an index for database
+/// version `id`. Entries with a field longer than 64 KiB are left out (no real database has
+/// one).
+pub fn encode(entries: &[Entry], problems: &[Problem], id: &Identity) -> Vec<u8> {
     let mut records = Vec::with_capacity(entries.len() * 160);
     let mut sigs = Vec::new();
     let mut count = 0u32;
@@ -451,16 +494,27 @@ pub fn encode(entries: &[Entry], id: &Identity) -> Vec<u8> {
         records.extend_from_slice(&rec);
         count += 1;
     }
+    let mut problem_bytes = Vec::new();
+    for (member, why) in problems {
+        let mut one = Vec::new();
+        let short = |s: &str| s.chars().take(1000).collect::<String>();
+        if put_str(&mut one, &short(member)).is_some() && put_str(&mut one, &short(why)).is_some() {
+            problem_bytes.extend_from_slice(&one);
+        }
+    }
     let header = Header {
         id: *id,
         count,
         records_len: records.len() as u64,
         records_crc: crc32fast::hash(&records),
         sigs_len: sigs.len() as u64,
+        problems_len: problem_bytes.len() as u64,
+        problems_crc: crc32fast::hash(&problem_bytes),
     };
     let mut out = header.encode();
     out.extend_from_slice(&records);
     out.extend_from_slice(&sigs);
+    out.extend_from_slice(&problem_bytes);
     out
 }
 
@@ -491,8 +545,8 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> 
 
 /// What a search through the index found, and how.
 pub enum Lookup {
-    /// A valid index answered.
-    Indexed(Vec<Entry>),
+    /// A valid index answered: the matching entries, and every entry that could not be read.
+    Indexed(Vec<Entry>, Vec<Problem>),
     /// No usable index: the caller reads the database, then may call [`store`].
     Miss { id: Identity },
 }
@@ -503,8 +557,8 @@ pub fn lookup(places: &Places, db: &Path, repo: &str, query: Query<'_>) -> io::R
     let name = Places::file_name(db, repo);
     for dir in places.dirs() {
         if let Ok(index) = open(&dir.join(&name), &id) {
-            if let Ok(found) = index.search(repo, query) {
-                return Ok(Lookup::Indexed(found));
+            if let (Ok(found), Ok(problems)) = (index.search(repo, query), index.problems()) {
+                return Ok(Lookup::Indexed(found, problems));
             }
         }
     }
@@ -519,9 +573,10 @@ pub fn store(
     repo: &str,
     id: &Identity,
     entries: &[Entry],
+    problems: &[Problem],
 ) -> Option<PathBuf> {
     let name = Places::file_name(db, repo);
-    let bytes = encode(entries, id);
+    let bytes = encode(entries, problems, id);
     places
         .dirs()
         .iter()
@@ -567,7 +622,7 @@ mod tests {
     fn round_trip() {
         let d = tempfile::tempdir().expect("tmp");
         let entries: Vec<Entry> = (0..50).map(entry).collect();
-        let p = write(d.path(), &encode(&entries, &id()));
+        let p = write(d.path(), &encode(&entries, &[], &id()));
         let index = open(&p, &id()).expect("valid index");
         for e in &entries {
             let got = index
@@ -582,9 +637,22 @@ mod tests {
     }
 
     #[test]
+    fn problems_are_kept() {
+        let d = tempfile::tempdir().expect("tmp");
+        let problems = vec![("bad-1.0-1/desc".to_string(), "no %NAME%".to_string())];
+        let p = write(d.path(), &encode(&[entry(1)], &problems, &id()));
+        let index = open(&p, &id()).expect("valid index");
+        assert_eq!(index.problems().expect("problems"), problems);
+        assert_eq!(
+            index.search("core", Query::Name("pkg1")).expect("search"),
+            vec![entry(1)]
+        );
+    }
+
+    #[test]
     fn another_database_version_is_outdated() {
         let d = tempfile::tempdir().expect("tmp");
-        let p = write(d.path(), &encode(&[entry(1)], &id()));
+        let p = write(d.path(), &encode(&[entry(1)], &[], &id()));
         let newer = Identity {
             mtime_ns: 6,
             ..id()
@@ -595,7 +663,7 @@ mod tests {
     #[test]
     fn damage_anywhere_is_caught() {
         let d = tempfile::tempdir().expect("tmp");
-        let good = encode(&(0..10).map(entry).collect::<Vec<_>>(), &id());
+        let good = encode(&(0..10).map(entry).collect::<Vec<_>>(), &[], &id());
         // Flip each byte of the header and the records in turn: never a silent wrong answer.
         let sigs_at = good.len()
             - (0..10)
@@ -659,15 +727,18 @@ mod tests {
         else {
             panic!("no index yet")
         };
-        assert!(store(&places, &db, "core", &id, &[entry(1)]).is_some());
+        assert!(store(&places, &db, "core", &id, &[entry(1)], &[]).is_some());
         match lookup(&places, &db, "core", Query::Name("pkg1")).expect("stat") {
-            Lookup::Indexed(found) => assert_eq!(found, vec![entry(1)]),
+            Lookup::Indexed(found, problems) => {
+                assert_eq!(found, vec![entry(1)]);
+                assert!(problems.is_empty());
+            }
             Lookup::Miss { .. } => panic!("index not used"),
         }
         // A place that cannot be created: storing fails quietly.
         let blocked = d.path().join("file");
         std::fs::write(&blocked, b"").expect("write");
         let nowhere = Places::new(Some(&blocked.join("sub")));
-        assert!(store(&nowhere, &db, "core", &id, &[entry(1)]).is_none());
+        assert!(store(&nowhere, &db, "core", &id, &[entry(1)], &[]).is_none());
     }
 }

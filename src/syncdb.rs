@@ -68,8 +68,10 @@ pub enum DbError {
     BadEntry {
         path: PathBuf,
         member: String,
-        err: DescError,
+        err: String,
     },
+    /// The file is empty (an interrupted download).
+    Empty { path: PathBuf },
 }
 
 impl fmt::Display for DbError {
@@ -96,6 +98,11 @@ impl fmt::Display for DbError {
             DbError::BadEntry { path, member, err } => write!(
                 f,
                 "sync database {}: entry {member} skipped: {err}",
+                path.display()
+            ),
+            DbError::Empty { path } => write!(
+                f,
+                "sync database {} is empty; run `pacman -Syy` to download it again",
                 path.display()
             ),
         }
@@ -261,7 +268,7 @@ pub enum Query<'a> {
 impl Query<'_> {
     /// Whether a member directory `<name>-<pkgver>-<pkgrel>` may hold a match: lets the reader
     /// skip every other `desc` without parsing it.
-    fn may_match(&self, dir: &str) -> bool {
+    pub fn may_match(&self, dir: &str) -> bool {
         match self {
             Query::Filename(f) => f
                 .strip_prefix(dir)
@@ -317,6 +324,11 @@ fn scan(
     };
     let file = File::open(&db.path).map_err(read_err)?;
     let meta = file.metadata().map_err(read_err)?;
+    if meta.len() == 0 {
+        return Err(DbError::Empty {
+            path: db.path.clone(),
+        });
+    }
     let reader = decompress(BufReader::with_capacity(128 * 1024, file), &db.path)?;
     let mut archive = tar::Archive::new(reader);
     let mut found = Vec::new();
@@ -350,7 +362,7 @@ fn scan(
             Err(err) => warn(DbError::BadEntry {
                 path: db.path.clone(),
                 member: member_name,
-                err,
+                err: err.to_string(),
             }),
         }
     }
@@ -406,17 +418,29 @@ fn find_in(
 ) -> Result<Vec<Entry>, DbError> {
     let problems = &mut found.problems;
     if places.is_empty() {
-        found.notes.push(format!(
-            "{}: no index kept; read in full",
-            db.path.display()
-        ));
+        found
+            .notes
+            .push(format!("{}: no index kept; searched", db.path.display()));
         return search(db, query, &mut |e| problems.push(e));
     }
+    // Bad entries are reported only where they may be the one asked for.
+    let relevant = |member: &str| {
+        member
+            .strip_suffix("/desc")
+            .is_none_or(|dir| query.may_match(dir))
+    };
     match index::lookup(places, &db.path, &db.repo, query) {
-        Ok(index::Lookup::Indexed(entries)) => {
+        Ok(index::Lookup::Indexed(entries, bad)) => {
             found
                 .notes
                 .push(format!("{}: answered from its index", db.path.display()));
+            problems.extend(bad.into_iter().filter(|(member, _)| relevant(member)).map(
+                |(member, err)| DbError::BadEntry {
+                    path: db.path.clone(),
+                    member,
+                    err,
+                },
+            ));
             Ok(entries)
         }
         // No index can be written (pacman 7's download user, a read-only cache): a targeted
@@ -435,17 +459,15 @@ fn find_in(
             search(db, query, &mut |e| problems.push(e))
         }
         Ok(index::Lookup::Miss { .. }) | Err(_) => {
-            // Bad entries are reported only where they may be the one asked for.
+            let mut bad: Vec<index::Problem> = Vec::new();
             let mut warn = |e: DbError| {
-                let relevant = match &e {
-                    DbError::BadEntry { member, .. } => member
-                        .strip_suffix("/desc")
-                        .is_none_or(|dir| query.may_match(dir)),
-                    _ => true,
-                };
-                if relevant {
-                    problems.push(e);
+                if let DbError::BadEntry { member, err, .. } = &e {
+                    bad.push((member.clone(), err.clone()));
+                    if !relevant(member) {
+                        return;
+                    }
                 }
+                problems.push(e);
             };
             let (all, meta) = read_all(db, &mut warn)?;
             let stored = index::store(
@@ -454,6 +476,7 @@ fn find_in(
                 &db.repo,
                 &index::Identity::of(&meta),
                 &all,
+                &bad,
             );
             found.notes.push(match stored {
                 Some(path) => format!("{}: indexed into {}", db.path.display(), path.display()),

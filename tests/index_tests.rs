@@ -164,3 +164,55 @@ fn concurrent_builders_all_answer_right() {
         .stderr_has("answered from its index")
         .stdout_has(&fx.plus.sha256);
 }
+
+#[test]
+fn a_bad_entry_is_reported_on_every_lookup_not_only_the_first() {
+    let d = crate::util::TestDir::new("index-bad-entry");
+    let conf = d.write(
+        "pacxfer.conf",
+        format!("cache_dir = {:?}\n", d.join("cache").display().to_string()),
+    );
+    d.write(
+        "staging/bad-1.0-1/desc",
+        "%FILENAME%\nbad-1.0-1-any.pkg.tar.zst\n\n%NAME%\nbad\n\n%CSIZE%\nlots\n",
+    );
+    d.write(
+        "staging/good-1.0-1/desc",
+        "%FILENAME%\ngood-1.0-1-any.pkg.tar.zst\n\n%NAME%\ngood\n",
+    );
+    std::fs::create_dir_all(d.join("sync")).expect("mkdir");
+    run(Command::new("bsdtar")
+        .arg("-czf")
+        .arg(d.join("sync/r.db"))
+        .arg("-C")
+        .arg(d.join("staging"))
+        .args(["bad-1.0-1", "good-1.0-1"]))
+    .success();
+    let lookup = |what: &str| {
+        run(crate::util::pacxfer()
+            .env_remove("PACXFER_CACHE_DIR")
+            .arg("--config")
+            .arg(&conf)
+            .arg("--dbpath")
+            .arg(d.path())
+            .args(["-v", "lookup", what]))
+    };
+    let first = lookup("bad");
+    first
+        .failure()
+        .stderr_has("indexed into")
+        .stderr_has("bad-1.0-1/desc skipped");
+    let again = lookup("bad");
+    again
+        .failure()
+        .stderr_has("answered from its index")
+        .stderr_has("bad-1.0-1/desc skipped: %CSIZE%");
+    // Lookups it cannot concern stay quiet.
+    let other = lookup("good");
+    other.success();
+    assert!(
+        !other.stderr().contains("skipped"),
+        "{}",
+        other.explain("no warning")
+    );
+}
