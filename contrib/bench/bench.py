@@ -421,20 +421,20 @@ ENV = clean_env()
 
 
 class Spawner:
-    """Runs one command, stdout to /dev/null (or a file), stderr to a log, and times it."""
+    """Runs one command, stdout to /dev/null, stderr to a log, and times it."""
 
     def __init__(self, log: Path):
         self.log = open(log, "ab")
         self.devnull = os.open(os.devnull, os.O_RDWR)
 
-    def run(self, argv: list[str], stdout_fd: int | None = None) -> float:
+    def run(self, argv: list[str]) -> float:
         exe = argv[0] if "/" in argv[0] else shutil.which(argv[0])
         if exe is None:
             raise SystemExit(f"{argv[0]} not found")
         self.log.write(("$ " + " ".join(argv) + "\n").encode())
         self.log.flush()
         actions = [(os.POSIX_SPAWN_DUP2, self.devnull, 0),
-                   (os.POSIX_SPAWN_DUP2, stdout_fd if stdout_fd is not None else self.devnull, 1),
+                   (os.POSIX_SPAWN_DUP2, self.devnull, 1),
                    (os.POSIX_SPAWN_DUP2, self.log.fileno(), 2)]
         t0 = time.perf_counter()
         pid = os.posix_spawn(exe, argv, ENV, file_actions=actions)
@@ -450,26 +450,26 @@ class Spawner:
 class Variant:
     key: str
     argv: list[str]
-    prepare: object = None  # a callable run before each timed run, untimed
-    stdout: Path | None = None
+    prepare: object = None  # a callable run before each run, untimed
 
 
-def measure(sp: Spawner, variants: list[Variant], runs: int, warmup: int) -> dict:
-    """Runs the variants interleaved, rotating which goes first; returns seconds per key."""
+def measure(sp: Spawner, variants: list[Variant], rounds: int, batch: int = 1,
+            warmup: int = 1) -> dict:
+    """Runs the variants in rounds, rotating which goes first. In each round a variant runs
+    `warmup` times untimed, then `batch` times timed, back to back: a short command is timed
+    on a CPU that is already busy (after an idle pause the same call takes about 1.5 ms more
+    on this kind of VM), and a change of machine load between rounds hits every variant
+    alike. Returns the seconds of each timed run, per key."""
     times: dict[str, list[float]] = {v.key: [] for v in variants}
-    for i in range(warmup + runs):
+    for i in range(rounds):
         shift = i % len(variants)
         for v in variants[shift:] + variants[:shift]:
-            if v.prepare:
-                v.prepare()
-            fd = os.open(v.stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) if v.stdout else None
-            try:
-                t = sp.run(v.argv, fd)
-            finally:
-                if fd is not None:
-                    os.close(fd)
-            if i >= warmup:
-                times[v.key].append(t)
+            for j in range(warmup + batch):
+                if v.prepare:
+                    v.prepare()
+                t = sp.run(v.argv)
+                if j >= warmup:
+                    times[v.key].append(t)
     return times
 
 
@@ -717,7 +717,7 @@ class Bench:
                             ("pacman-conf --repo-list (pacxfer runs it for DBPath, "
                              "repository order and Server lines)",
                              ["pacman-conf", "--config", str(self.pm_pacxfer), "--repo-list"])):
-            t = measure(sp, [Variant("x", argv)], runs, 3)["x"]
+            t = measure(sp, [Variant("x", argv)], 1, runs, 3)["x"]
             self.context.append((label, f"{fmt_time(statistics.median(t))} median"))
         # Loopback and the node's gateway as curl sees them, and the mirror's link.
         big = self.big.filename
@@ -756,7 +756,9 @@ class Bench:
         variants = [Variant("ours", ours), Variant("base", base), Variant("url", url_form),
                     Variant("url-base", [*base[:-1], url_form[-1]])]
         sp.run(ours)  # builds the index
-        t = measure(sp, variants, self.runs(30, 8), 3)
+        t = measure(sp, variants, self.runs(6, 2), 5, 2)
+        idle = measure(sp, [Variant("idle", ours, lambda: time.sleep(0.1))], 1,
+                       self.runs(20, 6), 1)["idle"]
         for case, what, a, b, target in (
                 ("1", "`pacxfer lookup FILE`, warm index", "ours", "base", "<= 3 ms, >= 30x"),
                 ("1b", "`pacxfer lookup URL`, warm index (no `pacman-conf` calls)", "url",
@@ -766,6 +768,8 @@ class Bench:
             self.row(case, what, cell(t[a]), "same, `--cache-dir=` (no index: reads the db)",
                      cell(t[b]), f"{speedup:.1f}x faster", target,
                      _met(med <= 0.003 and speedup >= 30) if case == "1" else "")
+        self.row("1c", "`pacxfer lookup FILE`, warm index, each call after 100 ms idle",
+                 cell(idle), "", "", "", "(context)", "")
 
     def case2(self, sp: Spawner) -> None:
         say("case 2: lookup right after the db changed, against gzip -dc")
@@ -778,7 +782,7 @@ class Bench:
 
         t = measure(sp, [Variant("ours", ours, touch),
                          Variant("gzip", ["gzip", "-dc", str(self.db)])],
-                    self.runs(15, 4), 1)
+                    self.runs(15, 4))
         ratio = statistics.median(t["ours"]) / statistics.median(t["gzip"])
         self.row("2", "`pacxfer lookup FILE`, db just touched", cell(t["ours"]),
                  "`gzip -dc db > /dev/null`", cell(t["gzip"]), f"{ratio:.2f}x gzip",
@@ -794,7 +798,7 @@ class Bench:
                     Variant("curl", ["curl", "-fsS", "-o", str(out),
                                      f"{self.gateway}/ipfs/{self.tiny_cid}"], rm),
                     Variant("nodb", self.xfer(self.conf_nodb, url, out), rm)]
-        t = measure(sp, variants, self.runs(30, 8), 3)
+        t = measure(sp, variants, self.runs(6, 2), 5)
         ratio = statistics.median(t["ours"]) / statistics.median(t["curl"])
         self.row("3", "XferCommand, 1 KiB file from the node", cell(t["ours"]),
                  "`curl -fsS -o OUT` same gateway URL", cell(t["curl"]), f"{ratio:.2f}x curl",
@@ -817,7 +821,7 @@ class Bench:
                                      f"{self.gateway}/ipns/pkgcache/{self.big.sha256}"], rm),
                     Variant("ours-fast", self.xfer(self.conf_off, fast_url, out), rm),
                     Variant("curl-fast", ["curl", "-fsS", "-o", str(out), fast_url], rm)]
-        t = measure(sp, variants, self.runs(5, 2), 1)
+        t = measure(sp, variants, self.runs(5, 2), warmup=0)
         rm()
         for case, what, a, b, against in (
                 ("4", "XferCommand, big file from the IPFS node", "ours", "curl",
@@ -845,13 +849,15 @@ class Bench:
             return time.perf_counter() - t0
 
         first, second = once(), once()
-        hung_runs = self.runs(20, 5) if second < 1 else self.runs(3, 1)
-        for case, what, conf, runs in (
-                ("5a", "miss: node lacks the file (412)", self.conf, self.runs(20, 5)),
-                ("5b", "miss: node down (connection refused)", self.conf_down, self.runs(20, 5)),
-                ("5c", "miss: node hung (after one call timed out)", self.conf_hung, hung_runs)):
+        rounds = self.runs(5, 2)
+        # Without a working breaker every hung call costs the stall timeout: time a few.
+        hung = (rounds, 4) if second < 1 else (1, self.runs(3, 1))
+        for case, what, conf, (rounds, batch) in (
+                ("5a", "miss: node lacks the file (412)", self.conf, (rounds, 4)),
+                ("5b", "miss: node down (connection refused)", self.conf_down, (rounds, 4)),
+                ("5c", "miss: node hung (after one call timed out)", self.conf_hung, hung)):
             self.expect_source(case, conf, url, out, "mirror")
-            t = measure(sp, [Variant("ours", self.xfer(conf, url, out), rm), curl], runs, 1)
+            t = measure(sp, [Variant("ours", self.xfer(conf, url, out), rm), curl], rounds, batch)
             over = statistics.median(t["ours"]) - statistics.median(t["curl"])
             self.row(case, what, cell(t["ours"]), "`curl -fsS -o OUT` on the mirror",
                      cell(t["curl"]), f"{over * 1000:+.1f} ms", "<= +5 ms", _met(over <= 0.005))
@@ -893,9 +899,9 @@ class Bench:
                     Variant("curl", argv(self.pm_curl), clear),
                     Variant("builtin", argv(self.pm_builtin), clear),
                     Variant("node", ["sh", "-c", loop])]
-        t = measure(sp, variants, self.runs(5, 1), 0)
+        t = measure(sp, variants, self.runs(5, 1), warmup=0)
         # pacman's own share: the same command with every package already in the cache.
-        own = measure(sp, [Variant("own", argv(self.pm_pacxfer))], self.runs(5, 2), 0)["own"]
+        own = measure(sp, [Variant("own", argv(self.pm_pacxfer))], 1, self.runs(5, 2), 0)["own"]
         clear()
         ours = statistics.median(t["pacxfer"])
         vs_curl = statistics.median(t["curl"]) / ours
@@ -954,7 +960,7 @@ class Bench:
         return 0
 
     def report(self) -> None:
-        order = {c: i for i, c in enumerate(["1", "1b", "2", "3", "3b", "4", "4b", "5a", "5b",
+        order = {c: i for i, c in enumerate(["1", "1b", "1c", "2", "3", "3b", "4", "4b", "5a", "5b",
                                              "5c", "5c'", "6", "6b", "6c", "6d"])}
         rows = sorted(self.rows, key=lambda r: order.get(r.case, 99))
         lines = ["| # | pacxfer | median (min – max, runs) | against | median (min – max, runs) "
