@@ -4,7 +4,7 @@
 # packages, ~250 MB), starts the test IPFS node, a mirror behind a simulated 20 MB/s, 50 ms
 # link and a loopback file server, and prints the table that BENCHMARKS.md shows.
 #
-#   ./contrib/bench.sh            # the full run (~10 minutes on 2 cores)
+#   ./contrib/bench.sh            # the full run (~5 minutes on 2 cores)
 #   ./contrib/bench.sh --quick    # a smoke run (~2 minutes)
 #   ./contrib/bench.sh --rate 50 --latency 20 --keep --markdown /tmp/table.md
 #

@@ -591,11 +591,11 @@ class Bench:
         self.context.append(("sync db", f"{a.entries} entries, {self.db.stat().st_size / MB:.1f} MB"
                              f" gzip, {len(raw) / MB:.1f} MB as tar (written in "
                              f"{time.perf_counter() - t:.1f} s)"))
-        real_total = sum(p.csize for p in self.real)
-        self.context.append(("packages for case 6", f"{len(self.real)} packages, "
-                             f"{real_total / MB:.0f} MB, smallest {min(p.csize for p in self.real) / KiB:.0f}"
-                             f" KiB, largest {max(p.csize for p in self.real) / MB:.1f} MB, "
-                             f"{sum(p.csize <= MiB for p in self.real)} of them <= 1 MiB"))
+        built = [p.csize for p in self.real]
+        self.context.append(("packages for case 6", f"{len(built)} packages, "
+                             f"{sum(built) / MB:.0f} MB, smallest {min(built) / KiB:.0f} KiB, "
+                             f"largest {max(built) / MB:.1f} MB, "
+                             f"{sum(s <= MiB for s in built)} of them <= 1 MiB"))
         shutil.rmtree(w / "scratch")
 
     def start_servers(self) -> None:
@@ -703,6 +703,24 @@ class Bench:
                                 f"{', SHA-NI' if ' sha_ni' in flags else ', no SHA-NI'}, "
                                 f"{int(mem) / 1024 / 1024:.1f} GiB memory"))
         self.context.insert(1, ("load at start", Path("/proc/loadavg").read_text().strip()))
+
+        def first_line(argv: list[str], pattern: str = r".+") -> str:
+            r = subprocess.run(argv, capture_output=True, text=True, env=ENV)
+            m = re.search(pattern, r.stdout + r.stderr)
+            return m.group(0).strip() if m else "?"
+
+        rev = first_line(["git", "-C", str(TOP), "rev-parse", "--short=12", "HEAD"])
+        dirty = subprocess.run(["git", "-C", str(TOP), "status", "--porcelain", "--", "src",
+                                "Cargo.toml", "Cargo.lock"], capture_output=True, text=True).stdout
+        state = " + uncommitted changes to src/ or Cargo" if dirty.strip() else ""
+        self.context.insert(2, ("pacxfer", f"commit {rev}{state}, {self.pacxfer}"))
+        self.context.insert(3, ("tools", ", ".join([
+            first_line(["pacman", "--version"], r"Pacman v\S+"),
+            first_line(["curl", "--version"], r"curl \S+"),
+            first_line(["gzip", "--version"], r"gzip \S+"),
+            f"Python {sys.version.split()[0]}",
+            "Node " + first_line([str(NODE_DIR / "node_modules" / ".bin" / "node"), "--version"]),
+            first_line(["uname", "-sr"])])))
         out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-bytes", "262144",
                               "-seconds", "2"], capture_output=True, text=True).stdout
         m = re.search(r"^sha256\s+([\d.]+)k", out, re.M)
@@ -877,7 +895,10 @@ class Bench:
                     f.unlink()
 
         names = [p.name for p in self.real]
-        argv = lambda conf: ["pacman", "--config", str(conf), "-Sw", "--noconfirm", *names]  # noqa: E731
+
+        def argv(conf: Path) -> list[str]:
+            return ["pacman", "--config", str(conf), "-Sw", "--noconfirm", *names]
+
         mirror_log = self.work / "mirror-access.log"
 
         def mirror_pkgs() -> int:
@@ -963,8 +984,8 @@ class Bench:
         order = {c: i for i, c in enumerate(["1", "1b", "1c", "2", "3", "3b", "4", "4b", "5a", "5b",
                                              "5c", "5c'", "6", "6b", "6c", "6d"])}
         rows = sorted(self.rows, key=lambda r: order.get(r.case, 99))
-        lines = ["| # | pacxfer | median (min – max, runs) | against | median (min – max, runs) "
-                 "| result | target | met | load |",
+        lines = ["| # | pacxfer | median (min – max, runs) | against "
+                 "| median (min – max, runs) | result | target | met | load |",
                  "|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             lines.append(f"| {r.case} | {r.what} | {r.ours} | {r.against} | {r.theirs} | "
