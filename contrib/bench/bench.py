@@ -420,12 +420,23 @@ def clean_env() -> dict:
 ENV = clean_env()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Spawner:
-    """Runs one command, stdout to /dev/null, stderr to a log, and times it."""
+    """Runs one command, stdout to /dev/null, stderr to a log, and times it. Also notes the
+    CPU time the command used (`cpu`) and, when `watch` names a process (the IPFS node), the
+    CPU time that process used meanwhile (`watched`)."""
 
     def __init__(self, log: Path):
         self.log = open(log, "ab")
         self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.watch: int | None = None
+        self.cpu = 0.0
+        self.watched = 0.0
 
     def run(self, argv: list[str]) -> float:
         exe = argv[0] if "/" in argv[0] else shutil.which(argv[0])
@@ -436,10 +447,13 @@ class Spawner:
         actions = [(os.POSIX_SPAWN_DUP2, self.devnull, 0),
                    (os.POSIX_SPAWN_DUP2, self.devnull, 1),
                    (os.POSIX_SPAWN_DUP2, self.log.fileno(), 2)]
+        before = cpu_seconds(self.watch) if self.watch else 0.0
         t0 = time.perf_counter()
         pid = os.posix_spawn(exe, argv, ENV, file_actions=actions)
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         took = time.perf_counter() - t0
+        self.cpu = usage.ru_utime + usage.ru_stime
+        self.watched = cpu_seconds(self.watch) - before if self.watch else 0.0
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             raise SystemExit(f"exit status {code} from: {' '.join(argv)} (see {self.log.name})")
@@ -454,12 +468,13 @@ class Variant:
 
 
 def measure(sp: Spawner, variants: list[Variant], rounds: int, batch: int = 1,
-            warmup: int = 1) -> dict:
+            warmup: int = 1, cpu: dict | None = None) -> dict:
     """Runs the variants in rounds, rotating which goes first. In each round a variant runs
     `warmup` times untimed, then `batch` times timed, back to back: a short command is timed
     on a CPU that is already busy (after an idle pause the same call takes about 1.5 ms more
     on this kind of VM), and a change of machine load between rounds hits every variant
-    alike. Returns the seconds of each timed run, per key."""
+    alike. Returns the seconds of each timed run, per key; `cpu`, when given, gets the
+    (command, watched process) CPU seconds of each timed run, per key."""
     times: dict[str, list[float]] = {v.key: [] for v in variants}
     for i in range(rounds):
         shift = i % len(variants)
@@ -470,6 +485,8 @@ def measure(sp: Spawner, variants: list[Variant], rounds: int, batch: int = 1,
                 t = sp.run(v.argv)
                 if j >= warmup:
                     times[v.key].append(t)
+                    if cpu is not None:
+                        cpu.setdefault(v.key, []).append((sp.cpu, sp.watched))
     return times
 
 
@@ -839,8 +856,13 @@ class Bench:
                                      f"{self.gateway}/ipns/pkgcache/{self.big.sha256}"], rm),
                     Variant("ours-fast", self.xfer(self.conf_off, fast_url, out), rm),
                     Variant("curl-fast", ["curl", "-fsS", "-o", str(out), fast_url], rm)]
-        t = measure(sp, variants, self.runs(5, 2), warmup=0)
+        cpu: dict = {}
+        sp.watch = self.procs[0].pid  # the IPFS node
+        t = measure(sp, variants, self.runs(9, 2), warmup=0, cpu=cpu)
+        sp.watch = None
         rm()
+        med = {k: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v))
+               for k, v in cpu.items()}
         for case, what, a, b, against in (
                 ("4", "XferCommand, big file from the IPFS node", "ours", "curl",
                  "curl, same gateway URL"),
@@ -851,6 +873,9 @@ class Bench:
                      f"{tput:.2f}x curl's throughput",
                      ">= 0.9x" if case == "4" else "(context)",
                      _met(tput >= 0.9) if case == "4" else "")
+        self.row("4c", "CPU seconds per transfer of case 4 (median), the client's + the node's",
+                 f"{med['ours'][0]:.2f} + {med['ours'][1]:.2f} s", "curl",
+                 f"{med['curl'][0]:.2f} + {med['curl'][1]:.2f} s", "", "(context)", "")
 
     def case5(self, sp: Spawner) -> None:
         say("case 5: a miss before the mirror: 412, refused, hung")
@@ -981,7 +1006,7 @@ class Bench:
         return 0
 
     def report(self) -> None:
-        order = {c: i for i, c in enumerate(["1", "1b", "1c", "2", "3", "3b", "4", "4b", "5a", "5b",
+        order = {c: i for i, c in enumerate(["1", "1b", "1c", "2", "3", "3b", "4", "4b", "4c", "5a", "5b",
                                              "5c", "5c'", "6", "6b", "6c", "6d"])}
         rows = sorted(self.rows, key=lambda r: order.get(r.case, 99))
         lines = ["| # | pacxfer | median (min – max, runs) | against "
