@@ -4,6 +4,8 @@
 # packages, ~250 MB), starts the test IPFS node, a mirror behind a simulated 20 MB/s, 50 ms
 # link and a loopback file server, and prints the table that BENCHMARKS.md shows.
 #
+# Run it as root (case 6's `pacman -Sw` refuses other users), on Debian 12 or Arch.
+#
 #   ./contrib/bench.sh            # the full run (~5 minutes on 2 cores)
 #   ./contrib/bench.sh --quick    # a smoke run (~2 minutes)
 #   ./contrib/bench.sh --rate 50 --latency 20 --keep --markdown /tmp/table.md
@@ -17,10 +19,23 @@ top=$PWD
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+[ "$(id -u)" = 0 ] || { say "run as root: pacman -Sw (case 6) refuses other users"; exit 1; }
 ./contrib/deps.sh
+# Beyond what the tests need: Python 3 (standard library only) and openssl (sha256 speed).
+missing=()
 for tool in python3 openssl gzip; do
-    command -v "$tool" >/dev/null || { say "$tool is needed"; exit 1; }
+    command -v "$tool" >/dev/null || missing+=("$tool")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+    if command -v apt-get >/dev/null; then
+        say "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        say "install ${missing[*]} first"
+        exit 1
+    fi
+fi
 
 say "building pacxfer (release)"
 cargo build --release --locked --quiet
