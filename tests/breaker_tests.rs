@@ -53,11 +53,11 @@ fn the_breaker_reopens_the_way_once_its_time_is_up_and_an_answer_closes_it() {
     let mut w = World::new("breaker-close", false);
     // The mirror stands in as a gateway that answers (404 for /ipfs paths).
     let gateway = w.mirror.url();
-    w.configure(&gateway, &["/ipfs/{cid}"], "breaker = \"2s\"");
+    w.configure(&gateway, &["/ipfs/{cid}"], "breaker = \"6s\"");
     let breaker = Breaker::new(
         Places::new(Some(&w.cache_dir())),
         &gateway,
-        Duration::from_secs(2),
+        Duration::from_secs(6),
     );
     breaker.trip("cannot connect: test");
     let tiny = w.fx.tiny.clone();
@@ -78,7 +78,7 @@ fn the_breaker_reopens_the_way_once_its_time_is_up_and_an_answer_closes_it() {
         w.mirror.log_text()
     );
 
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(6100));
     let r = w.pacxfer(&[
         "-v",
         &w.url(&tiny.filename),
