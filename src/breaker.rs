@@ -11,9 +11,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
-use crate::index::{self, Places};
+use crate::index::Places;
 
 /// The breaker of one gateway.
 #[derive(Debug, Clone)]
@@ -37,10 +35,9 @@ const TAG: &str = "pacxfer-breaker-1";
 impl Breaker {
     /// The breaker of `gateway_url`; `open_for` 0 turns it off.
     pub fn new(places: Places, gateway_url: &str, open_for: Duration) -> Breaker {
-        let digest = Sha256::digest(gateway_url.as_bytes());
         Breaker {
+            name: Places::name_for("gateway", gateway_url.as_bytes(), "state"),
             places,
-            name: format!("gateway-{}.state", hex::encode(&digest[..8])),
             open_for,
         }
     }
@@ -87,11 +84,7 @@ impl Breaker {
         let until = unix_now().saturating_add(self.open_for.as_millis() as u64);
         let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
         let text = format!("{TAG} {until} {reason}\n");
-        for dir in self.places.dirs() {
-            if index::write_atomically(dir, &self.name, text.as_bytes()).is_ok() {
-                return;
-            }
-        }
+        self.places.write_first(&self.name, text.as_bytes());
     }
 
     /// Closes the breaker (after the gateway answered).

@@ -19,7 +19,7 @@ use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};
 use crate::progress::{Progress, Verbosity};
 use crate::syncdb::{self, DbError, Entry, Query};
-use crate::target::Target;
+use crate::target::{split_sig, Target};
 
 /// What every command starts from.
 pub struct Session {
@@ -100,29 +100,31 @@ impl Session {
 
 /// Files that no database lists as a package, so no lookup is needed.
 fn never_listed(name: &str) -> bool {
-    let name = name.strip_suffix(".sig").unwrap_or(name);
     name.ends_with(".db")
         || name.ends_with(".files")
         || name.contains(".db.tar")
         || name.contains(".files.tar")
 }
 
+/// The entries listing the file a URL names. Before the first `pacman -Sy` there is nothing
+/// to look up: then the file is downloaded as it is.
+fn url_candidates(session: &Session, target: &Target, progress: &Progress) -> Vec<Entry> {
+    if never_listed(&target.listed_name) {
+        return Vec::new();
+    }
+    session
+        .find(Query::Filename(&target.listed_name), &[], progress)
+        .unwrap_or_else(|e| {
+            progress.note(&e.to_string());
+            Vec::new()
+        })
+}
+
 /// `pacxfer URL OUTPUT`: pacman's XferCommand. Exit 0 only with verified bytes in OUTPUT.
 pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
     let target = Target::parse(url)?;
     let progress = Progress::new(&target.filename, session.verbosity);
-    let candidates = if never_listed(&target.listed_name) {
-        Vec::new()
-    } else {
-        match session.find(Query::Filename(&target.listed_name), &[], &progress) {
-            Ok(entries) => entries,
-            Err(e) => {
-                // Before the first `pacman -Sy` there is nothing to look up: download as is.
-                progress.note(&e.to_string());
-                Vec::new()
-            }
-        }
-    };
+    let candidates = url_candidates(session, &target, &progress);
     if candidates.is_empty() {
         progress.note(&format!(
             "{} is not listed in any sync database; downloading it unverified",
@@ -207,13 +209,7 @@ struct Resolved {
 fn resolve(session: &Session, what: &str, progress: &Progress) -> Result<Resolved> {
     if what.contains("://") {
         let target = Target::parse(what)?;
-        let candidates = if never_listed(&target.listed_name) {
-            Vec::new()
-        } else {
-            session
-                .find(Query::Filename(&target.listed_name), &[], progress)
-                .unwrap_or_default()
-        };
+        let candidates = url_candidates(session, &target, progress);
         return Ok(Resolved {
             entry: plan::choose(&candidates, &target.dirs)
                 .first()
@@ -229,10 +225,7 @@ fn resolve(session: &Session, what: &str, progress: &Progress) -> Result<Resolve
         bail!("{what:?} is not a URL, a package file name or a package name");
     }
     let order = session.repo_order(progress);
-    let (listed, is_sig) = match what.strip_suffix(".sig") {
-        Some(base) if !base.is_empty() => (base, true),
-        _ => (what, false),
-    };
+    let (listed, is_sig) = split_sig(what);
     let query = if is_sig {
         Query::Filename(listed)
     } else {

@@ -15,9 +15,7 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use crate::index::{self, Places};
+use crate::index::Places;
 
 const TAG: &str = "pacxfer-conf-1";
 const SEP: char = '\u{1f}';
@@ -128,8 +126,7 @@ impl ConfCache {
     /// Loads what is remembered for `conf`, if it is still current.
     pub fn load(places: &Places, conf: &Path) -> ConfCache {
         let abs = std::fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
-        let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
-        let name = format!("pacman-conf-{}.cache", hex::encode(&digest[..8]));
+        let name = Places::name_for("pacman-conf", abs.as_os_str().as_encoded_bytes(), "cache");
         let deps = if places.is_empty() {
             None
         } else {
@@ -187,11 +184,7 @@ impl ConfCache {
         }
         let crc = crc32fast::hash(text.as_bytes());
         text.push_str(&format!("crc\t{crc}\n"));
-        for dir in self.places.dirs() {
-            if index::write_atomically(dir, &self.name, text.as_bytes()).is_ok() {
-                return;
-            }
-        }
+        self.places.write_first(&self.name, text.as_bytes());
     }
 }
 

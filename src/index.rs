@@ -120,11 +120,24 @@ impl Places {
         })
     }
 
-    /// The file name of the index (or any other per-database state) of `db`.
-    fn file_name(db: &Path, repo: &str) -> String {
-        let abs = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
-        let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
-        format!("{repo}-{}.idx", hex::encode(&digest[..8]))
+    /// A file name for the state kept about `key` (a path or URL): `prefix-<hash>.suffix`.
+    pub fn name_for(prefix: &str, key: &[u8], suffix: &str) -> String {
+        let digest = Sha256::digest(key);
+        format!("{prefix}-{}.{suffix}", hex::encode(&digest[..8]))
+    }
+
+    /// The file name of state kept about the file at `path`, whatever path names it.
+    pub fn name_for_file(prefix: &str, path: &Path, suffix: &str) -> String {
+        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        Places::name_for(prefix, abs.as_os_str().as_encoded_bytes(), suffix)
+    }
+
+    /// Writes `bytes` as `name` in the first place that can be written, and says where.
+    pub fn write_first(&self, name: &str, bytes: &[u8]) -> Option<PathBuf> {
+        self.dirs
+            .iter()
+            .find(|dir| write_atomically(dir, name, bytes).is_ok())
+            .map(|dir| dir.join(name))
     }
 }
 
@@ -554,7 +567,7 @@ pub enum Lookup {
 /// Answers `query` from the index of `db` if one in `places` is current.
 pub fn lookup(places: &Places, db: &Path, repo: &str, query: Query<'_>) -> io::Result<Lookup> {
     let id = Identity::of(&std::fs::metadata(db)?);
-    let name = Places::file_name(db, repo);
+    let name = Places::name_for_file(repo, db, "idx");
     for dir in places.dirs() {
         if let Ok(index) = open(&dir.join(&name), &id) {
             if let (Ok(found), Ok(problems)) = (index.search(repo, query), index.problems()) {
@@ -575,13 +588,10 @@ pub fn store(
     entries: &[Entry],
     problems: &[Problem],
 ) -> Option<PathBuf> {
-    let name = Places::file_name(db, repo);
-    let bytes = encode(entries, problems, id);
-    places
-        .dirs()
-        .iter()
-        .find(|dir| write_atomically(dir, &name, &bytes).is_ok())
-        .map(|dir| dir.join(&name))
+    places.write_first(
+        &Places::name_for_file(repo, db, "idx"),
+        &encode(entries, problems, id),
+    )
 }
 
 #[cfg(test)]

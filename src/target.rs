@@ -61,6 +61,15 @@ impl fmt::Display for TargetError {
 
 impl std::error::Error for TargetError {}
 
+/// The file a name refers to in the databases, and whether the name is its detached
+/// signature (`<file>.sig`).
+pub fn split_sig(name: &str) -> (&str, bool) {
+    match name.strip_suffix(".sig") {
+        Some(base) if !base.is_empty() => (base, true),
+        _ => (name, false),
+    }
+}
+
 impl Target {
     pub fn parse(url: &str) -> Result<Target, TargetError> {
         let (scheme, rest) = url
@@ -92,10 +101,8 @@ impl Target {
             .pop()
             .filter(|f| is_plain_filename(f))
             .ok_or_else(|| TargetError::NoFilename(url.to_string()))?;
-        let (listed_name, is_sig) = match filename.strip_suffix(".sig") {
-            Some(base) if !base.is_empty() => (base.to_string(), true),
-            _ => (filename.clone(), false),
-        };
+        let (listed_name, is_sig) = split_sig(&filename);
+        let listed_name = listed_name.to_string();
         Ok(Target {
             url: url.to_string(),
             scheme,

@@ -16,20 +16,12 @@ fn a_dead_gateway_is_skipped_by_later_calls() {
     w.configure(&gateway, &["/ipfs/{cid}"], "");
     let tiny = w.fx.tiny.clone();
 
-    let r = w.pacxfer(&[
-        "-v",
-        &w.url(&tiny.filename),
-        w.out("1.part").to_str().expect("utf8"),
-    ]);
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("1.part"));
     r.success()
         .stderr_has("cannot connect")
         .stderr_has("from mirror");
 
-    let r = w.pacxfer(&[
-        "-v",
-        &w.url(&tiny.filename),
-        w.out("2.part").to_str().expect("utf8"),
-    ]);
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("2.part"));
     r.success()
         .stderr_has("circuit open after")
         .stderr_has("from mirror");
@@ -62,11 +54,7 @@ fn the_breaker_reopens_the_way_once_its_time_is_up_and_an_answer_closes_it() {
     breaker.trip("cannot connect: test");
     let tiny = w.fx.tiny.clone();
 
-    let r = w.pacxfer(&[
-        "-v",
-        &w.url(&tiny.filename),
-        w.out("1.part").to_str().expect("utf8"),
-    ]);
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("1.part"));
     r.success()
         .stderr_has("circuit open after: cannot connect: test");
     assert!(
@@ -79,11 +67,7 @@ fn the_breaker_reopens_the_way_once_its_time_is_up_and_an_answer_closes_it() {
     );
 
     std::thread::sleep(Duration::from_millis(6100));
-    let r = w.pacxfer(&[
-        "-v",
-        &w.url(&tiny.filename),
-        w.out("2.part").to_str().expect("utf8"),
-    ]);
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("2.part"));
     r.success().stderr_has("HTTP 404");
     assert!(
         w.mirror.hits().iter().any(|h| h.path.starts_with("/ipfs/")),

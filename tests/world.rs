@@ -129,6 +129,12 @@ impl World {
         run(&mut cmd)
     }
 
+    /// `pacxfer -v URL OUTPUT`: the XferCommand form, saying which sources it tried.
+    pub fn xfer_verbose(&self, url: &str, out: &Path) -> Run {
+        let out = out.to_string_lossy();
+        self.pacxfer(&["-v", url, &out])
+    }
+
     /// Real pacman on this world's pacman.conf.
     pub fn pacman(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new("pacman");

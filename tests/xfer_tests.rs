@@ -493,7 +493,7 @@ fn with_network_timeout_the_node_may_search_before_the_mirror() {
     let gateway = w.node().url.clone();
     w.configure(&gateway, &["/ipfs/{cid}"], "network_timeout = \"5s\"");
     let out = w.out("other.part");
-    let r = w.pacxfer(&["-v", &w.url(&other.filename), out.to_str().expect("utf8")]);
+    let r = w.xfer_verbose(&w.url(&other.filename), &out);
     r.success()
         .stderr_has("from the IPFS network")
         .stderr_has("from mirror");
@@ -524,7 +524,7 @@ fn a_hung_gateway_is_waited_for_once_then_skipped() {
     );
     let tiny = w.fx.tiny.clone();
     let out = w.out("tiny.part");
-    let r = w.pacxfer(&["-v", &w.url(&tiny.filename), out.to_str().expect("utf8")]);
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &out);
     r.success()
         .stderr_has("no answer within 1.00s")
         .stderr_has("from mirror");
