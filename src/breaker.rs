@@ -4,14 +4,14 @@
 //! within `[gateway] breaker` skip the gateway without trying. Any answer from the gateway
 //! (even "not cached") closes it again; once the time is up the next call tries again.
 //!
-//! The state is one small file per gateway URL in the cache places (see `index::Places`),
+//! The state is one small file per gateway URL in the cache places (see `cache::Places`),
 //! written atomically. With no writable place there is no breaker: every call tries the
 //! gateway, which is correct, only slower when it is down.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::index::Places;
+use crate::cache::Places;
 
 /// The breaker of one gateway.
 #[derive(Debug, Clone)]

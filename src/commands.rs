@@ -10,10 +10,10 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use crate::breaker::State;
+use crate::cache::Places;
 use crate::cid::{self, KnownCid};
 use crate::config::{self, Config};
 use crate::download::{self, Context, DownloadError};
-use crate::index::Places;
 use crate::output::Output;
 use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};

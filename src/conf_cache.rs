@@ -15,7 +15,7 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::index::Places;
+use crate::cache::Places;
 
 const TAG: &str = "pacxfer-conf-1";
 const SEP: char = '\u{1f}';

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use crate::breaker::{Breaker, State};
+use crate::cache::Places;
 use crate::config::Config;
 use crate::download::Failure;
 use crate::http::{Client, ClientOptions, Get, HttpError, Stream};
-use crate::index::Places;
 
 /// The gateway: its HTTP agent and its circuit breaker.
 pub struct Gateway {

@@ -7,6 +7,7 @@
 //! writes, and `progress` telling the user. `commands` ties these together for each command.
 
 pub mod breaker;
+pub mod cache;
 pub mod cid;
 pub mod cli;
 pub mod commands;

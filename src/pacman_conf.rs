@@ -9,8 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::cache::Places;
 use crate::conf_cache::ConfCache;
-use crate::index::Places;
 
 /// pacman-conf's own default configuration file.
 const DEFAULT_CONF: &str = "/etc/pacman.conf";

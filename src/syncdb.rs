@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use crate::cache;
 use crate::index;
 
 /// The largest `desc` member read; real ones are a few KiB.
@@ -388,7 +389,7 @@ pub fn find(
     dbpath: &Path,
     query: Query<'_>,
     repo_order: &[String],
-    places: &index::Places,
+    places: &cache::Places,
 ) -> Result<Found, DbError> {
     let mut dbs = list(dbpath)?;
     let rank = |repo: &str| {
@@ -413,7 +414,7 @@ pub fn find(
 fn find_in(
     db: &SyncDb,
     query: Query<'_>,
-    places: &index::Places,
+    places: &cache::Places,
     found: &mut Found,
 ) -> Result<Vec<Entry>, DbError> {
     let problems = &mut found.problems;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use pacxfer::breaker::Breaker;
-use pacxfer::index::Places;
+use pacxfer::cache::Places;
 
 use crate::world::World;
 
