@@ -8,7 +8,6 @@
 //! written atomically. With no writable place there is no breaker: every call tries the
 //! gateway, which is correct, only slower when it is down.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cache::Places;
@@ -42,18 +41,17 @@ impl Breaker {
         }
     }
 
-    fn files(&self) -> impl Iterator<Item = PathBuf> + '_ {
-        self.places.dirs().iter().map(|d| d.join(&self.name))
-    }
-
     /// Reads the state. A missing, unreadable or foreign file means closed.
     pub fn state(&self) -> State {
         if self.open_for.is_zero() {
             return State::Closed;
         }
         let now = unix_now();
-        for file in self.files() {
-            let Ok(text) = std::fs::read_to_string(&file) else {
+        for dir in self.places.trusted() {
+            let Ok(Some(bytes)) = dir.read(&self.name, 4096) else {
+                continue;
+            };
+            let Ok(text) = String::from_utf8(bytes) else {
                 continue;
             };
             let mut parts = text.trim_end().splitn(3, ' ');
@@ -82,16 +80,18 @@ impl Breaker {
             return;
         }
         let until = unix_now().saturating_add(self.open_for.as_millis() as u64);
-        let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
+        let reason: String = crate::shown::redact(reason)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(500)
+            .collect();
         let text = format!("{TAG} {until} {reason}\n");
         self.places.write_first(&self.name, text.as_bytes());
     }
 
     /// Closes the breaker (after the gateway answered).
     pub fn reset(&self) {
-        for file in self.files() {
-            let _ = std::fs::remove_file(file);
-        }
+        self.places.remove_everywhere(&self.name);
     }
 }
 

@@ -318,6 +318,13 @@ struct BreakerJson {
     reason: String,
 }
 
+/// Prints one line of `lookup`, masked and escaped like every other line pacxfer prints.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", crate::shown::shown(&format!($($arg)*)))
+    };
+}
+
 /// `pacxfer lookup WHAT [--json]`.
 pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
     let progress = Progress::plain(session.verbosity);
@@ -339,7 +346,9 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
     let sources: Vec<String> = plan
         .sources
         .iter()
-        .map(|s| s.url().map_or_else(|| s.describe(), str::to_string))
+        .map(|s| {
+            crate::shown::redact(&s.url().map_or_else(|| s.describe(), str::to_string)).into_owned()
+        })
         .collect();
     let known = cid::for_entry(entry, session.config.gateway.raw_block_max);
     let cid_source = known.as_ref().map(|k| match k {
@@ -372,13 +381,13 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "(none)".to_string());
-    println!("repo:      {}", entry.repo);
-    println!("filename:  {}", entry.filename);
-    println!("name:      {}", entry.name);
-    println!("version:   {}", entry.version);
-    println!("arch:      {}", entry.arch);
-    println!("sha256:    {}", or_none(entry.sha256.map(hex::encode)));
-    println!(
+    say!("repo:      {}", entry.repo);
+    say!("filename:  {}", entry.filename);
+    say!("name:      {}", entry.name);
+    say!("version:   {}", entry.version);
+    say!("arch:      {}", entry.arch);
+    say!("sha256:    {}", or_none(entry.sha256.map(hex::encode)));
+    say!(
         "csize:     {}",
         or_none(
             entry
@@ -386,7 +395,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
                 .map(|c| format!("{c} ({})", crate::progress::size(c)))
         )
     );
-    println!(
+    say!(
         "signature: {}",
         if entry.pgpsig.is_some() {
             "embedded in the database"
@@ -394,7 +403,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             "not embedded"
         }
     );
-    println!(
+    say!(
         "cid:       {}",
         match &known {
             Some(KnownCid::Database(c)) => format!("{c} (from the database)"),
@@ -408,10 +417,10 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             .iter()
             .map(|e| e.repo.as_str())
             .collect();
-        println!("also in:   {}", repos[1..].join(", "));
+        say!("also in:   {}", repos[1..].join(", "));
     }
     if session.config.gateway.enabled {
-        println!(
+        say!(
             "gateway:   {} ({})",
             session.config.gateway_base(),
             match &circuit {
@@ -423,9 +432,9 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             }
         );
     }
-    println!("sources:");
+    say!("sources:");
     for (i, source) in plan.sources.iter().enumerate() {
-        println!("  {}. [{}] {}", i + 1, source.label(), source.describe());
+        say!("  {}. [{}] {}", i + 1, source.label(), source.describe());
     }
     Ok(ExitCode::SUCCESS)
 }

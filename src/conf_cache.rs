@@ -19,6 +19,8 @@ use crate::cache::Places;
 
 const TAG: &str = "pacxfer-conf-1";
 const SEP: char = '\u{1f}';
+/// The largest answers file read.
+const FILE_MAX: u64 = 1 << 20;
 
 /// The answers remembered for one pacman.conf.
 pub struct ConfCache {
@@ -123,7 +125,9 @@ pub fn dependencies(conf: &Path) -> Option<Vec<PathBuf>> {
 }
 
 impl ConfCache {
-    /// Loads what is remembered for `conf`, if it is still current.
+    /// Loads what is remembered for `conf`, if it is still current. Only a file that passes the
+    /// trust rule is read (see `cache::trust`), and every answer is checked again by
+    /// `PacmanConf` before it is used.
     pub fn load(places: &Places, conf: &Path) -> ConfCache {
         let abs = std::fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
         let name = Places::name_for("pacman-conf", abs.as_os_str().as_encoded_bytes(), "cache");
@@ -147,8 +151,11 @@ impl ConfCache {
             answers: BTreeMap::new(),
         };
         if let Some(deps) = &cache.deps {
-            for dir in places.dirs() {
-                if let Some(answers) = read(&dir.join(&cache.name), deps) {
+            for dir in places.trusted() {
+                let Ok(Some(bytes)) = dir.read(&cache.name, FILE_MAX) else {
+                    continue;
+                };
+                if let Some(answers) = read(&bytes, deps) {
                     cache.answers = answers;
                     break;
                 }
@@ -189,8 +196,8 @@ impl ConfCache {
 }
 
 /// Reads a cache file whose dependencies are exactly `deps` as they are now.
-fn read(path: &Path, deps: &[(PathBuf, String)]) -> Option<BTreeMap<String, Vec<String>>> {
-    let text = std::fs::read_to_string(path).ok()?;
+fn read(bytes: &[u8], deps: &[(PathBuf, String)]) -> Option<BTreeMap<String, Vec<String>>> {
+    let text = std::str::from_utf8(bytes).ok()?;
     let (body, crc_line) = text.trim_end_matches('\n').rsplit_once('\n')?;
     let crc: u32 = crc_line.strip_prefix("crc\t")?.parse().ok()?;
     let body = format!("{body}\n");

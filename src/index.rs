@@ -87,13 +87,22 @@ pub struct Index {
 /// An entry the database holds but that could not be read: its member directory and why.
 pub type Problem = (String, String);
 
-/// Opens the index at `path` if it belongs to the database version `id`.
+/// The largest index read: Arch's largest database gives under 10 MiB.
+pub const INDEX_MAX: u64 = 512 << 20;
+
+/// Opens the index at `path` if it belongs to the database version `id` (for tests and
+/// tools; pacxfer itself opens indexes only through the trust rule, see [`lookup`]).
 pub fn open(path: &Path, id: &Identity) -> Result<Index, Stale> {
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Stale::Missing),
         Err(e) => return Err(Stale::Io(e)),
     };
+    from_file(file, id)
+}
+
+/// Checks an opened index file against the database version `id`.
+pub fn from_file(mut file: File, id: &Identity) -> Result<Index, Stale> {
     let mut header = [0u8; HEADER_LEN];
     match file.read_exact(&mut header) {
         Ok(()) => {}
@@ -299,12 +308,7 @@ impl Index {
         let mut found = Vec::new();
         for _ in 0..self.count {
             let r = next_record(&mut c).ok_or(Stale::Corrupt("record"))?;
-            let hit = match query {
-                Query::Filename(f) => r.filename == f.as_bytes(),
-                Query::Name(n) => r.name == n.as_bytes(),
-                Query::Either(s) => r.filename == s.as_bytes() || r.name == s.as_bytes(),
-            };
-            if !hit {
+            if !query.matches_fields(r.filename, r.name) {
                 continue;
             }
             let text = |b: &[u8]| {
@@ -317,7 +321,7 @@ impl Index {
                 None => None,
             };
             let cid = text(r.cid)?;
-            found.push(Entry {
+            let entry = Entry {
                 repo: repo.to_string(),
                 filename: text(r.filename)?,
                 name: text(r.name)?,
@@ -327,7 +331,12 @@ impl Index {
                 csize: r.csize,
                 pgpsig,
                 cid: (!cid.is_empty()).then_some(cid),
-            });
+            };
+            // Held to the same rules as the database it was made from: a name that could
+            // steer a write or a source is never answered, whoever wrote the index.
+            crate::syncdb::check_entry(&entry)
+                .map_err(|_| Stale::Corrupt("record fails the database's rules"))?;
+            found.push(entry);
         }
         Ok(found)
     }
@@ -462,8 +471,11 @@ pub enum Lookup {
 pub fn lookup(places: &Places, db: &Path, repo: &str, query: Query<'_>) -> io::Result<Lookup> {
     let id = Identity::of(&std::fs::metadata(db)?);
     let name = Places::name_for_file(repo, db, "idx");
-    for dir in places.dirs() {
-        if let Ok(index) = open(&dir.join(&name), &id) {
+    for dir in places.trusted() {
+        let Ok(Some(file)) = dir.open_file(&name, INDEX_MAX) else {
+            continue;
+        };
+        if let Ok(index) = from_file(file, &id) {
             if let (Ok(found), Ok(problems)) = (index.search(repo, query), index.problems()) {
                 return Ok(Lookup::Indexed(found, problems));
             }

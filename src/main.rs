@@ -14,7 +14,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("pacxfer: error: {err:#}");
+            eprintln!(
+                "pacxfer: error: {}",
+                pacxfer::shown::shown(&format!("{err:#}"))
+            );
             ExitCode::FAILURE
         }
     }

@@ -66,7 +66,9 @@ impl PacmanConf {
             RefCell::new(ConfCache::load(&self.places, conf))
         });
         if let Some(lines) = cache.borrow().get(args) {
-            return Ok(lines.clone());
+            if plausible(args, lines) {
+                return Ok(lines.clone());
+            }
         }
         let lines = self.ask(args)?;
         cache.borrow_mut().put(args, &lines);
@@ -106,6 +108,12 @@ impl PacmanConf {
     /// pacman's DBPath.
     pub fn dbpath(&self) -> Result<PathBuf, PacmanConfError> {
         let lines = self.run(&["DBPath"])?;
+        if !plausible(&["DBPath"], &lines) {
+            return Err(PacmanConfError::Failed {
+                args: "DBPath".into(),
+                stderr: "not one absolute path".into(),
+            });
+        }
         lines
             .into_iter()
             .next()
@@ -124,6 +132,30 @@ impl PacmanConf {
     /// The Server URLs of one repository, in order.
     pub fn servers(&self, repo: &str) -> Result<Vec<String>, PacmanConfError> {
         self.run(&["--repo", repo, "Server"])
+    }
+}
+
+/// Whether an answer is one pacman-conf could give: DBPath one absolute path, repository
+/// names plain names, Server lines URLs; nothing with control characters. A remembered
+/// answer that is not is asked again.
+fn plausible(args: &[&str], lines: &[String]) -> bool {
+    if lines.iter().any(|l| l.chars().any(char::is_control)) {
+        return false;
+    }
+    match args {
+        ["DBPath"] => lines.len() == 1 && Path::new(&lines[0]).is_absolute(),
+        ["--repo-list"] => lines.iter().all(|r| crate::syncdb::is_plain_filename(r)),
+        ["--repo", _, "Server"] => lines.iter().all(|url| {
+            url.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                    && !rest.is_empty()
+                    && !rest.contains(char::is_whitespace)
+            })
+        }),
+        _ => true,
     }
 }
 

@@ -47,7 +47,7 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("#-");
             bar.set_style(style);
-            bar.set_message(filename.to_string());
+            bar.set_message(crate::shown::escape(filename).into_owned());
             bar
         });
         Progress {
@@ -74,6 +74,7 @@ impl Progress {
     }
 
     fn line(&self, text: &str) {
+        let text = crate::shown::shown(text);
         match &self.bar {
             Some(bar) => bar.suspend(|| eprintln!("pacxfer: {text}")),
             None => eprintln!("pacxfer: {text}"),

@@ -123,6 +123,14 @@ pub enum DescError {
     BadSize(String),
     /// `%FILENAME%` is not a plain file name.
     BadFilename(String),
+    /// `%NAME%` is not a plain package name.
+    BadName(String),
+    /// `%CID%` holds characters no CID has.
+    BadCid(String),
+    /// `%PGPSIG%` is not base64.
+    BadSignature,
+    /// A value holds control characters.
+    ControlCharacters(&'static str),
     /// The member is larger than any real `desc` or not UTF-8.
     Unreadable(String),
 }
@@ -134,6 +142,10 @@ impl fmt::Display for DescError {
             DescError::BadChecksum(v) => write!(f, "%SHA256SUM% {v:?} is not 64 hex digits"),
             DescError::BadSize(v) => write!(f, "%CSIZE% {v:?} is not a size in bytes"),
             DescError::BadFilename(v) => write!(f, "%FILENAME% {v:?} is not a plain file name"),
+            DescError::BadName(v) => write!(f, "%NAME% {v:?} is not a plain package name"),
+            DescError::BadCid(v) => write!(f, "%CID% {v:?} is not a CID"),
+            DescError::BadSignature => write!(f, "%PGPSIG% is not base64"),
+            DescError::ControlCharacters(key) => write!(f, "{key} holds control characters"),
             DescError::Unreadable(why) => write!(f, "{why}"),
         }
     }
@@ -188,13 +200,9 @@ pub fn parse_desc(text: &str, repo: &str) -> Result<Entry, DescError> {
         }
     }
 
-    let filename = filename.ok_or(DescError::Missing("%FILENAME%"))?;
-    if !is_plain_filename(&filename) {
-        return Err(DescError::BadFilename(filename));
-    }
-    Ok(Entry {
+    let entry = Entry {
         repo: repo.to_string(),
-        filename,
+        filename: filename.ok_or(DescError::Missing("%FILENAME%"))?,
         name: name.ok_or(DescError::Missing("%NAME%"))?,
         version,
         arch,
@@ -202,7 +210,41 @@ pub fn parse_desc(text: &str, repo: &str) -> Result<Entry, DescError> {
         csize,
         pgpsig,
         cid,
-    })
+    };
+    check_entry(&entry)?;
+    Ok(entry)
+}
+
+/// The rules every entry is held to, whether it was read from a database or from an index:
+/// the file name is one plain path component (it names the file pacxfer writes), the
+/// package name is one too, a CID is letters and digits, a signature is base64, and no value
+/// holds control characters.
+pub fn check_entry(e: &Entry) -> Result<(), DescError> {
+    if !is_plain_filename(&e.filename) {
+        return Err(DescError::BadFilename(e.filename.clone()));
+    }
+    if !is_plain_filename(&e.name) {
+        return Err(DescError::BadName(e.name.clone()));
+    }
+    for (key, value) in [("%VERSION%", &e.version), ("%ARCH%", &e.arch)] {
+        if value.chars().any(char::is_control) {
+            return Err(DescError::ControlCharacters(key));
+        }
+    }
+    if let Some(cid) = &e.cid {
+        if cid.is_empty() || !cid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(DescError::BadCid(cid.clone()));
+        }
+    }
+    if let Some(sig) = &e.pgpsig {
+        if !sig
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        {
+            return Err(DescError::BadSignature);
+        }
+    }
+    Ok(())
 }
 
 /// 64 hex digits into 32 bytes.
@@ -212,14 +254,14 @@ pub fn parse_sha256(value: &str) -> Result<[u8; 32], DescError> {
     Ok(out)
 }
 
-/// A name that is safe to use as one path component.
+/// A name that is safe to use as one path component, and to print.
 pub fn is_plain_filename(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
         && !name.contains('/')
-        && !name.contains('\0')
         && !name.contains('\\')
+        && !name.chars().any(char::is_control)
 }
 
 /// The sync databases under `<dbpath>/sync`, sorted by repository name.
@@ -267,23 +309,46 @@ pub enum Query<'a> {
 }
 
 impl Query<'_> {
-    /// Whether a member directory `<name>-<pkgver>-<pkgrel>` may hold a match: lets the reader
-    /// skip every other `desc` without parsing it.
-    pub fn may_match(&self, dir: &str) -> bool {
+    /// The one rule for what a query matches, used by the index and by the search without
+    /// one alike: the file name or package name, exactly.
+    pub fn matches_fields(&self, filename: &[u8], name: &[u8]) -> bool {
         match self {
-            Query::Filename(f) => f
-                .strip_prefix(dir)
-                .is_some_and(|rest| rest.starts_with('-') || rest.starts_with('.')),
-            Query::Name(n) => dir_name(dir) == Some(n),
-            Query::Either(s) => Query::Filename(s).may_match(dir) || Query::Name(s).may_match(dir),
+            Query::Filename(f) => filename == f.as_bytes(),
+            Query::Name(n) => name == n.as_bytes(),
+            Query::Either(s) => filename == s.as_bytes() || name == s.as_bytes(),
         }
     }
 
-    fn matches(&self, entry: &Entry) -> bool {
+    /// Whether an entry matches.
+    pub fn matches(&self, entry: &Entry) -> bool {
+        self.matches_fields(entry.filename.as_bytes(), entry.name.as_bytes())
+    }
+
+    /// Whether a `desc` text may hold a match: every match holds the string asked for, so
+    /// texts without it are not parsed. Never a reason to miss an entry.
+    fn may_hold(&self, text: &str) -> bool {
         match self {
-            Query::Filename(f) => entry.filename == *f,
-            Query::Name(n) => entry.name == *n,
-            Query::Either(s) => entry.filename == *s || entry.name == *s,
+            Query::Filename(s) | Query::Name(s) | Query::Either(s) => text.contains(s),
+        }
+    }
+
+    /// Whether an entry that could not be read, in member directory `dir`, may be the one
+    /// asked for: decides which bad entries are worth a warning. The directory is
+    /// `<name>-<pkgver>-<pkgrel>`, but a file name need not repeat it exactly (some
+    /// repositories write an epoch `1:` as `1_` in file names), so a file name is only
+    /// compared with the package name part.
+    pub fn may_concern(&self, dir: &str) -> bool {
+        let Some(name) = dir_name(dir) else {
+            return true;
+        };
+        match self {
+            Query::Filename(f) => f
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('-')),
+            Query::Name(n) => name == *n,
+            Query::Either(s) => {
+                Query::Filename(s).may_concern(dir) || Query::Name(s).may_concern(dir)
+            }
         }
     }
 }
@@ -335,22 +400,18 @@ fn scan(
     let mut found = Vec::new();
     for member in archive.entries().map_err(read_err)? {
         let mut member = member.map_err(read_err)?;
-        let path = member.path_bytes();
-        let Ok(path) = std::str::from_utf8(&path) else {
+        let Ok(member_name) = String::from_utf8(member.path_bytes().into_owned()) else {
             continue;
         };
-        let Some(dir) = path.strip_suffix("/desc") else {
+        let Some(dir) = member_name.strip_suffix("/desc") else {
             continue;
         };
-        if query.is_some_and(|q| !q.may_match(dir)) {
-            continue;
-        }
-        let member_name = path.to_string();
         let mut text = String::new();
         let parsed = match (&mut member).take(DESC_MAX).read_to_string(&mut text) {
             Ok(_) if member.header().size().unwrap_or(0) > DESC_MAX => Err(DescError::Unreadable(
                 format!("larger than {DESC_MAX} bytes"),
             )),
+            Ok(_) if query.is_some_and(|q| !q.may_hold(&text) && !q.may_concern(dir)) => continue,
             Ok(_) => parse_desc(&text, &db.repo),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 Err(DescError::Unreadable("not UTF-8 text".to_string()))
@@ -409,6 +470,19 @@ pub fn find(
     Ok(found)
 }
 
+/// Keeps a problem unless it is a bad entry that cannot be the one `query` asks for.
+fn warn_if_relevant(query: Query<'_>, e: DbError, problems: &mut Vec<DbError>) {
+    if let DbError::BadEntry { member, .. } = &e {
+        if member
+            .strip_suffix("/desc")
+            .is_some_and(|dir| !query.may_concern(dir))
+        {
+            return;
+        }
+    }
+    problems.push(e);
+}
+
 /// One database: its index when current; else the whole database read once, indexed for
 /// the next call, and answered from memory; with no place for indexes, a targeted read.
 fn find_in(
@@ -422,13 +496,13 @@ fn find_in(
         found
             .notes
             .push(format!("{}: no index kept; searched", db.path.display()));
-        return search(db, query, &mut |e| problems.push(e));
+        return search(db, query, &mut |e| warn_if_relevant(query, e, problems));
     }
     // Bad entries are reported only where they may be the one asked for.
     let relevant = |member: &str| {
         member
             .strip_suffix("/desc")
-            .is_none_or(|dir| query.may_match(dir))
+            .is_none_or(|dir| query.may_concern(dir))
     };
     match index::lookup(places, &db.path, &db.repo, query) {
         Ok(index::Lookup::Indexed(entries, bad)) => {
@@ -457,7 +531,7 @@ fn find_in(
                     .collect::<Vec<_>>()
                     .join(" or ")
             ));
-            search(db, query, &mut |e| problems.push(e))
+            search(db, query, &mut |e| warn_if_relevant(query, e, problems))
         }
         Ok(index::Lookup::Miss { .. }) | Err(_) => {
             let mut bad: Vec<index::Problem> = Vec::new();
@@ -634,14 +708,15 @@ a8a7b8f14a2b8cca7fb2b4e32c0c5d57e2e8e0f6c1b8c5d8b2e9c7d6e5f4a3b2\n\n\
     }
 
     #[test]
-    fn query_skips_other_directories() {
+    fn bad_entries_concern_their_package_name() {
         let q = Query::Filename("gtk+foo-1:2.0-1-any.pkg.tar.zst");
-        assert!(q.may_match("gtk+foo-1:2.0-1"));
-        assert!(!q.may_match("gtk+foo-1:2.0-11"));
-        assert!(!q.may_match("gtk-1:2.0-1"));
+        assert!(q.may_concern("gtk+foo-1:2.0-1"));
+        // An epoch written as `1_` in the file name but `1:` in the directory.
+        assert!(Query::Filename("gtk+foo-1_2.0-1-any.pkg.tar.zst").may_concern("gtk+foo-1:2.0-1"));
+        assert!(!q.may_concern("gtk-1:2.0-1"));
         let n = Query::Name("python-foo");
-        assert!(n.may_match("python-foo-1.0-2"));
-        assert!(!n.may_match("python-foo-bar-1.0-2"));
-        assert!(!n.may_match("python-1.0-2"));
+        assert!(n.may_concern("python-foo-1.0-2"));
+        assert!(!n.may_concern("python-foo-bar-1.0-2"));
+        assert!(!n.may_concern("python-1.0-2"));
     }
 }

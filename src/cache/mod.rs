@@ -1,12 +1,14 @@
 //! Where pacxfer keeps what it remembers between calls (database indexes, pacman-conf answers,
-//! the gateway's breaker state): the places, in order of preference, and how a file is written
-//! there so that readers only ever see whole files.
+//! the gateway's breaker state): the places, in order of preference, each used only when it
+//! passes the trust rule of [`trust`], and read and written only through it.
 
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+pub mod trust;
+
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+pub use trust::{PlaceError, TrustedDir};
 
 /// Where indexes may be read from and written to, in order of preference.
 #[derive(Debug, Clone, Default)]
@@ -51,20 +53,52 @@ impl Places {
         &self.dirs
     }
 
+    /// The places that pass the trust rule now and exist, in order.
+    pub fn trusted(&self) -> Vec<TrustedDir> {
+        self.dirs
+            .iter()
+            .filter_map(|d| TrustedDir::open(d, false).ok())
+            .collect()
+    }
+
+    /// Why each place that is not used now is not, for `-v`.
+    pub fn refusals(&self) -> Vec<String> {
+        self.dirs
+            .iter()
+            .filter_map(|d| match TrustedDir::open(d, false) {
+                Err(PlaceError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => Some(e.to_string()),
+                Ok(_) => None,
+            })
+            .collect()
+    }
+
+    /// The first place that passes the trust rule and can be written now, created if needed.
+    pub fn writable(&self) -> Option<TrustedDir> {
+        self.dirs
+            .iter()
+            .filter_map(|d| TrustedDir::open(d, true).ok())
+            .find(TrustedDir::writable)
+    }
+
     /// Whether any place can be written now (creating it if needed).
     pub fn can_write(&self) -> bool {
-        self.dirs.iter().any(|dir| {
-            let probe = dir.join(format!(".probe-{}", std::process::id()));
-            let ok = std::fs::create_dir_all(dir).is_ok()
-                && std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&probe)
-                    .is_ok();
-            let _ = std::fs::remove_file(&probe);
-            ok
-        })
+        self.writable().is_some()
+    }
+
+    /// The contents of `name` in the first place holding a trusted copy of at most `max`
+    /// bytes.
+    pub fn read_first(&self, name: &str, max: u64) -> Option<Vec<u8>> {
+        self.trusted()
+            .iter()
+            .find_map(|d| d.read(name, max).ok().flatten())
+    }
+
+    /// Removes `name` from every trusted place.
+    pub fn remove_everywhere(&self, name: &str) {
+        for d in self.trusted() {
+            let _ = d.remove(name);
+        }
     }
 
     /// A file name for the state kept about `key` (a path or URL): `prefix-<hash>.suffix`.
@@ -83,34 +117,9 @@ impl Places {
     pub fn write_first(&self, name: &str, bytes: &[u8]) -> Option<PathBuf> {
         self.dirs
             .iter()
-            .find(|dir| write_atomically(dir, name, bytes).is_ok())
-            .map(|dir| dir.join(name))
+            .filter_map(|d| TrustedDir::open(d, true).ok())
+            .find_map(|d| d.write(name, bytes).ok().map(|()| d.path().join(name)))
     }
-}
-
-/// Writes `bytes` as `dir/name` through a temporary file and a rename. The file is readable by
-/// everyone, so an index built by root serves pacman 7's unprivileged download user too.
-pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        drop(f);
-        std::fs::rename(&tmp, dir.join(name))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]
