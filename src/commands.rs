@@ -149,7 +149,8 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs a plan into `output` and prints the success line.
+/// Runs a plan into `output` and prints the success line. The output stays locked until
+/// what is returned is dropped.
 fn deliver(
     session: &Session,
     filename: &str,
@@ -157,11 +158,17 @@ fn deliver(
     output: &Path,
     progress: &Progress,
     what_next: &str,
-) -> Result<()> {
+) -> Result<Output> {
     for note in &plan.notes {
         progress.warn(note);
     }
-    let mut out = Output::open(output).with_context(|| {
+    let mut out = Output::open(output, || {
+        progress.info(&format!(
+            "waiting for another pacxfer that is writing {}",
+            output.display()
+        ))
+    })
+    .with_context(|| {
         format!(
             "cannot open output file {} for {filename}",
             output.display()
@@ -178,7 +185,7 @@ fn deliver(
                 detail.push_str(&format!("; ipfs: {miss}"));
             }
             progress.done(filename, done.source, &detail, bytes, done.resumed);
-            Ok(())
+            Ok(out)
         }
         Err(e) => {
             progress.abandon();
@@ -281,7 +288,7 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
         &resolved.mirrors,
     );
     let progress = Progress::new(&resolved.file, session.verbosity);
-    deliver(
+    let locked = deliver(
         session,
         &resolved.file,
         &plan,
@@ -291,6 +298,7 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
     )?;
     std::fs::rename(&part, &dest)
         .with_context(|| format!("cannot rename {} to {}", part.display(), dest.display()))?;
+    drop(locked);
     Ok(ExitCode::SUCCESS)
 }
 

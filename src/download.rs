@@ -47,8 +47,10 @@ pub enum Failure {
     Read(io::Error),
     /// The body ended before the file did.
     Short { got: u64, want: u64 },
-    /// The source sent, or announced, more bytes than the file has.
+    /// The source sent, or announced, more bytes than the database lists.
     TooLarge { limit: u64 },
+    /// The source sent more bytes than it announced itself (for a file no database lists).
+    LongerThanAnnounced { announced: u64 },
     /// The bytes do not match the database's SHA-256.
     Mismatch,
     /// An HTML page where a file no database lists was asked for.
@@ -83,6 +85,12 @@ impl fmt::Display for Failure {
             Failure::TooLarge { limit } => {
                 write!(f, "sent more than the {limit} bytes the database lists")
             }
+            Failure::LongerThanAnnounced { announced } => {
+                write!(
+                    f,
+                    "sent more than the {announced} bytes the server announced"
+                )
+            }
             Failure::Mismatch => write!(f, "wrong bytes: SHA-256 does not match the database"),
             Failure::Html => write!(
                 f,
@@ -105,7 +113,7 @@ impl Failure {
     fn unreachable(&self) -> bool {
         matches!(
             self,
-            Failure::Request(HttpError::Connect(_) | HttpError::Timeout(_))
+            Failure::Request(HttpError::Connect(_) | HttpError::Timeout(_)) | Failure::Stalled
         )
     }
 
@@ -118,6 +126,7 @@ impl Failure {
                 | Failure::Html
                 | Failure::WrongSize { .. }
                 | Failure::TooLarge { .. }
+                | Failure::LongerThanAnnounced { .. }
                 | Failure::Range(RangeError::Wrong(_))
         )
     }
@@ -224,7 +233,13 @@ pub fn run(
             _ => None,
         };
         progress.note(&format!("trying {}", source.describe()));
-        match attempt(source, out, ctx, progress, budget) {
+        let result = attempt(source, out, ctx, progress, budget);
+        if let Source::Gateway { cached_only, .. } = source {
+            if let Ok(gateway) = ctx.gateway_client() {
+                gateway.settle(*cached_only, result.as_ref().map(|_| ()));
+            }
+        }
+        match result {
             Ok((url, bytes)) => {
                 // Passed-over sources that misbehaved are worth a warning; on failure the
                 // error line names them all instead.
@@ -415,7 +430,7 @@ fn transfer(
             }),
             Some(total) if out.len() > total => {
                 out.truncate().map_err(Failure::Write)?;
-                Err(Failure::TooLarge { limit: total })
+                Err(Failure::LongerThanAnnounced { announced: total })
             }
             _ => Ok((url, out.len())),
         };

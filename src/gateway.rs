@@ -43,9 +43,29 @@ pub fn breaker(config: &Config) -> Breaker {
     )
 }
 
+impl Gateway {
+    /// Closes or opens the breaker once a request is over: a whole answer (the file, or a
+    /// status saying why not) closes it; an answer that then stalled or dripped below the
+    /// speed floor while the node should only serve what it holds opens it, so the next
+    /// calls do not wait on the same hung node. A request that brought no answer was already
+    /// handled by [`open`].
+    pub fn settle(&self, cached_only: bool, outcome: Result<(), &Failure>) {
+        match outcome {
+            Ok(()) => self.breaker.reset(),
+            Err(Failure::Request(_) | Failure::NoBudget) => {}
+            Err(Failure::Stalled) if cached_only => self
+                .breaker
+                .trip("answered, then stalled or sent less than 1 byte/s"),
+            Err(Failure::Stalled) => {}
+            Err(_) => self.breaker.reset(),
+        }
+    }
+}
+
 /// Asks the gateway for `url` from byte `from` on. `response_timeout` bounds the wait for the
 /// first answer when the node may search the network. A gateway whose breaker is open is not
-/// asked at all; one that cannot be reached or hangs opens it; any answer closes it.
+/// asked at all; one that cannot be reached or hangs opens it. Whether its answer closes the
+/// breaker is decided once the body has been read (see [`Gateway::settle`]).
 pub fn open(
     gateway: &Gateway,
     url: &str,
@@ -78,7 +98,6 @@ pub fn open(
             return Err(Failure::Request(e));
         }
     };
-    gateway.breaker.reset();
     match reply.status {
         200 | 206 | 416 => reply.into_stream(from).map_err(Failure::Range),
         412 => Err(Failure::NotCached),

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::config::Config as UreqConfig;
 use ureq::tls::{RootCerts, TlsConfig};
@@ -108,6 +108,9 @@ impl Client {
             .accept_encoding("identity")
             .proxy(proxy)
             .timeout_connect(Some(opts.connect_timeout))
+            // The status line and headers must all arrive within the stall timeout of the
+            // request being sent, however slowly a server drips them.
+            .timeout_recv_response(Some(opts.stall_timeout))
             .timeout_per_read(Some(opts.stall_timeout))
             .timeout_per_write(Some(opts.stall_timeout))
             .tls_config(
@@ -157,7 +160,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .is_some_and(is_html);
         let url = response.get_uri().to_string();
-        let body = response.into_body().into_reader();
+        let body = SpeedFloor::new(response.into_body().into_reader(), self.stall_timeout);
         Ok(Reply {
             status,
             content_length,
@@ -166,6 +169,52 @@ impl Client {
             html,
             body: Box::new(body),
         })
+    }
+}
+
+/// A body that must keep moving: fewer than one byte a second over a whole stall timeout
+/// ends it as a stall, like pacman's own downloader (curl's low-speed limit). A source that
+/// drips a byte now and then is as useless as a silent one, and the per-read timeout alone
+/// would wait on it forever.
+pub struct SpeedFloor<R> {
+    inner: R,
+    window: Duration,
+    min_bytes: u64,
+    started: Instant,
+    got: u64,
+}
+
+impl<R: Read> SpeedFloor<R> {
+    pub fn new(inner: R, window: Duration) -> SpeedFloor<R> {
+        SpeedFloor {
+            inner,
+            window,
+            min_bytes: window.as_secs().max(1),
+            started: Instant::now(),
+            got: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for SpeedFloor<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.got += n as u64;
+        if n > 0 && self.started.elapsed() >= self.window {
+            if self.got < self.min_bytes {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "{} bytes in {}: slower than 1 byte/s",
+                        self.got,
+                        crate::progress::secs(self.started.elapsed())
+                    ),
+                ));
+            }
+            self.started = Instant::now();
+            self.got = 0;
+        }
+        Ok(n)
     }
 }
 
@@ -196,10 +245,20 @@ impl Reply {
     /// Callers handle every other status before this.
     pub fn into_stream(self, from: u64) -> Result<Stream, RangeError> {
         match self.status {
+            // A part is only ever taken as the rest of a file when it answers our own Range
+            // and says how large the whole file is.
+            206 if from == 0 => Err(RangeError::Wrong(
+                "206 (a part) to a request for the whole file".to_string(),
+            )),
             206 => {
                 let cr = self
                     .content_range
                     .ok_or_else(|| RangeError::Wrong("206 without a Content-Range".to_string()))?;
+                if cr.total.is_none() {
+                    return Err(RangeError::Wrong(
+                        "206 without the size of the whole file".to_string(),
+                    ));
+                }
                 if cr.start != from {
                     return Err(RangeError::Wrong(format!(
                         "asked for bytes from {from}, got {}-{}",
@@ -269,6 +328,18 @@ pub fn is_stall(e: &io::Error) -> bool {
             }
             _ => false,
         })
+}
+
+/// A header value taken from the environment, made safe to send: control characters (a
+/// CR/LF would end the header) are dropped; `None` when nothing is left.
+pub fn header_value(raw: &str) -> Option<String> {
+    let clean: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_string();
+    (!clean.is_empty() && ureq::http::HeaderValue::from_str(&clean).is_ok()).then_some(clean)
 }
 
 /// Whether a `Content-Type` value names HTML: no package, database or signature is one, but

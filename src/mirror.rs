@@ -2,8 +2,8 @@
 //! HTTP(S) with proxies, pacman's User-Agent, bounded redirects and `Range` for resuming; or a
 //! `file://` URL read from disk with the same verification.
 
-use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 
 use crate::download::Failure;
 use crate::http::{Client, ClientOptions, Get, RangeError, Stream};
@@ -11,9 +11,10 @@ use crate::target::{Scheme, Target};
 
 /// The agent for one mirror URL: the proxy curl would pick for it, pacman's User-Agent.
 pub fn client(config: &crate::config::Config, url: &str) -> Result<Client, crate::http::HttpError> {
+    // pacman passes its environment through; a value that cannot be a header is not sent.
     let user_agent = std::env::var("HTTP_USER_AGENT")
         .ok()
-        .filter(|ua| !ua.trim().is_empty())
+        .and_then(|ua| crate::http::header_value(&ua))
         .unwrap_or_else(|| crate::USER_AGENT.to_string());
     Client::new(&ClientOptions {
         connect_timeout: config.mirror.connect_timeout,
@@ -54,10 +55,15 @@ fn open_file(target: &Target, from: u64) -> Result<Stream, Failure> {
     let path = target
         .file_path()
         .ok_or_else(|| Failure::Other(format!("{} is not a local file URL", target.url)))?;
-    let mut file = File::open(&path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Failure::Status(404),
-        _ => Failure::Local(e),
-    })?;
+    // Never blocks on a FIFO; anything but a regular file is refused below.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .open(&path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Failure::Status(404),
+            _ => Failure::Local(e),
+        })?;
     let meta = file.metadata().map_err(Failure::Local)?;
     if !meta.is_file() {
         return Err(Failure::Other(format!("{path} is not a regular file")));

@@ -88,6 +88,13 @@ impl Progress {
         }
     }
 
+    /// Something worth a line unless `-q` was given (such as waiting for another process).
+    pub fn info(&self, text: &str) {
+        if self.verbosity != Verbosity::Quiet {
+            self.line(text);
+        }
+    }
+
     /// Something the user should know even when it did not stop the download.
     pub fn warn(&self, text: &str) {
         self.line(&format!("warning: {text}"));
