@@ -24,6 +24,7 @@ pub mod plan;
 pub mod progress;
 pub mod shown;
 pub mod syncdb;
+pub mod tar;
 pub mod target;
 pub mod template;
 pub mod verify;

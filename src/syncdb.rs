@@ -5,12 +5,13 @@
 //! entries list this file name (or package name)?" and nothing else.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::cache;
 use crate::index;
+use crate::tar;
 
 /// The largest `desc` member read; real ones are a few KiB.
 const DESC_MAX: u64 = 1 << 20;
@@ -73,6 +74,8 @@ pub enum DbError {
     },
     /// The file is empty (an interrupted download).
     Empty { path: PathBuf },
+    /// The archive is malformed or breaks a limit of the reader (see `tar`).
+    Damaged { path: PathBuf, why: String },
 }
 
 impl fmt::Display for DbError {
@@ -104,6 +107,11 @@ impl fmt::Display for DbError {
             DbError::Empty { path } => write!(
                 f,
                 "sync database {} is empty; run `pacman -Syy` to download it again",
+                path.display()
+            ),
+            DbError::Damaged { path, why } => write!(
+                f,
+                "sync database {} is damaged or hostile ({why}); run `pacman -Syy` to download it again",
                 path.display()
             ),
         }
@@ -388,44 +396,66 @@ fn scan(
         path: db.path.clone(),
         err,
     };
-    let file = File::open(&db.path).map_err(read_err)?;
+    // Never blocks on a FIFO planted at a database's name; only a regular file is read.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .open(&db.path)
+        .map_err(read_err)?;
     let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(read_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
     if meta.len() == 0 {
         return Err(DbError::Empty {
             path: db.path.clone(),
         });
     }
     let reader = decompress(BufReader::with_capacity(128 * 1024, file), &db.path)?;
-    let mut archive = tar::Archive::new(reader);
     let mut found = Vec::new();
-    for member in archive.entries().map_err(read_err)? {
-        let mut member = member.map_err(read_err)?;
-        let Ok(member_name) = String::from_utf8(member.path_bytes().into_owned()) else {
-            continue;
+    let walked = tar::for_each_file(reader, |path, size, data| {
+        let Ok(member_name) = std::str::from_utf8(path) else {
+            return Ok(());
         };
         let Some(dir) = member_name.strip_suffix("/desc") else {
-            continue;
+            return Ok(());
         };
         let mut text = String::new();
-        let parsed = match (&mut member).take(DESC_MAX).read_to_string(&mut text) {
-            Ok(_) if member.header().size().unwrap_or(0) > DESC_MAX => Err(DescError::Unreadable(
-                format!("larger than {DESC_MAX} bytes"),
-            )),
-            Ok(_) if query.is_some_and(|q| !q.may_hold(&text) && !q.may_concern(dir)) => continue,
+        let parsed = match data.take(DESC_MAX).read_to_string(&mut text) {
+            Ok(_) if size > DESC_MAX => Err(DescError::Unreadable(format!(
+                "larger than {DESC_MAX} bytes"
+            ))),
+            Ok(_) if query.is_some_and(|q| !q.may_hold(&text) && !q.may_concern(dir)) => {
+                return Ok(())
+            }
             Ok(_) => parse_desc(&text, &db.repo),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 Err(DescError::Unreadable("not UTF-8 text".to_string()))
             }
-            Err(e) => return Err(read_err(e)),
+            Err(e) => return Err(e),
         };
         match parsed {
             Ok(entry) if query.is_none_or(|q| q.matches(&entry)) => found.push(entry),
             Ok(_) => {}
             Err(err) => warn(DbError::BadEntry {
                 path: db.path.clone(),
-                member: member_name,
+                member: member_name.to_string(),
                 err: err.to_string(),
             }),
+        }
+        Ok(())
+    });
+    match walked {
+        Ok(()) => {}
+        Err(tar::TarError::Io(err)) => return Err(read_err(err)),
+        Err(err @ tar::TarError::Corrupt { .. }) => {
+            return Err(DbError::Damaged {
+                path: db.path.clone(),
+                why: err.to_string(),
+            })
         }
     }
     Ok((found, meta))
@@ -521,15 +551,21 @@ fn find_in(
         // No index can be written (pacman 7's download user, a read-only cache): a targeted
         // search reads less than building an index that could not be kept.
         Ok(index::Lookup::Miss { .. }) | Err(_) if !places.can_write() => {
+            let refused = places.refusals();
             found.notes.push(format!(
-                "{}: searched; no index can be written in {}",
+                "{}: searched; no index can be written in {}{}",
                 db.path.display(),
                 places
                     .dirs()
                     .iter()
                     .map(|d| d.display().to_string())
                     .collect::<Vec<_>>()
-                    .join(" or ")
+                    .join(" or "),
+                if refused.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", refused.join("; "))
+                }
             ));
             search(db, query, &mut |e| warn_if_relevant(query, e, problems))
         }

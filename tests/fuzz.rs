@@ -5,12 +5,13 @@
 //! `PACXFER_FUZZ_ITERS=N` runs N executions per target instead of the default, and
 //! `PACXFER_FUZZ_SEED=S` starts from another seed; a failure prints the input and the seed.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use pacxfer::config::Config;
 use pacxfer::syncdb::{self, is_plain_filename, parse_desc, Query, SyncDb};
+use pacxfer::tar::{for_each_file, TarError, LONG_NAME_MAX, PAX_MAX};
 use pacxfer::target::Target;
 use pacxfer::template;
 
@@ -254,6 +255,277 @@ fn fuzz_database_reader() {
                     if line.contains('\n') {
                         return Err(format!("a problem that is not one line: {line:?}"));
                     }
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
+/// Header fields, extension types and pax records that reach the tar reader's limits.
+const TAR_WORDS: &[&[u8]] = &[
+    b"L",
+    b"K",
+    b"x",
+    b"g",
+    b"S",
+    b"5",
+    b"\0",
+    b"77777777777",
+    b"00000001000",
+    b"00000010001",
+    b"\x80\x00\x00\x00\x00\x00\x00\x40\x00\x00\x00\x00",
+    b"\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00",
+    b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+    b"99999999 path=",
+    b"20 size=99999999999\n",
+    b"12 path=abc\n",
+    b"9 size=0\n",
+    b"0 path=\n",
+    b"ustar\x0000",
+    b"ustar  \x00",
+    b"\0\0\0\0\0\0\0\0",
+];
+
+/// Where a dictionary word is written over a block: the name, the size field, the typeflag,
+/// the magic, the ustar prefix, and the start of a block (a pax record or a long name).
+const TAR_FIELDS: &[usize] = &[0, 124, 156, 257, 345, 0, 3];
+
+/// Sets the checksum of every block that has a ustar or GNU magic, so that mutations reach past
+/// the checksum check.
+fn reseal(data: &mut [u8]) {
+    for block in data.chunks_exact_mut(512) {
+        if &block[257..262] != b"ustar" {
+            continue;
+        }
+        block[148..156].copy_from_slice(b"        ");
+        let sum: u32 = block.iter().map(|&b| u32::from(b)).sum();
+        block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    }
+}
+
+/// The archives the tar reader starts from: GNU long names and long links, pax headers (with
+/// `path` and `size`), a global pax header, ustar prefixes, base-256 sizes and old v7 headers.
+fn tar_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = vec![tar_of(&[
+        ("zstd-1:1.5.6-1", DESC.to_string()),
+        ("zlib-1:1.5.6-1", DESC.replace("zstd", "zlib")),
+    ])];
+
+    // GNU: a long name (the crate writes an 'L' member), a long link target ('K'), a directory.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_size(0);
+    h.set_mode(0o755);
+    h.set_cksum();
+    b.append_data(&mut h, "zstd-1:1.5.6-1/", &[][..])
+        .expect("tar dir");
+    let long = format!("{}-1:1.5.6-1/desc", "zstd".repeat(40));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(DESC.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, &long, DESC.as_bytes())
+        .expect("tar long name");
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, format!("{}/link", "l".repeat(120)), "t".repeat(150))
+        .expect("tar long link");
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_entry_type(tar::EntryType::Continuous);
+    b.append_data(&mut h, "contiguous/desc", &b"seven"[..])
+        .expect("tar contiguous");
+    seeds.push(b.into_inner().expect("tar"));
+
+    // Pax: a global header, then extended headers giving a long path and overriding the size.
+    let record = |key: &str, value: &str| {
+        let body = format!("{key}={value}\n");
+        let mut len = body.len() + 2;
+        while format!("{len} ").len() + body.len() != len {
+            len += 1;
+        }
+        format!("{len} {body}").into_bytes()
+    };
+    let mut b = tar::Builder::new(Vec::new());
+    let pax = |b: &mut tar::Builder<Vec<u8>>, kind, records: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_path("PaxHeaders.0/desc").expect("pax name");
+        h.set_size(records.len() as u64);
+        h.set_cksum();
+        b.append(&h, records).expect("pax header");
+    };
+    pax(
+        &mut b,
+        tar::EntryType::XGlobalHeader,
+        &record("comment", "made by pacxfer's fuzz test"),
+    );
+    let long = format!("{}/desc", "pax-path".repeat(30));
+    let records = [record("path", &long), record("mtime", "1700000000.5")].concat();
+    pax(&mut b, tar::EntryType::XHeader, &records);
+    let mut h = tar::Header::new_ustar();
+    h.set_path("short/desc").expect("path");
+    h.set_size(DESC.len() as u64);
+    h.set_cksum();
+    b.append(&h, DESC.as_bytes()).expect("tar");
+    pax(&mut b, tar::EntryType::XHeader, &record("size", "5"));
+    let mut h = tar::Header::new_ustar();
+    h.set_path("sized/desc").expect("path");
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, &b"12345"[..]).expect("tar");
+    seeds.push(b.into_inner().expect("tar"));
+
+    // Ustar with a prefix, base-256 size, and an old v7 header.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(DESC.len() as u64);
+    h.set_mode(0o644);
+    let prefixed = format!("{}/zstd-1:1.5.6-1/desc", "prefix".repeat(12));
+    b.append_data(&mut h, &prefixed, DESC.as_bytes())
+        .expect("tar prefix");
+    let mut h = tar::Header::new_gnu();
+    h.set_path("base256/desc").expect("path");
+    h.as_mut_bytes()[124..136].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6]);
+    h.set_cksum();
+    b.append(&h, &b"base\n\n"[..]).expect("tar");
+    let mut h = tar::Header::new_old();
+    h.set_path("old/desc").expect("path");
+    h.set_size(3);
+    h.set_cksum();
+    b.append(&h, &b"v7\n"[..]).expect("tar");
+    seeds.push(b.into_inner().expect("tar"));
+    seeds
+}
+
+type TarFiles = Vec<(Vec<u8>, u64, Vec<u8>)>;
+
+/// The regular files of an archive as the `tar` crate reads them.
+fn tar_crate_files(input: &[u8]) -> std::io::Result<TarFiles> {
+    let mut archive = tar::Archive::new(input);
+    let mut found = Vec::new();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if !matches!(
+            entry.header().entry_type(),
+            tar::EntryType::Regular | tar::EntryType::Continuous
+        ) {
+            continue;
+        }
+        let path = entry.path_bytes().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data)?;
+        found.push((path, entry.size(), data));
+    }
+    Ok(found)
+}
+
+#[test]
+fn fuzz_tar_reader() {
+    let seeds = tar_seeds();
+    // Unmutated, the reader finds what the `tar` crate finds.
+    for seed in &seeds {
+        let mut ours = Vec::new();
+        for_each_file(&seed[..], |path, size, data| {
+            let mut bytes = Vec::new();
+            data.read_to_end(&mut bytes)?;
+            ours.push((path.to_vec(), size, bytes));
+            Ok(())
+        })
+        .expect("our reader");
+        let theirs = tar_crate_files(seed).expect("tar crate");
+        assert!(theirs.len() >= 2);
+        assert_eq!(ours, theirs);
+    }
+    fuzz(
+        "tar::for_each_file",
+        20_000,
+        |rng| {
+            let mut d = rng.pick(&seeds).clone();
+            match rng.below(8) {
+                // Sometimes a seed as it is.
+                0 => return d,
+                // Words written over a header field, or over the start of a block.
+                1..=4 => {
+                    for _ in 0..1 + rng.below(3) {
+                        let word = rng.pick(TAR_WORDS);
+                        let at = rng.below(d.len() / 512) * 512 + rng.pick(TAR_FIELDS);
+                        let end = (at + word.len()).min(d.len());
+                        d[at..end].copy_from_slice(&word[..end - at]);
+                    }
+                }
+                _ => mutate(rng, &mut d, TAR_WORDS),
+            }
+            if rng.below(4) > 0 {
+                reseal(&mut d);
+            }
+            d
+        },
+        |input| {
+            // Some members are read whole, some not at all, some in part.
+            let mode = input.len() % 3;
+            let mut handed = 0u64;
+            let mut members = Vec::new();
+            let result = for_each_file(input, |path, size, data| {
+                let max = match mode {
+                    0 => u64::MAX,
+                    1 => 0,
+                    _ => 100,
+                };
+                let mut bytes = Vec::new();
+                let read = data.take(max).read_to_end(&mut bytes)?;
+                handed += read as u64;
+                members.push((path.to_vec(), size, read as u64));
+                Ok(())
+            });
+            if handed > input.len() as u64 {
+                return Err(format!(
+                    "{handed} bytes of data from {} bytes of input",
+                    input.len()
+                ));
+            }
+            for (path, size, read) in &members {
+                let cap = if path.len() as u64 > LONG_NAME_MAX
+                    && input.windows(5).any(|w| w == b"path=")
+                {
+                    PAX_MAX
+                } else {
+                    LONG_NAME_MAX
+                };
+                if path.len() as u64 > cap {
+                    return Err(format!("a path of {} bytes", path.len()));
+                }
+                if read > size {
+                    return Err(format!("{read} bytes of a {size}-byte member"));
+                }
+                if result.is_ok() && mode == 0 && read != size {
+                    return Err(format!(
+                        "{read} bytes of a {size}-byte member, and no error"
+                    ));
+                }
+            }
+            match &result {
+                Err(e) if e.to_string().contains('\n') => {
+                    return Err(format!("an error that is not one line: {e}"));
+                }
+                Err(TarError::Corrupt { offset, .. }) if offset % 512 != 0 => {
+                    return Err(format!("a header at byte {offset}"));
+                }
+                _ => {}
+            }
+            if mode == 0 && seeds.iter().any(|s| s == input) {
+                let ours: Vec<_> = members.iter().map(|(p, s, _)| (p.clone(), *s)).collect();
+                let theirs: Vec<_> = tar_crate_files(input)
+                    .map_err(|e| format!("the tar crate: {e}"))?
+                    .into_iter()
+                    .map(|(p, s, _)| (p, s))
+                    .collect();
+                if result.is_err() || ours != theirs {
+                    return Err(format!(
+                        "{result:?}: {ours:?} but the tar crate reads {theirs:?}"
+                    ));
                 }
             }
             Ok(())
