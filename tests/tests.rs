@@ -28,4 +28,5 @@ mod fuzz;
 mod index_tests;
 mod pacman_tests;
 mod privilege;
+mod security;
 mod xfer_tests;
