@@ -51,8 +51,9 @@ pub struct Global {
     #[arg(long, global = true, env = "PACXFER_DBPATH", value_name = "DIR")]
     pub dbpath: Option<PathBuf>,
 
-    /// Where database indexes and gateway state are kept; "" for none [default: config's
-    /// cache_dir, else /var/cache/pacxfer when writable, else $XDG_CACHE_HOME/pacxfer].
+    /// Where database indexes and gateway state are kept; "" for none; used only when owned
+    /// by root or this user and not writable by others [default: config's cache_dir, else
+    /// /var/cache/pacxfer, else $XDG_CACHE_HOME/pacxfer].
     #[arg(
         long,
         global = true,
