@@ -200,8 +200,10 @@ impl<R: Read> Read for SpeedFloor<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.got += n as u64;
-        if n > 0 && self.started.elapsed() >= self.window {
-            if self.got < self.min_bytes {
+        let elapsed = self.started.elapsed();
+        if n > 0 && elapsed >= self.window {
+            // At least one byte for every second that has passed, and the window's worth.
+            if self.got < self.min_bytes || (self.got as f64) < elapsed.as_secs_f64() {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!(
@@ -331,14 +333,16 @@ pub fn is_stall(e: &io::Error) -> bool {
 }
 
 /// A header value taken from the environment, made safe to send: control characters (a
-/// CR/LF would end the header) are dropped; `None` when nothing is left.
+/// CR/LF would end the header) become spaces, runs of spaces one; `None` when nothing is
+/// left.
 pub fn header_value(raw: &str) -> Option<String> {
     let clean: String = raw
         .chars()
-        .filter(|c| !c.is_control())
+        .map(|c| if c.is_control() { ' ' } else { c })
         .collect::<String>()
-        .trim()
-        .to_string();
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     (!clean.is_empty() && ureq::http::HeaderValue::from_str(&clean).is_ok()).then_some(clean)
 }
 
