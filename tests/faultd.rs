@@ -6,12 +6,15 @@
 //! A fault that models a server holding another file (wrong bytes, a shorter or longer file)
 //! answers consistently, ranges included; a fault that models a broken transfer (a stall, a
 //! reset, a lying length) breaks whatever part of the file was asked for.
+//!
+//! Every request is logged (its path and any `Range`), so a test can tell whether a source
+//! was asked at all.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -54,6 +57,20 @@ pub enum Fault {
     WrongContentRange,
     /// Nothing listens.
     Down,
+    /// Sends the status line, then one harmless header line a second for up to a minute,
+    /// never ending the headers.
+    HeaderDrip,
+    /// The right headers (with `Content-Length`), then one byte every `SLOW_DRIP_GAP`, for up
+    /// to a minute.
+    SlowDrip,
+    /// Answers every request, with or without `Range`, with `206`, `Content-Range: bytes
+    /// 0-{half-1}/*` and the first half of the file.
+    PartialStar,
+    /// Announces the file's length, sends the file and 4 KiB more, closes.
+    LongerThanAnnounced,
+    /// Announces the file's length in `Content-Length` but sends the body chunked (which, by
+    /// HTTP's rules, overrides the length): the file and 4 KiB more.
+    ChunkedOverLength,
 }
 
 /// The gap between two pieces of a drip.
@@ -63,6 +80,11 @@ pub const DRIP_PIECES: u32 = 8;
 /// How long a stalled or hung connection is held open at most.
 const HOLD: Duration = Duration::from_secs(30);
 const JUNK: usize = 4096;
+/// The gap between two bytes of a slow drip: below any stall timeout the tests use, and
+/// below the speed floor of 1 byte/s.
+pub const SLOW_DRIP_GAP: Duration = Duration::from_millis(1500);
+/// How long a header drip or a slow drip goes on at most.
+const DRIP_FOR: Duration = Duration::from_secs(60);
 
 impl Fault {
     /// Every fault, in the order the matrix prints them.
@@ -92,6 +114,15 @@ impl Fault {
         Fault::Down,
     ];
 
+    /// Faults for single regression tests, outside the matrix.
+    pub const EXTRA: &'static [Fault] = &[
+        Fault::HeaderDrip,
+        Fault::SlowDrip,
+        Fault::PartialStar,
+        Fault::LongerThanAnnounced,
+        Fault::ChunkedOverLength,
+    ];
+
     pub fn name(&self) -> String {
         match self {
             Fault::Good => "good".into(),
@@ -112,11 +143,20 @@ impl Fault {
             Fault::RangeIgnored => "range-ignored".into(),
             Fault::WrongContentRange => "wrong-range".into(),
             Fault::Down => "down".into(),
+            Fault::HeaderDrip => "header-drip".into(),
+            Fault::SlowDrip => "slow-drip".into(),
+            Fault::PartialStar => "partial-star".into(),
+            Fault::LongerThanAnnounced => "longer-than-announced".into(),
+            Fault::ChunkedOverLength => "chunked-over-length".into(),
         }
     }
 
     fn from_name(name: &str) -> Option<Fault> {
-        Fault::ALL.iter().copied().find(|f| f.name() == name)
+        Fault::ALL
+            .iter()
+            .chain(Fault::EXTRA)
+            .copied()
+            .find(|f| f.name() == name)
     }
 
     /// Whether a client that resumes, verifies and follows redirects gets the right file.
@@ -157,12 +197,22 @@ pub struct FaultServer {
     dead_port: u16,
     stop: Arc<AtomicBool>,
     other_port: u16,
+    log: Arc<Mutex<Vec<Hit>>>,
+}
+
+/// One request as the log records it.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub path: String,
+    /// N of `Range: bytes=N-`, when the request had one.
+    pub from: Option<u64>,
 }
 
 /// What every connection handler needs.
 struct Shared {
     file: Vec<u8>,
     other_port: u16,
+    log: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl FaultServer {
@@ -172,7 +222,12 @@ impl FaultServer {
         let other = TcpListener::bind("127.0.0.2:0").expect("bind fault server on 127.0.0.2");
         let port = main.local_addr().expect("addr").port();
         let other_port = other.local_addr().expect("addr").port();
-        let shared = Arc::new(Shared { file, other_port });
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::new(Shared {
+            file,
+            other_port,
+            log: log.clone(),
+        });
         let stop = Arc::new(AtomicBool::new(false));
         for listener in [main, other] {
             let (shared, stop) = (shared.clone(), stop.clone());
@@ -194,7 +249,30 @@ impl FaultServer {
             dead_port: crate::util::dead_port(),
             stop,
             other_port,
+            log,
         }
+    }
+
+    /// Every request so far, on either address.
+    pub fn log(&self) -> Vec<Hit> {
+        self.log.lock().expect("fault log lock").clone()
+    }
+
+    /// How many requests were served with `fault` (their first path segment names it).
+    pub fn hits(&self, fault: Fault) -> usize {
+        let name = fault.name();
+        self.log()
+            .iter()
+            .filter(|h| h.path.trim_start_matches('/').split('/').next() == Some(name.as_str()))
+            .count()
+    }
+
+    /// The log as text, for assertion messages.
+    pub fn log_text(&self) -> String {
+        self.log()
+            .iter()
+            .map(|h| format!("GET {} range from {:?}\n", h.path, h.from))
+            .collect()
     }
 
     /// The base URL that serves with `fault`; paths below it are served the same way.
@@ -251,6 +329,10 @@ fn read_request(reader: &mut impl BufRead) -> std::io::Result<Request> {
 fn handle(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let req = read_request(&mut BufReader::new(conn.try_clone()?))?;
+    shared.log.lock().expect("fault log lock").push(Hit {
+        path: req.path.clone(),
+        from: req.from,
+    });
     let (name, rest) = req
         .path
         .trim_start_matches('/')
@@ -353,6 +435,70 @@ fn handle(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             conn.write_all(body)
         }
         Fault::Down => status(&mut conn, 500, "down is not served"),
+        Fault::HeaderDrip => {
+            conn.write_all(b"HTTP/1.1 200 OK\r\n")?;
+            conn.flush()?;
+            let until = Instant::now() + DRIP_FOR;
+            let mut i = 0u32;
+            while Instant::now() < until {
+                thread::sleep(Duration::from_secs(1));
+                i += 1;
+                // A write error means the client went away.
+                conn.write_all(format!("X-Drip-{i}: {i}\r\n").as_bytes())?;
+                conn.flush()?;
+            }
+            Ok(())
+        }
+        Fault::SlowDrip => {
+            let Some((head, body)) = ranged(file, req.from) else {
+                return unsatisfiable(&mut conn, len);
+            };
+            conn.write_all(head.as_bytes())?;
+            conn.flush()?;
+            let until = Instant::now() + DRIP_FOR;
+            for byte in body {
+                if Instant::now() >= until {
+                    break;
+                }
+                thread::sleep(SLOW_DRIP_GAP);
+                conn.write_all(std::slice::from_ref(byte))?;
+                conn.flush()?;
+            }
+            Ok(())
+        }
+        Fault::PartialStar => {
+            let half = &file[..file.len() / 2];
+            let head = format!(
+                "HTTP/1.1 206 Partial Content\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nContent-Range: bytes 0-{}/*\r\nConnection: close\r\n\r\n",
+                half.len(),
+                half.len().saturating_sub(1)
+            );
+            conn.write_all(head.as_bytes())?;
+            conn.write_all(half)
+        }
+        Fault::LongerThanAnnounced => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+            );
+            conn.write_all(head.as_bytes())?;
+            conn.write_all(file)?;
+            conn.write_all(&[b'x'; JUNK])
+        }
+        Fault::ChunkedOverLength => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            );
+            conn.write_all(head.as_bytes())?;
+            for chunk in [file.as_slice(), &[b'x'; JUNK]] {
+                if chunk.is_empty() {
+                    continue;
+                }
+                conn.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+                conn.write_all(chunk)?;
+                conn.write_all(b"\r\n")?;
+            }
+            conn.write_all(b"0\r\n\r\n")
+        }
     }
 }
 

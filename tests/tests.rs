@@ -29,4 +29,5 @@ mod index_tests;
 mod pacman_tests;
 mod privilege;
 mod security;
+mod security_http;
 mod xfer_tests;
