@@ -229,3 +229,48 @@ fn a_self_signed_https_mirror_is_refused() {
         .stderr_has("invalid peer certificate");
     assert_eq!(std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0), 0);
 }
+
+#[test]
+fn the_download_user_keeps_its_own_cache_and_root_never_uses_it() {
+    e2e!();
+    ensure_user();
+    let w = World::new("download-user-cache", false);
+    open_to_all(w.dir.path());
+    // As the tmpfiles.d entry makes /var/cache/pacxfer: owned by the download user.
+    writable_by_user(&w.cache_dir());
+    let out_dir = w.dir.join("download-XXXXXX");
+    writable_by_user(&out_dir);
+    let tiny = w.fx.tiny.clone();
+    let out = out_dir.join(format!("{}.part", tiny.filename));
+    let out_s = out.to_str().expect("utf8");
+
+    // The download user builds its index there, then answers from it.
+    let r = as_user(&w.config, &["-v", &w.url(&tiny.filename), out_s]);
+    r.success().stderr_has("indexed into");
+    std::fs::remove_file(&out).expect("rm");
+    let r = as_user(&w.config, &["-v", &w.url(&tiny.filename), out_s]);
+    r.success().stderr_has("answered from its index");
+    for e in std::fs::read_dir(w.cache_dir()).expect("list").flatten() {
+        let mode = e.metadata().expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is not private", e.path().display());
+    }
+
+    // Root, with the same configuration, refuses the user's directory and still succeeds.
+    let before: Vec<_> = std::fs::read_dir(w.cache_dir())
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let root_out = w.out("root.part");
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &root_out);
+    r.success()
+        .stderr_has(&format!("owned by {USER}"))
+        .stderr_has("searched; no index can be written");
+    w.assert_same(&root_out, &tiny.path, &r);
+    let after: Vec<_> = std::fs::read_dir(w.cache_dir())
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after, "root wrote into the download user's cache");
+}
