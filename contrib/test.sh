@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything pacxfer's tests need, then runs them all: formatting, lints, unit tests,
-# and the end-to-end tests against real pacman and a real IPFS node (tests/ipfs-node).
+# and the end-to-end tests against real pacman and real Kubo nodes (contrib/deps.sh builds Kubo).
 #
 #   ./contrib/test.sh            # from the repository, on Debian 12 (as root) or Arch
 #

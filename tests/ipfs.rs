@@ -1,20 +1,43 @@
-//! The tests' IPFS node: the Helia-based gateway in tests/ipfs-node, started on a free
-//! loopback port with its blocks in the test's directory, stopped when dropped. Content goes
-//! in through its Kubo-compatible `/api/v0/add`; its access log tells what it served.
+//! The tests' IPFS nodes: real Kubo daemons (`contrib/deps.sh` builds or finds the `ipfs`
+//! binary), each with a temporary `IPFS_PATH` made by `ipfs init --profile=test` (loopback
+//! only, no bootstrap peers, no mDNS), gateway, RPC API and swarm on ports the kernel picks,
+//! stopped when dropped, and its daemon log printed when the test fails. Several nodes may run
+//! in one test; `connect` joins two over loopback.
+//!
+//! Content goes in through Kubo's RPC API as users and publishers add it: `add` with the
+//! import settings of Kubo's `unixfs-v1-2025` profile passed explicitly ([`PROFILE`]). What
+//! the gateway answered is read from Kubo's own metrics (`ipfs_http_gw_responses_total` by
+//! status code) and what crossed between nodes from `bitswap/stat`: Kubo keeps no access log.
 
-use std::io::{BufRead, BufReader, Read};
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::repo_root;
 
-/// A running node.
+/// Kubo's `unixfs-v1-2025` import settings, spelled out so that every Kubo version gives the
+/// same CIDs: CIDv1, raw leaves, 1 MiB chunks, sha2-256.
+pub const PROFILE: &str = "cid-version=1&raw-leaves=true&chunker=size-1048576&hash=sha2-256";
+
+/// A running Kubo daemon.
 pub struct Node {
-    child: Child,
+    child: Option<Child>,
+    /// The gateway's base URL.
     pub url: String,
+    /// The RPC API's base URL.
+    pub api: String,
     log: PathBuf,
+}
+
+/// How a node is started.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Start with the swarm (`ipfs daemon`), not `--offline`.
+    pub online: bool,
+    /// Config keys set before the daemon starts (dotted paths, JSON values).
+    pub config: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// One line of `/api/v0/add`'s answer.
@@ -25,74 +48,175 @@ pub struct Added {
     pub hash: String,
 }
 
-fn node_dir() -> PathBuf {
-    repo_root().join("tests").join("ipfs-node")
+/// The `ipfs` binary: the one `contrib/deps.sh` built, else the one on PATH.
+pub fn ipfs_bin() -> PathBuf {
+    let built = repo_root().join(".kubo").join("bin").join("ipfs");
+    if built.exists() {
+        built
+    } else {
+        PathBuf::from("ipfs")
+    }
 }
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
+        .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into()
 }
 
+/// Sets `path` (dotted) in a JSON document to `value`.
+fn set_path(doc: &mut serde_json::Value, path: &str, value: serde_json::Value) {
+    let mut at = doc;
+    let parts: Vec<&str> = path.split('.').collect();
+    for part in &parts[..parts.len() - 1] {
+        if !at.get(*part).is_some_and(|v| v.is_object()) {
+            at[*part] = serde_json::json!({});
+        }
+        at = &mut at[*part];
+    }
+    at[parts[parts.len() - 1]] = value;
+}
+
 impl Node {
-    /// Starts a node whose repository is `<dir>/ipfs`.
+    /// An offline node whose repository is `<dir>/ipfs`.
     pub fn start(dir: &Path) -> Node {
-        let node_bin = node_dir().join("node_modules").join(".bin").join("node");
-        assert!(
-            node_bin.exists(),
-            "the test IPFS node is not installed ({} missing): run ./contrib/test.sh, \
-             or `npm ci --ignore-scripts` in tests/ipfs-node; PACXFER_SKIP_E2E=1 skips these tests",
-            node_bin.display()
-        );
-        let repo = dir.join("ipfs");
-        std::fs::create_dir_all(&repo).expect("mkdir ipfs repo");
-        let log = dir.join("ipfs-access.log");
-        let stderr = std::fs::File::create(dir.join("ipfs-stderr.log")).expect("stderr log");
-        let mut child = Command::new(&node_bin)
-            .arg(node_dir().join("server.mjs"))
-            .arg("--repo")
-            .arg(&repo)
-            .args(["--port", "0", "--log"])
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start the IPFS node");
-        let stdout = child.stdout.take().expect("node stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let mut reader = BufReader::new(stdout);
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining so the node never blocks on a full pipe.
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the IPFS node did not start within 60 s");
-            }
-        };
-        let url = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| {
-                let errors =
-                    std::fs::read_to_string(dir.join("ipfs-stderr.log")).unwrap_or_default();
-                panic!("unexpected first line from the IPFS node: {line:?}\n{errors}")
-            })
-            .to_string();
-        Node { child, url, log }
+        Node::start_with(dir, "ipfs", Options::default())
     }
 
-    /// `POST /api/v0/add?<params>` with one file per `(name, bytes)`.
+    /// A node whose repository is `<dir>/<name>`.
+    pub fn start_with(dir: &Path, name: &str, opts: Options) -> Node {
+        let bin = ipfs_bin();
+        let repo = dir.join(name);
+        let log = dir.join(format!("{name}-daemon.log"));
+        let init = Command::new(&bin)
+            .args(["init", "--profile=test"])
+            .env("IPFS_PATH", &repo)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} ({e}): run ./contrib/deps.sh, which builds Kubo; \
+                     PACXFER_SKIP_E2E=1 skips these tests",
+                    bin.display()
+                )
+            });
+        assert!(
+            init.status.success(),
+            "ipfs init failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let config_path = repo.join("config");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config_path).expect("read config"))
+                .expect("config is JSON");
+        // Ports the kernel picks, read back from the daemon's own lines.
+        set_path(
+            &mut config,
+            "Addresses.API",
+            serde_json::json!("/ip4/127.0.0.1/tcp/0"),
+        );
+        set_path(
+            &mut config,
+            "Addresses.Gateway",
+            serde_json::json!("/ip4/127.0.0.1/tcp/0"),
+        );
+        set_path(
+            &mut config,
+            "Addresses.Swarm",
+            serde_json::json!(["/ip4/127.0.0.1/tcp/0"]),
+        );
+        for (key, value) in &opts.config {
+            set_path(&mut config, key, value.clone());
+        }
+        std::fs::write(
+            &config_path,
+            serde_json::to_vec_pretty(&config).expect("config"),
+        )
+        .expect("write config");
+
+        let out = std::fs::File::create(&log).expect("daemon log");
+        let err = out.try_clone().expect("daemon log");
+        let mut cmd = Command::new(&bin);
+        cmd.arg("daemon");
+        if !opts.online {
+            cmd.arg("--offline");
+        }
+        let child = cmd
+            .env("IPFS_PATH", &repo)
+            .env("GOLOG_LOG_LEVEL", "error")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start ipfs daemon");
+        let mut node = Node {
+            child: Some(child),
+            url: String::new(),
+            api: String::new(),
+            log,
+        };
+        let started = Instant::now();
+        loop {
+            let text = node.log();
+            if text.contains("Daemon is ready") {
+                let port = |prefix: &str| {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix(prefix))
+                        .and_then(|addr| addr.trim().rsplit('/').next())
+                        .map(str::to_string)
+                        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{text}"))
+                };
+                node.api = format!("http://127.0.0.1:{}", port("RPC API server listening on "));
+                node.url = format!("http://127.0.0.1:{}", port("Gateway server listening on "));
+                return node;
+            }
+            let exited = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || started.elapsed() > Duration::from_secs(60) {
+                panic!("the Kubo daemon did not start:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon's output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `POST /api/v0/<call>` with an optional body and content type; the status and text.
+    pub fn rpc_raw(&self, call: &str, body: Option<(&str, Vec<u8>)>) -> (u16, String) {
+        let req = agent().post(&format!("{}/api/v0/{call}", self.api));
+        let resp = match body {
+            Some((ctype, bytes)) => req.header("Content-Type", ctype).send(&bytes[..]),
+            None => req.send_empty(),
+        };
+        let mut resp = resp.unwrap_or_else(|e| panic!("POST {call}: {e}"));
+        let status = resp.status().as_u16();
+        let mut text = String::new();
+        resp.body_mut()
+            .as_reader()
+            .read_to_string(&mut text)
+            .expect("RPC answer");
+        (status, text)
+    }
+
+    /// An RPC call that must succeed; its last JSON line.
+    pub fn rpc(&self, call: &str) -> serde_json::Value {
+        let (status, text) = self.rpc_raw(call, None);
+        assert_eq!(status, 200, "{call}: {text}");
+        text.lines()
+            .rfind(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{call}: {l:?}: {e}")))
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// `add?<params>` with one multipart file per `(name, bytes)`.
     pub fn add_files(&self, files: &[(&str, &[u8])], params: &str) -> Vec<Added> {
         let boundary = "pacxferTestBoundary7c1f";
         let mut body = Vec::new();
@@ -107,16 +231,10 @@ impl Node {
             body.extend_from_slice(b"\r\n");
         }
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let mut resp = agent()
-            .post(&format!("{}/api/v0/add?{params}", self.url))
-            .header(
-                "Content-Type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .send(&body[..])
-            .expect("POST /api/v0/add");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().expect("add answer");
+        let (status, text) = self.rpc_raw(
+            &format!("add?{params}"),
+            Some((&format!("multipart/form-data; boundary={boundary}"), body)),
+        );
         assert_eq!(status, 200, "add failed: {text}");
         text.lines()
             .filter(|l| !l.trim().is_empty())
@@ -124,15 +242,23 @@ impl Node {
             .collect()
     }
 
-    /// Adds one file; returns its CID.
-    pub fn add(&self, name: &str, bytes: &[u8], params: &str) -> String {
-        let added = self.add_files(&[(name, bytes)], params);
+    /// Adds and pins one file with the profile's settings; returns its CID.
+    pub fn add(&self, name: &str, bytes: &[u8]) -> String {
+        self.add_with(name, bytes, "pin=true")
+    }
+
+    /// Adds one file with the profile's settings and `extra` parameters.
+    pub fn add_with(&self, name: &str, bytes: &[u8], extra: &str) -> String {
+        let added = self.add_files(&[(name, bytes)], &format!("{PROFILE}&{extra}"));
         added.last().expect("one entry").hash.clone()
     }
 
-    /// Adds files wrapped in one directory; returns the directory's CID.
+    /// Adds files wrapped in one directory (profile settings, pinned); the directory's CID.
     pub fn add_dir(&self, files: &[(&str, &[u8])]) -> String {
-        let added = self.add_files(files, "cid-version=1&wrap-with-directory=true&pin=true");
+        let added = self.add_files(
+            files,
+            &format!("{PROFILE}&wrap-with-directory=true&pin=true"),
+        );
         added
             .iter()
             .find(|a| a.name.is_empty())
@@ -142,60 +268,100 @@ impl Node {
             .clone()
     }
 
-    /// Points the local name `key` at `/ipfs/<cid>`.
-    pub fn publish(&self, key: &str, cid: &str) {
+    /// Points the key `key` (made when missing) at `/ipfs/<cid>`; returns the IPNS name.
+    pub fn publish(&self, key: &str, cid: &str) -> String {
+        let (status, _) = self.rpc_raw(&format!("key/gen?arg={key}&type=ed25519"), None);
+        assert!(status == 200 || status == 500, "key/gen: {status}");
+        let done = self.rpc(&format!(
+            "name/publish?arg=/ipfs/{cid}&key={key}&allow-offline=true&lifetime=1h"
+        ));
+        done["Name"].as_str().expect("published name").to_string()
+    }
+
+    /// The gateway's responses so far, by status code (Kubo's own counter).
+    pub fn responses(&self) -> BTreeMap<u16, u64> {
         let mut resp = agent()
-            .post(&format!(
-                "{}/api/v0/name/publish?arg=/ipfs/{cid}&key={key}",
-                self.url
-            ))
-            .send_empty()
-            .expect("name/publish");
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        assert_eq!(resp.status().as_u16(), 200, "publish failed: {text}");
+            .get(&format!("{}/debug/metrics/prometheus", self.api))
+            .call()
+            .expect("metrics");
+        let text = resp.body_mut().read_to_string().expect("metrics text");
+        text.lines()
+            .filter_map(|l| l.strip_prefix("ipfs_http_gw_responses_total{code=\""))
+            .filter_map(|rest| {
+                let (code, value) = rest.split_once("\"} ")?;
+                Some((code.parse().ok()?, value.trim().parse::<f64>().ok()? as u64))
+            })
+            .collect()
     }
 
-    /// The access log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    /// How many responses with `code` the gateway has sent.
+    pub fn answered(&self, code: u16) -> u64 {
+        self.responses().get(&code).copied().unwrap_or(0)
     }
 
-    /// Waits (up to 3 s: the node writes a line once the response has gone out) until some
-    /// log line satisfies `pred`.
-    pub fn log_has(&self, pred: impl Fn(&str) -> bool) -> bool {
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        loop {
-            if self.log().lines().any(&pred) {
-                return true;
-            }
-            if std::time::Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// Whether the gateway has sent any response at all.
+    pub fn asked(&self) -> bool {
+        self.responses().values().sum::<u64>() > 0
     }
 
-    /// Whether the gateway answered a GET for a path containing `needle` with 200 or 206.
-    pub fn served(&self, needle: &str) -> bool {
-        self.log_has(|l| {
-            let mut f = l.split_whitespace();
-            let (method, path, status) = (f.next(), f.next(), f.next());
-            method == Some("GET")
-                && path.is_some_and(|p| p.contains(needle))
-                && matches!(status, Some("200") | Some("206"))
-        })
+    /// `bitswap/stat`.
+    pub fn bitswap(&self) -> serde_json::Value {
+        self.rpc("bitswap/stat")
     }
 
-    /// The port, for tests that stop the node and want a dead address.
+    /// Blocks this node received from peers by bitswap.
+    pub fn blocks_received(&self) -> u64 {
+        self.bitswap()["BlocksReceived"].as_u64().unwrap_or(0)
+    }
+
+    /// Blocks this node sent to peers by bitswap.
+    pub fn blocks_sent(&self) -> u64 {
+        self.bitswap()["BlocksSent"].as_u64().unwrap_or(0)
+    }
+
+    /// Where other nodes reach this one: its loopback swarm address with its peer id.
+    pub fn swarm_addr(&self) -> String {
+        let id = self.rpc("id");
+        id["Addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
+            .unwrap_or_else(|| panic!("no loopback swarm address: {id}"))
+            .to_string()
+    }
+
+    /// Connects this node to `other`.
+    pub fn connect(&self, other: &Node) {
+        let addr = other.swarm_addr();
+        self.rpc(&format!("swarm/connect?arg={addr}"));
+    }
+
+    /// Stops the daemon.
     pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+        if std::thread::panicking() {
+            let text = self.log();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!(
+                "--- Kubo daemon log ({}), last lines:\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! pacxfer's integration tests: one binary, each module a set of user sessions.
 //!
-//! The end-to-end modules drive the real IPFS node (tests/ipfs-node) and real pacman; they
-//! fail when either is missing, unless PACXFER_SKIP_E2E=1 is set by hand.
+//! The end-to-end modules drive real Kubo nodes (`ipfs`, built or found by contrib/deps.sh)
+//! and real pacman; they fail when either is missing, unless PACXFER_SKIP_E2E=1 is set by hand.
 
 /// Starts an end-to-end test: returns early, saying so, only when a person set
 /// PACXFER_SKIP_E2E=1.
@@ -26,6 +26,7 @@ mod cli_tests;
 mod faults;
 mod fuzz;
 mod index_tests;
+mod kubo_tests;
 mod pacman_tests;
 mod privilege;
 mod security;

@@ -98,14 +98,11 @@ impl World {
         format!("{}/{REPO}/os/x86_64/{file}", self.mirror.url())
     }
 
-    /// Puts a package in the node as one raw block (CIDv1, raw leaves, 1 MiB chunks).
+    /// Puts a package in the node with the `unixfs-v1-2025` settings: one raw block when it
+    /// is at most 1 MiB.
     pub fn add_raw(&self, pkg: &Pkg) -> String {
         let bytes = std::fs::read(&pkg.path).expect("read package");
-        self.node().add(
-            &pkg.filename,
-            &bytes,
-            "cid-version=1&raw-leaves=true&chunker=size-1048576&pin=true",
-        )
+        self.node().add(&pkg.filename, &bytes)
     }
 
     /// `pacxfer --config <world config> ARGS...`

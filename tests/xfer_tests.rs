@@ -1,6 +1,8 @@
 //! pacxfer called the way pacman calls its XferCommand (`pacxfer URL OUTPUT`), against the real
 //! IPFS node and the test mirror; which source served each file is read from their logs.
 
+use sha2::Digest;
+
 use crate::util::pacxfer;
 use crate::world::World;
 
@@ -13,14 +15,12 @@ fn small_package_comes_from_ipfs_by_raw_cid() {
     assert!(cid.starts_with("bafkrei"), "one raw block: {cid}");
     let out = w.out(&format!("{}.part", tiny.filename));
 
-    let r = w.xfer(&w.url(&tiny.filename), &out);
-    r.success().stderr_has("from ipfs");
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &out);
+    r.success()
+        .stderr_has("from ipfs")
+        .stderr_has(&format!("[{}/ipfs/{cid}]", w.node().url));
     w.assert_same(&out, &tiny.path, &r);
-    assert!(
-        w.node().served(&format!("/ipfs/{cid}")),
-        "{}",
-        w.node().log()
-    );
+    assert_eq!(w.node().answered(200), 1, "{:?}", w.node().responses());
     assert!(
         w.mirror.hits_for(&tiny.filename).is_empty(),
         "mirror: {}",
@@ -34,11 +34,7 @@ fn derived_raw_cids_match_the_node() {
     let w = World::new("cid-vectors", true);
     for pkg in [&w.fx.tiny, &w.fx.plus, &w.fx.other] {
         let bytes = std::fs::read(&pkg.path).expect("read");
-        let node_cid = w.node().add(
-            &pkg.filename,
-            &bytes,
-            "only-hash=true&cid-version=1&raw-leaves=true&chunker=size-1048576",
-        );
+        let node_cid = w.node().add_with(&pkg.filename, &bytes, "only-hash=true");
         let r = w.pacxfer(&["lookup", "--json", &pkg.filename]);
         r.success();
         let doc: serde_json::Value = serde_json::from_str(&r.stdout()).expect("json");
@@ -57,25 +53,60 @@ fn derived_raw_cids_match_the_node() {
 }
 
 #[test]
+fn derived_raw_cids_match_kubo_around_the_chunk_boundary() {
+    e2e!();
+    let w = World::new("cid-boundary", true);
+    const MIB: usize = 1 << 20;
+    for size in [0, 1, MIB - 1, MIB, MIB + 1] {
+        let bytes: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let node_cid = w.node().add_with("f", &bytes, "only-hash=true");
+        let sha: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        let entry = pacxfer::syncdb::Entry {
+            repo: "r".into(),
+            filename: "f-1-1-any.pkg.tar.zst".into(),
+            name: "f".into(),
+            version: "1-1".into(),
+            arch: "any".into(),
+            sha256: Some(sha),
+            csize: Some(size as u64),
+            pgpsig: None,
+            cid: None,
+        };
+        let derived = pacxfer::cid::for_entry(&entry, MIB as u64);
+        if size <= MIB {
+            assert_eq!(
+                derived.as_ref().map(|c| c.as_str()),
+                Some(node_cid.as_str()),
+                "{size} bytes"
+            );
+            assert!(node_cid.starts_with("bafkrei"), "{size} bytes: {node_cid}");
+        } else {
+            // One byte past the chunk: a dag-pb root that no SHA-256 can name.
+            assert!(derived.is_none(), "{size} bytes: {derived:?}");
+            assert!(node_cid.starts_with("bafybei"), "{size} bytes: {node_cid}");
+        }
+    }
+}
+
+#[test]
 fn large_package_comes_from_a_sha256_named_directory() {
     e2e!();
     let mut w = World::new("large-ipfs", true);
     let big = w.fx.big.clone();
     let bytes = std::fs::read(&big.path).expect("read big");
     let dir = w.node().add_dir(&[(big.sha256.as_str(), &bytes)]);
-    w.node().publish("pkgcache", &dir);
+    let name = w.node().publish("pkgcache", &dir);
     let gateway = w.node().url.clone();
-    w.configure(&gateway, &["/ipfs/{cid}", "/ipns/pkgcache/{sha256}"], "");
+    let by_sha = format!("/ipns/{name}/{{sha256}}");
+    w.configure(&gateway, &["/ipfs/{cid}", &by_sha], "");
     let out = w.out("big.part");
 
-    let r = w.xfer(&w.url(&big.filename), &out);
-    r.success().stderr_has("from ipfs");
+    let r = w.xfer_verbose(&w.url(&big.filename), &out);
+    r.success()
+        .stderr_has("from ipfs")
+        .stderr_has(&format!("/ipns/{name}/{}]", big.sha256));
     w.assert_same(&out, &big.path, &r);
-    assert!(
-        w.node().served(&format!("/ipns/pkgcache/{}", big.sha256)),
-        "{}",
-        w.node().log()
-    );
+    assert_eq!(w.node().answered(200), 1, "{:?}", w.node().responses());
     assert!(
         w.mirror.hits_for(&big.filename).is_empty(),
         "{}",
@@ -99,10 +130,11 @@ fn package_the_node_lacks_comes_from_the_mirror() {
         "{}",
         w.mirror.log_text()
     );
-    assert!(
-        w.node().log_has(|l| l.contains(" 412 ")),
-        "asked only-if-cached: {}",
-        w.node().log()
+    assert_eq!(
+        w.node().answered(412),
+        1,
+        "asked only-if-cached: {:?}",
+        w.node().responses()
     );
 }
 
@@ -144,7 +176,7 @@ fn wrong_bytes_from_ipfs_never_reach_the_output() {
         .stderr_has("wrong bytes")
         .stderr_has("from mirror");
     w.assert_same(&out, &tiny.path, &r);
-    assert!(w.node().served(&tiny.sha256), "{}", w.node().log());
+    assert_eq!(w.node().answered(200), 1, "{:?}", w.node().responses());
     assert_eq!(w.mirror.hits_for(&tiny.filename).len(), 1);
 }
 
@@ -241,8 +273,9 @@ fn unlisted_files_are_downloaded_as_they_are() {
     r.success().stderr_has("from mirror");
     w.assert_same(&out, &w.fx.db(), &r);
     assert!(
-        !w.node().log().contains("GET /ipfs"),
-        "no gateway for unlisted files"
+        !w.node().asked(),
+        "no gateway for unlisted files: {:?}",
+        w.node().responses()
     );
 }
 
@@ -498,16 +531,11 @@ fn with_network_timeout_the_node_may_search_before_the_mirror() {
         .stderr_has("from the IPFS network")
         .stderr_has("from mirror");
     w.assert_same(&out, &other.path, &r);
-    w.node()
-        .log_has(|l| l.starts_with("GET /ipfs/") && l.contains(" 502 "));
-    let log = w.node().log();
-    // First the cache-only question (412), then the network one (this offline node: 502).
-    let statuses: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("GET /ipfs/"))
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .collect();
-    assert_eq!(statuses, vec!["412", "502"], "{log}");
+    // First the cache-only question (412), then the network one, which this offline node
+    // answers 404: it has nowhere to look.
+    let responses = w.node().responses();
+    assert_eq!(responses.get(&412), Some(&1), "{responses:?}");
+    assert_eq!(responses.get(&404), Some(&1), "{responses:?}");
 }
 
 #[test]
