@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # pacxfer's benchmark, one command: installs what it needs, builds pacxfer (release), then runs
 # contrib/bench/bench.py, which generates an Arch-sized repository (15,000 db entries, 50 real
-# packages, ~250 MB), starts the test IPFS node, a mirror behind a simulated 20 MB/s, 50 ms
-# link and a loopback file server, and prints the table that BENCHMARKS.md shows.
+# packages, ~250 MB), starts an offline Kubo node (contrib/deps.sh's .kubo/bin/ipfs, else the
+# `ipfs` on PATH), a mirror behind a simulated 20 MB/s, 50 ms link and a loopback file server,
+# and prints the table that BENCHMARKS.md shows.
 #
 # Run it as root (case 6's `pacman -Sw` refuses other users), on Debian 12 or Arch.
 #

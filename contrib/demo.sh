@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # pacxfer's main job, shown end to end on this machine: builds pacxfer, builds three small
-# packages into a repository, serves it as a mirror on 127.0.0.1, starts the test IPFS node
-# holding two of the packages, and runs real pacman with pacxfer as its XferCommand.
-# At the end it prints which package came from where, from the servers' own logs.
+# packages into a repository, serves it as a mirror on 127.0.0.1, starts an offline Kubo node
+# (IPFS) holding two of the packages, and runs real pacman with pacxfer as its XferCommand.
+# At the end it prints which package came from where (the mirror's log) and what Kubo's
+# gateway answered (its own response counter: Kubo keeps no access log).
 #
 #   ./contrib/demo.sh        # Debian 12 as root (installs what it needs), or Arch
 #
@@ -62,29 +63,60 @@ done
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-say "starting the mirror (python3 http.server) and the IPFS node"
+# Kubo: the `ipfs` that contrib/deps.sh built, else the one on PATH (as tests/ipfs.rs does).
+if [ -x "$top/.kubo/bin/ipfs" ]; then ipfs=$top/.kubo/bin/ipfs; else ipfs=ipfs; fi
+# Kubo's unixfs-v1-2025 import settings, spelled out: files up to 1 MiB are one raw block.
+profile="cid-version=1&raw-leaves=true&chunker=size-1048576&hash=sha2-256"
+
+say "starting the mirror (python3 http.server) and the IPFS node (Kubo $("$ipfs" version --number), offline)"
 mirror_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$work/mirror" "$mirror_port" \
     >/dev/null 2>"$work/mirror.log" &
 pids+=($!)
-node_dir=$top/tests/ipfs-node
-"$node_dir/node_modules/.bin/node" "$node_dir/server.mjs" --repo "$work/ipfs" --port 0 \
-    --log "$work/ipfs.log" >"$work/ipfs.out" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do grep -q listening "$work/ipfs.out" 2>/dev/null && break; sleep 0.1; done
-gateway=$(sed -n 's/^listening //p' "$work/ipfs.out")
-[ -n "$gateway" ] || { say "the IPFS node did not start"; exit 1; }
-echo "mirror:  http://127.0.0.1:$mirror_port   IPFS gateway: $gateway"
+# A throwaway repository: loopback only, no bootstrap peers, no mDNS (--profile=test); RPC
+# API, gateway and swarm on ports the kernel picks, read back from the daemon's output.
+ipfs_repo=$work/ipfs
+IPFS_PATH=$ipfs_repo "$ipfs" init --profile=test >"$work/ipfs-init.log" 2>&1 ||
+    { cat "$work/ipfs-init.log" >&2; say "ipfs init failed"; exit 1; }
+IPFS_PATH=$ipfs_repo "$ipfs" config Addresses.API /ip4/127.0.0.1/tcp/0
+IPFS_PATH=$ipfs_repo "$ipfs" config Addresses.Gateway /ip4/127.0.0.1/tcp/0
+IPFS_PATH=$ipfs_repo "$ipfs" config --json Addresses.Swarm '["/ip4/127.0.0.1/tcp/0"]'
+IPFS_PATH=$ipfs_repo GOLOG_LOG_LEVEL=error "$ipfs" daemon --offline </dev/null >"$work/ipfs.log" 2>&1 &
+ipfs_pid=$!
+pids+=("$ipfs_pid")
+for _ in $(seq 600); do
+    grep -q "Daemon is ready" "$work/ipfs.log" 2>/dev/null && break
+    kill -0 "$ipfs_pid" 2>/dev/null || break
+    sleep 0.1
+done
+listening_port() { sed -n "s|^$1 listening on .*/tcp/\([0-9]*\).*|\1|p" "$work/ipfs.log" | head -n1; }
+api_port=$(listening_port "RPC API server")
+gateway_port=$(listening_port "Gateway server")
+if ! grep -q "Daemon is ready" "$work/ipfs.log" || [ -z "$api_port" ] || [ -z "$gateway_port" ]; then
+    cat "$work/ipfs.log" >&2
+    say "the IPFS node did not start"
+    exit 1
+fi
+api=http://127.0.0.1:$api_port
+gateway=http://127.0.0.1:$gateway_port
+echo "mirror:  http://127.0.0.1:$mirror_port   IPFS gateway: $gateway   Kubo RPC API: $api"
 
-say "putting hello-ipfs (one raw block) and big-ipfs (a sha256-named directory) into IPFS"
+say "putting hello-ipfs (one raw block) and big-ipfs (a sha256-named directory, published under an IPNS key) into IPFS"
 hello=$(ls "$repo"/hello-ipfs-*.pkg.tar.zst)
 big=$(ls "$repo"/big-ipfs-*.pkg.tar.zst)
-curl -fsS -X POST -F "file=@$hello" "$gateway/api/v0/add?cid-version=1&raw-leaves=true&pin=true" >/dev/null
+curl -fsS -X POST -F "file=@$hello" "$api/api/v0/add?$profile&pin=true" >/dev/null
 big_sha=$(sha256sum "$big" | cut -d' ' -f1)
 dir_cid=$(curl -fsS -X POST -F "file=@$big;filename=$big_sha" \
-    "$gateway/api/v0/add?cid-version=1&wrap-with-directory=true&pin=true" |
+    "$api/api/v0/add?$profile&wrap-with-directory=true&pin=true" |
     sed -n 's/.*"Name":"","Hash":"\([^"]*\)".*/\1/p')
-curl -fsS -X POST "$gateway/api/v0/name/publish?arg=/ipfs/$dir_cid&key=pkgcache" >/dev/null
+[ -n "$dir_cid" ] || { say "adding big-ipfs gave no directory CID"; exit 1; }
+curl -fsS -X POST "$api/api/v0/key/gen?arg=pkgcache&type=ed25519" >/dev/null
+# The gateway wants the key's IPNS name (k51...), not the key's local name.
+ipns_name=$(curl -fsS -X POST \
+    "$api/api/v0/name/publish?arg=/ipfs/$dir_cid&key=pkgcache&allow-offline=true&lifetime=1h" |
+    sed -n 's/.*"Name":"\([^"]*\)".*/\1/p')
+[ -n "$ipns_name" ] || { say "name/publish gave no IPNS name"; exit 1; }
+echo "directory: /ipfs/$dir_cid   published as /ipns/$ipns_name"
 
 mkdir -p "$work"/{root,db,cache,gnupg,hooks}
 cat >"$work/pacxfer.conf" <<CONF
@@ -92,7 +124,7 @@ dbpath = "$work/db"
 pacman_conf = "$work/pacman.conf"
 [gateway]
 url = "$gateway"
-paths = ["/ipfs/{cid}", "/ipns/pkgcache/{sha256}"]
+paths = ["/ipfs/{cid}", "/ipns/$ipns_name/{sha256}"]
 CONF
 cat >"$work/pacman.conf" <<CONF
 [options]
@@ -115,22 +147,23 @@ pacman --config "$work/pacman.conf" -Sy
 say "pacman -S --noconfirm hello-ipfs big-ipfs only-mirror"
 pacman --config "$work/pacman.conf" -S --noconfirm hello-ipfs big-ipfs only-mirror
 
-say "where each package came from (from the servers' logs)"
+say "where each package came from (not in the mirror's log: from the gateway)"
 for f in "$repo"/*.pkg.tar.zst; do
     name=$(basename "$f")
     if grep -q "GET /demo/os/x86_64/$name" "$work/mirror.log"; then
         from="mirror (http://127.0.0.1:$mirror_port)"
     else
-        from="IPFS node"
+        from="ipfs (Kubo gateway $gateway)"
     fi
     if [ "$(sha256sum <"$work/cache/$name" | cut -d' ' -f1)" = "$(sha256sum <"$f" | cut -d' ' -f1)" ]; then
         ok="sha256 ok"
     else
         ok="SHA256 WRONG"
     fi
-    printf '  %-40s %-34s %s\n' "$name" "$from" "$ok"
+    printf '  %-40s %-44s %s\n' "$name" "$from" "$ok"
 done
 printf '  %-40s %s\n' "demo.db" "mirror (not listed in any database)"
 echo
-echo "IPFS node requests:"
-sed 's/^/  /' "$work/ipfs.log"
+echo "Kubo gateway responses, by status (ipfs_http_gw_responses_total; Kubo keeps no access log):"
+curl -fsS "$api/debug/metrics/prometheus" |
+    sed -n 's/^ipfs_http_gw_responses_total{code="\([0-9]*\)"} \(.*\)/  \1: \2/p'

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""pacxfer's benchmark: builds an Arch-sized repository, starts the test IPFS node, a mirror
-behind a simulated internet link and a plain loopback file server, times pacxfer against
+"""pacxfer's benchmark: builds an Arch-sized repository, starts an offline Kubo node (IPFS), a
+mirror behind a simulated internet link and a plain loopback file server, times pacxfer against
 curl, gzip and pacman's own downloader, and prints one table of medians, minima, maxima and
 ratios, with the targets they are held to.
 
@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-NODE_DIR = TOP / "tests" / "ipfs-node"
+# Kubo's `unixfs-v1-2025` import settings, spelled out (as tests/ipfs.rs does): CIDv1, raw
+# leaves, 1 MiB chunks, sha2-256, so a file of at most 1 MiB is one raw block.
+PROFILE = "cid-version=1&raw-leaves=true&chunker=size-1048576&hash=sha2-256"
 MB = 1_000_000
 MiB = 1 << 20
 KiB = 1 << 10
@@ -512,6 +514,64 @@ def start_server(argv: list[str], log: Path) -> tuple[subprocess.Popen, str]:
     return proc, line.removeprefix("listening ")
 
 
+def ipfs_bin() -> str:
+    """Kubo's `ipfs`: the one contrib/deps.sh built, else the one on PATH (tests/ipfs.rs's
+    rule)."""
+    built = TOP / ".kubo" / "bin" / "ipfs"
+    if built.exists():
+        return str(built)
+    found = shutil.which("ipfs")
+    if found is None:
+        raise SystemExit("no Kubo: run ./contrib/deps.sh (builds .kubo/bin/ipfs) or put an "
+                         "`ipfs` >= 0.43.1 on PATH")
+    return found
+
+
+def start_kubo(repo: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
+    """An offline Kubo daemon with a fresh repository at `repo`, made by `ipfs init
+    --profile=test` (loopback only, no bootstrap peers, no mDNS, flatfs without fsync) and
+    otherwise left at its defaults; nothing is enabled that reaches the network. Its RPC API,
+    gateway and swarm listen on ports the kernel picks, read back from the daemon's output,
+    which goes to `log`. Returns the process, the RPC API's URL and the gateway's URL."""
+    ipfs = ipfs_bin()
+    env = dict(ENV, IPFS_PATH=str(repo), GOLOG_LOG_LEVEL="error")
+    r = subprocess.run([ipfs, "init", "--profile=test"], env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"ipfs init failed: {r.stderr.strip()}")
+    config_path = repo / "config"
+    config = json.loads(config_path.read_text())
+    addresses = config.setdefault("Addresses", {})
+    addresses["API"] = "/ip4/127.0.0.1/tcp/0"
+    addresses["Gateway"] = "/ip4/127.0.0.1/tcp/0"
+    addresses["Swarm"] = ["/ip4/127.0.0.1/tcp/0"]
+    config_path.write_text(json.dumps(config, indent=2))
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([ipfs, "daemon", "--offline"], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 60
+    while True:
+        text = log.read_text(errors="replace")
+        if "Daemon is ready" in text:
+            break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise SystemExit(f"the Kubo daemon did not start (see {log}):\n{text}")
+        time.sleep(0.05)
+
+    def port(prefix: str) -> str:
+        m = re.search(rf"^{prefix} listening on \S*/tcp/(\d+)", text, re.M)
+        if not m:
+            proc.kill()
+            proc.wait()
+            raise SystemExit(f"no {prefix!r} line in {log}:\n{text}")
+        return m.group(1)
+
+    return (proc, f"http://127.0.0.1:{port('RPC API server')}",
+            f"http://127.0.0.1:{port('Gateway server')}")
+
+
 def curl_json(argv: list[str]) -> list[dict]:
     out = subprocess.run(["curl", "-fsS", *argv], check=True, capture_output=True, text=True,
                          env=ENV).stdout
@@ -617,11 +677,9 @@ class Bench:
 
     def start_servers(self) -> None:
         w, a = self.work, self.args
-        say("starting the IPFS node, the mirror and the loopback file server")
-        node, self.gateway = start_server(
-            [str(NODE_DIR / "node_modules" / ".bin" / "node"), str(NODE_DIR / "server.mjs"),
-             "--repo", str(w / "ipfs"), "--port", "0", "--log", str(w / "ipfs-access.log")],
-            w / "ipfs.err")
+        say("starting the IPFS node (Kubo, offline), the mirror and the loopback file server")
+        # The node is procs[0]: case 4 watches its CPU time.
+        node, self.api, self.gateway = start_kubo(w / "ipfs", w / "ipfs-daemon.log")
         self.procs.append(node)
         me = [sys.executable, str(Path(__file__).resolve()), "serve", "--root", str(w / "mirror")]
         mirror, self.mirror = start_server(
@@ -645,19 +703,23 @@ class Bench:
         for p in files:
             form += ["-F", f"file=@{p.path};filename={p.sha256}"]
         t = time.perf_counter()
-        added = curl_json(["-X", "POST", *form, f"{self.gateway}/api/v0/add?cid-version=1"
-                           "&raw-leaves=true&chunker=size-1048576&wrap-with-directory=true"
-                           "&pin=true"])
+        added = curl_json(["-X", "POST", *form, f"{self.api}/api/v0/add?{PROFILE}"
+                           "&wrap-with-directory=true&pin=true"])
         took = time.perf_counter() - t
         cids = {x["Name"]: x["Hash"] for x in added}
-        curl_json(["-X", "POST", f"{self.gateway}/api/v0/name/publish?arg=/ipfs/{cids['']}"
-                   "&key=pkgcache"])
+        curl_json(["-X", "POST", f"{self.api}/api/v0/key/gen?arg=pkgcache&type=ed25519"])
+        published = curl_json(["-X", "POST", f"{self.api}/api/v0/name/publish?arg=/ipfs/"
+                               f"{cids['']}&key=pkgcache&allow-offline=true&lifetime=1h"])
+        # The gateway resolves the key's IPNS name (k51...), not the key's local name.
+        self.ipns = published[-1]["Name"]
         self.tiny_cid = cids[self.tiny.sha256]
         # What pacxfer asks the node for each package: the raw-block CID of a file up to
         # 1 MiB, the sha256-named entry of the published directory for a larger one.
         self.node_urls = {p.filename: f"{self.gateway}/ipfs/{cids[p.sha256]}"
-                          if p.csize <= MiB else f"{self.gateway}/ipns/pkgcache/{p.sha256}"
+                          if p.csize <= MiB else f"{self.gateway}/ipns/{self.ipns}/{p.sha256}"
                           for p in files}
+        self.context.append(("IPFS node", "Kubo, `ipfs init --profile=test` defaults, "
+                             "`ipfs daemon --offline`, repository in the work directory"))
         self.context.append(("IPFS node add", f"{sum(p.csize for p in files) / MB:.0f} MB in "
                              f"{took:.1f} s"))
 
@@ -671,7 +733,7 @@ class Bench:
             path.write_text(
                 f'dbpath = "{w / "db"}"\npacman_conf = "{w / "pacman-pacxfer.conf"}"\n'
                 f'[gateway]\nurl = "{gateway}"\n'
-                f'paths = ["/ipfs/{{cid}}", "/ipns/pkgcache/{{sha256}}"]\n{extra}')
+                f'paths = ["/ipfs/{{cid}}", "/ipns/{self.ipns}/{{sha256}}"]\n{extra}')
             return path
 
         self.conf = pacxfer_conf("node", self.gateway)
@@ -736,7 +798,7 @@ class Bench:
             first_line(["curl", "--version"], r"curl \S+"),
             first_line(["gzip", "--version"], r"gzip \S+"),
             f"Python {sys.version.split()[0]}",
-            "Node " + first_line([str(NODE_DIR / "node_modules" / ".bin" / "node"), "--version"]),
+            "Kubo " + first_line([ipfs_bin(), "version", "--number"]),
             first_line(["uname", "-sr"])])))
         out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-bytes", "262144",
                               "-seconds", "2"], capture_output=True, text=True).stdout
@@ -758,8 +820,8 @@ class Bench:
         big = self.big.filename
         for label, url, n in (
                 ("loopback HTTP (curl, sendfile server)", f"{self.fast_base}/{big}", 3),
-                ("IPFS node gateway (curl, /ipns/pkgcache/<sha256>)",
-                 f"{self.gateway}/ipns/pkgcache/{self.big.sha256}", 2)):
+                ("IPFS node gateway (curl, /ipns/<name>/<sha256>)",
+                 f"{self.gateway}/ipns/{self.ipns}/{self.big.sha256}", 2)):
             speeds = []
             for _ in range(n):
                 r = subprocess.run(["curl", "-fsS", "-o", "/dev/null", "-w", "%{speed_download}",
@@ -853,7 +915,8 @@ class Bench:
         self.expect_source("4b", self.conf_off, fast_url, out, "mirror")
         variants = [Variant("ours", self.xfer(self.conf, mirror_url, out), rm),
                     Variant("curl", ["curl", "-fsS", "-o", str(out),
-                                     f"{self.gateway}/ipns/pkgcache/{self.big.sha256}"], rm),
+                                     f"{self.gateway}/ipns/{self.ipns}/{self.big.sha256}"],
+                                    rm),
                     Variant("ours-fast", self.xfer(self.conf_off, fast_url, out), rm),
                     Variant("curl-fast", ["curl", "-fsS", "-o", str(out), fast_url], rm)]
         cpu: dict = {}
