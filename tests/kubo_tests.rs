@@ -12,7 +12,7 @@
 //! - a root that is local with a later child missing: 200 with the full Content-Length, then
 //!   the body ends where the missing block starts (offline) or stops moving (online); with the
 //!   first child missing, 500 before any byte;
-//! - `Range: bytes=N-`: 206 with `Content-Range: bytes N-END/TOTAL`;
+//! - `Range: bytes=N-`: 206 with `Content-Range: bytes N-END/TOTAL`; `HEAD`: 200;
 //! - `only-if-cached` still resolves a path over the network: a directory block a peer holds
 //!   is fetched before the 412 for the file;
 //! - one 504 is counted twice in `ipfs_http_gw_responses_total`.
@@ -83,6 +83,17 @@ fn kubo_answers_misses_at_once_and_pacxfer_moves_on() {
         Some(format!("bytes 100-{}/{}", tiny.size - 1, tiny.size).as_str())
     );
     assert_eq!(len, tiny.size - 100);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    let head = agent
+        .head(&format!("{gw}/ipfs/{dir}/{}", tiny.sha256))
+        .header("Cache-Control", "only-if-cached")
+        .call()
+        .expect("HEAD");
+    assert_eq!(head.status().as_u16(), 200);
 
     // pacxfer against the same node: a package it lacks, behind every kind of template.
     let asked_before = w.node().answered(412);
