@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::breaker::State;
 use crate::cache::Places;
-use crate::cid::{self, KnownCid};
+use crate::ipfs::cid::{self, KnownCid};
 use crate::config::{self, Config};
 use crate::download::{self, Context, DownloadError};
 use crate::output::Output;

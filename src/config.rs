@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::template;
+use crate::ipfs::template;
 
 /// The default location.
 pub const DEFAULT_PATH: &str = "/etc/pacxfer.conf";

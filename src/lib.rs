@@ -2,13 +2,12 @@
 //! against the sync databases' SHA-256, falling back to the HTTP mirror.
 //!
 //! One download, in order: `target` parses pacman's URL, `syncdb` finds the file's entry,
-//! `plan` lists the sources (`cid` and `template` make the gateway URLs), `download` walks
+//! `plan` lists the sources (`ipfs::cid` and `ipfs::template` make the gateway URLs), `download` walks
 //! them, with `gateway`, `mirror` and `http` fetching, `verify` checking while `output`
 //! writes, and `progress` telling the user. `commands` ties these together for each command.
 
 pub mod breaker;
 pub mod cache;
-pub mod cid;
 pub mod cli;
 pub mod commands;
 pub mod conf_cache;
@@ -17,6 +16,7 @@ pub mod download;
 pub mod gateway;
 pub mod http;
 pub mod index;
+pub mod ipfs;
 pub mod mirror;
 pub mod output;
 pub mod pacman_conf;
@@ -26,7 +26,6 @@ pub mod shown;
 pub mod syncdb;
 pub mod tar;
 pub mod target;
-pub mod template;
 pub mod verify;
 
 /// Sent to gateways, and to mirrors when pacman sets no `HTTP_USER_AGENT`.

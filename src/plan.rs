@@ -4,10 +4,10 @@
 //!
 //! Pure: no I/O happens here, so `pacxfer lookup` prints exactly what a download would try.
 
-use crate::cid;
+use crate::ipfs::cid;
 use crate::config::Config;
 use crate::syncdb::Entry;
-use crate::template;
+use crate::ipfs::template;
 use crate::verify::Expected;
 
 /// One place the bytes may come from.

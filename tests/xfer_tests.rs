@@ -72,7 +72,7 @@ fn derived_raw_cids_match_kubo_around_the_chunk_boundary() {
             pgpsig: None,
             cid: None,
         };
-        let derived = pacxfer::cid::for_entry(&entry, MIB as u64);
+        let derived = pacxfer::ipfs::cid::for_entry(&entry, MIB as u64);
         if size <= MIB {
             assert_eq!(
                 derived.as_ref().map(|c| c.as_str()),

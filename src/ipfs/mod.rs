@@ -1,0 +1,6 @@
+//! IPFS as pacxfer sees it: CIDs and how they relate to the sync databases' SHA-256
+//! (`cid`), and the gateway path templates that name a file in a node (`template`).
+//! The gateway as a download source lives in `gateway`; this module only names things.
+
+pub mod cid;
+pub mod template;
