@@ -164,6 +164,7 @@ impl Node {
             if text.contains("Daemon is ready") {
                 let port = |prefix: &str| {
                     text.lines()
+                        .filter(|l| l.contains("/tcp/"))
                         .find_map(|l| l.strip_prefix(prefix))
                         .and_then(|addr| addr.trim().rsplit('/').next())
                         .map(str::to_string)

@@ -1,0 +1,487 @@
+//! A client for Kubo's RPC API (`/api/v0/...`): what sharing and publishing need to put files
+//! into the user's node. Every call is a POST with its arguments in the query string; answers
+//! are one JSON value, or one per line for streaming calls (`add`), bounded in size and time.
+//! The endpoint is an URL (`http://127.0.0.1:5001`), a multiaddr as Kubo writes it in
+//! `$IPFS_PATH/api` (`/ip4/127.0.0.1/tcp/5001`), or a unix socket (`/unix/run/ipfs/api.sock`),
+//! which a hook running in its own network namespace can still reach. Kubo's
+//! `API.Authorizations` are honoured with the same `basic:USER:PASSWORD` or `bearer:TOKEN`
+//! form as `ipfs --api-auth`.
+//!
+//! It knows nothing of packages: callers say which command, which arguments and which file.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
+};
+use ureq::Agent;
+
+/// The largest answer read from one call that is not a file (JSON, lines of JSON).
+pub const ANSWER_MAX: u64 = 16 << 20;
+
+/// Where the API listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `http://host:port`
+    Http(String),
+    /// A unix socket path.
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// Reads `http://host:port`, `/ip4/A/tcp/P`, `/ip6/A/tcp/P`, `/dns/H/tcp/P` or
+    /// `/unix/PATH`.
+    pub fn parse(text: &str) -> Result<Endpoint, String> {
+        let t = text.trim();
+        if let Some(rest) = t.strip_prefix("/unix/") {
+            return Ok(Endpoint::Unix(PathBuf::from(format!("/{rest}"))));
+        }
+        if t.starts_with("http://") || t.starts_with("https://") {
+            return Ok(Endpoint::Http(t.trim_end_matches('/').to_string()));
+        }
+        let parts: Vec<&str> = t.split('/').collect();
+        if let ["", proto, host, "tcp", port] = parts[..] {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| format!("{text:?}: {port:?} is not a port"))?;
+            return match proto {
+                "ip4" | "dns" | "dns4" | "dns6" => {
+                    Ok(Endpoint::Http(format!("http://{host}:{port}")))
+                }
+                "ip6" => Ok(Endpoint::Http(format!("http://[{host}]:{port}"))),
+                _ => Err(format!("{text:?}: unknown address kind {proto:?}")),
+            };
+        }
+        Err(format!(
+            "{text:?} is not an API address (http://HOST:PORT, /ip4/ADDR/tcp/PORT or /unix/PATH)"
+        ))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Http(url) => write!(f, "{}", crate::shown::redact(url)),
+            Endpoint::Unix(path) => write!(f, "/unix{}", path.display()),
+        }
+    }
+}
+
+/// Why a call did not give an answer.
+#[derive(Debug)]
+pub enum RpcError {
+    /// No connection: the node is not running, or not there.
+    Unreachable { endpoint: String, why: String },
+    /// Connected, but no whole answer in time.
+    Timeout { endpoint: String, waited: Duration },
+    /// The node answered with an error (its `Message`).
+    Failed {
+        command: String,
+        status: u16,
+        message: String,
+    },
+    /// The answer is not what the command gives.
+    BadAnswer { command: String, why: String },
+    /// A local file to send could not be read.
+    File { path: PathBuf, err: io::Error },
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RpcError::Unreachable { endpoint, why } => write!(
+                f,
+                "cannot reach the IPFS node's API at {endpoint}: {why} (is the daemon running? see [share] api)"
+            ),
+            RpcError::Timeout { endpoint, waited } => write!(
+                f,
+                "the IPFS node's API at {endpoint} did not answer within {}",
+                crate::progress::secs(*waited)
+            ),
+            RpcError::Failed {
+                command,
+                status,
+                message,
+            } => write!(f, "the IPFS node refused {command} (HTTP {status}): {message}"),
+            RpcError::BadAnswer { command, why } => {
+                write!(f, "the IPFS node's answer to {command} is not usable: {why}")
+            }
+            RpcError::File { path, err } => write!(f, "cannot read {}: {err}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+/// A connected-on-demand API client.
+pub struct Rpc {
+    agent: Agent,
+    endpoint: Endpoint,
+    /// The URL prefix calls are made to (a fixed loopback host for a unix socket).
+    base: String,
+    auth: Option<String>,
+    timeout: Duration,
+}
+
+/// One line of `add`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Added {
+    pub name: String,
+    pub hash: String,
+    #[serde(default)]
+    pub size: String,
+}
+
+impl Rpc {
+    /// A client of `endpoint`; `auth` in `ipfs --api-auth` form; `timeout` bounds each call
+    /// (connecting, sending and the whole answer).
+    pub fn new(endpoint: &str, auth: Option<&str>, timeout: Duration) -> Result<Rpc, String> {
+        let endpoint = Endpoint::parse(endpoint)?;
+        let auth = auth.map(authorization).transpose()?;
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .max_redirects(0)
+            .user_agent(crate::USER_AGENT)
+            .timeout_connect(Some(timeout))
+            .timeout_global(Some(timeout))
+            .build();
+        let (agent, base) = match &endpoint {
+            Endpoint::Http(url) => (Agent::new_with_config(config), url.clone()),
+            Endpoint::Unix(path) => (
+                Agent::with_parts(
+                    config,
+                    UnixConnector(path.clone()),
+                    ureq::unversioned::resolver::DefaultResolver::default(),
+                ),
+                "http://127.0.0.1".to_string(),
+            ),
+        };
+        Ok(Rpc {
+            agent,
+            endpoint,
+            base,
+            auth,
+            timeout,
+        })
+    }
+
+    /// Where the API is, for messages.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn url(&self, command: &str, args: &[(&str, &str)]) -> String {
+        let mut url = format!("{}/api/v0/{command}", self.base);
+        for (i, (k, v)) in args.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(k);
+            url.push('=');
+            url.extend(percent_encoding::utf8_percent_encode(v, QUERY));
+        }
+        url
+    }
+
+    fn classify(&self, e: ureq::Error) -> RpcError {
+        let endpoint = self.endpoint.to_string();
+        match e {
+            ureq::Error::Timeout(_) => RpcError::Timeout {
+                endpoint,
+                waited: self.timeout,
+            },
+            ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => RpcError::Timeout {
+                endpoint,
+                waited: self.timeout,
+            },
+            other => RpcError::Unreachable {
+                endpoint,
+                why: other.to_string(),
+            },
+        }
+    }
+
+    /// Reads an answer's body (bounded) and turns an error status into [`RpcError::Failed`].
+    fn finish(
+        &self,
+        command: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, RpcError> {
+        let mut response = response.map_err(|e| self.classify(e))?;
+        let status = response.status().as_u16();
+        let mut text = String::new();
+        response
+            .body_mut()
+            .as_reader()
+            .take(ANSWER_MAX + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::TimedOut => RpcError::Timeout {
+                    endpoint: self.endpoint.to_string(),
+                    waited: self.timeout,
+                },
+                _ => RpcError::BadAnswer {
+                    command: command.to_string(),
+                    why: e.to_string(),
+                },
+            })?;
+        if text.len() as u64 > ANSWER_MAX {
+            return Err(RpcError::BadAnswer {
+                command: command.to_string(),
+                why: format!("longer than {ANSWER_MAX} bytes"),
+            });
+        }
+        if status != 200 {
+            // Kubo's errors: {"Message": "...", "Code": 0, "Type": "error"}.
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["Message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| text.trim().chars().take(300).collect());
+            return Err(RpcError::Failed {
+                command: command.to_string(),
+                status,
+                message,
+            });
+        }
+        Ok(text)
+    }
+
+    fn post(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        let req = self.agent.post(url);
+        match &self.auth {
+            Some(value) => req.header("Authorization", value.as_str()),
+            None => req,
+        }
+    }
+
+    /// Runs `command` and returns every JSON value of its answer, one per line.
+    pub fn call_lines(
+        &self,
+        command: &str,
+        args: &[(&str, &str)],
+    ) -> Result<Vec<serde_json::Value>, RpcError> {
+        let url = self.url(command, args);
+        let text = self.finish(command, self.post(&url).send_empty())?;
+        parse_lines(command, &text)
+    }
+
+    /// Runs `command` and returns the last JSON value of its answer (`null` for none).
+    pub fn call(
+        &self,
+        command: &str,
+        args: &[(&str, &str)],
+    ) -> Result<serde_json::Value, RpcError> {
+        Ok(self
+            .call_lines(command, args)?
+            .pop()
+            .unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Adds the file at `path` under the name `name` with `args` (import settings, pin,
+    /// `to-files`...), streaming it; returns the file's line of the answer.
+    pub fn add_file(
+        &self,
+        path: &Path,
+        name: &str,
+        args: &[(&str, &str)],
+    ) -> Result<Added, RpcError> {
+        let file = std::fs::File::open(path).map_err(|err| RpcError::File {
+            path: path.to_path_buf(),
+            err,
+        })?;
+        let boundary = format!("pacxfer-{:016x}", rand_u64());
+        let safe_name: String = name
+            .chars()
+            .map(|c| if c == '"' || c.is_control() { '_' } else { c })
+            .collect();
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            percent_encoding::utf8_percent_encode(&safe_name, QUERY)
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let mut body = io::Cursor::new(head.into_bytes())
+            .chain(file)
+            .chain(io::Cursor::new(tail.into_bytes()));
+        let url = self.url("add", args);
+        let response = self
+            .post(&url)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(ureq::SendBody::from_reader(&mut body));
+        let text = self.finish("add", response)?;
+        let lines = parse_lines("add", &text)?;
+        let last = lines
+            .into_iter()
+            .last()
+            .ok_or_else(|| RpcError::BadAnswer {
+                command: "add".into(),
+                why: "no line".into(),
+            })?;
+        serde_json::from_value(last).map_err(|e| RpcError::BadAnswer {
+            command: "add".into(),
+            why: e.to_string(),
+        })
+    }
+}
+
+/// Characters escaped in a query value.
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+fn parse_lines(command: &str, text: &str) -> Result<Vec<serde_json::Value>, RpcError> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).map_err(|e| RpcError::BadAnswer {
+                command: command.to_string(),
+                why: format!("not JSON: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// The `Authorization` header for `basic:USER:PASSWORD` or `bearer:TOKEN`.
+fn authorization(spec: &str) -> Result<String, String> {
+    use data_encoding::BASE64;
+    match spec.split_once(':') {
+        Some(("basic", userpass)) if userpass.contains(':') => {
+            Ok(format!("Basic {}", BASE64.encode(userpass.as_bytes())))
+        }
+        Some(("bearer", token)) if !token.is_empty() => Ok(format!("Bearer {token}")),
+        _ => Err("the API authorization must be basic:USER:PASSWORD or bearer:TOKEN".into()),
+    }
+}
+
+/// A little randomness for multipart boundaries (never for anything secret).
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// Connects every request to one unix socket, whatever the URL says.
+#[derive(Debug)]
+struct UnixConnector(PathBuf);
+
+impl<In: Transport> Connector<In> for UnixConnector {
+    type Out = UnixTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        _chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let stream = std::os::unix::net::UnixStream::connect(&self.0)?;
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(UnixTransport { stream, buffers }))
+    }
+}
+
+/// One connection over a unix socket.
+#[derive(Debug)]
+struct UnixTransport {
+    stream: std::os::unix::net::UnixStream,
+    buffers: LazyBuffers,
+}
+
+fn timed_out(e: io::Error, timeout: &NextTimeout) -> ureq::Error {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ureq::Error::Timeout(timeout.reason),
+        _ => ureq::Error::Io(e),
+    }
+}
+
+impl Transport for UnixTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        use std::io::Write;
+        let timeout = timeout.for_write();
+        self.stream
+            .set_write_timeout(timeout.not_zero().map(|d| *d))
+            .map_err(ureq::Error::Io)?;
+        let output = &self.buffers.output()[..amount];
+        self.stream
+            .write_all(output)
+            .map_err(|e| timed_out(e, &timeout))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = timeout.for_read();
+        self.stream
+            .set_read_timeout(timeout.not_zero().map(|d| *d))
+            .map_err(ureq::Error::Io)?;
+        let input = self.buffers.input_append_buf();
+        let n = loop {
+            match self.stream.read(input) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(timed_out(e, &timeout)),
+            }
+        };
+        self.buffers.input_appended(n);
+        Ok(n > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            Endpoint::parse("/ip4/127.0.0.1/tcp/5001"),
+            Ok(Endpoint::Http("http://127.0.0.1:5001".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("/ip6/::1/tcp/5001"),
+            Ok(Endpoint::Http("http://[::1]:5001".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("http://127.0.0.1:5001/"),
+            Ok(Endpoint::Http("http://127.0.0.1:5001".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("/unix/run/ipfs/api.sock"),
+            Ok(Endpoint::Unix(PathBuf::from("/run/ipfs/api.sock")))
+        );
+        assert!(Endpoint::parse("/ip4/1.2.3.4/udp/5").is_err());
+        assert!(Endpoint::parse("localhost:5001").is_err());
+    }
+
+    #[test]
+    fn authorizations() {
+        assert_eq!(
+            authorization("basic:alice:pw").as_deref(),
+            Ok("Basic YWxpY2U6cHc=")
+        );
+        assert_eq!(authorization("bearer:tok").as_deref(), Ok("Bearer tok"));
+        assert!(authorization("basic:nopassword").is_err());
+        assert!(authorization("token").is_err());
+    }
+}
