@@ -10,10 +10,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use pacxfer::config::Config;
+use pacxfer::ipfs::template;
 use pacxfer::syncdb::{self, is_plain_filename, parse_desc, Query, SyncDb};
 use pacxfer::tar::{for_each_file, TarError, LONG_NAME_MAX, PAX_MAX};
 use pacxfer::target::Target;
-use pacxfer::ipfs::template;
 
 use crate::util::{show, TestDir};
 
