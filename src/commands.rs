@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::breaker::State;
 use crate::cache::Places;
-use crate::ipfs::cid::{self, KnownCid};
 use crate::config::{self, Config};
 use crate::download::{self, Context, DownloadError};
+use crate::ipfs::cid::{self, KnownCid};
 use crate::output::Output;
 use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};

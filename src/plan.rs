@@ -4,10 +4,10 @@
 //!
 //! Pure: no I/O happens here, so `pacxfer lookup` prints exactly what a download would try.
 
-use crate::ipfs::cid;
 use crate::config::Config;
-use crate::syncdb::Entry;
+use crate::ipfs::cid;
 use crate::ipfs::template;
+use crate::syncdb::Entry;
 use crate::verify::Expected;
 
 /// One place the bytes may come from.
