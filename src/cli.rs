@@ -82,6 +82,21 @@ pub enum Command {
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+    /// Share package files through the local IPFS node: add them with Kubo's unixfs-v1-2025
+    /// settings and link them as /pacxfer/<sha256> in its MFS. Only files a sync database
+    /// lists with their exact SHA-256 are shared.
+    Seed {
+        /// The files [default: every package file in pacman's CacheDir].
+        #[arg(value_name = "FILE", conflicts_with = "stdin")]
+        files: Vec<PathBuf>,
+        /// Read package names from standard input, one per line (an ALPM hook's targets),
+        /// and seed their files from pacman's CacheDir.
+        #[arg(long)]
+        stdin: bool,
+        /// When the node's API cannot be reached, say so with -v and exit 0 (for hooks).
+        #[arg(long)]
+        if_running: bool,
+    },
     /// Show what the sync databases say about a file or package, and the sources pacxfer
     /// would try, in order.
     Lookup {

@@ -28,6 +28,12 @@ pub const KEYS: &[&str] = &[
     "raw_block_max",
     "breaker",
     "max_redirects",
+    "api",
+    "api_auth",
+    "pin",
+    "after_fetch",
+    "after_fetch_timeout",
+    "seeded",
 ];
 
 /// The whole configuration.
@@ -42,6 +48,40 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     pub gateway: GatewayConfig,
     pub mirror: MirrorConfig,
+    pub share: ShareConfig,
+}
+
+/// `[share]`: putting what this machine holds into its own IPFS node, and finding it there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShareConfig {
+    /// The node's RPC API: `http://HOST:PORT`, `/ip4/ADDR/tcp/PORT` or `/unix/PATH`.
+    pub api: String,
+    /// Kubo's API authorization, `basic:USER:PASSWORD` or `bearer:TOKEN`.
+    pub api_auth: Option<String>,
+    /// Pin what is seeded (the node's MFS keeps it from garbage collection anyway).
+    pub pin: bool,
+    /// After a download from the mirror, seed the file before exiting.
+    pub after_fetch: bool,
+    /// The most seeding after a download may add to it.
+    #[serde(deserialize_with = "duration")]
+    pub after_fetch_timeout: Duration,
+    /// Ask the node for files seeded into it (`/pacxfer/<sha256>` in its MFS) before the
+    /// gateway templates.
+    pub seeded: bool,
+}
+
+impl Default for ShareConfig {
+    fn default() -> Self {
+        ShareConfig {
+            api: "http://127.0.0.1:5001".to_string(),
+            api_auth: None,
+            pin: false,
+            after_fetch: false,
+            after_fetch_timeout: Duration::from_secs(5),
+            seeded: true,
+        }
+    }
 }
 
 /// `[gateway]`: the IPFS node's HTTP gateway.
@@ -256,6 +296,10 @@ impl Config {
         if self.mirror.stall_timeout.is_zero() {
             return Err(invalid("mirror.stall_timeout", "must be above 0".into()));
         }
+        crate::ipfs::rpc::Endpoint::parse(&self.share.api).map_err(|e| invalid("share.api", e))?;
+        if let Some(auth) = &self.share.api_auth {
+            crate::ipfs::rpc::authorization(auth).map_err(|e| invalid("share.api_auth", e))?;
+        }
         Ok(())
     }
 
@@ -358,6 +402,11 @@ mod tests {
         assert_eq!(c.mirror.connect_timeout, d.mirror.connect_timeout);
         assert_eq!(c.mirror.stall_timeout, d.mirror.stall_timeout);
         assert_eq!(c.mirror.max_redirects, d.mirror.max_redirects);
+        assert_eq!(c.share.api, d.share.api);
+        assert_eq!(c.share.pin, d.share.pin);
+        assert_eq!(c.share.after_fetch, d.share.after_fetch);
+        assert_eq!(c.share.after_fetch_timeout, d.share.after_fetch_timeout);
+        assert_eq!(c.share.seeded, d.share.seeded);
         for key in KEYS {
             assert!(
                 uncommented.contains(&format!("\n{key} = ")),

@@ -40,6 +40,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::fetch(&session, &what, output.as_deref())
         }
         (Some(Command::Lookup { what, json }), _, _) => commands::lookup(&session, &what, json),
+        (
+            Some(Command::Seed {
+                files,
+                stdin,
+                if_running,
+            }),
+            _,
+            _,
+        ) => {
+            let which = if stdin {
+                commands::seed::Which::StdinNames
+            } else if files.is_empty() {
+                commands::seed::Which::CacheDir
+            } else {
+                commands::seed::Which::Files(&files)
+            };
+            commands::seed::seed(&session, which, if_running)
+        }
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),
         _ => anyhow::bail!("give a URL and an OUTPUT, or a command; see `pacxfer --help`"),
     }

@@ -124,6 +124,15 @@ impl PacmanConf {
             })
     }
 
+    /// pacman's package cache directories (CacheDir), in order.
+    pub fn cache_dirs(&self) -> Result<Vec<PathBuf>, PacmanConfError> {
+        Ok(self
+            .run(&["CacheDir"])?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect())
+    }
+
     /// The repositories in pacman.conf order.
     pub fn repos(&self) -> Result<Vec<String>, PacmanConfError> {
         self.run(&["--repo-list"])
@@ -144,6 +153,7 @@ fn plausible(args: &[&str], lines: &[String]) -> bool {
     }
     match args {
         ["DBPath"] => lines.len() == 1 && Path::new(&lines[0]).is_absolute(),
+        ["CacheDir"] => lines.iter().all(|l| Path::new(l).is_absolute()),
         ["--repo-list"] => lines.iter().all(|r| crate::syncdb::is_plain_filename(r)),
         ["--repo", _, "Server"] => lines.iter().all(|url| {
             url.split_once("://").is_some_and(|(scheme, rest)| {

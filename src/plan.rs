@@ -62,6 +62,14 @@ impl Source {
     }
 }
 
+/// A copy of the file that the node holds because this machine seeded it (`files/stat` of
+/// `/pacxfer/<sha256>` found it; see `share`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seeded {
+    pub expect: Expected,
+    pub cid: String,
+}
+
 /// The sources for one file, and anything odd met while choosing them.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -127,12 +135,14 @@ pub fn gateway_urls(entry: &Entry, config: &Config) -> Vec<String> {
 /// Plans the download of one file.
 ///
 /// `candidates` are the entries listing the file (for a `.sig`, listing its package);
-/// `url_dirs` the URL's path segments; `mirrors` the mirror URLs to end with, in order.
+/// `url_dirs` the URL's path segments; `seeded` the copies the node holds by SHA-256, tried
+/// before the templates; `mirrors` the mirror URLs to end with, in order.
 pub fn plan(
     is_sig: bool,
     candidates: &[Entry],
     url_dirs: &[String],
     config: &Config,
+    seeded: &[Seeded],
     mirrors: &[String],
 ) -> Plan {
     let mut plan = Plan::default();
@@ -157,6 +167,12 @@ pub fn plan(
     let expect = expectations(&chosen);
     if config.gateway.enabled && !expect.is_empty() {
         let mut urls: Vec<(String, Expected)> = Vec::new();
+        for s in seeded.iter().filter(|s| expect.contains(&s.expect)) {
+            let url = format!("{}/ipfs/{}", config.gateway_base(), s.cid);
+            if !urls.iter().any(|(u, _)| *u == url) {
+                urls.push((url, s.expect));
+            }
+        }
         for entry in &chosen {
             let Some((sha256, size)) = entry.verifiable() else {
                 continue;
@@ -251,6 +267,7 @@ mod tests {
             &[entry("core", 1, 1000)],
             &[],
             &config(&["/ipfs/{cid}"], false),
+            &[],
             &["http://m/core/os/x86_64/foo-1.0-1-x86_64.pkg.tar.zst".into()],
         );
         let u = urls(&p);
@@ -265,7 +282,7 @@ mod tests {
     #[test]
     fn large_file_skips_cid_template_without_cid() {
         let c = config(&["/ipfs/{cid}", "/ipns/cache/{sha256}"], false);
-        let p = plan(false, &[entry("core", 0xab, 5 << 20)], &[], &c, &[]);
+        let p = plan(false, &[entry("core", 0xab, 5 << 20)], &[], &c, &[], &[]);
         assert_eq!(
             urls(&p),
             vec![format!(
@@ -279,7 +296,7 @@ mod tests {
     fn database_cid_is_used_for_large_files() {
         let mut e = entry("core", 1, 5 << 20);
         e.cid = Some("bafybeiexample".into());
-        let p = plan(false, &[e], &[], &config(&["/ipfs/{cid}"], false), &[]);
+        let p = plan(false, &[e], &[], &config(&["/ipfs/{cid}"], false), &[], &[]);
         assert_eq!(urls(&p), vec!["http://127.0.0.1:8080/ipfs/bafybeiexample"]);
     }
 
@@ -291,6 +308,7 @@ mod tests {
             &[entry("core", 1, 10)],
             &[],
             &c,
+            &[],
             &["http://m/x".into()],
         );
         let kinds: Vec<(bool, &str)> = p
@@ -322,6 +340,7 @@ mod tests {
             &both,
             &dirs,
             &config(&["/ipfs/{cid}"], false),
+            &[],
             &["http://m/x".into()],
         );
         let Source::Mirror { expect, .. } = &p.sources[1] else {
@@ -340,6 +359,7 @@ mod tests {
             &both,
             &[],
             &config(&["/ipfs/{cid}"], false),
+            &[],
             &["http://m/x".into()],
         );
         assert_eq!(p.sources.len(), 3);
@@ -356,6 +376,7 @@ mod tests {
             &[],
             &[],
             &config(&["/ipfs/{cid}"], false),
+            &[],
             &["http://m/core.db".into()],
         );
         assert_eq!(
@@ -372,6 +393,7 @@ mod tests {
             &[e],
             &[],
             &config(&["/ipfs/{cid}"], false),
+            &[],
             &["http://m/x".into()],
         );
         assert_eq!(p.sources.len(), 1);
@@ -386,6 +408,7 @@ mod tests {
             &[e.clone()],
             &[],
             &config(&["/ipfs/{cid}"], false),
+            &[],
             &["http://m/x.sig".into()],
         );
         assert_eq!(
@@ -402,6 +425,7 @@ mod tests {
             &[e],
             &[],
             &config(&["/ipfs/{cid}"], false),
+            &[],
             &["http://m/x.sig".into()],
         );
         assert_eq!(p.sources.len(), 1);

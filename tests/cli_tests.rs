@@ -162,12 +162,15 @@ fn man_pages_and_help_name_every_option_and_key() {
         "--quiet",
         "fetch",
         "lookup",
+        "seed",
     ] {
         assert!(help.contains(opt), "--help lacks {opt}");
         assert!(man1.contains(opt), "pacxfer.1 lacks {opt}");
     }
     for word in [
         "--json",
+        "--stdin",
+        "--if-running",
         "-o PATH",
         "PACXFER_CONFIG",
         "PACXFER_DBPATH",

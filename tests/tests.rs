@@ -32,4 +32,5 @@ mod privilege;
 mod rpc_tests;
 mod security;
 mod security_http;
+mod share_tests;
 mod xfer_tests;

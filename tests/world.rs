@@ -18,6 +18,8 @@ pub struct World {
     pub config: PathBuf,
     pub dbpath: PathBuf,
     pub pacman_conf: PathBuf,
+    /// Extra `[share]` lines for the next `configure`.
+    pub share_extra: String,
 }
 
 impl World {
@@ -39,6 +41,7 @@ impl World {
             mirror,
             node,
             dbpath,
+            share_extra: String::new(),
         };
         let gateway = world
             .node
@@ -51,14 +54,21 @@ impl World {
     }
 
     /// Rewrites the pacxfer config: gateway URL, path templates, and extra `[gateway]` lines.
+    /// The node's RPC API is this world's node's, or a dead port, never the machine's own.
     pub fn configure(&mut self, gateway: &str, paths: &[&str], gateway_extra: &str) {
         let paths: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
+        let api = self
+            .node
+            .as_ref()
+            .map(|n| n.api.clone())
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::util::dead_port()));
         let text = format!(
-            "dbpath = {:?}\npacman_conf = {:?}\ncache_dir = {:?}\n\n[gateway]\nurl = {gateway:?}\npaths = [{}]\n{gateway_extra}\n\n[mirror]\nstall_timeout = \"5s\"\n",
+            "dbpath = {:?}\npacman_conf = {:?}\ncache_dir = {:?}\n\n[gateway]\nurl = {gateway:?}\npaths = [{}]\n{gateway_extra}\n\n[mirror]\nstall_timeout = \"5s\"\n\n[share]\napi = {api:?}\n{}\n",
             self.dbpath.display().to_string(),
             self.pacman_conf.display().to_string(),
             self.cache_dir().display().to_string(),
-            paths.join(", ")
+            paths.join(", "),
+            self.share_extra
         );
         std::fs::write(&self.config, text).expect("write config");
     }

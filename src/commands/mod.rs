@@ -1,7 +1,10 @@
-//! The three things pacxfer does, each from its parsed arguments to its exit status:
-//! `xfer` (pacman's `%u %o`), `fetch` (a shell download) and `lookup` (what would happen).
+//! What pacxfer does, each from its parsed arguments to its exit status: `xfer` (pacman's
+//! `%u %o`), `fetch` (a shell download) and `lookup` (what would happen) here; `seed` (sharing
+//! files through the node) in its own file.
 //! Each turns a request into a target, candidates and a plan, and hands downloads to
 //! `download::run`.
+
+pub mod seed;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,10 +17,12 @@ use crate::cache::Places;
 use crate::config::{self, Config};
 use crate::download::{self, Context, DownloadError};
 use crate::ipfs::cid::{self, KnownCid};
+use crate::ipfs::rpc::RpcError;
 use crate::output::Output;
 use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};
 use crate::progress::{Progress, Verbosity};
+use crate::share::Sharer;
 use crate::syncdb::{self, DbError, Entry, Query};
 use crate::target::{split_sig, Target};
 
@@ -59,7 +64,7 @@ impl Session {
     }
 
     /// The entries listing `query`, with unreadable databases reported as warnings.
-    fn find(
+    pub(crate) fn find(
         &self,
         query: Query<'_>,
         repo_order: &[String],
@@ -73,6 +78,66 @@ impl Session {
             progress.note(note);
         }
         Ok(found.entries)
+    }
+
+    /// The copies of the file the node holds because this machine seeded them
+    /// (`/pacxfer/<sha256>` in its MFS). One quick question to the node's API; a node whose
+    /// API is down or hangs is skipped by later calls for `[gateway] breaker`, like the
+    /// gateway.
+    fn seeded_copies(
+        &self,
+        is_sig: bool,
+        candidates: &[Entry],
+        url_dirs: &[String],
+        progress: &Progress,
+    ) -> Vec<plan::Seeded> {
+        let share = &self.config.share;
+        if is_sig || !share.seeded || !self.config.gateway.enabled {
+            return Vec::new();
+        }
+        let chosen = plan::choose(candidates, url_dirs);
+        let expect = plan::expectations(&chosen);
+        if expect.is_empty() {
+            return Vec::new();
+        }
+        let breaker = crate::breaker::Breaker::new(
+            self.places.clone(),
+            &format!("api {}", share.api),
+            self.config.gateway.breaker,
+        );
+        if let State::Open { left, reason } = breaker.state() {
+            progress.note(&format!(
+                "node API {} skipped for {}s more (after: {reason})",
+                share.api,
+                left.as_secs()
+            ));
+            return Vec::new();
+        }
+        let deadline = std::time::Instant::now()
+            + self.config.gateway.connect_timeout
+            + std::time::Duration::from_secs(1);
+        let Ok(sharer) = Sharer::new(share, Some(deadline)) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for x in expect {
+            match sharer.seeded(&x.sha256) {
+                Ok(Some(s)) if s.size == x.size => found.push(plan::Seeded {
+                    expect: x,
+                    cid: s.cid,
+                }),
+                Ok(_) => {}
+                Err(e) => {
+                    if matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. }) {
+                        breaker.trip(&e.to_string());
+                    }
+                    progress.note(&format!("no seeded copy looked for: {e}"));
+                    return found;
+                }
+            }
+        }
+        breaker.reset();
+        found
     }
 
     /// pacman.conf's repository order, or none when pacman-conf cannot say.
@@ -131,11 +196,13 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
             target.listed_name
         ));
     }
+    let seeded = session.seeded_copies(target.is_sig, &candidates, &target.dirs, &progress);
     let plan = plan::plan(
         target.is_sig,
         &candidates,
         &target.dirs,
         &session.config,
+        &seeded,
         std::slice::from_ref(&target.url),
     );
     deliver(
@@ -185,6 +252,9 @@ fn deliver(
                 detail.push_str(&format!("; ipfs: {miss}"));
             }
             progress.done(filename, done.source, &detail, bytes, done.resumed);
+            if session.config.share.after_fetch && done.source == "mirror" {
+                share_after_fetch(session, plan, &out, progress);
+            }
             Ok(out)
         }
         Err(e) => {
@@ -197,6 +267,40 @@ fn deliver(
                 other => bail!("could not download {filename}: {other}; {what_next}"),
             }
         }
+    }
+}
+
+/// Seeds a file that just came from the mirror, verified, into the node, within
+/// `[share] after_fetch_timeout`. Whatever happens, the download has succeeded: a node that
+/// is down is a note for `-v`, anything else a warning.
+fn share_after_fetch(session: &Session, plan: &Plan, out: &Output, progress: &Progress) {
+    let (sha256, len) = (out.sha256(), out.len());
+    let listed = plan.sources.iter().any(|s| match s {
+        plan::Source::Mirror { expect, .. } => {
+            expect.iter().any(|x| x.sha256 == sha256 && x.size == len)
+        }
+        _ => false,
+    });
+    if !listed {
+        return;
+    }
+    let share = &session.config.share;
+    let deadline = std::time::Instant::now() + share.after_fetch_timeout;
+    let sharer = match Sharer::new(share, Some(deadline)) {
+        Ok(s) => s,
+        Err(e) => return progress.warn(&format!("not shared: {e}")),
+    };
+    match sharer.seed(out.path(), &sha256, len) {
+        Ok(crate::share::Outcome::Added { cid }) => {
+            progress.note(&format!("shared through the IPFS node as {cid}"))
+        }
+        Ok(crate::share::Outcome::Present { cid }) => {
+            progress.note(&format!("the IPFS node already shares it ({cid})"))
+        }
+        Err(e @ (RpcError::Unreachable { .. } | RpcError::Timeout { .. })) => {
+            progress.note(&format!("not shared: {e}"))
+        }
+        Err(e) => progress.warn(&format!("not shared: {e}")),
     }
 }
 
@@ -280,14 +384,21 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
     let mut part = dest.clone().into_os_string();
     part.push(".part");
     let part = PathBuf::from(part);
+    let progress = Progress::new(&resolved.file, session.verbosity);
+    let seeded = session.seeded_copies(
+        resolved.is_sig,
+        &resolved.candidates,
+        &resolved.dirs,
+        &progress,
+    );
     let plan = plan::plan(
         resolved.is_sig,
         &resolved.candidates,
         &resolved.dirs,
         &session.config,
+        &seeded,
         &resolved.mirrors,
     );
-    let progress = Progress::new(&resolved.file, session.verbosity);
     let locked = deliver(
         session,
         &resolved.file,
@@ -344,11 +455,18 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             session.dbpath.join("sync").display()
         );
     };
+    let seeded = session.seeded_copies(
+        resolved.is_sig,
+        &resolved.candidates,
+        &resolved.dirs,
+        &progress,
+    );
     let plan = plan::plan(
         resolved.is_sig,
         &resolved.candidates,
         &resolved.dirs,
         &session.config,
+        &seeded,
         &resolved.mirrors,
     );
     let sources: Vec<String> = plan

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
@@ -124,6 +124,8 @@ pub struct Rpc {
     base: String,
     auth: Option<String>,
     timeout: Duration,
+    /// When set, no call runs past it, however many are made.
+    deadline: Option<Instant>,
 }
 
 /// One line of `add`'s answer.
@@ -167,7 +169,25 @@ impl Rpc {
             base,
             auth,
             timeout,
+            deadline: None,
         })
+    }
+
+    /// The same client, with every call ending by `at` at the latest.
+    pub fn until(mut self, at: Instant) -> Rpc {
+        self.deadline = Some(at);
+        self
+    }
+
+    /// The time the next call may take.
+    fn allowed(&self) -> Duration {
+        match self.deadline {
+            Some(at) => self
+                .timeout
+                .min(at.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1)),
+            None => self.timeout,
+        }
     }
 
     /// Where the API is, for messages.
@@ -191,11 +211,11 @@ impl Rpc {
         match e {
             ureq::Error::Timeout(_) => RpcError::Timeout {
                 endpoint,
-                waited: self.timeout,
+                waited: self.allowed(),
             },
             ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => RpcError::Timeout {
                 endpoint,
-                waited: self.timeout,
+                waited: self.allowed(),
             },
             other => RpcError::Unreachable {
                 endpoint,
@@ -250,7 +270,14 @@ impl Rpc {
     }
 
     fn post(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
-        let req = self.agent.post(url);
+        let allowed = self.allowed();
+        let req = self
+            .agent
+            .post(url)
+            .config()
+            .timeout_global(Some(allowed))
+            .timeout_connect(Some(allowed))
+            .build();
         match &self.auth {
             Some(value) => req.header("Authorization", value.as_str()),
             None => req,
@@ -350,7 +377,7 @@ fn parse_lines(command: &str, text: &str) -> Result<Vec<serde_json::Value>, RpcE
 }
 
 /// The `Authorization` header for `basic:USER:PASSWORD` or `bearer:TOKEN`.
-fn authorization(spec: &str) -> Result<String, String> {
+pub fn authorization(spec: &str) -> Result<String, String> {
     use data_encoding::BASE64;
     match spec.split_once(':') {
         Some(("basic", userpass)) if userpass.contains(':') => {

@@ -1,0 +1,260 @@
+//! `pacxfer seed [FILE...]`: share package files this machine holds through its own IPFS
+//! node. With no argument, every package file in pacman's CacheDir; with `--stdin`, the
+//! packages whose names an ALPM hook passes (`NeedsTargets`). A file is shared only when a
+//! sync database lists its file name with its exact SHA-256 and size; the rest are skipped
+//! and counted. A file the node already holds is not read at all.
+
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use sha2::{Digest, Sha256};
+
+use super::Session;
+use crate::ipfs::rpc::RpcError;
+use crate::progress::{self, Progress};
+use crate::share::{Outcome, Sharer};
+use crate::syncdb::Query;
+use crate::verify::Expected;
+
+/// What `seed` was asked to share.
+pub enum Which<'a> {
+    /// These files.
+    Files(&'a [PathBuf]),
+    /// The packages named on standard input, one per line, from pacman's CacheDir.
+    StdinNames,
+    /// Every package file in pacman's CacheDir.
+    CacheDir,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Default)]
+struct Tally {
+    added: u64,
+    added_bytes: u64,
+    present: u64,
+    unlisted: u64,
+    differs: u64,
+    missing: u64,
+    failed: u64,
+}
+
+/// Whether a file name is a package (not a signature, a partial download or anything else).
+fn is_package(name: &str) -> bool {
+    name.contains(".pkg.tar") && !name.ends_with(".sig") && !name.ends_with(".part")
+}
+
+/// The package files in pacman's cache directories.
+fn cache_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
+    let dirs = session.pacman_conf.cache_dirs().map_err(|e| {
+        anyhow::anyhow!("{e}; give the files to seed, or fix pacman.conf's CacheDir")
+    })?;
+    let mut files = Vec::new();
+    for dir in dirs {
+        let read = match std::fs::read_dir(&dir) {
+            Ok(r) => r,
+            Err(e) => {
+                progress.warn(&format!("cannot list {}: {e}", dir.display()));
+                continue;
+            }
+        };
+        let mut here: Vec<PathBuf> = read
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter(|e| e.file_name().to_str().is_some_and(is_package))
+            .map(|e| e.path())
+            .collect();
+        here.sort();
+        files.extend(here);
+    }
+    Ok(files)
+}
+
+/// The cache files of the packages named on standard input.
+fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
+    let dirs = session.pacman_conf.cache_dirs().unwrap_or_default();
+    let mut files = Vec::new();
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines().take(100_000) {
+        let Ok(line) = line else { break };
+        let name = line.trim();
+        if name.is_empty() || !crate::syncdb::is_plain_filename(name) {
+            continue;
+        }
+        let found = session
+            .find(Query::Name(name), &[], progress)
+            .unwrap_or_default();
+        for entry in found {
+            if let Some(path) = dirs
+                .iter()
+                .map(|d| d.join(&entry.filename))
+                .find(|p| p.is_file())
+            {
+                if !files.contains(&path) {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// SHA-256 and length of a file.
+fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+    let mut file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((hasher.finalize().into(), len))
+}
+
+/// Whether an error means the node is not there at all (then nothing else can work).
+fn node_gone(e: &RpcError) -> bool {
+    matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. })
+}
+
+/// Runs `seed`. `if_running`: a node that cannot be reached is a note and exit 0 (for hooks).
+pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<ExitCode> {
+    let progress = Progress::plain(session.verbosity);
+    let sharer = Sharer::new(&session.config.share, None).map_err(|e| anyhow::anyhow!(e))?;
+    // One question first, so that a node that is not running is one line, not one per file.
+    if let Err(e) = sharer.seeded(&[0u8; 32]) {
+        if if_running && node_gone(&e) {
+            progress.note(&format!("{e}; nothing seeded"));
+            return Ok(ExitCode::SUCCESS);
+        }
+        bail!("{e}");
+    }
+    let files = match which {
+        Which::Files(f) => f.to_vec(),
+        Which::StdinNames => named_files(session, &progress)?,
+        Which::CacheDir => cache_files(session, &progress)?,
+    };
+    let mut tally = Tally::default();
+    for path in &files {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let shown = path.display().to_string();
+        let entries = if crate::syncdb::is_plain_filename(&name) {
+            session
+                .find(Query::Filename(&name), &[], &progress)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let expected: Vec<Expected> = entries
+            .iter()
+            .filter_map(|e| e.verifiable())
+            .map(|(sha256, size)| Expected { sha256, size })
+            .collect();
+        if expected.is_empty() {
+            tally.unlisted += 1;
+            progress.note(&format!("{shown}: skipped, no sync database lists it"));
+            continue;
+        }
+        let size_now = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) | Err(_) => {
+                tally.missing += 1;
+                progress.warn(&format!("{shown}: skipped, not a readable regular file"));
+                continue;
+            }
+        };
+        // A copy the node already holds needs no reading of the file at all.
+        let mut present = None;
+        for x in expected.iter().filter(|x| x.size == size_now) {
+            match sharer.seeded(&x.sha256) {
+                Ok(Some(s)) if s.size == x.size => {
+                    present = Some(s.cid);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if node_gone(&e) => bail!("{e}"),
+                Err(e) => {
+                    progress.warn(&format!("{shown}: {e}"));
+                }
+            }
+        }
+        if let Some(cid) = present {
+            tally.present += 1;
+            progress.note(&format!("{shown}: already in the node ({cid})"));
+            continue;
+        }
+        let (sha256, size) = match hash_file(path) {
+            Ok(h) => h,
+            Err(e) => {
+                tally.missing += 1;
+                progress.warn(&format!("{shown}: skipped, cannot read it: {e}"));
+                continue;
+            }
+        };
+        if !expected
+            .iter()
+            .any(|x| x.sha256 == sha256 && x.size == size)
+        {
+            tally.differs += 1;
+            progress.warn(&format!(
+                "{shown}: skipped, its SHA-256 is not the one the database lists (a damaged or older file?)"
+            ));
+            continue;
+        }
+        match sharer.seed(path, &sha256, size) {
+            Ok(Outcome::Added { cid }) => {
+                tally.added += 1;
+                tally.added_bytes += size;
+                progress.note(&format!("{shown}: seeded as {cid}"));
+            }
+            Ok(Outcome::Present { cid }) => {
+                tally.present += 1;
+                progress.note(&format!("{shown}: already in the node ({cid})"));
+            }
+            Err(e) if node_gone(&e) => bail!("{e}"),
+            Err(e) => {
+                tally.failed += 1;
+                progress.warn(&format!("{shown}: not seeded: {e}"));
+            }
+        }
+    }
+    let skipped = tally.unlisted + tally.differs + tally.missing;
+    progress.info(&format!(
+        "seed: {} added ({}), {} already in the node, {} skipped ({} not in any sync database, {} differing from it, {} unreadable){}; node API {}",
+        tally.added,
+        progress::size(tally.added_bytes),
+        tally.present,
+        skipped,
+        tally.unlisted,
+        tally.differs,
+        tally.missing,
+        if tally.failed > 0 {
+            format!(", {} failed", tally.failed)
+        } else {
+            String::new()
+        },
+        sharer.endpoint()
+    ));
+    Ok(if tally.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,145 @@
+//! Sharing back: putting a package file this machine holds into its own IPFS node, so that
+//! the node serves it to the LAN and the world, and finding it there again by SHA-256.
+//!
+//! A file is added with Kubo's `unixfs-v1-2025` import settings spelled out (CIDv1, raw
+//! leaves, sha2-256, 1 MiB chunks), so the same file gets the same CID on every machine and
+//! a file of up to 1 MiB keeps the CID pacxfer derives from its SHA-256. It is then linked into
+//! the node's MFS as `/pacxfer/<sha256>`: the node keeps what MFS links from garbage
+//! collection without a pin, and `files/stat` finds it by SHA-256 alone, large files included.
+//!
+//! Only files whose SHA-256 and size a sync database lists are ever shared (the caller checks
+//! that); this module trusts its caller on that and the node on nothing: a seeded copy is
+//! used as a source like any other, and verified.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::config::ShareConfig;
+use crate::ipfs::rpc::{Rpc, RpcError};
+
+/// Where seeded files are linked in the node's MFS.
+pub const MFS_DIR: &str = "/pacxfer";
+
+/// Kubo's `unixfs-v1-2025` import settings, as `add` arguments.
+pub const PROFILE: &[(&str, &str)] = &[
+    ("cid-version", "1"),
+    ("raw-leaves", "true"),
+    ("chunker", "size-1048576"),
+    ("hash", "sha2-256"),
+];
+
+/// The longest one call to the node may take when nothing else bounds it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A copy the node holds under `/pacxfer/<sha256>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seeded {
+    pub cid: String,
+    pub size: u64,
+}
+
+/// What seeding one file did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Added and linked.
+    Added { cid: String },
+    /// The node already held it.
+    Present { cid: String },
+}
+
+/// The user's node, for sharing.
+pub struct Sharer {
+    rpc: Rpc,
+    pin: bool,
+}
+
+impl Sharer {
+    /// The node of `config`; calls end by `deadline` when one is given.
+    pub fn new(config: &ShareConfig, deadline: Option<Instant>) -> Result<Sharer, String> {
+        let rpc = Rpc::new(&config.api, config.api_auth.as_deref(), CALL_TIMEOUT)?;
+        Ok(Sharer {
+            rpc: match deadline {
+                Some(at) => rpc.until(at),
+                None => rpc,
+            },
+            pin: config.pin,
+        })
+    }
+
+    /// The node's API address, for messages.
+    pub fn endpoint(&self) -> String {
+        self.rpc.endpoint().to_string()
+    }
+
+    /// The MFS path of the file with this SHA-256.
+    pub fn mfs_path(sha256: &[u8; 32]) -> String {
+        format!("{MFS_DIR}/{}", hex::encode(sha256))
+    }
+
+    /// The copy of the file with this SHA-256 the node holds, if any.
+    pub fn seeded(&self, sha256: &[u8; 32]) -> Result<Option<Seeded>, RpcError> {
+        match self
+            .rpc
+            .call("files/stat", &[("arg", &Sharer::mfs_path(sha256))])
+        {
+            Ok(stat) => {
+                let cid = stat["Hash"].as_str().unwrap_or("");
+                let kind = stat["Type"].as_str().unwrap_or("");
+                let size = stat["Size"].as_u64();
+                match size {
+                    Some(size)
+                        if kind == "file"
+                            && !cid.is_empty()
+                            && cid.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+                    {
+                        Ok(Some(Seeded {
+                            cid: cid.to_string(),
+                            size,
+                        }))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            // Kubo: "file does not exist".
+            Err(RpcError::Failed { message, .. }) if message.contains("does not exist") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds the file at `path`, whose SHA-256 and size a database lists, and links it as
+    /// `/pacxfer/<sha256>`; a copy of that size already there is left as it is.
+    pub fn seed(&self, path: &Path, sha256: &[u8; 32], size: u64) -> Result<Outcome, RpcError> {
+        let target = Sharer::mfs_path(sha256);
+        let stale = match self.seeded(sha256)? {
+            Some(s) if s.size == size => return Ok(Outcome::Present { cid: s.cid }),
+            Some(_) => true,
+            None => false,
+        };
+        let mut args: Vec<(&str, &str)> = PROFILE.to_vec();
+        args.push(("pin", if self.pin { "true" } else { "false" }));
+        let name = hex::encode(sha256);
+        let added = self.rpc.add_file(path, &name, &args)?;
+        if !added.hash.bytes().all(|b| b.is_ascii_alphanumeric()) || added.hash.is_empty() {
+            return Err(RpcError::BadAnswer {
+                command: "add".into(),
+                why: format!("{:?} is not a CID", added.hash),
+            });
+        }
+        self.rpc
+            .call("files/mkdir", &[("arg", MFS_DIR), ("parents", "true")])?;
+        if stale {
+            self.rpc.call("files/rm", &[("arg", &target)])?;
+        }
+        let source = format!("/ipfs/{}", added.hash);
+        match self
+            .rpc
+            .call("files/cp", &[("arg", &source), ("arg", &target)])
+        {
+            Ok(_) => {}
+            // Another pacxfer linked it meanwhile.
+            Err(RpcError::Failed { message, .. }) if message.contains("already exists") => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Outcome::Added { cid: added.hash })
+    }
+}
