@@ -97,6 +97,44 @@ pub enum Command {
         #[arg(long)]
         if_running: bool,
     },
+    /// Fill and refresh a package cache in IPFS: fetch each repository's database and every
+    /// package the cache lacks (verified), add them to the node, link them into one root
+    /// (by SHA-256, and in the mirror layout) and publish it to an IPNS key.
+    Publish {
+        /// A Server-style mirror URL with $repo and $arch, e.g.
+        /// https://mirror.example/$repo/os/$arch.
+        #[arg(long, value_name = "URL", conflicts_with = "from_cache")]
+        mirror: Option<String>,
+        /// Publish this machine's sync databases and the packages in pacman's CacheDir
+        /// (verified against them), downloading nothing.
+        #[arg(long)]
+        from_cache: bool,
+        /// A repository to publish (repeat for several).
+        #[arg(long = "repo", value_name = "NAME", required = true)]
+        repos: Vec<String>,
+        /// The architecture for $arch.
+        #[arg(long, default_value = "x86_64", value_name = "ARCH")]
+        arch: String,
+        /// The publisher's state (SQLite) [default: /var/lib/pacxfer/publish.sqlite for root,
+        /// else $XDG_STATE_HOME/pacxfer/publish.sqlite].
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Unlink files no database has listed for this many days.
+        #[arg(long = "keep", default_value_t = 60, value_name = "DAYS")]
+        keep_days: u64,
+        /// Keep at most this many versions of each package (0: no limit).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        keep_versions: usize,
+        /// The IPNS key the root is published to (made when missing).
+        #[arg(long, default_value = "pacxfer", value_name = "NAME")]
+        ipns_key: String,
+        /// The node's RPC API [default: [share] api].
+        #[arg(long, value_name = "ADDRESS")]
+        api: Option<String>,
+        /// Print one JSON object as the last line of standard output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what the sync databases say about a file or package, and the sources pacxfer
     /// would try, in order.
     Lookup {

@@ -513,7 +513,7 @@ mod tests {
             arch: "x86_64".into(),
             sha256: Some([i as u8; 32]),
             csize: Some(1000 + u64::from(i)),
-            pgpsig: (i % 2 == 0).then(|| format!("c2lnbmF0dXJl{i}")),
+            pgpsig: i.is_multiple_of(2).then(|| format!("c2lnbmF0dXJl{i}")),
             cid: (i == 3).then(|| "bafybeicid".to_string()),
         }
     }

@@ -22,6 +22,7 @@ pub mod output;
 pub mod pacman_conf;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod share;
 pub mod shown;
 pub mod syncdb;

@@ -58,6 +58,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::seed::seed(&session, which, if_running)
         }
+        (
+            Some(Command::Publish {
+                mirror,
+                from_cache,
+                repos,
+                arch,
+                state,
+                keep_days,
+                keep_versions,
+                ipns_key,
+                api,
+                json,
+            }),
+            _,
+            _,
+        ) => commands::publish::publish(
+            &session,
+            commands::publish::Args {
+                mirror,
+                from_cache,
+                repos,
+                arch,
+                state,
+                keep_days,
+                keep_versions,
+                ipns_key,
+                api,
+                json,
+            },
+        ),
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),
         _ => anyhow::bail!("give a URL and an OUTPUT, or a command; see `pacxfer --help`"),
     }

@@ -29,6 +29,7 @@ mod index_tests;
 mod kubo_tests;
 mod pacman_tests;
 mod privilege;
+mod publish_tests;
 mod rpc_tests;
 mod security;
 mod security_http;

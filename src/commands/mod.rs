@@ -4,6 +4,7 @@
 //! Each turns a request into a target, candidates and a plan, and hands downloads to
 //! `download::run`.
 
+pub mod publish;
 pub mod seed;
 
 use std::path::{Path, PathBuf};

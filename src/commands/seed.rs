@@ -4,12 +4,11 @@
 //! sync database lists its file name with its exact SHA-256 and size; the rest are skipped
 //! and counted. A file the node already holds is not read at all.
 
-use std::io::{BufRead, Read};
-use std::path::{Path, PathBuf};
+use std::io::BufRead;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use sha2::{Digest, Sha256};
 
 use super::Session;
 use crate::ipfs::rpc::RpcError;
@@ -100,31 +99,6 @@ fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// SHA-256 and length of a file.
-fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
-    let mut file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        len += n as u64;
-    }
-    Ok((hasher.finalize().into(), len))
-}
-
 /// Whether an error means the node is not there at all (then nothing else can work).
 fn node_gone(e: &RpcError) -> bool {
     matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. })
@@ -200,7 +174,7 @@ pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<Exi
             progress.note(&format!("{shown}: already in the node ({cid})"));
             continue;
         }
-        let (sha256, size) = match hash_file(path) {
+        let (sha256, size) = match crate::share::hash_file(path) {
             Ok(h) => h,
             Err(e) => {
                 tally.missing += 1;

@@ -307,6 +307,38 @@ impl Rpc {
             .unwrap_or(serde_json::Value::Null))
     }
 
+    /// Sends `body` as the one file of a multipart request to `command`; the answer's text.
+    pub fn upload(
+        &self,
+        command: &str,
+        args: &[(&str, &str)],
+        name: &str,
+        body: impl Read,
+    ) -> Result<String, RpcError> {
+        let boundary = format!("pacxfer-{:016x}", rand_u64());
+        let safe_name: String = name
+            .chars()
+            .map(|c| if c == '"' || c.is_control() { '_' } else { c })
+            .collect();
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            percent_encoding::utf8_percent_encode(&safe_name, QUERY)
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let mut body = io::Cursor::new(head.into_bytes())
+            .chain(body)
+            .chain(io::Cursor::new(tail.into_bytes()));
+        let url = self.url(command, args);
+        let response = self
+            .post(&url)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(ureq::SendBody::from_reader(&mut body));
+        self.finish(command, response)
+    }
+
     /// Adds the file at `path` under the name `name` with `args` (import settings, pin,
     /// `to-files`...), streaming it; returns the file's line of the answer.
     pub fn add_file(
@@ -319,28 +351,7 @@ impl Rpc {
             path: path.to_path_buf(),
             err,
         })?;
-        let boundary = format!("pacxfer-{:016x}", rand_u64());
-        let safe_name: String = name
-            .chars()
-            .map(|c| if c == '"' || c.is_control() { '_' } else { c })
-            .collect();
-        let head = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-            percent_encoding::utf8_percent_encode(&safe_name, QUERY)
-        );
-        let tail = format!("\r\n--{boundary}--\r\n");
-        let mut body = io::Cursor::new(head.into_bytes())
-            .chain(file)
-            .chain(io::Cursor::new(tail.into_bytes()));
-        let url = self.url("add", args);
-        let response = self
-            .post(&url)
-            .header(
-                "Content-Type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .send(ureq::SendBody::from_reader(&mut body));
-        let text = self.finish("add", response)?;
+        let text = self.upload("add", args, name, file)?;
         let lines = parse_lines("add", &text)?;
         let last = lines
             .into_iter()

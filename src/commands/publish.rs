@@ -1,0 +1,143 @@
+//! `pacxfer publish`: fill and refresh a package cache in IPFS from a mirror (or from this
+//! machine's pacman cache), for a LAN, a community network or a third-party repository.
+//! The work is in `publish`; this file turns arguments into a job and the outcome into lines.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use super::Session;
+use crate::progress::Progress;
+use crate::publish::{Job, Publisher};
+
+/// The options of `publish`, as parsed.
+pub struct Args {
+    pub mirror: Option<String>,
+    pub from_cache: bool,
+    pub repos: Vec<String>,
+    pub arch: String,
+    pub state: Option<PathBuf>,
+    pub keep_days: u64,
+    pub keep_versions: usize,
+    pub ipns_key: String,
+    pub api: Option<String>,
+    pub json: bool,
+}
+
+/// Where the state lives unless `--state` says: root's in /var/lib/pacxfer, a user's under
+/// `$XDG_STATE_HOME` (default ~/.local/state).
+fn default_state() -> PathBuf {
+    if crate::cache::trust::euid() == 0 {
+        return PathBuf::from("/var/lib/pacxfer/publish.sqlite");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|h| h.join(".local/state"))
+        })
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("pacxfer/publish.sqlite")
+}
+
+pub fn publish(session: &Session, args: Args) -> Result<ExitCode> {
+    if args.repos.is_empty() {
+        bail!("name the repositories to publish with --repo (e.g. --repo core --repo extra)");
+    }
+    for repo in &args.repos {
+        if !crate::syncdb::is_plain_filename(repo) {
+            bail!("{repo:?} is not a repository name");
+        }
+    }
+    if !crate::syncdb::is_plain_filename(&args.arch) {
+        bail!("{:?} is not an architecture", args.arch);
+    }
+    if args.ipns_key.is_empty()
+        || !args
+            .ipns_key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        bail!(
+            "{:?} is not an IPNS key name (letters, digits, - _ .)",
+            args.ipns_key
+        );
+    }
+    let mirror = match (&args.mirror, args.from_cache) {
+        (Some(m), false) => {
+            if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://"))
+            {
+                bail!("--mirror {m:?} is not an http://, https:// or file:// URL");
+            }
+            Some(m.clone())
+        }
+        (None, true) => None,
+        _ => bail!("give either --mirror URL (a Server line with $repo and $arch) or --from-cache"),
+    };
+    let mut config = session.config.clone();
+    if let Some(api) = &args.api {
+        crate::ipfs::rpc::Endpoint::parse(api).map_err(|e| anyhow::anyhow!("--api: {e}"))?;
+        config.share.api = api.clone();
+    }
+    let state = args.state.clone().unwrap_or_else(default_state);
+    let work = state
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .join("publish-work");
+    let cache_dirs = if mirror.is_none() {
+        session
+            .pacman_conf
+            .cache_dirs()
+            .map_err(|e| anyhow::anyhow!("{e}; --from-cache needs pacman's CacheDir"))?
+    } else {
+        Vec::new()
+    };
+    let job = Job {
+        mirror,
+        repos: args.repos,
+        arch: args.arch,
+        state,
+        work,
+        keep_days: args.keep_days,
+        keep_versions: args.keep_versions,
+        ipns_key: args.ipns_key,
+        dbpath: session.dbpath.clone(),
+        cache_dirs,
+    };
+    let progress = Progress::plain(session.verbosity);
+    let publisher = Publisher::new(&config, &job, &progress)?;
+    let summary = publisher.run()?;
+    progress.info(&format!(
+        "published /ipfs/{} as /ipns/{}: {} added ({}), {} already there, {} pruned{}{} in {:.1}s",
+        summary.root,
+        summary.name,
+        summary.added,
+        crate::progress::size(summary.bytes),
+        summary.present,
+        summary.pruned,
+        if summary.skipped > 0 {
+            format!(", {} not in the cache", summary.skipped)
+        } else {
+            String::new()
+        },
+        if summary.failed > 0 {
+            format!(", {} failed", summary.failed)
+        } else {
+            String::new()
+        },
+        summary.seconds
+    ));
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    Ok(if summary.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,485 @@
+//! Publishing a package cache into IPFS: for each repository, the sync database from a mirror
+//! (or from this machine), every package it lists that the cache lacks, fetched through
+//! pacxfer's own download path (resume, timeouts, verification against the database), added
+//! to the node with the `unixfs-v1-2025` settings, recorded in the state, and linked into one
+//! root directory with two views of the same blocks:
+//!
+//! - `<root>/<sha256>`: for clients, with the template `/ipns/<name>/{sha256}` or
+//!   `/ipfs/<root>/{sha256}`;
+//! - `<root>/<repo>/os/<arch>/<filename>` and the repository's database files: the mirror
+//!   layout, so a plain `Server = http://127.0.0.1:8080/ipns/<name>/$repo/os/$arch` works;
+//! - `<root>/pacxfer.json`: when, from where, which repositories and database checksums.
+//!
+//! The state (`state`) is the record; the root lives in the node's MFS at
+//! `/pacxfer-publish/<key>` and is changed in place only when it is still exactly the root the
+//! state last recorded, otherwise rebuilt from the state (`view`). Files no database has
+//! listed for `keep_days`, or beyond `keep_versions` of a package, are unlinked. The root is
+//! then published to an IPNS key.
+
+pub mod state;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::Config;
+use crate::download::{self, Context};
+use crate::ipfs::rpc::{Rpc, RpcError};
+use crate::output::Output;
+use crate::plan;
+use crate::progress::Progress;
+use crate::share::PROFILE;
+use crate::syncdb::{self, Entry, SyncDb};
+
+use state::{DbFile, FileRow, Listing, State};
+
+/// What to publish.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// A Server-style URL with `$repo` and `$arch`; `None` publishes from this machine
+    /// (its sync databases and pacman's CacheDir).
+    pub mirror: Option<String>,
+    pub repos: Vec<String>,
+    pub arch: String,
+    pub state: PathBuf,
+    /// Where downloads wait to be added (resumed by the next run when interrupted).
+    pub work: PathBuf,
+    pub keep_days: u64,
+    /// Keep at most this many versions of each package name per repository (0: no limit).
+    pub keep_versions: usize,
+    pub ipns_key: String,
+    /// `from_cache`: the sync databases (DBPath) and cache directories to take files from.
+    pub dbpath: PathBuf,
+    pub cache_dirs: Vec<PathBuf>,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Summary {
+    pub root: String,
+    pub name: String,
+    pub added: u64,
+    pub present: u64,
+    pub pruned: u64,
+    pub failed: u64,
+    /// Packages not published because `--from-cache` found no copy.
+    pub skipped: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// Why a run stopped.
+#[derive(Debug)]
+pub enum PublishError {
+    Rpc(RpcError),
+    State(state::StateError),
+    /// A repository's database could not be had: nothing of it is published.
+    Database {
+        repo: String,
+        why: String,
+    },
+    Io(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Rpc(e) => write!(f, "{e}"),
+            PublishError::State(e) => write!(f, "{e}"),
+            PublishError::Database { repo, why } => write!(f, "[{repo}]: {why}"),
+            PublishError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl From<RpcError> for PublishError {
+    fn from(e: RpcError) -> Self {
+        PublishError::Rpc(e)
+    }
+}
+
+impl From<state::StateError> for PublishError {
+    fn from(e: state::StateError) -> Self {
+        PublishError::State(e)
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Why `--from-cache` publishes a package not.
+const NOT_IN_CACHE: &str = "not in pacman's CacheDir";
+
+/// The database files a repository may have, and whether each must be there.
+const DB_FILES: &[(&str, bool)] = &[(".db", true), (".db.sig", false), (".files", false)];
+
+/// Downloads `url` into `dest` through pacxfer's own path, verified against `entry` when
+/// given; mirror only.
+fn download_to(
+    config: &Config,
+    url: &str,
+    entry: Option<&Entry>,
+    dest: &Path,
+    progress: &Progress,
+) -> Result<(), String> {
+    let mut mirror_only = config.clone();
+    mirror_only.gateway.enabled = false;
+    let candidates: Vec<Entry> = entry.cloned().into_iter().collect();
+    let plan = plan::plan(
+        false,
+        &candidates,
+        &[],
+        &mirror_only,
+        &[],
+        &[url.to_string()],
+    );
+    let mut part = dest.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let mut out = Output::open(&part, || {}).map_err(|e| format!("{}: {e}", part.display()))?;
+    let ctx = Context::new(&mirror_only);
+    download::run(&plan, &mut out, &ctx, progress).map_err(|e| e.to_string())?;
+    out.finish()
+        .map_err(|e| format!("{}: {e}", part.display()))?;
+    std::fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    drop(out);
+    Ok(())
+}
+
+/// Whether an HTTP failure of a database file means "not on this mirror".
+fn is_absent(why: &str) -> bool {
+    why.contains("HTTP 404") || why.contains("HTTP 410")
+}
+
+/// The publisher: the node, the state, and what this run has done.
+pub struct Publisher<'a> {
+    config: &'a Config,
+    job: &'a Job,
+    rpc: Rpc,
+    state: State,
+    progress: &'a Progress,
+    started: i64,
+    summary: Summary,
+    /// Whether anything the view holds changed in this run.
+    changed: bool,
+    /// The listings the databases of this run hold: (repo, arch, filename).
+    listed_now: std::collections::HashSet<(String, String, String)>,
+}
+
+impl<'a> Publisher<'a> {
+    pub fn new(
+        config: &'a Config,
+        job: &'a Job,
+        progress: &'a Progress,
+    ) -> Result<Publisher<'a>, PublishError> {
+        let rpc = Rpc::new(
+            &config.share.api,
+            config.share.api_auth.as_deref(),
+            Duration::from_secs(300),
+        )
+        .map_err(|why| PublishError::Database {
+            repo: "share".into(),
+            why,
+        })?;
+        // The node first: a node that is not there is one line, before any download.
+        rpc.call("id", &[])?;
+        let state = State::open(&job.state)?;
+        std::fs::create_dir_all(&job.work).map_err(|e| PublishError::Io(job.work.clone(), e))?;
+        Ok(Publisher {
+            config,
+            job,
+            rpc,
+            state,
+            progress,
+            started: now(),
+            summary: Summary::default(),
+            changed: false,
+            listed_now: Default::default(),
+        })
+    }
+
+    /// The whole run.
+    pub fn run(mut self) -> Result<Summary, PublishError> {
+        let clock = std::time::Instant::now();
+        for repo in &self.job.repos {
+            self.repo(repo)?;
+        }
+        self.prune()?;
+        let (root, name) = view::update(&self.rpc, &mut self.state, self.job, self.changed)?;
+        self.summary.root = root;
+        self.summary.name = name;
+        self.summary.seconds = clock.elapsed().as_secs_f64();
+        Ok(self.summary)
+    }
+
+    fn base(&self, repo: &str) -> Option<String> {
+        self.job.mirror.as_ref().map(|m| {
+            m.replace("$repo", repo)
+                .replace("$arch", &self.job.arch)
+                .trim_end_matches('/')
+                .to_string()
+        })
+    }
+
+    /// Adds a local file to the node with the profile's settings.
+    fn add(&self, path: &Path, name: &str) -> Result<String, PublishError> {
+        let mut args: Vec<(&str, &str)> = PROFILE.to_vec();
+        args.push(("pin", "false"));
+        let added = self.rpc.add_file(path, name, &args)?;
+        if added.hash.is_empty() || !added.hash.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(PublishError::Rpc(RpcError::BadAnswer {
+                command: "add".into(),
+                why: format!("{:?} is not a CID", added.hash),
+            }));
+        }
+        Ok(added.hash)
+    }
+
+    /// One repository: its database files, then every package it lists.
+    fn repo(&mut self, repo: &str) -> Result<(), PublishError> {
+        let arch = self.job.arch.clone();
+        let dbdir = self.job.work.join(format!("{repo}-{arch}"));
+        std::fs::create_dir_all(&dbdir).map_err(|e| PublishError::Io(dbdir.clone(), e))?;
+        let mut db_path = None;
+        for (suffix, required) in DB_FILES {
+            let name = format!("{repo}{suffix}");
+            let dest = dbdir.join(&name);
+            let got = match self.base(repo) {
+                Some(base) => {
+                    let _ = std::fs::remove_file(&dest);
+                    let mut part = dest.clone().into_os_string();
+                    part.push(".part");
+                    let _ = std::fs::remove_file(PathBuf::from(part));
+                    download_to(
+                        self.config,
+                        &format!("{base}/{name}"),
+                        None,
+                        &dest,
+                        self.progress,
+                    )
+                }
+                None => {
+                    let local = self.job.dbpath.join("sync").join(&name);
+                    std::fs::copy(&local, &dest)
+                        .map(|_| ())
+                        .map_err(|e| format!("{}: {e}", local.display()))
+                }
+            };
+            match got {
+                Ok(()) => {}
+                Err(why) if !required && (is_absent(&why) || self.job.mirror.is_none()) => {
+                    self.state.drop_dbfile(repo, &arch, &name)?;
+                    continue;
+                }
+                Err(why) => {
+                    return Err(PublishError::Database {
+                        repo: repo.to_string(),
+                        why: format!("cannot get {name}: {why}"),
+                    })
+                }
+            }
+            let (sha256, size) =
+                crate::share::hash_file(&dest).map_err(|e| PublishError::Io(dest.clone(), e))?;
+            let sha256 = hex::encode(sha256);
+            let old = self
+                .state
+                .dbfiles()?
+                .into_iter()
+                .find(|f| f.repo == repo && f.arch == arch && f.name == name);
+            if old.as_ref().is_none_or(|o| o.sha256 != sha256) {
+                let cid = self.add(&dest, &name)?;
+                self.state.put_dbfile(&DbFile {
+                    repo: repo.to_string(),
+                    arch: arch.clone(),
+                    name: name.clone(),
+                    cid,
+                    sha256,
+                    size,
+                })?;
+                self.changed = true;
+            }
+            if *suffix == ".db" {
+                db_path = Some(dest);
+            }
+        }
+        let Some(db_path) = db_path else {
+            return Ok(());
+        };
+        let db = SyncDb {
+            repo: repo.to_string(),
+            path: db_path,
+        };
+        let progress = self.progress;
+        let (entries, _) =
+            syncdb::read_all(&db, &mut |e| progress.warn(&e.to_string())).map_err(|e| {
+                PublishError::Database {
+                    repo: repo.to_string(),
+                    why: e.to_string(),
+                }
+            })?;
+        let (mut added, mut present, mut bytes) = (0u64, 0u64, 0u64);
+        let known: std::collections::HashSet<String> = self
+            .state
+            .listings()?
+            .into_iter()
+            .filter(|l| l.repo == repo && l.arch == arch)
+            .map(|l| l.filename)
+            .collect();
+        for entry in &entries {
+            let Some((sha, size)) = entry.verifiable() else {
+                self.progress.warn(&format!(
+                    "[{repo}] {}: no SHA-256 or size in the database, not published",
+                    entry.filename
+                ));
+                continue;
+            };
+            let sha_hex = hex::encode(sha);
+            self.listed_now
+                .insert((repo.to_string(), arch.clone(), entry.filename.clone()));
+            let listing = Listing {
+                repo: repo.to_string(),
+                arch: arch.clone(),
+                filename: entry.filename.clone(),
+                name: entry.name.clone(),
+                sha256: sha_hex.clone(),
+                first_seen: self.started,
+                last_seen: self.started,
+            };
+            if self.state.file(&sha_hex)?.is_some_and(|f| f.size == size) {
+                self.state.seen(&listing)?;
+                self.changed |= !known.contains(&entry.filename);
+                present += 1;
+                continue;
+            }
+            match self.fetch_package(repo, entry) {
+                Ok((path, downloaded)) => {
+                    let cid = self.add(&path, &sha_hex)?;
+                    self.state.add(
+                        &FileRow {
+                            sha256: sha_hex,
+                            cid,
+                            size,
+                        },
+                        &listing,
+                    )?;
+                    if downloaded {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    self.changed = true;
+                    added += 1;
+                    bytes += size;
+                }
+                Err(why) if self.job.mirror.is_none() && why == NOT_IN_CACHE => {
+                    self.summary.skipped += 1;
+                }
+                Err(why) => {
+                    self.summary.failed += 1;
+                    self.progress
+                        .warn(&format!("[{repo}] {} not published: {why}", entry.filename));
+                }
+            }
+        }
+        self.summary.added += added;
+        self.summary.present += present;
+        self.summary.bytes += bytes;
+        self.progress.info(&format!(
+            "[{repo}] {} packages: {added} added ({}), {present} already published",
+            entries.len(),
+            crate::progress::size(bytes)
+        ));
+        Ok(())
+    }
+
+    /// A package file, verified against its entry: downloaded (`true`: remove it once added),
+    /// or found in the CacheDir.
+    fn fetch_package(&self, repo: &str, entry: &Entry) -> Result<(PathBuf, bool), String> {
+        let dest = self.job.work.join(&entry.filename);
+        match self.base(repo) {
+            Some(base) => {
+                download_to(
+                    self.config,
+                    &format!("{base}/{}", entry.filename),
+                    Some(entry),
+                    &dest,
+                    self.progress,
+                )?;
+                Ok((dest, true))
+            }
+            None => {
+                let Some((sha, size)) = entry.verifiable() else {
+                    return Err("not verifiable".into());
+                };
+                for dir in &self.job.cache_dirs {
+                    let path = dir.join(&entry.filename);
+                    if let Ok((got, len)) = crate::share::hash_file(&path) {
+                        if got == sha && len == size {
+                            return Ok((path, false));
+                        }
+                        return Err(format!("{} differs from the database", path.display()));
+                    }
+                }
+                Err(NOT_IN_CACHE.into())
+            }
+        }
+    }
+
+    /// Unlinks what no database has listed for `keep_days`, and versions beyond
+    /// `keep_versions`.
+    fn prune(&mut self) -> Result<(), PublishError> {
+        // Only the repositories of this run are judged, and only what their databases no
+        // longer list.
+        let listings: Vec<Listing> = self
+            .state
+            .listings()?
+            .into_iter()
+            .filter(|l| l.arch == self.job.arch && self.job.repos.contains(&l.repo))
+            .collect();
+        let unlisted = |l: &Listing| {
+            !self
+                .listed_now
+                .contains(&(l.repo.clone(), l.arch.clone(), l.filename.clone()))
+        };
+        let horizon = self.started - (self.job.keep_days as i64) * 86_400;
+        let mut gone: Vec<Listing> = listings
+            .iter()
+            .filter(|l| unlisted(l) && l.last_seen <= horizon)
+            .cloned()
+            .collect();
+        if self.job.keep_versions > 0 {
+            let mut by_name: std::collections::BTreeMap<(String, String, String), Vec<&Listing>> =
+                Default::default();
+            for l in &listings {
+                by_name
+                    .entry((l.repo.clone(), l.arch.clone(), l.name.clone()))
+                    .or_default()
+                    .push(l);
+            }
+            for versions in by_name.values_mut() {
+                // Newest first: last seen, then first seen.
+                versions.sort_by_key(|v| std::cmp::Reverse((v.last_seen, v.first_seen)));
+                for old in versions.iter().skip(self.job.keep_versions) {
+                    if unlisted(old) && !gone.contains(old) {
+                        gone.push((*old).clone());
+                    }
+                }
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let files = self.state.prune(&gone)?;
+        self.summary.pruned += files;
+        self.changed = true;
+        self.progress.info(&format!(
+            "pruned {} listings, {files} files no repository lists",
+            gone.len()
+        ));
+        Ok(())
+    }
+}

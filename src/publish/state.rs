@@ -1,0 +1,452 @@
+//! The publisher's record: which files it added to the node (SHA-256 -> CID and size), which
+//! repository listed each under which file name and when it was first and last seen, the
+//! database files of each repository, and the root it last published. It is the truth the
+//! published view is built from; the node's MFS is rebuilt from it, never trusted as the
+//! record.
+//!
+//! SQLite (rusqlite, bundled), every change in a transaction, so a publisher killed at any
+//! moment loses nothing it had finished and the next run continues. The file follows the
+//! trust rule of `cache::trust` (a regular file of root or this user in a directory nobody
+//! else can write, never through a link), and a file that is not a pacxfer publisher state
+//! is refused with one clear error, never changed.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::cache::trust::{PlaceError, TrustedDir};
+
+/// The schema's name and version, kept in the `meta` table.
+const SCHEMA: &str = "pacxfer-publish-1";
+
+/// Why the state cannot be used.
+#[derive(Debug)]
+pub enum StateError {
+    /// Its directory or the file breaks the trust rule, or cannot be reached.
+    Place(String),
+    /// Not a SQLite database, or not one pacxfer wrote.
+    Foreign { path: PathBuf, why: String },
+    /// SQLite failed (disk full, read-only file...).
+    Sql { path: PathBuf, err: rusqlite::Error },
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Place(why) => write!(f, "publisher state: {why}"),
+            StateError::Foreign { path, why } => write!(
+                f,
+                "{} is not a pacxfer publisher state ({why}); give another --state, or move it away to start afresh",
+                path.display()
+            ),
+            StateError::Sql { path, err } => {
+                write!(f, "publisher state {}: {err}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// One file the node holds for the publisher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub sha256: String,
+    pub cid: String,
+    pub size: u64,
+}
+
+/// One listing: a repository's file name for a file, and when it was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub repo: String,
+    pub arch: String,
+    pub filename: String,
+    pub name: String,
+    pub sha256: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// A database file of a repository (`core.db`, `core.db.sig`, `core.files`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbFile {
+    pub repo: String,
+    pub arch: String,
+    pub name: String,
+    pub cid: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The open state.
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl State {
+    /// Opens (creating when missing) the state at `path`.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| StateError::Place(format!("{} names no file", path.display())))?;
+        let place = TrustedDir::open(dir, true).map_err(|e| StateError::Place(e.to_string()))?;
+        // The file itself: a regular file of root or this user, not writable by others.
+        match place.open_file(name, u64::MAX) {
+            Ok(_) => {}
+            Err(PlaceError::Untrusted(u)) => return Err(StateError::Place(u.to_string())),
+            Err(PlaceError::Io(p, e)) => {
+                return Err(StateError::Place(format!("{}: {e}", p.display())))
+            }
+        }
+        let full = place.path().join(name);
+        let sql = |err| StateError::Sql {
+            path: full.clone(),
+            err,
+        };
+        let conn = Connection::open_with_flags(
+            &full,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        std::fs::set_permissions(
+            &full,
+            std::os::unix::fs::PermissionsExt::from_mode(crate::cache::trust::FILE_MODE),
+        )
+        .map_err(|e| StateError::Place(format!("{}: {e}", full.display())))?;
+        let foreign = |why: String| StateError::Foreign {
+            path: full.clone(),
+            why,
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql)?;
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| foreign(e.to_string()))?;
+        if tables.is_empty() {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE files (sha256 TEXT PRIMARY KEY, cid TEXT NOT NULL, size INTEGER NOT NULL);
+                 CREATE TABLE listings (repo TEXT NOT NULL, arch TEXT NOT NULL, filename TEXT NOT NULL,
+                     name TEXT NOT NULL, sha256 TEXT NOT NULL REFERENCES files(sha256),
+                     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+                     PRIMARY KEY (repo, arch, filename));
+                 CREATE TABLE dbfiles (repo TEXT NOT NULL, arch TEXT NOT NULL, name TEXT NOT NULL,
+                     cid TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+                     PRIMARY KEY (repo, arch, name));
+                 COMMIT;",
+            )
+            .map_err(sql)?;
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                params![SCHEMA],
+            )
+            .map_err(sql)?;
+        } else {
+            let schema: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(|e| foreign(e.to_string()))?;
+            match schema.as_deref() {
+                Some(SCHEMA) => {}
+                Some(other) => return Err(foreign(format!("schema {other:?}"))),
+                None => return Err(foreign("no schema record".into())),
+            }
+        }
+        Ok(State { conn, path: full })
+    }
+
+    fn sql(&self, err: rusqlite::Error) -> StateError {
+        StateError::Sql {
+            path: self.path.clone(),
+            err,
+        }
+    }
+
+    /// Where the state is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file with this SHA-256 (hex), when the node holds it for the publisher.
+    pub fn file(&self, sha256: &str) -> Result<Option<FileRow>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT sha256, cid, size FROM files WHERE sha256 = ?1",
+                params![sha256],
+                |r| {
+                    Ok(FileRow {
+                        sha256: r.get(0)?,
+                        cid: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records a file the node now holds and its listing, in one transaction.
+    pub fn add(&mut self, file: &FileRow, listing: &Listing) -> Result<(), StateError> {
+        let tx = self.conn.transaction().map_err(|e| StateError::Sql {
+            path: self.path.clone(),
+            err: e,
+        })?;
+        let result = (|| {
+            tx.execute(
+                "INSERT OR REPLACE INTO files (sha256, cid, size) VALUES (?1, ?2, ?3)",
+                params![file.sha256, file.cid, file.size as i64],
+            )?;
+            upsert_listing(&tx, listing)?;
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql(e))
+    }
+
+    /// Marks a listing as seen now (adding it when new) for a file already held.
+    pub fn seen(&mut self, listing: &Listing) -> Result<(), StateError> {
+        upsert_listing(&self.conn, listing).map_err(|e| self.sql(e))
+    }
+
+    /// Records a repository's database file.
+    pub fn put_dbfile(&mut self, f: &DbFile) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO dbfiles (repo, arch, name, cid, sha256, size)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![f.repo, f.arch, f.name, f.cid, f.sha256, f.size as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Forgets a repository's database file (gone from the mirror).
+    pub fn drop_dbfile(&mut self, repo: &str, arch: &str, name: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "DELETE FROM dbfiles WHERE repo = ?1 AND arch = ?2 AND name = ?3",
+                params![repo, arch, name],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Every file held.
+    pub fn files(&self) -> Result<Vec<FileRow>, StateError> {
+        let mut s = self
+            .conn
+            .prepare("SELECT sha256, cid, size FROM files ORDER BY sha256")
+            .map_err(|e| self.sql(e))?;
+        let rows = s
+            .query_map([], |r| {
+                Ok(FileRow {
+                    sha256: r.get(0)?,
+                    cid: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql(e))
+    }
+
+    /// Every listing.
+    pub fn listings(&self) -> Result<Vec<Listing>, StateError> {
+        let mut s = self
+            .conn
+            .prepare(
+                "SELECT repo, arch, filename, name, sha256, first_seen, last_seen FROM listings
+                 ORDER BY repo, arch, filename",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = s
+            .query_map([], |r| {
+                Ok(Listing {
+                    repo: r.get(0)?,
+                    arch: r.get(1)?,
+                    filename: r.get(2)?,
+                    name: r.get(3)?,
+                    sha256: r.get(4)?,
+                    first_seen: r.get(5)?,
+                    last_seen: r.get(6)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql(e))
+    }
+
+    /// Every database file.
+    pub fn dbfiles(&self) -> Result<Vec<DbFile>, StateError> {
+        let mut s = self
+            .conn
+            .prepare(
+                "SELECT repo, arch, name, cid, sha256, size FROM dbfiles ORDER BY repo, arch, name",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = s
+            .query_map([], |r| {
+                Ok(DbFile {
+                    repo: r.get(0)?,
+                    arch: r.get(1)?,
+                    name: r.get(2)?,
+                    cid: r.get(3)?,
+                    sha256: r.get(4)?,
+                    size: r.get::<_, i64>(5)? as u64,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql(e))
+    }
+
+    /// Removes listings and the files no listing names any more, in one transaction; returns
+    /// how many files went.
+    pub fn prune(&mut self, listings: &[Listing]) -> Result<u64, StateError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|err| StateError::Sql {
+            path: path.clone(),
+            err,
+        })?;
+        let result = (|| {
+            for l in listings {
+                tx.execute(
+                    "DELETE FROM listings WHERE repo = ?1 AND arch = ?2 AND filename = ?3",
+                    params![l.repo, l.arch, l.filename],
+                )?;
+            }
+            let gone = tx.execute(
+                "DELETE FROM files WHERE sha256 NOT IN (SELECT sha256 FROM listings)",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(gone as u64)
+        })();
+        result.map_err(|err| StateError::Sql { path, err })
+    }
+
+    /// A value of the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StateError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Sets a value of the `meta` table.
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+}
+
+fn upsert_listing(conn: &Connection, l: &Listing) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO listings (repo, arch, filename, name, sha256, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (repo, arch, filename) DO UPDATE SET
+             name = excluded.name, sha256 = excluded.sha256, last_seen = excluded.last_seen",
+        params![
+            l.repo,
+            l.arch,
+            l.filename,
+            l.name,
+            l.sha256,
+            l.first_seen,
+            l.last_seen
+        ],
+    )
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(file: &str, sha: &str, seen: i64) -> Listing {
+        Listing {
+            repo: "core".into(),
+            arch: "x86_64".into(),
+            filename: file.into(),
+            name: file.split('-').next().unwrap_or("x").into(),
+            sha256: sha.into(),
+            first_seen: seen,
+            last_seen: seen,
+        }
+    }
+
+    #[test]
+    fn records_survive_reopening_and_prune_takes_unlisted_files() {
+        let d = tempfile::tempdir().expect("tmp");
+        let path = d.path().join("state.sqlite");
+        let mut s = State::open(&path).expect("new state");
+        let f = FileRow {
+            sha256: "aa".into(),
+            cid: "bafkreiaa".into(),
+            size: 5,
+        };
+        s.add(&f, &listing("a-1-1-any.pkg.tar.zst", "aa", 10))
+            .expect("add");
+        s.seen(&listing("a-1-1-any.pkg.tar.zst", "aa", 20))
+            .expect("seen");
+        drop(s);
+        let mut s = State::open(&path).expect("reopen");
+        assert_eq!(s.file("aa").expect("get"), Some(f));
+        let l = s.listings().expect("listings");
+        assert_eq!((l[0].first_seen, l[0].last_seen), (10, 20));
+        assert_eq!(s.prune(&l).expect("prune"), 1);
+        assert!(s.files().expect("files").is_empty());
+        let mode = std::fs::metadata(&path).expect("stat").permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn foreign_files_are_refused_not_changed() {
+        let d = tempfile::tempdir().expect("tmp");
+        let junk = d.path().join("junk.sqlite");
+        std::fs::write(&junk, b"this is no database at all, just some text").expect("write");
+        assert!(matches!(
+            State::open(&junk),
+            Err(StateError::Foreign { .. })
+        ));
+        assert_eq!(
+            std::fs::read(&junk).expect("read"),
+            b"this is no database at all, just some text"
+        );
+        let other = d.path().join("other.sqlite");
+        let c = Connection::open(&other).expect("sqlite");
+        c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .expect("other db");
+        drop(c);
+        assert!(matches!(
+            State::open(&other),
+            Err(StateError::Foreign { .. })
+        ));
+        let link = d.path().join("link.sqlite");
+        std::os::unix::fs::symlink(&other, &link).expect("symlink");
+        assert!(matches!(State::open(&link), Err(StateError::Place(_))));
+    }
+}

@@ -1,0 +1,319 @@
+//! `pacxfer publish` against a real Kubo node and the test mirror: a cache filled from the
+//! mirror that real pacman then uses with the mirror gone, through pacxfer (template
+//! `/ipfs/<root>/{sha256}`) and without it (`Server =` the gateway's mirror view); a second
+//! run that adds nothing; a removed package pruned and added back (exactly one added); a
+//! mirror serving a wrong package; `--from-cache`; and bad input (a foreign state file, a node
+//! that is down).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::fixtures::REPO;
+use crate::util::{dead_port, run, sha256_hex, Run};
+use crate::world::World;
+
+fn state(w: &World) -> PathBuf {
+    w.dir.join("publisher/state.sqlite")
+}
+
+fn publish(w: &World, extra: &[&str]) -> Run {
+    let mirror = format!("{}/$repo/os/$arch", w.mirror.url());
+    let state = state(w);
+    let mut args = vec![
+        "publish",
+        "--mirror",
+        &mirror,
+        "--repo",
+        REPO,
+        "--state",
+        state.to_str().expect("utf8"),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    w.pacxfer(&args)
+}
+
+/// The JSON summary on the last line of stdout.
+fn summary(r: &Run) -> serde_json::Value {
+    let out = r.stdout();
+    let last = out.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{}", r.explain(&format!("JSON: {e}"))))
+}
+
+/// Rewrites the world's pacman.conf: its Server line and whether pacxfer is the downloader.
+fn pacman_conf(w: &World, server: &str, with_pacxfer: bool) {
+    let text = std::fs::read_to_string(&w.pacman_conf).expect("read pacman.conf");
+    let text: String = text
+        .lines()
+        .filter(|l| with_pacxfer || !l.starts_with("XferCommand"))
+        .map(|l| {
+            if l.starts_with("Server = ") {
+                format!("Server = {server}")
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&w.pacman_conf, text).expect("write pacman.conf");
+}
+
+fn listed(node: &crate::ipfs::Node, dir: &str) -> Vec<String> {
+    let ls = node.rpc(&format!("files/ls?arg={dir}"));
+    let mut names: Vec<String> = ls["Entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["Name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_published_cache_serves_pacman_with_and_without_pacxfer_when_the_mirror_is_gone() {
+    e2e!();
+    let mut w = World::new("publish", true);
+    let fx = w.fx;
+    let r = publish(&w, &[]);
+    r.success().stderr_has("[testrepo] 4 packages: 4 added");
+    let s = summary(&r);
+    assert_eq!(s["added"], 4, "{s}");
+    assert_eq!(s["present"], 0, "{s}");
+    let root = s["root"].as_str().expect("root").to_string();
+    assert!(
+        s["name"].as_str().is_some_and(|n| n.starts_with("k51")),
+        "{s}"
+    );
+
+    // Both views, and what clients read.
+    let mfs = "/pacxfer-publish/pacxfer";
+    let top = listed(w.node(), mfs);
+    for pkg in [&fx.tiny, &fx.big, &fx.plus, &fx.other] {
+        assert!(top.contains(&pkg.sha256), "{top:?}");
+    }
+    assert!(top.contains(&"pacxfer.json".to_string()) && top.contains(&REPO.to_string()));
+    let mirror_view = listed(w.node(), &format!("{mfs}/{REPO}/os/x86_64"));
+    for name in [
+        fx.tiny.filename.as_str(),
+        fx.plus.filename.as_str(),
+        "testrepo.db",
+    ] {
+        assert!(mirror_view.iter().any(|n| n == name), "{mirror_view:?}");
+    }
+
+    // The mirror is gone; pacman with pacxfer finds everything by SHA-256 under the root.
+    let gone = format!("http://127.0.0.1:{}/$repo/os/$arch", dead_port());
+    pacman_conf(&w, &gone, true);
+    let gateway = w.node().url.clone();
+    let template = format!("/ipfs/{root}/{{sha256}}");
+    w.configure(&gateway, &[&template], "");
+    let r = w.pacman(&["-Sw", "--noconfirm", "tiny", "big", "plus+pkg", "other"]);
+    r.success();
+    assert_eq!(
+        r.stderr().matches("from ipfs").count(),
+        4,
+        "{}",
+        r.explain("sources")
+    );
+    for pkg in [&fx.tiny, &fx.big, &fx.plus, &fx.other] {
+        assert_eq!(
+            sha256_hex(&w.dir.join("cache").join(&pkg.filename)),
+            pkg.sha256
+        );
+    }
+
+    // Plain pacman, its own downloader, with the gateway's mirror view as its Server.
+    for pkg in [&fx.tiny, &fx.big] {
+        std::fs::remove_file(w.dir.join("cache").join(&pkg.filename)).expect("rm");
+    }
+    pacman_conf(&w, &format!("{gateway}/ipfs/{root}/$repo/os/$arch"), false);
+    std::fs::remove_file(w.dbpath.join("sync/testrepo.db")).expect("rm db");
+    let r = w.pacman(&["-Syw", "--noconfirm", "tiny", "big"]);
+    r.success();
+    for pkg in [&fx.tiny, &fx.big] {
+        assert_eq!(
+            sha256_hex(&w.dir.join("cache").join(&pkg.filename)),
+            pkg.sha256,
+            "{}",
+            r.explain("plain pacman")
+        );
+    }
+}
+
+/// The mirror's repository directory, for repo-add and repo-remove.
+fn repo_dir(w: &World) -> PathBuf {
+    w.dir.join("mirror").join(REPO).join("os/x86_64")
+}
+
+fn repo_tool(dir: &Path, tool: &str, arg: &str) {
+    run(Command::new(tool)
+        .arg("-q")
+        .arg(format!("{REPO}.db.tar.gz"))
+        .arg(arg)
+        .current_dir(dir))
+    .success();
+}
+
+#[test]
+fn publishing_again_adds_only_what_is_new_and_prunes_what_went() {
+    e2e!();
+    let w = World::new("publish-again", true);
+    let other = w.fx.other.clone();
+    assert_eq!(summary(publish(&w, &[]).success())["added"], 4);
+
+    // Nothing new: nothing added, everything present.
+    let s = summary(publish(&w, &[]).success());
+    assert_eq!(
+        (s["added"].as_u64(), s["present"].as_u64()),
+        (Some(0), Some(4)),
+        "{s}"
+    );
+    let root_before = s["root"].clone();
+
+    // A package leaves the repository: kept while --keep allows, pruned with --keep 0.
+    repo_tool(&repo_dir(&w), "repo-remove", "other");
+    let s = summary(publish(&w, &[]).success());
+    assert_eq!(s["pruned"], 0, "{s}");
+    let s = summary(publish(&w, &["--keep", "0"]).success());
+    assert_eq!(s["pruned"], 1, "{s}");
+    let top = listed(w.node(), "/pacxfer-publish/pacxfer");
+    assert!(!top.contains(&other.sha256), "{top:?}");
+    let view = listed(
+        w.node(),
+        &format!("/pacxfer-publish/pacxfer/{REPO}/os/x86_64"),
+    );
+    assert!(!view.contains(&other.filename), "{view:?}");
+    assert_ne!(s["root"], root_before);
+
+    // It comes back: exactly one added.
+    repo_tool(&repo_dir(&w), "repo-add", &other.filename);
+    let s = summary(publish(&w, &[]).success());
+    assert_eq!(
+        (s["added"].as_u64(), s["present"].as_u64()),
+        (Some(1), Some(3)),
+        "{s}"
+    );
+    let top = listed(w.node(), "/pacxfer-publish/pacxfer");
+    assert!(top.contains(&other.sha256), "{top:?}");
+}
+
+#[test]
+fn a_root_changed_behind_the_publishers_back_is_rebuilt_from_the_state() {
+    e2e!();
+    let w = World::new("publish-repair", true);
+    let tiny = w.fx.tiny.clone();
+    let s = summary(publish(&w, &[]).success());
+    let root = s["root"].as_str().expect("root").to_string();
+    // Someone removes a link and plants another.
+    w.node().rpc(&format!(
+        "files/rm?arg=/pacxfer-publish/pacxfer/{}",
+        tiny.sha256
+    ));
+    w.node().rpc(&format!(
+        "files/cp?arg=/ipfs/{root}/{}&arg=/pacxfer-publish/pacxfer/planted",
+        w.fx.other.sha256
+    ));
+    let s = summary(publish(&w, &[]).success());
+    assert_eq!(s["added"], 0);
+    let top = listed(w.node(), "/pacxfer-publish/pacxfer");
+    assert!(top.contains(&tiny.sha256), "{top:?}");
+    assert!(!top.contains(&"planted".to_string()), "{top:?}");
+}
+
+#[test]
+fn a_mirror_serving_a_wrong_package_is_refused_and_nothing_wrong_is_linked() {
+    e2e!();
+    let w = World::new("publish-wrong", true);
+    let big = w.fx.big.clone();
+    let mut wrong = std::fs::read(&big.path).expect("read");
+    let last = wrong.len() - 1;
+    wrong[last] ^= 1;
+    std::fs::write(repo_dir(&w).join(&big.filename), &wrong).expect("corrupt");
+    let r = publish(&w, &[]);
+    r.failure()
+        .stderr_has(&format!("{} not published", big.filename))
+        .stderr_has("SHA-256 does not match the database");
+    let s = summary(&r);
+    assert_eq!(
+        (s["added"].as_u64(), s["failed"].as_u64()),
+        (Some(3), Some(1)),
+        "{s}"
+    );
+    let top = listed(w.node(), "/pacxfer-publish/pacxfer");
+    assert!(!top.contains(&big.sha256), "{top:?}");
+    let view = listed(
+        w.node(),
+        &format!("/pacxfer-publish/pacxfer/{REPO}/os/x86_64"),
+    );
+    assert!(!view.contains(&big.filename), "{view:?}");
+}
+
+#[test]
+fn from_cache_publishes_what_this_machine_holds() {
+    e2e!();
+    let w = World::new("publish-cache", true);
+    w.pacman(&["-Sw", "--noconfirm", "tiny", "other"]).success();
+    let state = state(&w);
+    let r = w.pacxfer(&[
+        "publish",
+        "--from-cache",
+        "--repo",
+        REPO,
+        "--state",
+        state.to_str().expect("utf8"),
+        "--json",
+    ]);
+    r.success().stderr_has("2 not in the cache");
+    let s = summary(&r);
+    assert_eq!(
+        (s["added"].as_u64(), s["skipped"].as_u64()),
+        (Some(2), Some(2)),
+        "{s}"
+    );
+    let hits = w.mirror.hits().len();
+    let top = listed(w.node(), "/pacxfer-publish/pacxfer");
+    assert!(top.contains(&w.fx.tiny.sha256) && top.contains(&w.fx.other.sha256));
+    assert_eq!(w.mirror.hits().len(), hits, "nothing downloaded");
+}
+
+#[test]
+fn bad_state_files_and_a_node_that_is_down_are_one_error_line() {
+    e2e!();
+    let mut w = World::new("publish-bad", true);
+    let junk = w.dir.join("publisher/state.sqlite");
+    std::fs::create_dir_all(junk.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&junk, b"some text that is not a database at all........").expect("write");
+    publish(&w, &[])
+        .failure()
+        .one_error_line()
+        .stderr_has("is not a pacxfer publisher state");
+    assert_eq!(
+        std::fs::read(&junk).expect("read"),
+        b"some text that is not a database at all........"
+    );
+    std::fs::remove_file(&junk).expect("rm");
+    // A state under a regular file cannot be made.
+    let blocked = w.dir.join("blocked");
+    std::fs::write(&blocked, b"").expect("write");
+    let bad = blocked.join("state.sqlite");
+    let mirror = format!("{}/$repo/os/$arch", w.mirror.url());
+    w.pacxfer(&[
+        "publish",
+        "--mirror",
+        &mirror,
+        "--repo",
+        REPO,
+        "--state",
+        bad.to_str().expect("utf8"),
+    ])
+    .failure()
+    .one_error_line()
+    .stderr_has("publisher state");
+    // The node's API is down.
+    w.node.take().expect("node").stop();
+    publish(&w, &[])
+        .failure()
+        .one_error_line()
+        .stderr_has("cannot reach the IPFS node's API");
+}
