@@ -51,6 +51,8 @@ pub enum Failure {
     TooLarge { limit: u64 },
     /// The source sent more bytes than it announced itself (for a file no database lists).
     LongerThanAnnounced { announced: u64 },
+    /// A database or signature (which no database lists) larger than pacman itself accepts.
+    OverCap { cap: u64 },
     /// The bytes do not match the database's SHA-256.
     Mismatch,
     /// An HTML page where a file no database lists was asked for.
@@ -85,6 +87,10 @@ impl fmt::Display for Failure {
             Failure::TooLarge { limit } => {
                 write!(f, "sent more than the {limit} bytes the database lists")
             }
+            Failure::OverCap { cap } => write!(
+                f,
+                "sent more than {cap} bytes, more than pacman accepts for a file of this kind"
+            ),
             Failure::LongerThanAnnounced { announced } => {
                 write!(
                     f,
@@ -127,6 +133,7 @@ impl Failure {
                 | Failure::WrongSize { .. }
                 | Failure::TooLarge { .. }
                 | Failure::LongerThanAnnounced { .. }
+                | Failure::OverCap { .. }
                 | Failure::Range(RangeError::Wrong(_))
         )
     }
@@ -390,7 +397,15 @@ fn transfer(
     if html && expect.is_empty() {
         return Err(Failure::Html);
     }
-    let limit = verify::limit(expect);
+    let limit = verify::limit(expect).or_else(|| unlisted_cap(&url));
+    // What to call a body that runs past `limit`.
+    let too_large = |limit: u64| {
+        if expect.is_empty() {
+            Failure::OverCap { cap: limit }
+        } else {
+            Failure::TooLarge { limit }
+        }
+    };
     if start == 0 && from > 0 {
         // The source ignored the range and sends the whole file.
         out.truncate().map_err(Failure::Write)?;
@@ -400,7 +415,7 @@ fn transfer(
         // wrong file, and not worth a byte of transfer.
         if total > limit {
             out.truncate().map_err(Failure::Write)?;
-            return Err(Failure::TooLarge { limit });
+            return Err(too_large(limit));
         }
         if !expect.iter().any(|e| e.size == total) {
             out.truncate().map_err(Failure::Write)?;
@@ -416,7 +431,7 @@ fn transfer(
         Err(PumpError::Write(e)) => return Err(Failure::Write(e)),
         Err(PumpError::TooLarge(limit)) => {
             out.truncate().map_err(Failure::Write)?;
-            return Err(Failure::TooLarge { limit });
+            return Err(too_large(limit));
         }
         Err(PumpError::Read(e)) if http::is_stall(&e) => return Err(Failure::Stalled),
         Err(PumpError::Read(e)) => return Err(Failure::Read(e)),
@@ -450,5 +465,25 @@ fn transfer(
             out.truncate().map_err(Failure::Write)?;
             Err(Failure::Mismatch)
         }
+    }
+}
+
+/// The most bytes accepted for a file no database lists, by kind, as pacman's own
+/// downloader limits them: a sync database (`.db`, `.files`) 128 MiB, a detached signature
+/// 16 KiB. Anything else (a package of a repository not synced, `pacman -U URL`) is bounded
+/// by the length its server announces.
+fn unlisted_cap(url: &str) -> Option<u64> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name.ends_with(".sig") {
+        Some(16 * 1024)
+    } else if name.ends_with(".db")
+        || name.ends_with(".files")
+        || name.contains(".db.tar")
+        || name.contains(".files.tar")
+    {
+        Some(128 << 20)
+    } else {
+        None
     }
 }

@@ -16,14 +16,10 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
+        // RFC 3986 lets userinfo hold any sub-delimiter (`;`, `,`, `'`...): the authority
+        // ends only where a path, query or fragment starts, or at a space.
         let end = tail
-            .find(|c: char| {
-                matches!(
-                    c,
-                    '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | ',' | ';'
-                ) || c.is_whitespace()
-                    || c.is_control()
-            })
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c.is_control())
             .unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
@@ -48,7 +44,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 
 /// Characters that change how the rest of a line looks: C0 and C1 controls, DEL, and the
 /// bidirectional overrides.
-fn is_unsafe(c: char) -> bool {
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -94,6 +90,11 @@ mod tests {
         );
         assert_eq!(redact("http://u:p@[::1]:80/x"), "http://u:***@[::1]:80/x");
         assert_eq!(redact("\"http://u:p@h\""), "\"http://u:***@h\"");
+        // Sub-delimiters are legal in a password.
+        assert_eq!(
+            redact("http://user:pa;s,s'@127.0.0.1:9/x"),
+            "http://user:***@127.0.0.1:9/x"
+        );
         // A password holding '@' is masked whole.
         assert_eq!(redact("http://u:p@ss@h/x"), "http://u:***@h/x");
     }

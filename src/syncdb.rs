@@ -15,6 +15,10 @@ use crate::tar;
 
 /// The largest `desc` member read; real ones are a few KiB.
 const DESC_MAX: u64 = 1 << 20;
+/// The most a database may hold once decompressed (Arch's largest is about 50 MB), and the
+/// most entries: a hostile database costs bounded time and memory.
+const DB_MAX_BYTES: u64 = 2 << 30;
+const DB_MAX_ENTRIES: usize = 500_000;
 
 /// One package as a sync database lists it. Only the fields pacxfer uses are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,15 +147,29 @@ pub enum DescError {
     Unreadable(String),
 }
 
+/// A value as an error quotes it: at most 100 characters, so that a hostile database cannot
+/// make one warning line megabytes long.
+fn quoted(v: &str) -> String {
+    let mut short: String = v.chars().take(100).collect();
+    if short.len() < v.len() {
+        short.push_str("...");
+    }
+    format!("{short:?}")
+}
+
 impl fmt::Display for DescError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DescError::Missing(key) => write!(f, "no {key}"),
-            DescError::BadChecksum(v) => write!(f, "%SHA256SUM% {v:?} is not 64 hex digits"),
-            DescError::BadSize(v) => write!(f, "%CSIZE% {v:?} is not a size in bytes"),
-            DescError::BadFilename(v) => write!(f, "%FILENAME% {v:?} is not a plain file name"),
-            DescError::BadName(v) => write!(f, "%NAME% {v:?} is not a plain package name"),
-            DescError::BadCid(v) => write!(f, "%CID% {v:?} is not a CID"),
+            DescError::BadChecksum(v) => {
+                write!(f, "%SHA256SUM% {} is not 64 hex digits", quoted(v))
+            }
+            DescError::BadSize(v) => write!(f, "%CSIZE% {} is not a size in bytes", quoted(v)),
+            DescError::BadFilename(v) => {
+                write!(f, "%FILENAME% {} is not a plain file name", quoted(v))
+            }
+            DescError::BadName(v) => write!(f, "%NAME% {} is not a plain package name", quoted(v)),
+            DescError::BadCid(v) => write!(f, "%CID% {} is not a CID", quoted(v)),
             DescError::BadSignature => write!(f, "%PGPSIG% is not base64"),
             DescError::ControlCharacters(key) => write!(f, "{key} holds control characters"),
             DescError::Unreadable(why) => write!(f, "{why}"),
@@ -228,6 +246,31 @@ pub fn parse_desc(text: &str, repo: &str) -> Result<Entry, DescError> {
 /// package name is one too, a CID is letters and digits, a signature is base64, and no value
 /// holds control characters.
 pub fn check_entry(e: &Entry) -> Result<(), DescError> {
+    // Linux file names are at most 255 bytes; no real value comes near the other limits.
+    // They bound what a hostile database can make pacxfer hold per entry.
+    for (key, value, max) in [
+        ("%FILENAME%", &e.filename, 255),
+        ("%NAME%", &e.name, 255),
+        ("%VERSION%", &e.version, 255),
+        ("%ARCH%", &e.arch, 64),
+    ] {
+        if value.len() > max {
+            return Err(DescError::Unreadable(format!(
+                "{key} is {} bytes long, more than {max}",
+                value.len()
+            )));
+        }
+    }
+    if e.cid.as_ref().is_some_and(|c| c.len() > 512) {
+        return Err(DescError::Unreadable(
+            "%CID% is longer than 512 bytes".into(),
+        ));
+    }
+    if e.pgpsig.as_ref().is_some_and(|s| s.len() > 16 * 1024) {
+        return Err(DescError::Unreadable(
+            "%PGPSIG% is longer than 16 KiB".into(),
+        ));
+    }
     if !is_plain_filename(&e.filename) {
         return Err(DescError::BadFilename(e.filename.clone()));
     }
@@ -235,7 +278,7 @@ pub fn check_entry(e: &Entry) -> Result<(), DescError> {
         return Err(DescError::BadName(e.name.clone()));
     }
     for (key, value) in [("%VERSION%", &e.version), ("%ARCH%", &e.arch)] {
-        if value.chars().any(char::is_control) {
+        if value.chars().any(crate::shown::is_unsafe) {
             return Err(DescError::ControlCharacters(key));
         }
     }
@@ -269,7 +312,7 @@ pub fn is_plain_filename(name: &str) -> bool {
         && name != ".."
         && !name.contains('/')
         && !name.contains('\\')
-        && !name.chars().any(char::is_control)
+        && !name.chars().any(crate::shown::is_unsafe)
 }
 
 /// The sync databases under `<dbpath>/sync`, sorted by repository name.
@@ -415,8 +458,16 @@ fn scan(
         });
     }
     let reader = decompress(BufReader::with_capacity(128 * 1024, file), &db.path)?;
+    let mut reader = reader.take(DB_MAX_BYTES + 1);
     let mut found = Vec::new();
-    let walked = tar::for_each_file(reader, |path, size, data| {
+    let mut members = 0usize;
+    let walked = tar::for_each_file(&mut reader, |path, size, data| {
+        members += 1;
+        if members > DB_MAX_ENTRIES {
+            return Err(io::Error::other(format!(
+                "more than {DB_MAX_ENTRIES} members"
+            )));
+        }
         let Ok(member_name) = std::str::from_utf8(path) else {
             return Ok(());
         };
@@ -448,8 +499,20 @@ fn scan(
         }
         Ok(())
     });
+    if reader.limit() == 0 {
+        return Err(DbError::Damaged {
+            path: db.path.clone(),
+            why: format!("larger than {} GiB once decompressed", DB_MAX_BYTES >> 30),
+        });
+    }
     match walked {
         Ok(()) => {}
+        Err(tar::TarError::Io(err)) if err.to_string().starts_with("more than ") => {
+            return Err(DbError::Damaged {
+                path: db.path.clone(),
+                why: err.to_string(),
+            })
+        }
         Err(tar::TarError::Io(err)) => return Err(read_err(err)),
         Err(err @ tar::TarError::Corrupt { .. }) => {
             return Err(DbError::Damaged {

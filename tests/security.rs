@@ -712,3 +712,96 @@ fn tar_header_bombs_in_a_database_cost_no_memory() {
         std::fs::remove_file(&db).expect("rm");
     }
 }
+
+/// A database whose entries each carry a 1 MiB `%FILENAME%` that is not a plain file name:
+/// every one is refused, and the refusals must cost neither memory nor screenfuls.
+#[test]
+fn a_database_of_huge_bad_entries_says_little() {
+    e2e!();
+    let w = World::new("sec-huge-entries", false);
+    let db = w.dbpath.join("sync/huge.db");
+    let file = std::fs::File::create(&db).expect("create db");
+    let mut zstd = Command::new("zstd")
+        .args(["-q", "-1", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(file)
+        .spawn()
+        .expect("run zstd");
+    {
+        let mut stdin = zstd.stdin.take().expect("stdin");
+        let mut builder = tar::Builder::new(&mut stdin);
+        let long = format!("{}/x", "a".repeat(1 << 20));
+        for i in 0..300 {
+            let desc = format!("%FILENAME%\n{long}\n\n%NAME%\nx{i}\n\n");
+            let mut h = tar::Header::new_gnu();
+            h.set_size(desc.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            builder
+                .append_data(&mut h, format!("x{i}/desc"), desc.as_bytes())
+                .expect("append");
+        }
+        builder.finish().expect("finish");
+    }
+    assert!(zstd.wait().expect("zstd").success());
+    let r = w.pacxfer(&["--cache-dir", "", "lookup", "zstd"]);
+    r.failure();
+    let err = r.stderr();
+    assert!(
+        err.len() < 20_000 && err.lines().count() <= 12,
+        "{} bytes, {} lines of stderr",
+        err.len(),
+        err.lines().count()
+    );
+    assert!(
+        err.contains("and 290 more entries that could not be read"),
+        "{err}"
+    );
+}
+
+/// A cache directory reached through a symbolic link: followed when root (or the user)
+/// owns the link, refused when another user does, whatever the link points at.
+#[test]
+fn cache_paths_through_links_another_user_owns_are_refused() {
+    e2e!();
+    let mut w = World::new("sec-cache-links", false);
+    let target = w.dir.join("roots-own-dir");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    let users = w.dir.join("users-dir");
+    std::fs::create_dir_all(&users).expect("mkdir");
+    let link = users.join("cache");
+    symlink(&target, &link).expect("symlink");
+    let use_cache = |w: &mut World, dir: &Path| {
+        let text = std::fs::read_to_string(&w.config).expect("read config");
+        let old = format!("cache_dir = {:?}", w.cache_dir().display().to_string());
+        assert!(text.contains(&old));
+        std::fs::write(
+            &w.config,
+            text.replace(
+                &old,
+                &format!("cache_dir = {:?}", dir.display().to_string()),
+            ),
+        )
+        .expect("write config");
+    };
+    use_cache(&mut w, &link);
+    let tiny = w.fx.tiny.clone();
+    // Root's link in root's directory: followed, the index lands in the target.
+    w.pacxfer(&["-v", "lookup", &tiny.filename])
+        .success()
+        .stderr_has("indexed into");
+    assert!(std::fs::read_dir(&target).expect("list").count() > 0);
+    for e in std::fs::read_dir(&target).expect("list").flatten() {
+        std::fs::remove_file(e.path()).expect("rm");
+    }
+    // The same link owned by nobody (in a directory nobody owns): never followed.
+    std::os::unix::fs::lchown(&link, Some(NOBODY), Some(NOBODY)).expect("lchown");
+    w.pacxfer(&["-v", "lookup", &tiny.filename])
+        .success()
+        .stderr_has("a symbolic link owned by nobody");
+    assert_eq!(
+        std::fs::read_dir(&target).expect("list").count(),
+        0,
+        "root wrote through another user's link"
+    );
+}

@@ -375,3 +375,23 @@ fn unlisted_body_longer_than_announced_names_the_server_not_the_database() {
         ))
     );
 }
+
+/// Files no database lists have no checksum to hold them to; pacman's own downloader caps
+/// their size by kind. A signature larger than 16 KiB (the package file played by the
+/// fault server is 50 KiB) and a sync database without a length are cut off.
+#[test]
+fn unlisted_signatures_and_databases_are_capped_like_pacmans_own() {
+    e2e!();
+    let (w, faults, _) = setup("unlisted-caps");
+    let out = w.dir.join("x.sig.part");
+    let url = mirror_url(&faults, Fault::Good, &format!("{UNLISTED}.sig"));
+    let r = xfer_within(&w, false, &url, &out);
+    r.failure()
+        .one_error_line()
+        .stderr_has("sent more than 16384 bytes, more than pacman accepts");
+    assert!(holds(&out).is_empty(), "{}", r.explain("OUTPUT emptied"));
+    // The same bytes as a package of a repository this machine has not synced: no cap.
+    let out = w.dir.join("unlisted.part");
+    let url = mirror_url(&faults, Fault::Good, UNLISTED);
+    xfer_within(&w, false, &url, &out).success();
+}

@@ -18,7 +18,8 @@ pub struct Places {
 
 impl Places {
     /// `configured`: a directory, or `None` for the defaults: `/var/cache/pacxfer`, then
-    /// `$XDG_CACHE_HOME/pacxfer` (default `~/.cache/pacxfer`). An empty path turns indexes off.
+    /// `$XDG_CACHE_HOME/pacxfer` (default `~/.cache/pacxfer`; for root always root's own home
+    /// from the password database). An empty path turns indexes off.
     pub fn new(configured: Option<&Path>) -> Places {
         match configured {
             Some(p) if p.as_os_str().is_empty() => Places::default(),
@@ -27,16 +28,23 @@ impl Places {
             },
             None => {
                 let mut dirs = vec![PathBuf::from("/var/cache/pacxfer")];
-                let xdg = std::env::var_os("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .filter(|p| p.is_absolute())
-                    .or_else(|| {
-                        std::env::var_os("HOME")
-                            .map(PathBuf::from)
-                            .filter(|p| p.is_absolute())
-                            .map(|h| h.join(".cache"))
-                    });
-                if let Some(x) = xdg {
+                // Root never takes its cache directory from the environment: `su` and
+                // `sudo -E` can carry a user's XDG_CACHE_HOME or HOME into it. It uses the
+                // home directory the password database gives root.
+                let own = if trust::euid() == 0 {
+                    trust::home_of_root().map(|h| h.join(".cache"))
+                } else {
+                    std::env::var_os("XDG_CACHE_HOME")
+                        .map(PathBuf::from)
+                        .filter(|p| p.is_absolute())
+                        .or_else(|| {
+                            std::env::var_os("HOME")
+                                .map(PathBuf::from)
+                                .filter(|p| p.is_absolute())
+                                .map(|h| h.join(".cache"))
+                        })
+                };
+                if let Some(x) = own {
                     dirs.push(x.join("pacxfer"));
                 }
                 Places { dirs }

@@ -80,6 +80,15 @@ fn owner_trusted(uid: u32) -> bool {
     uid == 0 || uid == euid()
 }
 
+/// Root's home directory from the password database (`/root` on every usual system).
+pub fn home_of_root() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2] == "0" && f[5].starts_with('/')).then(|| PathBuf::from(f[5]))
+    })
+}
+
 /// Whom a user id names, for messages.
 fn owner_name(uid: u32) -> String {
     // /etc/passwd is world-readable and owned by root; a name is only for people to read.
@@ -148,36 +157,6 @@ fn check_file(st: &rfs::Stat, max: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// `path` made absolute, with links resolved as far as it exists.
-fn resolve(path: &Path) -> io::Result<PathBuf> {
-    let abs = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(path)
-    };
-    let mut existing = abs.as_path();
-    let mut rest = Vec::new();
-    loop {
-        match std::fs::canonicalize(existing) {
-            Ok(real) => {
-                let mut out = real;
-                for c in rest.iter().rev() {
-                    out.push(c);
-                }
-                return Ok(out);
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let name = existing
-                    .file_name()
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such directory"))?;
-                rest.push(name.to_os_string());
-                existing = existing.parent().ok_or(e)?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// A directory that passed the trust rule, held open.
 #[derive(Debug)]
 pub struct TrustedDir {
@@ -195,54 +174,107 @@ fn is_link_refusal(e: rustix::io::Errno) -> bool {
 
 impl TrustedDir {
     /// Opens the place at `path`, creating what is missing of it when `create` is set.
+    ///
+    /// The path is walked as written, one component at a time from `/`, never resolved
+    /// beforehand. A symbolic link on the way is followed only when it belongs to root or
+    /// this user, in a directory that already passed the rule (so nobody less trusted could
+    /// have placed it); whatever it leads to is then walked and checked the same way.
     pub fn open(path: &Path, create: bool) -> Result<TrustedDir, PlaceError> {
         let io_err = |e: io::Error| PlaceError::Io(path.to_path_buf(), e);
-        let real = resolve(path).map_err(io_err)?;
-        let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mut fd = rfs::open("/", dir_flags, Mode::empty()).map_err(|e| io_err(errno_io(e)))?;
-        let mut walked = PathBuf::from("/");
-        let parts: Vec<&OsStr> = real
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(n),
-                _ => None,
-            })
-            .collect();
+        let abs = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir().map_err(io_err)?.join(path)
+        };
         let untrusted = |at: &Path, why: String| {
             PlaceError::Untrusted(Untrusted {
                 path: at.to_path_buf(),
                 why,
             })
         };
+        let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let root = || rfs::open("/", dir_flags, Mode::empty()).map_err(|e| io_err(errno_io(e)));
+        let components = |p: &Path| -> Vec<std::ffi::OsString> {
+            p.components()
+                .filter_map(|c| match c {
+                    Component::Normal(n) => Some(n.to_os_string()),
+                    Component::ParentDir => Some(OsStr::new("..").to_os_string()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut todo: std::collections::VecDeque<std::ffi::OsString> = components(&abs).into();
+        let mut fd = root()?;
+        let mut walked = PathBuf::from("/");
+        // The directories above the current one, to step back to on `..`.
+        let mut stack: Vec<(OwnedFd, PathBuf)> = Vec::new();
+        let mut links = 0;
         let st = rfs::fstat(&fd).map_err(|e| io_err(errno_io(e)))?;
-        check_dir(&st, parts.is_empty()).map_err(|why| untrusted(&walked, why))?;
-        for (i, part) in parts.iter().enumerate() {
-            walked.push(part);
-            let last = i + 1 == parts.len();
-            let next = match rfs::openat(&fd, *part, dir_flags, Mode::empty()) {
+        check_dir(&st, todo.is_empty()).map_err(|why| untrusted(&walked, why))?;
+        while let Some(part) = todo.pop_front() {
+            if part == ".." {
+                if let Some((up, p)) = stack.pop() {
+                    fd = up;
+                    walked = p;
+                }
+                continue;
+            }
+            let at = walked.join(&part);
+            let last = todo.is_empty();
+            let next = match rfs::openat(&fd, part.as_os_str(), dir_flags, Mode::empty()) {
                 Ok(next) => next,
                 Err(e) if e == rustix::io::Errno::NOENT && create => {
-                    match rfs::mkdirat(&fd, *part, Mode::from_raw_mode(DIR_MODE)) {
+                    match rfs::mkdirat(&fd, part.as_os_str(), Mode::from_raw_mode(DIR_MODE)) {
                         Ok(()) => {}
                         Err(e) if e == rustix::io::Errno::EXIST => {}
-                        Err(e) => return Err(PlaceError::Io(walked, errno_io(e))),
+                        Err(e) => return Err(PlaceError::Io(at, errno_io(e))),
                     }
-                    rfs::openat(&fd, *part, dir_flags, Mode::empty())
-                        .map_err(|e| PlaceError::Io(walked.clone(), errno_io(e)))?
+                    rfs::openat(&fd, part.as_os_str(), dir_flags, Mode::empty())
+                        .map_err(|e| PlaceError::Io(at.clone(), errno_io(e)))?
                 }
                 Err(e) if is_link_refusal(e) => {
-                    return Err(untrusted(
-                        &walked,
-                        "a symbolic link or not a directory".into(),
-                    ))
+                    let st = rfs::statat(&fd, part.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| PlaceError::Io(at.clone(), errno_io(e)))?;
+                    if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+                        return Err(untrusted(&at, "not a directory".into()));
+                    }
+                    if !owner_trusted(st.st_uid) {
+                        return Err(untrusted(
+                            &at,
+                            format!(
+                                "a symbolic link owned by {}, not by root or this user",
+                                owner_name(st.st_uid)
+                            ),
+                        ));
+                    }
+                    links += 1;
+                    if links > 40 {
+                        return Err(untrusted(&at, "too many symbolic links".into()));
+                    }
+                    let target = rfs::readlinkat(&fd, part.as_os_str(), Vec::new())
+                        .map_err(|e| PlaceError::Io(at.clone(), errno_io(e)))?;
+                    let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
+                    for c in components(&target).into_iter().rev() {
+                        todo.push_front(c);
+                    }
+                    if target.is_absolute() {
+                        fd = root()?;
+                        walked = PathBuf::from("/");
+                        stack.clear();
+                    }
+                    continue;
                 }
-                Err(e) => return Err(PlaceError::Io(walked, errno_io(e))),
+                Err(e) => return Err(PlaceError::Io(at, errno_io(e))),
             };
-            let st = rfs::fstat(&next).map_err(|e| PlaceError::Io(walked.clone(), errno_io(e)))?;
-            check_dir(&st, last).map_err(|why| untrusted(&walked, why))?;
-            fd = next;
+            let st = rfs::fstat(&next).map_err(|e| PlaceError::Io(at.clone(), errno_io(e)))?;
+            check_dir(&st, last).map_err(|why| untrusted(&at, why))?;
+            stack.push((std::mem::replace(&mut fd, next), walked.clone()));
+            walked = at;
         }
-        Ok(TrustedDir { fd, path: real })
+        // The place itself was checked as the last component (or is `/`).
+        let st = rfs::fstat(&fd).map_err(|e| PlaceError::Io(walked.clone(), errno_io(e)))?;
+        check_dir(&st, true).map_err(|why| untrusted(&walked, why))?;
+        Ok(TrustedDir { fd, path: walked })
     }
 
     /// Where the place is.

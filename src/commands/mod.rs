@@ -72,8 +72,16 @@ impl Session {
         progress: &Progress,
     ) -> Result<Vec<Entry>, DbError> {
         let found = syncdb::find(&self.dbpath, query, repo_order, &self.places)?;
-        for problem in &found.problems {
+        // A hostile database may hold any number of bad entries: a few lines say enough.
+        const SHOWN: usize = 10;
+        for problem in found.problems.iter().take(SHOWN) {
             progress.warn(&problem.to_string());
+        }
+        if found.problems.len() > SHOWN {
+            progress.warn(&format!(
+                "and {} more entries that could not be read",
+                found.problems.len() - SHOWN
+            ));
         }
         for note in &found.notes {
             progress.note(note);
