@@ -79,6 +79,23 @@ fn glob_match(pattern: &str, name: &str) -> Option<bool> {
     Some(pi == p.len())
 }
 
+/// A configuration file's text: a regular file (a FIFO is never waited on) of at most 1 MiB.
+fn read_small(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(1 << 20).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// The files (and glob directories) a pacman.conf depends on, or `None` when they cannot be
 /// followed.
 pub fn dependencies(conf: &Path) -> Option<Vec<PathBuf>> {
@@ -89,7 +106,7 @@ pub fn dependencies(conf: &Path) -> Option<Vec<PathBuf>> {
             continue;
         }
         deps.push(file.clone());
-        let Ok(text) = std::fs::read_to_string(&file) else {
+        let Some(text) = read_small(&file) else {
             continue;
         };
         for line in text.lines() {

@@ -243,7 +243,13 @@ impl Config {
                     let start = span.start.min(text.len());
                     let line_no = text[..start].matches('\n').count() + 1;
                     let snippet = text.lines().nth(line_no - 1).unwrap_or("").trim();
-                    (Some(line_no), snippet.to_string())
+                    // A line holding a secret is named, never shown.
+                    let snippet = if snippet.trim_start().starts_with("api_auth") {
+                        "api_auth = ***".to_string()
+                    } else {
+                        crate::shown::redact(snippet).into_owned()
+                    };
+                    (Some(line_no), snippet)
                 }
                 None => (None, String::new()),
             };

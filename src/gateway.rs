@@ -46,17 +46,17 @@ pub fn breaker(config: &Config) -> Breaker {
 impl Gateway {
     /// Closes or opens the breaker once a request is over: a whole answer (the file, or a
     /// status saying why not) closes it; an answer that then stalled or dripped below the
-    /// speed floor while the node should only serve what it holds opens it, so the next
-    /// calls do not wait on the same hung node. A request that brought no answer was already
+    /// speed floor opens it, so the next calls do not wait on the same hung node. A request that brought no answer was already
     /// handled by [`open`].
-    pub fn settle(&self, cached_only: bool, outcome: Result<(), &Failure>) {
+    pub fn settle(&self, outcome: Result<(), &Failure>) {
         match outcome {
             Ok(()) => self.breaker.reset(),
             Err(Failure::Request(_) | Failure::NoBudget) => {}
-            Err(Failure::Stalled) if cached_only => self
+            // Searching the network or not, a node that stalls mid-body would stall the next
+            // call the same way.
+            Err(Failure::Stalled) => self
                 .breaker
                 .trip("answered, then stalled or sent less than 1 byte/s"),
-            Err(Failure::Stalled) => {}
             Err(_) => self.breaker.reset(),
         }
     }

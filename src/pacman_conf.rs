@@ -12,6 +12,63 @@ use std::process::{Command, Stdio};
 use crate::cache::Places;
 use crate::conf_cache::ConfCache;
 
+/// How long pacman-conf may take: it answers in milliseconds, unless what pacman.conf
+/// includes can block it.
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most of its output read.
+const ANSWER_MAX: u64 = 1 << 20;
+
+/// Runs `cmd` to its end, reading at most `ANSWER_MAX` of each stream; kills it after
+/// `limit` (an error of kind `TimedOut`).
+fn run_bounded(
+    cmd: &mut Command,
+    limit: std::time::Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    let mut child = cmd.spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = pipe {
+                let _ = p.take(ANSWER_MAX).read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "pacman-conf did not answer",
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
 /// pacman-conf's own default configuration file.
 const DEFAULT_CONF: &str = "/etc/pacman.conf";
 
@@ -21,6 +78,8 @@ pub struct PacmanConf {
     config: Option<PathBuf>,
     places: Places,
     cache: OnceCell<RefCell<ConfCache>>,
+    /// pacman-conf already ran out of time once in this process: not asked again.
+    timed_out: std::cell::Cell<bool>,
 }
 
 /// `pacman-conf` could not answer.
@@ -57,6 +116,7 @@ impl PacmanConf {
             config,
             places,
             cache: OnceCell::new(),
+            timed_out: std::cell::Cell::new(false),
         }
     }
 
@@ -76,17 +136,41 @@ impl PacmanConf {
     }
 
     fn ask(&self, args: &[&str]) -> Result<Vec<String>, PacmanConfError> {
-        let mut cmd = Command::new("pacman-conf");
+        if self.timed_out.get() {
+            return Err(PacmanConfError::Failed {
+                args: args.join(" "),
+                stderr: "not asked: it did not answer in time before".into(),
+            });
+        }
+        // pacman's own copy where it is, rather than whatever PATH names first.
+        let program = ["/usr/bin/pacman-conf", "/bin/pacman-conf"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+            .unwrap_or("pacman-conf");
+        let mut cmd = Command::new(program);
         if let Some(config) = &self.config {
             cmd.arg("--config").arg(config);
         }
-        let out = cmd
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .stdout(Stdio::piped())
-            .output()
-            .map_err(PacmanConfError::Spawn)?;
+        let out = run_bounded(
+            cmd.args(args)
+                .stdin(Stdio::null())
+                .stderr(Stdio::piped())
+                .stdout(Stdio::piped()),
+            ASK_TIMEOUT,
+        )
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => {
+                self.timed_out.set(true);
+                PacmanConfError::Failed {
+                    args: args.join(" "),
+                    stderr: format!(
+                    "no answer within {}s (does pacman.conf include a FIFO or a slow file system?)",
+                    ASK_TIMEOUT.as_secs()
+                ),
+                }
+            }
+            _ => PacmanConfError::Spawn(e),
+        })?;
         if !out.status.success() {
             return Err(PacmanConfError::Failed {
                 args: args.join(" "),

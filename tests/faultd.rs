@@ -71,7 +71,13 @@ pub enum Fault {
     /// Announces the file's length in `Content-Length` but sends the body chunked (which, by
     /// HTTP's rules, overrides the length): the file and 4 KiB more.
     ChunkedOverLength,
+    /// Redirects to itself forever, each `302` taking `SLOW_REDIRECT` to arrive: every hop
+    /// within a stall timeout, the chain far beyond it.
+    SlowRedirect,
 }
+
+/// How long each hop of `SlowRedirect` takes.
+pub const SLOW_REDIRECT: Duration = Duration::from_secs(4);
 
 /// The gap between two pieces of a drip.
 pub const DRIP_GAP: Duration = Duration::from_millis(250);
@@ -121,6 +127,7 @@ impl Fault {
         Fault::PartialStar,
         Fault::LongerThanAnnounced,
         Fault::ChunkedOverLength,
+        Fault::SlowRedirect,
     ];
 
     pub fn name(&self) -> String {
@@ -148,6 +155,7 @@ impl Fault {
             Fault::PartialStar => "partial-star".into(),
             Fault::LongerThanAnnounced => "longer-than-announced".into(),
             Fault::ChunkedOverLength => "chunked-over-length".into(),
+            Fault::SlowRedirect => "slow-redirect".into(),
         }
     }
 
@@ -413,6 +421,18 @@ fn handle(mut conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
         }
         Fault::Status(code) => status(&mut conn, code, "fault"),
         Fault::RedirectLoop => redirect(&mut conn, &req.path),
+        Fault::SlowRedirect => {
+            conn.write_all(b"HTTP/1.1 302 Found\r\n")?;
+            conn.flush()?;
+            thread::sleep(SLOW_REDIRECT);
+            conn.write_all(
+                format!(
+                    "Location: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    req.path
+                )
+                .as_bytes(),
+            )
+        }
         Fault::RedirectOtherHost => redirect(
             &mut conn,
             &format!("http://127.0.0.2:{}/good/{rest}", shared.other_port),

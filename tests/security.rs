@@ -805,3 +805,49 @@ fn cache_paths_through_links_another_user_owns_are_refused() {
         "root wrote through another user's link"
     );
 }
+
+/// pacman.conf's `Include` lines are read to know when remembered answers go stale: a FIFO
+/// there is never waited on.
+#[test]
+fn an_include_that_is_a_fifo_does_not_hang() {
+    e2e!();
+    let w = World::new("sec-include-fifo", false);
+    let fifo = w.dir.join("include.fifo");
+    run(Command::new("mkfifo").arg(&fifo)).success();
+    let conf = std::fs::read_to_string(&w.pacman_conf).expect("read");
+    std::fs::write(
+        &w.pacman_conf,
+        conf.replace(
+            "[options]\n",
+            &format!("[options]\n#Include = {}\n", fifo.display()),
+        ),
+    )
+    .expect("write");
+    let conf = std::fs::read_to_string(&w.pacman_conf).expect("read");
+    std::fs::write(&w.pacman_conf, conf.replace("#Include", "Include")).expect("write");
+    let mut cmd = pacxfer();
+    cmd.env_remove("PACXFER_CACHE_DIR")
+        .arg("--config")
+        .arg(&w.config)
+        .args(["-v", "lookup", "tiny"]);
+    let (r, took) = run_within(&mut cmd, Duration::from_secs(20));
+    assert!(
+        took < Duration::from_secs(20),
+        "{}",
+        r.explain("hung on the FIFO")
+    );
+}
+
+/// A broken config line holding Kubo's API password is named, never printed.
+#[test]
+fn a_config_error_never_prints_the_api_password() {
+    let d = crate::util::TestDir::new("sec-config-secret");
+    let conf = d.write("c.conf", "[share]\napi_auth = \"basic:alice:hunter2\n");
+    let r = run(pacxfer().arg("--config").arg(&conf).args(["lookup", "x"]));
+    r.failure().one_error_line().stderr_has("api_auth = ***");
+    assert!(
+        !r.stderr().contains("hunter2"),
+        "{}",
+        r.explain("secret shown")
+    );
+}
