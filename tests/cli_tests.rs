@@ -163,6 +163,7 @@ fn man_pages_and_help_name_every_option_and_key() {
         "fetch",
         "lookup",
         "seed",
+        "publish",
     ] {
         assert!(help.contains(opt), "--help lacks {opt}");
         assert!(man1.contains(opt), "pacxfer.1 lacks {opt}");
@@ -171,6 +172,10 @@ fn man_pages_and_help_name_every_option_and_key() {
         "--json",
         "--stdin",
         "--if-running",
+        "--mirror",
+        "--from-cache",
+        "--keep-versions",
+        "--ipns-key",
         "-o PATH",
         "PACXFER_CONFIG",
         "PACXFER_DBPATH",
