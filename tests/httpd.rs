@@ -28,6 +28,8 @@ pub struct Mirror {
     pub port: u16,
     log: Arc<Mutex<Vec<Hit>>>,
     stop: Arc<AtomicBool>,
+    /// Paths ending so are answered only after that long.
+    slow: Arc<Mutex<Vec<(String, Duration)>>>,
 }
 
 impl Mirror {
@@ -37,20 +39,35 @@ impl Mirror {
         let port = listener.local_addr().expect("addr").port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (root2, log2, stop2) = (root.to_path_buf(), log.clone(), stop.clone());
+        let slow: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
+        let (root2, log2, stop2, slow2) =
+            (root.to_path_buf(), log.clone(), stop.clone(), slow.clone());
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (root, log) = (root2.clone(), log2.clone());
+                let (root, log, slow) = (root2.clone(), log2.clone(), slow2.clone());
                 thread::spawn(move || {
-                    let _ = handle(conn, &root, &log);
+                    let _ = handle(conn, &root, &log, &slow);
                 });
             }
         });
-        Mirror { port, log, stop }
+        Mirror {
+            port,
+            log,
+            stop,
+            slow,
+        }
+    }
+
+    /// Answers requests for paths ending in `suffix` only after `delay`.
+    pub fn slow_down(&self, suffix: &str, delay: Duration) {
+        self.slow
+            .lock()
+            .expect("slow lock")
+            .push((suffix.to_string(), delay));
     }
 
     pub fn url(&self) -> String {
@@ -129,7 +146,12 @@ fn read_head(reader: &mut impl BufRead) -> std::io::Result<Head> {
     Ok(head)
 }
 
-fn handle(conn: TcpStream, root: &Path, log: &Mutex<Vec<Hit>>) -> std::io::Result<()> {
+fn handle(
+    conn: TcpStream,
+    root: &Path,
+    log: &Mutex<Vec<Hit>>,
+    slow: &Mutex<Vec<(String, Duration)>>,
+) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut head = read_head(&mut reader)?;
@@ -157,6 +179,15 @@ fn handle(conn: TcpStream, root: &Path, log: &Mutex<Vec<Hit>>) -> std::io::Resul
         None => (proxied, target),
     };
     let path = target.split('?').next().unwrap_or("/").to_string();
+    let delay = slow
+        .lock()
+        .expect("slow lock")
+        .iter()
+        .find(|(suffix, _)| path.ends_with(suffix.as_str()))
+        .map(|(_, d)| *d);
+    if let Some(d) = delay {
+        thread::sleep(d);
+    }
     let mut out = conn;
     // The hit is logged before the body goes out, so a client that has its bytes always
     // finds its request in the log.

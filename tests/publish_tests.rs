@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::fixtures::REPO;
+use crate::httpd::Mirror;
 use crate::util::{dead_port, run, sha256_hex, Run};
 use crate::world::World;
 
@@ -316,4 +317,81 @@ fn bad_state_files_and_a_node_that_is_down_are_one_error_line() {
         .failure()
         .one_error_line()
         .stderr_has("cannot reach the IPFS node's API");
+}
+
+/// A publisher killed with SIGKILL while it waits for the last package loses nothing: the
+/// next run adds only that one, and the root holds all four.
+#[test]
+fn a_publisher_killed_mid_run_loses_nothing() {
+    e2e!();
+    let w = World::new("publish-kill", true);
+    let tiny = w.fx.tiny.clone();
+    // Packages are fetched in database order; tiny comes last, and slowly.
+    w.mirror
+        .slow_down(&tiny.filename, std::time::Duration::from_secs(30));
+    let mirror = format!("{}/$repo/os/$arch", w.mirror.url());
+    let state = state(&w);
+    let mut child = crate::util::pacxfer()
+        .env_remove("PACXFER_CACHE_DIR")
+        .arg("--config")
+        .arg(&w.config)
+        .args(["publish", "--mirror", &mirror, "--repo", REPO, "--state"])
+        .arg(&state)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start publish");
+    // Wait until the three packages before tiny are recorded; tiny is then being waited for.
+    let started = std::time::Instant::now();
+    let recorded = || -> i64 {
+        rusqlite::Connection::open_with_flags(&state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("SELECT count(*) FROM files", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    while recorded() < 3 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(25),
+            "the first three packages were never recorded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // The state holds the three packages that were done.
+    let conn = rusqlite::Connection::open(&state).expect("open state");
+    let files: i64 = conn
+        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(files, 3);
+    drop(conn);
+
+    w.mirror
+        .slow_down("never-matches", std::time::Duration::ZERO);
+    let w2 = &w;
+    let s = {
+        // The slow path no longer applies to a second Mirror; serve the same tree afresh.
+        let fresh = Mirror::serve(&w2.dir.join("mirror"));
+        let mirror = format!("{}/$repo/os/$arch", fresh.url());
+        let r = w2.pacxfer(&[
+            "publish",
+            "--mirror",
+            &mirror,
+            "--repo",
+            REPO,
+            "--state",
+            state.to_str().expect("utf8"),
+            "--json",
+        ]);
+        summary(r.success())
+    };
+    assert_eq!(
+        (s["added"].as_u64(), s["present"].as_u64()),
+        (Some(1), Some(3)),
+        "{s}"
+    );
+    let top = listed(w.node(), "/pacxfer-publish/pacxfer");
+    for pkg in [&w.fx.tiny, &w.fx.big, &w.fx.plus, &w.fx.other] {
+        assert!(top.contains(&pkg.sha256), "{top:?}");
+    }
 }
