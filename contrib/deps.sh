@@ -6,6 +6,10 @@
 # Kubo: an `ipfs` on PATH of at least KUBO_VERSION is used as it is (Arch: `pacman -S kubo`).
 # Otherwise the pinned version is built from the Go module proxy into .kubo/bin/ipfs (ignored
 # by git) and reused by later runs; the first build takes 3-6 minutes on 2 cores.
+#
+# pacman 7: tests/pacman7_tests.rs runs Debian trixie's pacman 7.0 in a minimal trixie root that
+# debootstrap makes once into .pacman7/root (ignored by git), from the Debian mirror this
+# machine's apt uses; about a minute (see install_pacman7_root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,5 +96,91 @@ build_kubo() {
     )
 }
 
+# pacman 7.0 for tests/pacman7_tests.rs: Debian trixie's pacman-package-manager (7.0) with what
+# it needs to run and to verify signatures (gpg), in a minimal trixie root made by debootstrap
+# (`--variant=minbase`), plus the `alpm` user that `DownloadUser = alpm` switches to (Debian's
+# package does not create it). The tests run pacman in it with chroot, in a private mount
+# namespace (tests/chroot.rs). Made once: .pacman7/root.done records the recipe it was made
+# with, and a root without it (an interrupted run) is removed and made again, reusing the .debs
+# already downloaded into .pacman7/debs. About a minute; its log is .pacman7/debootstrap.log.
+# PACXFER_DEBIAN_MIRROR overrides the Debian mirror (default: the one apt uses here).
+PACMAN7_DIR=.pacman7
+PACMAN7_SUITE=trixie
+PACMAN7_RECIPE="v1 $PACMAN7_SUITE minbase pacman-package-manager gpg user:alpm"
+
+# The Debian archive this machine's apt uses (one-line .list or deb822 .sources files), so that
+# a machine that reaches only its own mirror or proxy gets trixie from it too.
+debian_mirror() {
+    local files=() f uri
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] && files+=("$f")
+    done
+    if [ ${#files[@]} -gt 0 ]; then
+        uri=$(sed -n -e 's/^[[:space:]]*deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([a-z+]\+:\/\/[^[:space:]]\+\).*/\2/p' \
+                     -e 's/^[[:space:]]*URIs:[[:space:]]*\(.*\)/\1/p' "${files[@]}" |
+              tr ' ' '\n' | grep -E '^(https?|file)://' | grep -v -e security -e -ports | grep -E '/debian/?$' | head -n1) || true
+    fi
+    printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+}
+
+# Unmounts whatever is still mounted below $1 (what an interrupted debootstrap leaves: proc, sys,
+# a bound /dev), deepest first; fails if something stays mounted.
+unmount_below() {
+    local root m
+    root=$(realpath "$1")
+    awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r |
+        while IFS= read -r m; do as_root umount -l "$m" || true; done
+    ! awk -v r="$root" '$2 == r || index($2, r "/") == 1 { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
+install_pacman7_root() {
+    local dir=$PACMAN7_DIR root=$PACMAN7_DIR/root stamp=$PACMAN7_DIR/root.done log=$PACMAN7_DIR/debootstrap.log
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$PACMAN7_RECIPE" ] && [ -x "$root/usr/bin/pacman" ]; then
+        return
+    fi
+    if ! command -v debootstrap >/dev/null; then
+        if command -v apt-get >/dev/null; then
+            say "installing debootstrap"
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+        elif command -v pacman >/dev/null && [ -f /etc/arch-release ]; then
+            as_root pacman -S --needed --noconfirm debootstrap debian-archive-keyring >/dev/null
+        else
+            say "error: debootstrap is missing: install it to make the pacman 7 root"; exit 1
+        fi
+    fi
+    mkdir -p "$dir/debs"
+    rm -f "$stamp"
+    if [ -e "$root" ]; then
+        say "removing the unfinished pacman 7 root $root"
+        unmount_below "$root" || { say "error: something is still mounted below $root; unmount it and run again"; exit 1; }
+        as_root rm -rf --one-file-system "$root"
+    fi
+    local mirror=${PACXFER_DEBIAN_MIRROR:-} started=$SECONDS
+    [ -n "$mirror" ] || mirror=$(debian_mirror)
+    say "making a Debian $PACMAN7_SUITE root with pacman 7 in $root from $mirror (once; about a minute; log: $log)"
+    if ! as_root debootstrap --variant=minbase --include=pacman-package-manager,gpg \
+            --cache-dir="$(realpath "$dir/debs")" "$PACMAN7_SUITE" "$root" "$mirror" >"$log" 2>&1; then
+        unmount_below "$root" || true
+        say "error: debootstrap of Debian $PACMAN7_SUITE from $mirror into $root failed; see $log"
+        tail -n 5 "$log" >&2
+        exit 1
+    fi
+    # DownloadUser = alpm: Arch's pacman package creates the user, Debian's does not.
+    if ! as_root chroot "$root" getent passwd alpm >/dev/null; then
+        as_root chroot "$root" useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin alpm >>"$log" 2>&1 ||
+            { say "error: cannot create the alpm user in $root; see $log"; exit 1; }
+    fi
+    local version
+    version=$(as_root chroot "$root" pacman --version 2>>"$log" | sed -n 's/.*Pacman v\([0-9.]*\).*/\1/p')
+    case "$version" in
+        7.*) ;;
+        *) say "error: $root has pacman '${version:-none}', not 7.x; see $log"; exit 1 ;;
+    esac
+    printf '%s\n' "$PACMAN7_RECIPE" >"$stamp"
+    say "made the pacman $version root in $((SECONDS - started)) s"
+}
+
 install_system_packages
 install_kubo
+install_pacman7_root

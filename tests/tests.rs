@@ -14,6 +14,7 @@ macro_rules! e2e {
     };
 }
 
+mod chroot;
 mod faultd;
 mod fixtures;
 mod httpd;
@@ -27,6 +28,7 @@ mod faults;
 mod fuzz;
 mod index_tests;
 mod kubo_tests;
+mod pacman7_tests;
 mod pacman_tests;
 mod privilege;
 mod publish_tests;
