@@ -77,6 +77,24 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+impl Plan {
+    /// What the bytes must be, from the sources that check them (empty for a file no
+    /// database lists).
+    pub fn expected(&self) -> Vec<Expected> {
+        let mut out: Vec<Expected> = Vec::new();
+        for s in &self.sources {
+            if let Source::Gateway { expect, .. } | Source::Mirror { expect, .. } = s {
+                for x in expect {
+                    if !out.contains(x) {
+                        out.push(*x);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Which of several entries that list the same file name may be the one asked for: when they
 /// disagree on the contents, those of a repository named in the URL path; otherwise all of
 /// them, and the bytes decide.

@@ -324,6 +324,15 @@ impl TrustedDir {
     /// Writes `bytes` as `name` (mode 0600) through a temporary file and a rename, after
     /// removing stale temporary files.
     pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.write_with(name, |file| file.write_all(bytes))
+    }
+
+    /// Like [`TrustedDir::write`], with the contents written by `fill` into the new file.
+    pub fn write_with(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<()> {
         self.sweep();
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -346,7 +355,7 @@ impl TrustedDir {
         let result = (|| {
             rfs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE)).map_err(errno_io)?;
             let mut file = File::from(fd);
-            file.write_all(bytes)?;
+            fill(&mut file)?;
             drop(file);
             rfs::renameat(&self.fd, tmp.as_str(), &self.fd, name).map_err(errno_io)
         })();
@@ -380,6 +389,33 @@ impl TrustedDir {
             Ok(()) => Ok(()),
             Err(e) if e == rustix::io::Errno::NOENT => Ok(()),
             Err(e) => Err(errno_io(e)),
+        }
+    }
+
+    /// Removes the files whose names start with `prefix` and that were last changed more than
+    /// `age` ago (kept partial downloads nobody came back for).
+    pub fn remove_older(&self, prefix: &str, age: Duration) {
+        let Ok(mut dir) = rfs::Dir::read_from(&self.fd) else {
+            return;
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let mut old = Vec::new();
+        while let Some(Ok(entry)) = dir.read() {
+            if !entry.file_name().to_bytes().starts_with(prefix.as_bytes()) {
+                continue;
+            }
+            let Ok(st) = rfs::statat(&self.fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            if now - st.st_mtime > age.as_secs() as i64 {
+                old.push(entry.file_name().to_owned());
+            }
+        }
+        for name in old {
+            let _ = rfs::unlinkat(&self.fd, name.as_c_str(), AtFlags::empty());
         }
     }
 

@@ -250,9 +250,24 @@ fn deliver(
             output.display()
         )
     })?;
+    let expect = plan.expected();
+    match crate::cache::partial::restore(&session.places, &expect, &mut out) {
+        Ok(0) => {}
+        Ok(n) => progress.note(&format!(
+            "took back {} kept from an earlier failed call",
+            crate::progress::size(n)
+        )),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot write {} for {filename} (is the disk full?)",
+                output.display()
+            )))
+        }
+    }
     let ctx = Context::new(&session.config);
     match download::run(plan, &mut out, &ctx, progress) {
         Ok(done) => {
+            crate::cache::partial::forget(&session.places, &expect);
             let bytes = out
                 .finish()
                 .with_context(|| format!("cannot write output file {}", output.display()))?;
@@ -268,6 +283,8 @@ fn deliver(
         }
         Err(e) => {
             progress.abandon();
+            // pacman 7 removes OUTPUT's directory after a failure: keep what arrived.
+            crate::cache::partial::save(&session.places, &expect, output, out.len());
             match e {
                 DownloadError::Output(e) => Err(anyhow::Error::new(e).context(format!(
                     "cannot write {} for {filename} (is the disk full?)",
