@@ -1,6 +1,19 @@
 //! The output file (`%o`, pacman's `<file>.part`): opened without truncating so an earlier
-//! call's bytes can be resumed, written only through `append` so the running SHA-256 always
-//! covers exactly what the file holds, and truncated when its bytes cannot be trusted.
+//! call's bytes can be resumed, written only through `append` or an `Appender` so the running
+//! SHA-256 always covers exactly what the file holds, and truncated when its bytes cannot be
+//! trusted.
+//!
+//! Bytes are written at the offset the `Output` counts (`pwrite`), never at the file
+//! position, and counted and hashed only once the kernel has taken them: after a failed or
+//! short write the length and the hash still describe exactly the file's bytes, and a failed
+//! truncate changes nothing.
+//!
+//! A download goes through an `Appender` (`Output::appending`), which hashes on a second
+//! thread: SHA-256 on one core (about 1.5 GiB/s on the benchmark machine) costs about as much
+//! as receiving and writing together, so doing all three in turn on one thread made a fast
+//! source wait for the hash. The receiving thread writes each buffer, hands it to the hashing
+//! thread and goes on with the next; a pool of four 1 MiB buffers, reused, bounds how far the
+//! hash may lag, and `appending` returns only once it has caught up.
 //!
 //! It is never renamed here: pacman renames `%o` after exit 0, and `pacxfer fetch` does it
 //! itself once the bytes are verified.
@@ -11,13 +24,23 @@
 //! for the first, then judges what it left, so two writers never interleave.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread;
 
 use rustix::fs::{flock, FlockOperation};
 
 use sha2::{Digest, Sha256};
+
+/// The size of an `Appender`'s buffers: large writes and hashing calls keep the per-call costs
+/// (syscalls, handing a buffer to the other thread) small next to the bytes.
+const BUF: usize = 1024 * 1024;
+
+/// How many buffers an `Appender` uses at most: the one being filled and up to three the hash
+/// has not reached yet (2 was measurably slower, 8 no faster).
+const POOL: usize = 4;
 
 /// The file being written, and the SHA-256 of what it holds.
 pub struct Output {
@@ -63,7 +86,6 @@ impl Output {
             hasher.update(&buf[..n]);
             len += n as u64;
         }
-        file.seek(SeekFrom::Start(len))?;
         Ok(Output {
             file,
             path: path.to_path_buf(),
@@ -93,18 +115,50 @@ impl Output {
         &self.path
     }
 
-    /// Appends bytes and hashes them.
+    /// Appends bytes and hashes them. On an error, what was written is counted and hashed.
     pub fn append(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.write_all(buf)?;
-        self.hasher.update(buf);
-        self.len += buf.len() as u64;
-        Ok(())
+        let (written, result) = write_at_end(&self.file, &mut self.len, buf);
+        self.hasher.update(&buf[..written]);
+        result
+    }
+
+    /// Runs `f` with an `Appender`, which appends as `append` does but hashes on a second
+    /// thread; returns once every byte it wrote is hashed. An error only if that thread cannot
+    /// be started.
+    pub fn appending<T>(&mut self, f: impl FnOnce(&mut Appender<'_>) -> T) -> io::Result<T> {
+        let Output {
+            file, len, hasher, ..
+        } = self;
+        thread::scope(|scope| {
+            // Unbounded channels, bounded by the pool: at most `POOL` buffers exist.
+            let (to_hash, queued) = channel::<(Vec<u8>, usize)>();
+            let (give_back, free) = channel();
+            thread::Builder::new()
+                .name("sha256".into())
+                .spawn_scoped(scope, move || {
+                    for (buf, n) in queued {
+                        hasher.update(&buf[..n]);
+                        // The appender may be gone already; the buffer is then simply freed.
+                        let _ = give_back.send(buf);
+                    }
+                })?;
+            let mut appender = Appender {
+                file,
+                len,
+                to_hash,
+                free,
+                current: None,
+                made: 0,
+            };
+            Ok(f(&mut appender))
+            // `appender` is dropped here, which ends the hashing thread's queue; the scope
+            // waits for it to hash what is left.
+        })
     }
 
     /// Empties the file.
     pub fn truncate(&mut self) -> io::Result<()> {
         self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
         self.len = 0;
         self.found = 0;
         self.hasher = Sha256::new();
@@ -116,12 +170,91 @@ impl Output {
         self.hasher.clone().finalize().into()
     }
 
-    /// Flushes the file to the kernel; the bytes are final. The lock stays until the
-    /// `Output` is dropped.
+    /// The bytes are final (every write went straight to the kernel). The lock stays until
+    /// the `Output` is dropped.
     pub fn finish(&mut self) -> io::Result<u64> {
-        self.file.flush()?;
         Ok(self.len)
     }
+}
+
+/// Appends to an `Output` from its `appending`, the hashing done by another thread: fill
+/// `space()`, then `commit` what was filled.
+pub struct Appender<'a> {
+    file: &'a File,
+    len: &'a mut u64,
+    /// Written buffers and how many of their bytes to hash, to the hashing thread.
+    to_hash: Sender<(Vec<u8>, usize)>,
+    /// Buffers the hashing thread is done with.
+    free: Receiver<Vec<u8>>,
+    /// The buffer `space` handed out and `commit` has not taken yet.
+    current: Option<Vec<u8>>,
+    /// How many buffers were made (at most `POOL`).
+    made: usize,
+}
+
+impl Appender<'_> {
+    /// How many bytes the file holds.
+    pub fn len(&self) -> u64 {
+        *self.len
+    }
+
+    /// Whether the file holds nothing.
+    pub fn is_empty(&self) -> bool {
+        *self.len == 0
+    }
+
+    /// The buffer to fill next. It waits for the hash when all `POOL` buffers are ahead of it.
+    pub fn space(&mut self) -> &mut [u8] {
+        let Appender {
+            free,
+            made,
+            current,
+            ..
+        } = self;
+        current.get_or_insert_with(|| match free.try_recv() {
+            Ok(buf) => buf,
+            Err(_) if *made < POOL => {
+                *made += 1;
+                vec![0; BUF]
+            }
+            // Every other buffer is queued for the hash, which gives it back; if the hashing
+            // thread is gone, `commit` says so.
+            Err(_) => free.recv().unwrap_or_else(|_| vec![0; BUF]),
+        })
+    }
+
+    /// Appends the first `n` bytes of the buffer `space` gave, and queues them for the hash.
+    /// On an error, what was written is counted and hashed all the same.
+    pub fn commit(&mut self, n: usize) -> io::Result<()> {
+        let Some(buf) = self.current.take() else {
+            return Ok(());
+        };
+        let (written, result) = write_at_end(self.file, self.len, &buf[..n.min(buf.len())]);
+        if written == 0 {
+            self.current = Some(buf);
+        } else if self.to_hash.send((buf, written)).is_err() {
+            return Err(io::Error::other("the hashing thread ended"));
+        }
+        result
+    }
+}
+
+/// Writes `buf` at offset `*len` and adds what was written to `*len`: how many bytes that
+/// was, and whether all of them were.
+fn write_at_end(file: &File, len: &mut u64, buf: &[u8]) -> (usize, io::Result<()>) {
+    let mut written = 0;
+    while written < buf.len() {
+        match file.write_at(&buf[written..], *len) {
+            Ok(0) => return (written, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                written += n;
+                *len += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Err(e)),
+        }
+    }
+    (written, Ok(()))
 }
 
 /// Opens `path` read-write, created 0644 when missing, never through a link and never
@@ -157,4 +290,93 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
 fn libc_flags() -> i32 {
     (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY)
         .bits() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> [u8; 32] {
+        Sha256::digest(bytes).into()
+    }
+
+    /// The length and the hash describe exactly the file's bytes.
+    fn consistent(out: &Output) -> Vec<u8> {
+        let held = std::fs::read(out.path()).expect("read");
+        assert_eq!(out.len(), held.len() as u64);
+        assert_eq!(out.sha256(), sha(&held));
+        held
+    }
+
+    fn bytes(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 4093) as u8).collect()
+    }
+
+    #[test]
+    fn appending_hashes_what_is_written_across_buffers() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("f.part");
+        std::fs::write(&path, b"earlier").expect("write");
+        let mut out = Output::open(&path, || {}).expect("open");
+        assert_eq!(out.found(), 7);
+        // More than the pool holds, in uneven pieces, so buffers are reused.
+        let data = bytes(POOL * BUF * 2 + 12345);
+        let pieces = out
+            .appending(|sink| {
+                let mut at = 0;
+                let mut pieces = 0;
+                while at < data.len() {
+                    let space = sink.space();
+                    let n = space
+                        .len()
+                        .min(data.len() - at)
+                        .min(300_000 + pieces * 1000);
+                    space[..n].copy_from_slice(&data[at..at + n]);
+                    sink.commit(n).expect("commit");
+                    at += n;
+                    pieces += 1;
+                }
+                // Nothing handed out, nothing appended.
+                sink.commit(0).expect("empty commit");
+                pieces
+            })
+            .expect("thread");
+        assert!(pieces > POOL * 2);
+        let held = consistent(&out);
+        assert_eq!(&held[..7], b"earlier");
+        assert_eq!(&held[7..], &data[..]);
+
+        out.append(b"tail").expect("append");
+        consistent(&out);
+        out.truncate().expect("truncate");
+        assert_eq!((out.len(), out.found()), (0, 0));
+        consistent(&out);
+        out.appending(|sink| {
+            sink.space()[..3].copy_from_slice(b"new");
+            sink.commit(3)
+        })
+        .expect("thread")
+        .expect("commit");
+        assert_eq!(consistent(&out), b"new");
+        assert_eq!(out.finish().expect("finish"), 3);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_hash_consistent() {
+        // A file opened read-only cannot be written: nothing is counted or hashed.
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("f.part");
+        std::fs::write(&path, b"abc").expect("write");
+        let mut out = Output::open(&path, || {}).expect("open");
+        out.file = File::open(&path).expect("reopen read-only");
+        assert!(out.append(b"more").is_err());
+        let failed = out
+            .appending(|sink| {
+                sink.space()[..4].copy_from_slice(b"more");
+                sink.commit(4)
+            })
+            .expect("thread");
+        assert!(failed.is_err());
+        assert_eq!(consistent(&out), b"abc");
+    }
 }

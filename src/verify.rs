@@ -1,6 +1,10 @@
 //! Streaming verification: copying a source into the output while the SHA-256 runs, never
 //! letting a source write past the largest size the database allows, and judging the result
 //! against what the database lists.
+//!
+//! The copy reads into the output's own buffers (`output::Appender`): each is written as it
+//! arrives and hashed on another thread, so receiving and writing the next buffer overlap the
+//! hash of this one.
 
 use std::io::{self, Read};
 
@@ -52,35 +56,34 @@ pub enum PumpError {
     Write(io::Error),
 }
 
-/// The copy buffer: large reads keep syscalls and hashing calls few.
-const BUF: usize = 256 * 1024;
-
 /// Copies `src` to the end of `out` until EOF, hashing as it goes. Stops the moment the file
-/// would grow past `limit`.
+/// would grow past `limit`. Read errors come through as they are (a stall keeps its kind).
 pub fn pump(
     src: &mut dyn Read,
     out: &mut Output,
     limit: Option<u64>,
     progress: &Progress,
 ) -> Result<u64, PumpError> {
-    let mut buf = vec![0u8; BUF];
-    let mut copied = 0u64;
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => return Ok(copied),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(PumpError::Read(e)),
-        };
-        if let Some(limit) = limit {
-            if out.len() + n as u64 > limit {
-                return Err(PumpError::TooLarge(limit));
+    out.appending(|sink| {
+        let mut copied = 0u64;
+        loop {
+            let n = match src.read(sink.space()) {
+                Ok(0) => return Ok(copied),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(PumpError::Read(e)),
+            };
+            if let Some(limit) = limit {
+                if sink.len() + n as u64 > limit {
+                    return Err(PumpError::TooLarge(limit));
+                }
             }
+            sink.commit(n).map_err(PumpError::Write)?;
+            copied += n as u64;
+            progress.advance(sink.len());
         }
-        out.append(&buf[..n]).map_err(PumpError::Write)?;
-        copied += n as u64;
-        progress.advance(out.len());
-    }
+    })
+    .map_err(PumpError::Write)?
 }
 
 #[cfg(test)]
@@ -105,5 +108,88 @@ mod tests {
         assert_eq!(judge(&two, 20, &[2; 32]), Verdict::Match);
         assert_eq!(judge(&two, 10, &[2; 32]), Verdict::Short);
         assert_eq!(limit(&two), Some(20));
+    }
+
+    /// Gives `data` in pieces of at most `step` bytes, an `Interrupted` now and then, and
+    /// `end` (or EOF) once it is all given.
+    struct Source {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+        reads: usize,
+        end: Option<io::ErrorKind>,
+    }
+
+    impl Read for Source {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            if self.reads % 5 == 4 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            if self.at == self.data.len() {
+                return match self.end {
+                    Some(kind) => Err(io::Error::new(kind, "source failed")),
+                    None => Ok(0),
+                };
+            }
+            let n = buf.len().min(self.step).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn source(len: usize, step: usize, end: Option<io::ErrorKind>) -> Source {
+        Source {
+            data: (0..len).map(|i| (i % 251) as u8).collect(),
+            at: 0,
+            step,
+            reads: 0,
+            end,
+        }
+    }
+
+    fn output(dir: &tempfile::TempDir) -> Output {
+        Output::open(&dir.path().join("f.part"), || {}).expect("open")
+    }
+
+    fn sha(bytes: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(bytes).into()
+    }
+
+    #[test]
+    fn pumping() {
+        let progress = Progress::plain(crate::progress::Verbosity::Quiet);
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut out = output(&dir);
+
+        // A whole body, in pieces smaller and larger than the buffers.
+        let mut src = source(5 << 20, 700_000, None);
+        let got = pump(&mut src, &mut out, Some(5 << 20), &progress).expect("pump");
+        assert_eq!((got, out.len()), (5 << 20, 5 << 20));
+        assert_eq!(out.sha256(), sha(&src.data));
+
+        // One byte over the limit: stopped before it lands.
+        out.truncate().expect("truncate");
+        let mut src = source(3_000_001, 65_536, None);
+        match pump(&mut src, &mut out, Some(3_000_000), &progress) {
+            Err(PumpError::TooLarge(3_000_000)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(out.len() <= 3_000_000);
+        let held = std::fs::read(out.path()).expect("read");
+        assert_eq!(out.len(), held.len() as u64);
+        assert_eq!(out.sha256(), sha(&held));
+
+        // A stall keeps its kind, and what came before it is kept and hashed.
+        out.truncate().expect("truncate");
+        let mut src = source(1_500_000, 100_000, Some(io::ErrorKind::TimedOut));
+        match pump(&mut src, &mut out, None, &progress) {
+            Err(PumpError::Read(e)) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.len(), 1_500_000);
+        assert_eq!(out.sha256(), sha(&src.data));
     }
 }
