@@ -65,7 +65,21 @@ impl Output {
                 if let Some(w) = waiting.take() {
                     w();
                 }
-                flock(&file, FlockOperation::LockExclusive).map_err(io::Error::from)?;
+                // Bounded: whoever holds the lock (another pacxfer, or anyone who could open
+                // the file before it was made private) is waited for, not forever.
+                let started = std::time::Instant::now();
+                while flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+                    if started.elapsed() > LOCK_WAIT {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WouldBlock,
+                            format!(
+                                "another process has held its lock for {}s; if no pacxfer is running, remove it",
+                                LOCK_WAIT.as_secs()
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
             }
             let held = file.metadata()?;
             match std::fs::symlink_metadata(path) {
@@ -173,6 +187,9 @@ impl Output {
     /// The bytes are final (every write went straight to the kernel). The lock stays until
     /// the `Output` is dropped.
     pub fn finish(&mut self) -> io::Result<u64> {
+        // Private while being written (nobody else can open it, or lock it); readable like
+        // any package file once whole.
+        rustix::fs::fchmod(&self.file, rustix::fs::Mode::from_raw_mode(0o644))?;
         Ok(self.len)
     }
 }
@@ -260,12 +277,13 @@ fn write_at_end(file: &File, len: &mut u64, buf: &[u8]) -> (usize, io::Result<()
 /// Opens `path` read-write, created 0644 when missing, never through a link and never
 /// blocking on a FIFO; anything but a regular file is refused.
 fn open_no_follow(path: &Path) -> io::Result<File> {
+    refuse_open_directory(path)?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .mode(0o644)
+        .mode(0o600)
         .custom_flags(libc_flags())
         .open(path)
         .map_err(|e| {
@@ -278,14 +296,59 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
                 e
             }
         })?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
+    // A file someone else owns, or one with other names (a hard link to a file elsewhere),
+    // is never written to: its bytes could be changed after they were verified, or the
+    // write would land in the other file.
+    if meta.uid() != crate::cache::trust::euid() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "it belongs to another user (uid {}); remove it, pacxfer makes its own",
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.nlink() > 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it has other hard links; remove it, pacxfer makes its own",
+        ));
+    }
+    rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(0o600))?;
     Ok(file)
 }
+
+/// Refuses a directory that others may write without the sticky bit: anyone could swap the
+/// file there after it was checked.
+fn refuse_open_directory(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let meta = std::fs::metadata(dir)?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "its directory {} can be written by other users (mode {:o}, no sticky bit)",
+                dir.display(),
+                mode & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// How long a lock held by another process is waited for.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn libc_flags() -> i32 {
     (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY)

@@ -851,3 +851,76 @@ fn a_config_error_never_prints_the_api_password() {
         r.explain("secret shown")
     );
 }
+
+/// OUTPUT is private while pacxfer writes it, so nobody else can open it, let alone hold
+/// its lock and make root's next call wait; it is readable by all once whole.
+#[test]
+fn output_is_private_until_whole_so_no_user_can_hold_its_lock() {
+    e2e!();
+    let w = World::new("sec-output-lock", false);
+    std::fs::set_permissions(w.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = w.out("left.part");
+    std::fs::set_permissions(
+        out.parent().expect("dir"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    // A failed download leaves its .part behind, as pacman 6 keeps it.
+    let missing = w.url("no-such-file-1-1-any.pkg.tar.zst");
+    w.xfer(&missing, &out).failure();
+    let mode = std::fs::metadata(&out).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a .part in progress is private");
+    let r = run(Command::new("runuser")
+        .args(["-u", "nobody", "--", "flock", "-n"])
+        .arg(&out)
+        .arg("true"));
+    assert!(
+        !r.output.status.success(),
+        "{}",
+        r.explain("nobody took the lock")
+    );
+    // Whole, it is readable like any package.
+    let done = w.out("tiny.part");
+    w.xfer(&w.url(&w.fx.tiny.filename), &done).success();
+    let mode = std::fs::metadata(&done).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+}
+
+/// An OUTPUT another user owns (planted in a sticky directory), one with other hard links,
+/// or one in a directory others may write: refused, and left as it was.
+#[test]
+fn outputs_owned_by_others_linked_elsewhere_or_in_open_directories_are_refused() {
+    e2e!();
+    let w = World::new("sec-output-owner", false);
+    let tiny = w.fx.tiny.clone();
+    let sticky = w.dir.join("sticky");
+    std::fs::create_dir_all(&sticky).expect("mkdir");
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let planted = sticky.join("tiny.part");
+    std::fs::write(&planted, b"nobody's").expect("write");
+    chmod(&planted, 0o666);
+    chown_nobody(&planted);
+    w.xfer(&w.url(&tiny.filename), &planted)
+        .failure()
+        .one_error_line()
+        .stderr_has("belongs to another user");
+    assert_eq!(std::fs::read(&planted).expect("read"), b"nobody's");
+
+    let victim = w.dir.join("victim");
+    std::fs::write(&victim, b"root's file").expect("write");
+    let link = w.out("linked.part");
+    std::fs::hard_link(&victim, &link).expect("hard link");
+    w.xfer(&w.url(&tiny.filename), &link)
+        .failure()
+        .one_error_line()
+        .stderr_has("other hard links");
+    assert_eq!(std::fs::read(&victim).expect("read"), b"root's file");
+
+    let open = w.dir.join("open");
+    std::fs::create_dir_all(&open).expect("mkdir");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    w.xfer(&w.url(&tiny.filename), &open.join("tiny.part"))
+        .failure()
+        .one_error_line()
+        .stderr_has("can be written by other users");
+}

@@ -173,10 +173,16 @@ pub fn run(cmd: &mut Command) -> Run {
 /// A pacxfer command with no configuration from the environment leaking in.
 pub fn pacxfer() -> Command {
     let mut cmd = Command::new(pacxfer_bin());
-    // Indexes go to the build directory, never to the machine's /var/cache/pacxfer.
+    // Caches go to the build directory, never to the machine's /var/cache/pacxfer, and each
+    // test has its own (libtest names each test's thread after the test): what one test's
+    // calls leave (a breaker, a kept partial download) is never another test's.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
     cmd.env(
         "PACXFER_CACHE_DIR",
-        repo_root().join("target").join("test-cache"),
+        repo_root().join("target").join("test-cache").join(test),
     );
     for var in [
         "PACXFER_CONFIG",
