@@ -11,6 +11,19 @@ use sha2::{Digest, Sha256};
 
 pub use trust::{PlaceError, TrustedDir};
 
+/// A user's XDG base directory: `$VAR` when absolute, else `$HOME/<fallback>`.
+pub fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|h| h.join(fallback))
+        })
+}
+
 /// Where indexes may be read from and written to, in order of preference.
 #[derive(Debug, Clone, Default)]
 pub struct Places {
@@ -35,15 +48,7 @@ impl Places {
                 let own = if trust::euid() == 0 {
                     trust::home_of_root().map(|h| h.join(".cache"))
                 } else {
-                    std::env::var_os("XDG_CACHE_HOME")
-                        .map(PathBuf::from)
-                        .filter(|p| p.is_absolute())
-                        .or_else(|| {
-                            std::env::var_os("HOME")
-                                .map(PathBuf::from)
-                                .filter(|p| p.is_absolute())
-                                .map(|h| h.join(".cache"))
-                        })
+                    xdg_dir("XDG_CACHE_HOME", ".cache")
                 };
                 if let Some(x) = own {
                     dirs.push(x.join("pacxfer"));

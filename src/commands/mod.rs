@@ -343,6 +343,21 @@ struct Resolved {
     mirrors: Vec<String>,
 }
 
+impl Resolved {
+    /// The sources for the file, the node's seeded copy first when it has one.
+    fn plan(&self, session: &Session, progress: &Progress) -> Plan {
+        let seeded = session.seeded_copies(self.is_sig, &self.candidates, &self.dirs, progress);
+        plan::plan(
+            self.is_sig,
+            &self.candidates,
+            &self.dirs,
+            &session.config,
+            &seeded,
+            &self.mirrors,
+        )
+    }
+}
+
 fn resolve(session: &Session, what: &str, progress: &Progress) -> Result<Resolved> {
     if what.contains("://") {
         let target = Target::parse(what)?;
@@ -411,20 +426,7 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
     part.push(".part");
     let part = PathBuf::from(part);
     let progress = Progress::new(&resolved.file, session.verbosity);
-    let seeded = session.seeded_copies(
-        resolved.is_sig,
-        &resolved.candidates,
-        &resolved.dirs,
-        &progress,
-    );
-    let plan = plan::plan(
-        resolved.is_sig,
-        &resolved.candidates,
-        &resolved.dirs,
-        &session.config,
-        &seeded,
-        &resolved.mirrors,
-    );
+    let plan = resolved.plan(session, &progress);
     let locked = deliver(
         session,
         &resolved.file,
@@ -481,20 +483,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             session.dbpath.join("sync").display()
         );
     };
-    let seeded = session.seeded_copies(
-        resolved.is_sig,
-        &resolved.candidates,
-        &resolved.dirs,
-        &progress,
-    );
-    let plan = plan::plan(
-        resolved.is_sig,
-        &resolved.candidates,
-        &resolved.dirs,
-        &session.config,
-        &seeded,
-        &resolved.mirrors,
-    );
+    let plan = resolved.plan(session, &progress);
     let sources: Vec<String> = plan
         .sources
         .iter()

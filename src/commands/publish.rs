@@ -31,15 +31,7 @@ fn default_state() -> PathBuf {
     if crate::cache::trust::euid() == 0 {
         return PathBuf::from("/var/lib/pacxfer/publish.sqlite");
     }
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .map(|h| h.join(".local/state"))
-        })
+    let base = crate::cache::xdg_dir("XDG_STATE_HOME", ".local/state")
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("pacxfer/publish.sqlite")
 }
