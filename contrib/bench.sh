@@ -10,8 +10,9 @@
 #   ./contrib/bench.sh            # the full run (~5 minutes on 2 cores)
 #   ./contrib/bench.sh --quick    # a smoke run (~2 minutes)
 #   ./contrib/bench.sh --rate 50 --latency 20 --keep --markdown /tmp/table.md
+#   ./contrib/bench.sh --publish  # `pacxfer publish` of 15,000 packages (~45 min; --quick ~1 min)
 #
-# Options go to bench.py (`contrib/bench/bench.py run --help`). Everything
+# Options go to bench.py (`contrib/bench/bench.py run --help`, `... publish --help`). Everything
 # happens under --work (default /tmp/pacxfer-bench), removed at the end unless --keep; the
 # pacxfer processes keep their indexes and breaker state there (PACXFER_CACHE_DIR).
 set -euo pipefail
@@ -20,7 +21,13 @@ top=$PWD
 
 say() { printf '==> %s\n' "$*" >&2; }
 
-[ "$(id -u)" = 0 ] || { say "run as root: pacman -Sw (case 6) refuses other users"; exit 1; }
+case=run
+if [ "${1:-}" = --publish ]; then
+    case=publish
+    shift
+fi
+[ "$case" = publish ] || [ "$(id -u)" = 0 ] ||
+    { say "run as root: pacman -Sw (case 6) refuses other users"; exit 1; }
 ./contrib/deps.sh
 # Beyond what the tests need: Python 3 (standard library only) and openssl (sha256 speed).
 missing=()
@@ -42,4 +49,4 @@ say "building pacxfer (release)"
 cargo build --release --locked --quiet
 
 say "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-exec python3 contrib/bench/bench.py run --pacxfer "$top/target/release/pacxfer" "$@"
+exec python3 contrib/bench/bench.py "$case" --pacxfer "$top/target/release/pacxfer" "$@"

@@ -5,9 +5,12 @@ curl, gzip and pacman's own downloader, and prints one table of medians, minima,
 ratios, with the targets they are held to.
 
     contrib/bench/bench.py run [--quick] [--work DIR] [--keep] ...
+    contrib/bench/bench.py publish [--quick] [--work DIR] [--entries N] [--keep] ...
     contrib/bench/bench.py serve --root DIR [--rate MB/s] [--latency MS] [--log FILE]
 
-`run` is what contrib/bench.sh calls. `serve` is the HTTP file server it starts twice: once as
+`run` is what contrib/bench.sh calls; `publish` (contrib/bench.sh --publish) times `pacxfer
+publish` filling an offline Kubo node from a loopback mirror of N small packages (BENCHMARKS.md,
+"Publishing at Arch's scale"). `serve` is the HTTP file server it starts twice: once as
 the mirror (bandwidth shared by all connections through one token bucket, latency added to
 each request), once unthrottled (sendfile) for loopback-speed transfers.
 
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -30,6 +35,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -37,6 +43,7 @@ import tarfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1086,6 +1093,457 @@ class Bench:
             Path(self.args.markdown).write_text(text)
 
 
+# --------------------------------------------------------------------------- publish
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def rpc(api: str, command: str, args: list[tuple[str, str]] | tuple = ()) -> list:
+    """One call to Kubo's RPC API; every JSON value of its answer (one per line)."""
+    query = urllib.parse.urlencode(list(args))
+    url = f"{api}/api/v0/{command}" + (f"?{query}" if query else "")
+    with _NO_PROXY.open(urllib.request.Request(url, data=b"", method="POST"), timeout=600) as r:
+        text = r.read().decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# UnixFS node types (unixfs.proto), as `Data`'s first field says.
+UNIXFS_TYPES = {0: "raw", 1: "directory", 2: "file", 3: "metadata", 4: "symlink",
+                5: "HAMT shard"}
+
+
+def unixfs_type(node: dict) -> str:
+    """The UnixFS type of a dag-pb node as `dag/get` (dag-json) shows it."""
+    data = node.get("Data", {}).get("/", {}).get("bytes", "")
+    raw = base64.b64decode(data + "=" * (-len(data) % 4))
+    if len(raw) < 2 or raw[0] != 0x08:
+        return "?"
+    return UNIXFS_TYPES.get(raw[1], f"type {raw[1]}")
+
+
+@dataclass
+class DirShape:
+    """The blocks of one UnixFS directory, entries excluded: a plain directory is one block;
+    a HAMT is its root shard and every sub-shard."""
+
+    kind: str
+    root_bytes: int
+    root_links: int
+    blocks: int
+    bytes: int
+    depth: int
+    entries: int
+
+
+def dir_shape(api: str, cid: str) -> DirShape:
+    """Walks a directory's own blocks: in a HAMT (fanout 256) a link named by the two hex
+    digits of a bucket alone is a sub-shard, any longer name an entry."""
+    kind = ""
+    blocks = total = entries = depth = 0
+    root_bytes = root_links = 0
+    todo = [(cid, 1)]
+    while todo:
+        c, level = todo.pop()
+        node = rpc(api, "dag/get", [("arg", c), ("output-codec", "dag-json")])[0]
+        size = rpc(api, "block/stat", [("arg", c)])[0]["Size"]
+        t = unixfs_type(node)
+        links = node.get("Links", [])
+        if not kind:
+            kind, root_bytes, root_links = t, size, len(links)
+        blocks += 1
+        total += size
+        depth = max(depth, level)
+        for link in links:
+            if t == "HAMT shard" and len(link["Name"]) == 2:
+                todo.append((link["Hash"]["/"], level + 1))
+            else:
+                entries += 1
+    return DirShape(kind, root_bytes, root_links, blocks, total, depth, entries)
+
+
+class PublishBench:
+    """`bench.py publish`: `pacxfer publish` from a loopback mirror of N small packages into
+    an offline Kubo node: the first run, a run with nothing new, a run with one new package,
+    the shape of the published root, and how fast the gateway resolves paths in it."""
+
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work).resolve()
+        self.pacxfer = str(Path(args.pacxfer).resolve())
+        ENV["PACXFER_CACHE_DIR"] = str(self.work / "cache")
+        self.rng = random.Random(20240612)
+        self.procs: list[subprocess.Popen] = []
+        self.rows: list[tuple[str, str, str]] = []
+        self.context: list[tuple[str, str]] = []
+        self.runs: dict[str, dict] = {}
+        self.floor: tuple[float, bool, int] | None = None
+
+    def row(self, what: str, figure: str, note: str = "") -> None:
+        self.rows.append((what, figure, note))
+
+    # ---- setup
+
+    def generate(self) -> None:
+        n = self.args.entries
+        self.repo = self.work / "mirror" / "extra" / "os" / "x86_64"
+        self.repo.mkdir(parents=True)
+        (self.work / "db" / "sync").mkdir(parents=True)
+        say(f"generating {n} + 1 packages of {self.args.min_kib}-{self.args.max_kib} KiB "
+            "of random bytes")
+        t = time.perf_counter()
+        pkgs = synthetic_packages(n + 1, self.rng)
+        for p in pkgs:
+            size = self.rng.randint(self.args.min_kib * KiB, self.args.max_kib * KiB)
+            plain_file(p, size, self.repo, self.rng)
+        self.pkgs, self.newcomer = pkgs[:n], pkgs[n]
+        # The newcomer waits outside the mirror's directory until the third run.
+        spare = self.work / "spare"
+        spare.mkdir()
+        self.newcomer.path = self.newcomer.path.rename(spare / self.newcomer.filename)
+        self.db = self.repo / "extra.db"
+        write_db(self.pkgs, self.db)
+        total = sum(p.csize for p in self.pkgs)
+        self.total = total
+        self.context.append(("repository", f"{n} packages, {total / MB:.1f} MB "
+                             f"({total / n / KiB:.1f} KiB each on average), `extra.db` "
+                             f"{self.db.stat().st_size / MB:.1f} MB (made in "
+                             f"{time.perf_counter() - t:.0f} s)"))
+
+    def start_servers(self) -> None:
+        w = self.work
+        say("starting the IPFS node (Kubo, offline) and the loopback file server")
+        node, self.api, self.gateway = start_kubo(w / "ipfs", w / "ipfs-daemon.log")
+        self.procs.append(node)
+        self.node_pid = node.pid
+        me = [sys.executable, str(Path(__file__).resolve()), "serve", "--root", str(w / "mirror")]
+        fast, self.mirror = start_server(me + ["--log", str(w / "mirror-access.log")],
+                                         w / "mirror.err")
+        self.procs.append(fast)
+        # Kubo's request log (`ipfs diag cmds`) keeps every call of a run, to count them and
+        # add up the node's time for each command; its default keeps none once finished.
+        rpc(self.api, "diag/cmds/set-time", [("arg", "24h")])
+        self.conf = w / "pacxfer.conf"
+        self.conf.write_text(f'dbpath = "{w / "db"}"\n[share]\napi = "{self.api}"\n')
+        self.state = w / "state.sqlite"
+        self.mirror_url = f"{self.mirror}/$repo/os/$arch"
+
+    # ---- runs
+
+    def node_cpu(self) -> float:
+        return cpu_seconds(self.node_pid)
+
+    def publish(self, label: str) -> dict:
+        """One `pacxfer publish` run, timed from spawn to exit; its stderr lines are stamped
+        with the time they came; the node's calls during the run are read back from its
+        request log."""
+        rpc(self.api, "diag/cmds/clear")
+        argv = [self.pacxfer, "--config", str(self.conf), "publish", "--mirror",
+                self.mirror_url, "--repo", "extra", "--state", str(self.state), "--json"]
+        say(f"{label}: {' '.join(argv)}")
+        lines: list[tuple[float, str]] = []
+        node0 = self.node_cpu()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=ENV)
+
+        def read_stderr():
+            for line in proc.stderr:
+                lines.append((time.perf_counter() - t0, line.rstrip("\n")))
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        took = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        reader.join()
+        node_cpu = self.node_cpu() - node0
+        with open(self.work / "publish-runs.log", "a") as log:
+            log.write(f"$ {' '.join(argv)}\n")
+            log.writelines(f"[{t:8.3f}] {line}\n" for t, line in lines)
+        if proc.returncode != 0:
+            raise SystemExit(f"{label}: pacxfer publish failed ({proc.returncode}):\n"
+                             + "\n".join(line for _, line in lines[-20:]))
+        summary = json.loads(out.strip().splitlines()[-1])
+        # "[extra] N packages: A added (...), P already published" ends the repository's
+        # part (database, downloads, adds, state); the rest is pruning, the view and IPNS.
+        repo_done = next((t for t, line in lines if re.search(r"\[extra\] \d+ packages:", line)),
+                         None)
+        calls = self.calls()
+        repo_size = rpc(self.api, "repo/stat", [("size-only", "true")])[0]["RepoSize"]
+        r = dict(label=label, took=took, summary=summary, repo_done=repo_done, calls=calls,
+                 cpu=usage.ru_utime + usage.ru_stime, node_cpu=node_cpu, repo_size=repo_size)
+        say(f"{label}: {fmt_time(took)}, added {summary['added']}, present "
+            f"{summary['present']}; calls: " + ", ".join(
+                f"{c} {v['n']}x {v['seconds']:.1f}s" for c, v in calls.items()))
+        self.runs[label] = r
+        return r
+
+    def calls(self) -> dict[str, dict]:
+        """The node's commands since the last clear: per command, how many, the node's total
+        time for them, the slowest, and the first and last start (seconds after the first
+        call of all)."""
+        entries = rpc(self.api, "diag/cmds")
+        entries = entries[0] if entries and isinstance(entries[0], list) else entries
+
+        def stamp(text: str) -> float:
+            # RFC 3339 with nanoseconds (Python 3.11 reads it, dropping digits beyond 6).
+            return datetime.datetime.fromisoformat(text).timestamp()
+
+        done = [e for e in entries if not e.get("Active")
+                and e["Command"] not in ("diag/cmds", "diag/cmds/clear")]
+        if not done:
+            return {}
+        first = min(stamp(e["StartTime"]) for e in done)
+        out: dict[str, dict] = {}
+        for e in done:
+            start, end = stamp(e["StartTime"]), stamp(e["EndTime"])
+            v = out.setdefault(e["Command"], dict(n=0, seconds=0.0, slowest=0.0,
+                                                   first=float("inf"), last=0.0, durations=[]))
+            v["n"] += 1
+            v["seconds"] += end - start
+            v["slowest"] = max(v["slowest"], end - start)
+            v["first"] = min(v["first"], start - first)
+            v["last"] = max(v["last"], start - first)
+            v["durations"].append((start - first, end - start))
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]["seconds"]))
+
+    # ---- the root
+
+    def measure_root(self, root: str) -> None:
+        say("the published root: its blocks, and the gateway")
+        mfs = "/pacxfer-publish/pacxfer"
+        stat = rpc(self.api, "files/stat", [("arg", mfs)])[0]
+        if stat["Hash"] != root:
+            raise SystemExit(f"MFS {mfs} is {stat['Hash']}, the run said {root}")
+        self.shapes = {"root (by SHA-256)": dir_shape(self.api, root)}
+        sub = rpc(self.api, "files/stat", [("arg", f"{mfs}/extra/os/x86_64")])[0]["Hash"]
+        self.shapes["extra/os/x86_64 (mirror layout)"] = dir_shape(self.api, sub)
+        threshold = json.loads((self.work / "ipfs" / "config").read_text()).get(
+            "Import", {}).get("UnixFSHAMTDirectorySizeThreshold") or "unset (Kubo's default, 256KiB)"
+        self.context.append(("HAMT threshold", f"`Import.UnixFSHAMTDirectorySizeThreshold` "
+                             f"{threshold}"))
+
+        # The gateway: a few random files, each by four paths, order rotated.
+        con = sqlite3.connect(self.state)
+        cid_of = dict(con.execute("SELECT sha256, cid FROM files"))
+        con.close()
+        name = self.runs["first"]["summary"]["name"]
+        picks = self.rng.sample(self.pkgs, self.args.samples)
+        kinds = {
+            "/ipfs/<root>/<sha256>": lambda p: f"/ipfs/{root}/{p.sha256}",
+            "/ipfs/<root>/extra/os/x86_64/<filename>":
+                lambda p: f"/ipfs/{root}/extra/os/x86_64/{urllib.parse.quote(p.filename)}",
+            "/ipns/<name>/<sha256>": lambda p: f"/ipns/{name}/{p.sha256}",
+            "/ipfs/<file CID> (no path: the floor)": lambda p: f"/ipfs/{cid_of[p.sha256]}",
+        }
+        names = list(kinds)
+
+        def get(path: str) -> tuple[float, float]:
+            r = subprocess.run(
+                ["curl", "-sS", "-o", "/dev/null", "-H", "Cache-Control: only-if-cached",
+                 "-w", "%{http_code} %{time_starttransfer} %{time_total}",
+                 f"{self.gateway}{path}"], capture_output=True, text=True, env=ENV)
+            code, ttfb, total = r.stdout.split()
+            if code != "200":
+                raise SystemExit(f"gateway: {path} answered {code} {r.stderr.strip()}")
+            return float(ttfb), float(total)
+
+        get(kinds[names[0]](picks[0]))  # the first request of all, untimed
+        self.gw: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
+        for i, p in enumerate(picks):
+            shift = i % len(names)
+            for k in names[shift:] + names[:shift]:
+                self.gw[k].append(get(kinds[k](p)))
+
+    def view_floor(self, root: str) -> None:
+        """What the node itself needs to build the same root: every link of the state copied
+        into a fresh MFS directory with `files/cp` and `flush=false` (each call changes the
+        directory in memory only), with a `files/flush` after every 256 of them (Kubo refuses
+        more unflushed operations: `Internal.MFSNoFlushLimit`, 256 by default) and at the
+        end, over one keep-alive connection. The result must be pacxfer's root, CID for
+        CID."""
+        say("the node's floor: the same links with files/cp flush=false, a flush per 256")
+        con = sqlite3.connect(self.state)
+        by_sha = list(con.execute("SELECT sha256, cid FROM files"))
+        mirror = list(con.execute("SELECT l.filename, f.cid FROM listings l JOIN files f "
+                                  "USING (sha256)"))
+        mirror += list(con.execute("SELECT name, cid FROM dbfiles"))
+        con.close()
+        mfs = "/pacxfer-publish/pacxfer"
+        json_cid = rpc(self.api, "files/stat", [("arg", f"{mfs}/pacxfer.json")])[0]["Hash"]
+        host, port = urllib.parse.urlsplit(self.api).netloc.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=600)
+        calls = 0
+
+        def call(command: str, args: list[tuple[str, str]]) -> None:
+            nonlocal calls
+            conn.request("POST", f"/api/v0/{command}?{urllib.parse.urlencode(args)}")
+            r = conn.getresponse()
+            body = r.read()
+            calls += 1
+            if r.status != 200:
+                raise SystemExit(f"floor: {command} {args}: {r.status} {body[:300]!r}")
+
+        base = "/bench-floor"
+        links = [(cid, f"{base}/{sha}") for sha, cid in by_sha]
+        links += [(cid, f"{base}/extra/os/x86_64/{name}") for name, cid in mirror]
+        links.append((json_cid, f"{base}/pacxfer.json"))
+        t = time.perf_counter()
+        for d in ("", "/extra", "/extra/os", "/extra/os/x86_64"):
+            call("files/mkdir", [("arg", base + d), ("parents", "true"), ("cid-version", "1")])
+        for i, (cid, dest) in enumerate(links):
+            if i and i % 256 == 0:
+                call("files/flush", [("arg", base)])
+            call("files/cp", [("arg", f"/ipfs/{cid}"), ("arg", dest), ("flush", "false")])
+        call("files/flush", [("arg", base)])
+        took = time.perf_counter() - t
+        conn.close()
+        got = rpc(self.api, "files/stat", [("arg", base)])[0]["Hash"]
+        self.floor = (took, got == root, calls)
+        rpc(self.api, "files/rm", [("arg", base), ("recursive", "true")])
+
+    # ---- all of it
+
+    def run(self) -> int:
+        a = self.args
+        marker = self.work / ".pacxfer-bench"
+        if self.work.exists():
+            if not marker.exists():
+                raise SystemExit(f"{self.work} exists and is not a benchmark directory")
+            shutil.rmtree(self.work)
+        self.work.mkdir(parents=True)
+        marker.touch()
+        started = time.perf_counter()
+        try:
+            self.generate()
+            self.start_servers()
+            self.context.insert(0, ("load at start", Path("/proc/loadavg").read_text().strip()))
+            self.machine()
+            first = self.publish("first")
+            if first["summary"]["added"] != a.entries:
+                raise SystemExit(f"the first run added {first['summary']['added']}, "
+                                 f"not {a.entries}")
+            again = self.publish("again")
+            if again["summary"]["added"] != 0 or again["summary"]["present"] != a.entries:
+                raise SystemExit(f"the second run: {again['summary']}")
+            # One new package: into the mirror, and the database rebuilt with it.
+            p = self.newcomer
+            p.path = p.path.rename(self.repo / p.filename)
+            write_db(self.pkgs + [p], self.db)
+            one = self.publish("one new")
+            if one["summary"]["added"] != 1 or one["summary"]["present"] != a.entries:
+                raise SystemExit(f"the third run added {one['summary']['added']} and found "
+                                 f"{one['summary']['present']}, not 1 and {a.entries}")
+            self.measure_root(one["summary"]["root"])
+            self.view_floor(one["summary"]["root"])
+        finally:
+            for proc in self.procs:
+                proc.terminate()
+            for proc in self.procs:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.context.append(("load at end", Path("/proc/loadavg").read_text().strip()))
+        self.context.append(("whole run", f"{time.perf_counter() - started:.0f} s"))
+        self.report()
+        if not a.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return 0
+
+    def machine(self) -> None:
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next((l.split(":", 1)[1].strip() for l in info if l.startswith("model name")), "?")
+        mem = next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines()
+                   if l.startswith("MemTotal"))
+        fs = subprocess.run(["df", "--output=fstype,source", str(self.work)],
+                            capture_output=True, text=True).stdout.split()[-2:]
+        rev = subprocess.run(["git", "-C", str(TOP), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(TOP), "status", "--porcelain", "--", "src",
+                                "Cargo.toml", "Cargo.lock"], capture_output=True,
+                               text=True).stdout.strip()
+        kubo = subprocess.run([ipfs_bin(), "version", "--number"], capture_output=True,
+                              text=True).stdout.strip()
+        self.context[:0] = [
+            ("machine", f"{os.cpu_count()} CPUs, {cpu}, {int(mem) / 1024 / 1024:.1f} GiB memory; "
+             f"work directory on {' '.join(fs)}"),
+            ("pacxfer", f"commit {rev}{' + uncommitted changes to src/ or Cargo' if dirty else ''}"
+             f", {self.pacxfer}"),
+            ("Kubo", f"{kubo}, `ipfs init --profile=test`, `ipfs daemon --offline`; "
+             "`diag cmds set-time 24h` to count the calls"),
+        ]
+
+    def report(self) -> None:
+        n = self.args.entries
+        for label, what in (("first", f"first run: {n} packages, {self.total / MB:.1f} MB"),
+                            ("again", "second run, nothing new"),
+                            ("one new", "third run, one new package in the db")):
+            r = self.runs[label]
+            s = r["summary"]
+            calls = r["calls"]
+            ncalls = sum(v["n"] for v in calls.values())
+            node_s = sum(v["seconds"] for v in calls.values())
+            fig = fmt_time(r["took"])
+            if label == "first":
+                fig += f", {r['took'] / n * 1000:.1f} ms per package"
+            note = (f"added {s['added']}, present {s['present']}; {ncalls} RPC calls, "
+                    f"{node_s:.1f} s in the node; CPU {r['cpu']:.1f} s pacxfer, "
+                    f"{r['node_cpu']:.1f} s node; node repository {r['repo_size'] / MB:.0f} MB "
+                    "after it")
+            self.row(what, fig, note)
+            if r["repo_done"] is not None:
+                entries = s["added"] + s["present"]
+                self.row("  of which: database, downloads, adds, state",
+                         fmt_time(r["repo_done"]),
+                         f"{r['repo_done'] / entries * 1000:.2f} ms per database entry"
+                         + (" (download, add, one state transaction each)" if not s["present"]
+                            else " (one state commit each for the entries already there)"))
+                self.row("  of which: view (MFS), pacxfer.json, flush, IPNS",
+                         fmt_time(r["took"] - r["repo_done"]), "")
+            for c, v in list(calls.items())[:6]:
+                self.row(f"    `{c}`", f"{v['n']} calls, {v['seconds']:.2f} s",
+                         f"mean {v['seconds'] / v['n'] * 1000:.2f} ms, slowest "
+                         f"{v['slowest'] * 1000:.1f} ms")
+            cp = calls.get("files/cp")
+            if cp and cp["n"] >= 100:
+                d = [x for _, x in sorted(cp["durations"])]
+                tenth = len(d) // 10
+                means = [statistics.mean(d[i * tenth:(i + 1) * tenth]) * 1000
+                         for i in range(10)]
+                self.row("    `files/cp`, mean of each tenth of the calls, in order",
+                         " ".join(f"{m:.1f}" for m in means) + " ms",
+                         "the by-SHA-256 links come first, then the mirror layout's")
+        if self.floor:
+            took, same, calls = self.floor
+            self.row("the node's floor for the first run's view: the same links by "
+                     "`files/cp` with `flush=false`, one `files/flush` per 256",
+                     fmt_time(took), f"{calls} calls; same root CID as pacxfer's: "
+                     f"{'yes' if same else '**no**'}")
+        for label, shape in self.shapes.items():
+            self.row(f"{label}: kind, root block", f"{shape.kind}, {shape.root_bytes / KiB:.1f} "
+                     f"KiB, {shape.root_links} links",
+                     f"{shape.blocks} directory blocks, {shape.bytes / KiB:.0f} KiB in all, "
+                     f"depth {shape.depth}, {shape.entries} entries")
+        for k, v in self.gw.items():
+            ttfb = statistics.median(t for t, _ in v)
+            total = statistics.median(t for _, t in v)
+            self.row(f"gateway `{k}`",
+                     f"first byte {ttfb * 1000:.2f} ms, whole {total * 1000:.2f} ms",
+                     f"median of {len(v)} files, `Cache-Control: only-if-cached`; slowest "
+                     f"{max(t for _, t in v) * 1000:.2f} ms")
+        lines = ["| publishing | figure | notes |", "|---|---|---|"]
+        lines += [f"| {w} | {f} | {n} |" for w, f, n in self.rows]
+        lines += ["", "| context | |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in self.context]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        if self.args.markdown:
+            Path(self.args.markdown).write_text(text)
+
+
 def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
@@ -1112,7 +1570,23 @@ def main() -> int:
     r.add_argument("--big-mib", type=int, default=256, help="case 4's file, MiB")
     r.add_argument("--cases", help="only these cases, e.g. 1,2")
     r.add_argument("--markdown", help="also write the table to this file")
+    q = sub.add_parser("publish", help="`pacxfer publish` at Arch's scale")
+    q.add_argument("--quick", action="store_true", help="2,000 packages, 10 gateway samples")
+    q.add_argument("--pacxfer", default=str(TOP / "target" / "release" / "pacxfer"),
+                   help="the binary to time")
+    q.add_argument("--work", default="/tmp/pacxfer-bench-publish",
+                   help="where everything lives (emptied first; removed unless --keep)")
+    q.add_argument("--keep", action="store_true", help="keep the work directory")
+    q.add_argument("--entries", type=int, help="packages in the repository (default 15000)")
+    q.add_argument("--min-kib", type=int, default=2, help="smallest package, KiB")
+    q.add_argument("--max-kib", type=int, default=8, help="largest package, KiB")
+    q.add_argument("--samples", type=int, help="files the gateway is timed on (default 20)")
+    q.add_argument("--markdown", help="also write the table to this file")
     args = p.parse_args()
+    if args.cmd == "publish":
+        args.entries = args.entries or (2000 if args.quick else 15000)
+        args.samples = args.samples or (10 if args.quick else 20)
+        return PublishBench(args).run()
     if args.cmd == "serve":
         serve(args)
         return 0
