@@ -222,6 +222,79 @@ fn a_root_changed_behind_the_publishers_back_is_rebuilt_from_the_state() {
     assert!(!top.contains(&"planted".to_string()), "{top:?}");
 }
 
+/// The view follows the state, not the run: a run with nothing new relinks nothing; a package
+/// a killed run recorded but never linked is linked by the next run even though it adds
+/// nothing; a repository whose database cannot be had fails alone and keeps what it had.
+#[test]
+fn the_view_follows_the_state_and_a_missing_database_fails_alone() {
+    e2e!();
+    let w = World::new("publish-view", true);
+    let other = w.fx.other.clone();
+    repo_tool(&repo_dir(&w), "repo-remove", "other");
+    let s = summary(publish(&w, &[]).success());
+    assert_eq!(s["added"], 3, "{s}");
+    assert!(s["relinked"].as_u64() > Some(3), "{s}");
+
+    let r = publish(&w, &[]);
+    r.success()
+        .stderr_has("the published view already matched the state: nothing relinked");
+    let s = summary(&r);
+    assert_eq!(
+        (s["added"].as_u64(), s["relinked"].as_u64()),
+        (Some(0), Some(0)),
+        "{s}"
+    );
+
+    // What a run killed between recording `other` and linking it leaves behind: the node
+    // holds it, the state records it, the view lacks it.
+    let cid = w.add_raw(&other);
+    let conn = rusqlite::Connection::open(state(&w)).expect("open state");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    conn.execute(
+        "INSERT INTO files (sha256, cid, size) VALUES (?1, ?2, ?3)",
+        rusqlite::params![other.sha256, cid, other.size as i64],
+    )
+    .expect("insert file");
+    conn.execute(
+        "INSERT INTO listings VALUES (?1, 'x86_64', ?2, 'other', ?3, ?4, ?4)",
+        rusqlite::params![REPO, other.filename, other.sha256, now],
+    )
+    .expect("insert listing");
+    drop(conn);
+    let s = summary(publish(&w, &[]).success());
+    assert_eq!(
+        (s["added"].as_u64(), s["present"].as_u64()),
+        (Some(0), Some(3)),
+        "{s}"
+    );
+    assert_eq!(s["relinked"], 2, "{s}");
+    let top = listed(w.node(), "/pacxfer-publish/pacxfer");
+    assert!(top.contains(&other.sha256), "{top:?}");
+    let view = listed(
+        w.node(),
+        &format!("/pacxfer-publish/pacxfer/{REPO}/os/x86_64"),
+    );
+    assert!(view.contains(&other.filename), "{view:?}");
+
+    // A repository the mirror does not have: that one fails, the other is published and
+    // nothing of it is pruned.
+    let r = publish(&w, &["--repo", "gone", "--keep", "0"]);
+    r.failure()
+        .stderr_has("[gone]: cannot get gone.db")
+        .stderr_has("HTTP 404");
+    let s = summary(&r);
+    assert_eq!(
+        (s["failed"].as_u64(), s["present"].as_u64()),
+        (Some(1), Some(3)),
+        "{s}"
+    );
+    let top = listed(w.node(), "/pacxfer-publish/pacxfer");
+    assert!(top.contains(&w.fx.tiny.sha256), "{top:?}");
+}
+
 #[test]
 fn a_mirror_serving_a_wrong_package_is_refused_and_nothing_wrong_is_linked() {
     e2e!();

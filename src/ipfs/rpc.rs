@@ -10,7 +10,7 @@
 //! It knows nothing of packages: callers say which command, which arguments and which file.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,9 @@ use ureq::Agent;
 
 /// The largest answer read from one call that is not a file (JSON, lines of JSON).
 pub const ANSWER_MAX: u64 = 16 << 20;
+
+/// The longest line [`Rpc::each_line`] takes.
+pub const LINE_MAX: u64 = 1 << 20;
 
 /// Where the API listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +296,62 @@ impl Rpc {
         let url = self.url(command, args);
         let text = self.finish(command, self.post(&url).send_empty())?;
         parse_lines(command, &text)
+    }
+
+    /// Runs `command` and hands each JSON line of its answer to `each` as it arrives: for
+    /// answers that may be longer than [`ANSWER_MAX`] (a directory of every package), read up
+    /// to `max` bytes in all, no line longer than [`LINE_MAX`].
+    pub fn each_line(
+        &self,
+        command: &str,
+        args: &[(&str, &str)],
+        max: u64,
+        mut each: impl FnMut(serde_json::Value) -> Result<(), RpcError>,
+    ) -> Result<(), RpcError> {
+        let url = self.url(command, args);
+        let mut response = self.post(&url).send_empty().map_err(|e| self.classify(e))?;
+        if response.status().as_u16() != 200 {
+            self.finish(command, Ok(response))?;
+            return Err(RpcError::BadAnswer {
+                command: command.to_string(),
+                why: "an error status without a message".into(),
+            });
+        }
+        let bad = |why: String| RpcError::BadAnswer {
+            command: command.to_string(),
+            why,
+        };
+        let mut reader = io::BufReader::new(response.body_mut().as_reader().take(max + 1));
+        let mut line = Vec::new();
+        let mut total = 0u64;
+        loop {
+            line.clear();
+            let n = (&mut reader)
+                .take(LINE_MAX + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::TimedOut => RpcError::Timeout {
+                        endpoint: self.endpoint.to_string(),
+                        waited: self.allowed(),
+                    },
+                    _ => bad(e.to_string()),
+                })?;
+            if n == 0 {
+                return Ok(());
+            }
+            total += n as u64;
+            if total > max {
+                return Err(bad(format!("longer than {max} bytes")));
+            }
+            if n as u64 > LINE_MAX {
+                return Err(bad(format!("a line longer than {LINE_MAX} bytes")));
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let value = serde_json::from_slice(&line).map_err(|e| bad(format!("not JSON: {e}")))?;
+            each(value)?;
+        }
     }
 
     /// Runs `command` and returns the last JSON value of its answer (`null` for none).

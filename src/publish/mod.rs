@@ -64,6 +64,8 @@ pub struct Summary {
     pub failed: u64,
     /// Packages not published because `--from-cache` found no copy.
     pub skipped: u64,
+    /// Links of the published view made or removed (0: it already matched the state).
+    pub relinked: u64,
     pub bytes: u64,
     pub seconds: f64,
 }
@@ -166,8 +168,6 @@ pub struct Publisher<'a> {
     progress: &'a Progress,
     started: i64,
     summary: Summary,
-    /// Whether anything the view holds changed in this run.
-    changed: bool,
     /// The listings the databases of this run hold: (repo, arch, filename).
     listed_now: std::collections::HashSet<(String, String, String)>,
 }
@@ -199,7 +199,6 @@ impl<'a> Publisher<'a> {
             progress,
             started: now(),
             summary: Summary::default(),
-            changed: false,
             listed_now: Default::default(),
         })
     }
@@ -207,13 +206,33 @@ impl<'a> Publisher<'a> {
     /// The whole run.
     pub fn run(mut self) -> Result<Summary, PublishError> {
         let clock = std::time::Instant::now();
+        let mut judged = Vec::new();
         for repo in &self.job.repos {
-            self.repo(repo)?;
+            match self.repo(repo) {
+                Ok(()) => judged.push(repo.clone()),
+                // That repository keeps what it had; the others are published.
+                Err(e @ PublishError::Database { .. }) => {
+                    self.summary.failed += 1;
+                    self.progress
+                        .warn(&format!("{e}; its packages stay as last published"));
+                }
+                Err(e) => return Err(e),
+            }
         }
-        self.prune()?;
-        let (root, name) = view::update(&self.rpc, &mut self.state, self.job, self.changed)?;
-        self.summary.root = root;
-        self.summary.name = name;
+        self.prune(&judged)?;
+        let updated = view::update(&self.rpc, &mut self.state, self.job)?;
+        if updated.changes == 0 {
+            self.progress
+                .info("the published view already matched the state: nothing relinked");
+        } else {
+            self.progress.info(&format!(
+                "the published view: {} links made or removed",
+                updated.changes
+            ));
+        }
+        self.summary.root = updated.root;
+        self.summary.name = updated.name;
+        self.summary.relinked = updated.changes;
         self.summary.seconds = clock.elapsed().as_secs_f64();
         Ok(self.summary)
     }
@@ -302,7 +321,6 @@ impl<'a> Publisher<'a> {
                     sha256,
                     size,
                 })?;
-                self.changed = true;
             }
             if *suffix == ".db" {
                 db_path = Some(dest);
@@ -324,13 +342,14 @@ impl<'a> Publisher<'a> {
                 }
             })?;
         let (mut added, mut present, mut bytes) = (0u64, 0u64, 0u64);
-        let known: std::collections::HashSet<String> = self
+        // What the node holds for the publisher, read once: sha256 -> size.
+        let held: std::collections::HashMap<String, u64> = self
             .state
-            .listings()?
+            .files()?
             .into_iter()
-            .filter(|l| l.repo == repo && l.arch == arch)
-            .map(|l| l.filename)
+            .map(|f| (f.sha256, f.size))
             .collect();
+        let mut seen = Vec::new();
         for entry in &entries {
             let Some((sha, size)) = entry.verifiable() else {
                 self.progress.warn(&format!(
@@ -351,9 +370,8 @@ impl<'a> Publisher<'a> {
                 first_seen: self.started,
                 last_seen: self.started,
             };
-            if self.state.file(&sha_hex)?.is_some_and(|f| f.size == size) {
-                self.state.seen(&listing)?;
-                self.changed |= !known.contains(&entry.filename);
+            if held.get(&sha_hex) == Some(&size) {
+                seen.push(listing);
                 present += 1;
                 continue;
             }
@@ -371,7 +389,6 @@ impl<'a> Publisher<'a> {
                     if downloaded {
                         let _ = std::fs::remove_file(&path);
                     }
-                    self.changed = true;
                     added += 1;
                     bytes += size;
                 }
@@ -385,6 +402,7 @@ impl<'a> Publisher<'a> {
                 }
             }
         }
+        self.state.seen(&seen)?;
         self.summary.added += added;
         self.summary.present += present;
         self.summary.bytes += bytes;
@@ -431,14 +449,14 @@ impl<'a> Publisher<'a> {
 
     /// Unlinks what no database has listed for `keep_days`, and versions beyond
     /// `keep_versions`.
-    fn prune(&mut self) -> Result<(), PublishError> {
-        // Only the repositories of this run are judged, and only what their databases no
-        // longer list.
+    fn prune(&mut self, judged: &[String]) -> Result<(), PublishError> {
+        // Only the repositories whose databases this run read are judged, and only what those
+        // databases no longer list.
         let listings: Vec<Listing> = self
             .state
             .listings()?
             .into_iter()
-            .filter(|l| l.arch == self.job.arch && self.job.repos.contains(&l.repo))
+            .filter(|l| l.arch == self.job.arch && judged.contains(&l.repo))
             .collect();
         let unlisted = |l: &Listing| {
             !self
@@ -475,7 +493,6 @@ impl<'a> Publisher<'a> {
         }
         let files = self.state.prune(&gone)?;
         self.summary.pruned += files;
-        self.changed = true;
         self.progress.info(&format!(
             "pruned {} listings, {files} files no repository lists",
             gone.len()

@@ -219,9 +219,20 @@ impl State {
         result.map_err(|e| self.sql(e))
     }
 
-    /// Marks a listing as seen now (adding it when new) for a file already held.
-    pub fn seen(&mut self, listing: &Listing) -> Result<(), StateError> {
-        upsert_listing(&self.conn, listing).map_err(|e| self.sql(e))
+    /// Marks listings as seen now (adding those that are new) for files already held, in one
+    /// transaction: a repository's worth costs one commit, not one per package.
+    pub fn seen(&mut self, listings: &[Listing]) -> Result<(), StateError> {
+        let tx = self.conn.transaction().map_err(|e| StateError::Sql {
+            path: self.path.clone(),
+            err: e,
+        })?;
+        let result = (|| {
+            for l in listings {
+                upsert_listing(&tx, l)?;
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql(e))
     }
 
     /// Records a repository's database file.
@@ -348,15 +359,22 @@ impl State {
             .map_err(|e| self.sql(e))
     }
 
-    /// Sets a value of the `meta` table.
-    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                params![key, value],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
+    /// Sets values of the `meta` table, all or none.
+    pub fn set_meta(&mut self, pairs: &[(&str, &str)]) -> Result<(), StateError> {
+        let tx = self.conn.transaction().map_err(|e| StateError::Sql {
+            path: self.path.clone(),
+            err: e,
+        })?;
+        let result = (|| {
+            for (key, value) in pairs {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )?;
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql(e))
     }
 }
 
@@ -407,7 +425,7 @@ mod tests {
         };
         s.add(&f, &listing("a-1-1-any.pkg.tar.zst", "aa", 10))
             .expect("add");
-        s.seen(&listing("a-1-1-any.pkg.tar.zst", "aa", 20))
+        s.seen(&[listing("a-1-1-any.pkg.tar.zst", "aa", 20)])
             .expect("seen");
         drop(s);
         let mut s = State::open(&path).expect("reopen");

@@ -1,10 +1,19 @@
-//! The published root in the node's MFS (`/pacxfer-publish/<key>`), made to match the state:
-//! each directory is listed once (`files/ls`), and only what differs is linked or unlinked, so
-//! a run with nothing new costs a few calls whatever the size of the cache, and a root that
-//! was changed behind the publisher's back, or lost, is repaired from the record. Then
-//! `pacxfer.json` is written, the root flushed, and published to the IPNS key.
+//! The published root in the node's MFS (`/pacxfer-publish/<key>`), made to match the state.
+//!
+//! The view the state asks for is summed up in one digest. When the MFS root is still exactly
+//! the root the state last recorded and the digest is the one recorded with it, nothing is
+//! listed or linked: a run with nothing new costs a few calls whatever the size of the cache.
+//! Otherwise each directory is listed once by its CID (`ls`, which reads the blocks and leaves
+//! MFS's in-memory tree alone: `files/ls --long` would load every entry into it and make each
+//! later flush rewrite them all) and only what differs is unlinked or linked; links are made
+//! with `flush=false` and flushed every [`FLUSH_EVERY`] calls, so linking 15,000 packages
+//! costs seconds, not the O(n²) of flushing after each. A root that was changed behind the
+//! publisher's back, or lost, is repaired from the record. Then `pacxfer.json` is written,
+//! the root flushed, and published to the IPNS key.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
 
 use super::state::State;
 use super::{now, Job, PublishError};
@@ -13,153 +22,254 @@ use crate::ipfs::rpc::{Rpc, RpcError};
 /// Where published roots live in MFS.
 pub const MFS_BASE: &str = "/pacxfer-publish";
 
-/// What a directory should hold: name -> CID (files only).
-type Wanted = BTreeMap<String, String>;
+/// Links made with `flush=false` between two flushes. Kubo refuses more than
+/// `Internal.MFSNoFlushLimit` (256 by default) unflushed operations, counted over all of its
+/// clients; this leaves room for others.
+pub const FLUSH_EVERY: u32 = 200;
 
-/// A directory's entries as the node lists them: name -> (CID, is a directory).
-fn list(rpc: &Rpc, dir: &str) -> Result<BTreeMap<String, (String, bool)>, RpcError> {
-    let answer = match rpc.call("files/ls", &[("arg", dir), ("long", "true"), ("U", "true")]) {
-        Ok(a) => a,
-        Err(RpcError::Failed { message, .. }) if message.contains("does not exist") => {
-            return Ok(BTreeMap::new())
-        }
-        Err(e) => return Err(e),
-    };
-    let mut out = BTreeMap::new();
-    for e in answer["Entries"].as_array().into_iter().flatten() {
-        let (Some(name), Some(hash)) = (e["Name"].as_str(), e["Hash"].as_str()) else {
-            continue;
-        };
-        // Kubo: Type 0 is a file, 1 a directory.
-        out.insert(
-            name.to_string(),
-            (hash.to_string(), e["Type"].as_u64() == Some(1)),
-        );
-    }
-    Ok(out)
+/// The most a directory listing may take (about a million entries).
+const LISTING_MAX: u64 = 256 << 20;
+
+/// The file every view holds beside the packages.
+const JSON_NAME: &str = "pacxfer.json";
+
+/// What a directory should hold.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Dir {
+    /// name -> CID.
+    files: BTreeMap<String, String>,
+    subdirs: BTreeSet<String>,
 }
 
-/// Makes the directory `dir` hold exactly the files `wanted` (and the subdirectories in
-/// `keep_dirs`); returns how many links changed.
-fn sync_dir(
-    rpc: &Rpc,
-    dir: &str,
-    wanted: &Wanted,
-    keep_dirs: &BTreeSet<String>,
-    keep_files: &BTreeSet<&str>,
-) -> Result<u64, RpcError> {
-    rpc.call(
-        "files/mkdir",
-        &[("arg", dir), ("parents", "true"), ("cid-version", "1")],
-    )?;
-    let have = list(rpc, dir)?;
-    let mut changes = 0;
-    for (name, (cid, is_dir)) in &have {
-        let keep = if *is_dir {
-            keep_dirs.contains(name)
-        } else {
-            wanted.get(name) == Some(cid) || keep_files.contains(name.as_str())
-        };
-        if !keep {
-            rpc.call(
-                "files/rm",
-                &[("arg", &format!("{dir}/{name}")), ("recursive", "true")],
-            )?;
-            changes += 1;
-        }
-    }
-    for (name, cid) in wanted {
-        let there = have
-            .get(name)
-            .is_some_and(|(have_cid, is_dir)| !is_dir && have_cid == cid);
-        if !there {
-            rpc.call(
-                "files/cp",
-                &[
-                    ("arg", &format!("/ipfs/{cid}")),
-                    ("arg", &format!("{dir}/{name}")),
-                ],
-            )?;
-            changes += 1;
-        }
-    }
-    Ok(changes)
-}
+/// The whole view: each directory by its path below the root ("" for the root itself). In
+/// this order a directory comes before the directories below it.
+type Tree = BTreeMap<String, Dir>;
 
-/// Makes the root match the state, writes `pacxfer.json`, publishes; returns the root's CID
-/// and the IPNS name.
-pub fn update(
-    rpc: &Rpc,
-    state: &mut State,
-    job: &Job,
-    _changed: bool,
-) -> Result<(String, String), PublishError> {
-    let root = format!("{MFS_BASE}/{}", job.ipns_key);
+/// The view the state asks for, and its digest.
+fn wanted(state: &State) -> Result<(Tree, String), PublishError> {
     let files = state.files()?;
     let cid_of: BTreeMap<&str, &str> = files
         .iter()
         .map(|f| (f.sha256.as_str(), f.cid.as_str()))
         .collect();
-    let listings = state.listings()?;
-    let dbfiles = state.dbfiles()?;
-
+    let mut tree = Tree::new();
+    let mut root = Dir::default();
+    for f in &files {
+        root.files.insert(f.sha256.clone(), f.cid.clone());
+    }
     // The mirror view: <repo>/os/<arch>/<filename> and the database files.
-    let mut mirror: BTreeMap<(String, String), Wanted> = BTreeMap::new();
-    for l in &listings {
+    let mut mirror: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
+    for l in state.listings()? {
         if let Some(cid) = cid_of.get(l.sha256.as_str()) {
             mirror
-                .entry((l.repo.clone(), l.arch.clone()))
+                .entry((l.repo, l.arch))
                 .or_default()
-                .insert(l.filename.clone(), cid.to_string());
+                .insert(l.filename, cid.to_string());
         }
     }
-    for f in &dbfiles {
+    for f in state.dbfiles()? {
         mirror
-            .entry((f.repo.clone(), f.arch.clone()))
+            .entry((f.repo, f.arch))
             .or_default()
-            .insert(f.name.clone(), f.cid.clone());
+            .insert(f.name, f.cid);
     }
-    let repos: BTreeSet<String> = mirror.keys().map(|(r, _)| r.clone()).collect();
-    let by_sha: Wanted = files
-        .iter()
-        .map(|f| (f.sha256.clone(), f.cid.clone()))
-        .collect();
-    let json_name = "pacxfer.json";
-    sync_dir(rpc, &root, &by_sha, &repos, &BTreeSet::from([json_name]))?;
-    for repo in &repos {
-        let arches: BTreeSet<String> = mirror
-            .keys()
-            .filter(|(r, _)| r == repo)
-            .map(|(_, a)| a.clone())
-            .collect();
-        sync_dir(
-            rpc,
-            &format!("{root}/{repo}"),
-            &Wanted::new(),
-            &BTreeSet::from(["os".to_string()]),
-            &BTreeSet::new(),
-        )?;
-        sync_dir(
-            rpc,
-            &format!("{root}/{repo}/os"),
-            &Wanted::new(),
-            &arches,
-            &BTreeSet::new(),
-        )?;
-        for arch in &arches {
-            let wanted = mirror
-                .get(&(repo.clone(), arch.clone()))
-                .cloned()
-                .unwrap_or_default();
-            sync_dir(
-                rpc,
-                &format!("{root}/{repo}/os/{arch}"),
-                &wanted,
-                &BTreeSet::new(),
-                &BTreeSet::new(),
-            )?;
+    for ((repo, arch), names) in mirror {
+        root.subdirs.insert(repo.clone());
+        tree.entry(repo.clone())
+            .or_default()
+            .subdirs
+            .insert("os".into());
+        tree.entry(format!("{repo}/os"))
+            .or_default()
+            .subdirs
+            .insert(arch.clone());
+        tree.insert(
+            format!("{repo}/os/{arch}"),
+            Dir {
+                files: names,
+                subdirs: BTreeSet::new(),
+            },
+        );
+    }
+    tree.insert(String::new(), root);
+    let mut digest = Sha256::new();
+    for (path, dir) in &tree {
+        for (name, cid) in &dir.files {
+            digest.update(format!("{path}\0{name}\0{cid}\n"));
+        }
+        for name in &dir.subdirs {
+            digest.update(format!("{path}\0{name}/\n"));
         }
     }
+    Ok((tree, hex::encode(digest.finalize())))
+}
+
+/// The CID of the MFS entry at `path` and whether it is a directory; `None` when absent.
+fn stat(rpc: &Rpc, path: &str) -> Result<Option<(String, bool)>, RpcError> {
+    match rpc.call("files/stat", &[("arg", path)]) {
+        Ok(answer) => {
+            let cid = answer["Hash"].as_str().unwrap_or_default();
+            if cid.is_empty() || !cid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(RpcError::BadAnswer {
+                    command: "files/stat".into(),
+                    why: format!("no CID for {path}"),
+                });
+            }
+            Ok(Some((
+                cid.to_string(),
+                answer["Type"].as_str() == Some("directory"),
+            )))
+        }
+        Err(RpcError::Failed { message, .. }) if message.contains("does not exist") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The entries of the directory `cid`: name -> CID.
+fn list(rpc: &Rpc, cid: &str) -> Result<BTreeMap<String, String>, RpcError> {
+    let mut out = BTreeMap::new();
+    let args = [
+        ("arg", format!("/ipfs/{cid}")),
+        ("resolve-type", "false".into()),
+        ("size", "false".into()),
+        ("stream", "true".into()),
+    ];
+    let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    rpc.each_line("ls", &args, LISTING_MAX, |line| {
+        for object in line["Objects"].as_array().into_iter().flatten() {
+            for link in object["Links"].as_array().into_iter().flatten() {
+                if let (Some(name), Some(hash)) = (link["Name"].as_str(), link["Hash"].as_str()) {
+                    out.insert(name.to_string(), hash.to_string());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Changes to MFS below one root, links made unflushed and flushed in batches.
+struct Mfs<'a> {
+    rpc: &'a Rpc,
+    root: String,
+    unflushed: u32,
+    /// Links made and removed.
+    changes: u64,
+}
+
+impl Mfs<'_> {
+    fn flush(&mut self) -> Result<(), RpcError> {
+        self.rpc.call("files/flush", &[("arg", &self.root)])?;
+        self.unflushed = 0;
+        Ok(())
+    }
+
+    fn link(&mut self, cid: &str, to: &str) -> Result<(), RpcError> {
+        if self.unflushed >= FLUSH_EVERY {
+            self.flush()?;
+        }
+        let from = format!("/ipfs/{cid}");
+        let args = [
+            ("arg", from.as_str()),
+            ("arg", to),
+            ("flush", "false"),
+            ("parents", "true"),
+        ];
+        match self.rpc.call("files/cp", &args) {
+            Ok(_) => {}
+            // Other clients' unflushed changes count against the same limit.
+            Err(RpcError::Failed { message, .. }) if message.contains("unflushed") => {
+                self.flush()?;
+                self.rpc.call("files/cp", &args)?;
+            }
+            Err(e) => return Err(e),
+        }
+        self.unflushed += 1;
+        self.changes += 1;
+        Ok(())
+    }
+
+    fn remove(&mut self, path: &str) -> Result<(), RpcError> {
+        // `files/rm` always flushes.
+        self.rpc.call(
+            "files/rm",
+            &[("arg", path), ("recursive", "true"), ("force", "true")],
+        )?;
+        self.unflushed = 0;
+        self.changes += 1;
+        Ok(())
+    }
+
+    /// Makes the directory at `rel` hold exactly `want` (and the view's own file in the root).
+    fn sync_dir(&mut self, rel: &str, want: &Dir) -> Result<(), RpcError> {
+        let path = if rel.is_empty() {
+            self.root.clone()
+        } else {
+            format!("{}/{rel}", self.root)
+        };
+        let have = match stat(self.rpc, &path)? {
+            Some((cid, true)) => list(self.rpc, &cid)?,
+            other => {
+                if other.is_some() {
+                    self.remove(&path)?;
+                }
+                self.rpc.call(
+                    "files/mkdir",
+                    &[("arg", &path), ("parents", "true"), ("cid-version", "1")],
+                )?;
+                BTreeMap::new()
+            }
+        };
+        for (name, cid) in &have {
+            let keep = want.files.get(name) == Some(cid)
+                || want.subdirs.contains(name)
+                || (rel.is_empty() && name == JSON_NAME);
+            if !keep {
+                self.remove(&format!("{path}/{name}"))?;
+            }
+        }
+        for (name, cid) in &want.files {
+            if have.get(name) != Some(cid) {
+                self.link(cid, &format!("{path}/{name}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`update`] did.
+pub struct Updated {
+    pub root: String,
+    pub name: String,
+    /// Links made and removed; 0 when the view already matched the state.
+    pub changes: u64,
+}
+
+/// Makes the root match the state, writes `pacxfer.json`, publishes.
+pub fn update(rpc: &Rpc, state: &mut State, job: &Job) -> Result<Updated, PublishError> {
+    let root = format!("{MFS_BASE}/{}", job.ipns_key);
+    let (tree, digest) = wanted(state)?;
+    let current = stat(rpc, &root)?;
+    let recorded = state.meta("root")?;
+    let clean = matches!(&current, Some((cid, true)) if Some(cid) == recorded.as_ref())
+        && state.meta("view")?.as_deref() == Some(digest.as_str());
+    let mut changes = 0;
+    if !clean {
+        let mut mfs = Mfs {
+            rpc,
+            root: root.clone(),
+            unflushed: 0,
+            changes: 0,
+        };
+        for (rel, dir) in &tree {
+            mfs.sync_dir(rel, dir)?;
+        }
+        mfs.flush()?;
+        changes = mfs.changes;
+    }
+    let files = state.files()?;
+    let listings = state.listings()?;
+    let dbfiles = state.dbfiles()?;
 
     // What clients read to judge the view's age and origin.
     let published = now();
@@ -181,12 +291,12 @@ pub fn update(
     rpc.upload(
         "files/write",
         &[
-            ("arg", &format!("{root}/{json_name}")),
+            ("arg", &format!("{root}/{JSON_NAME}")),
             ("create", "true"),
             ("truncate", "true"),
             ("parents", "true"),
         ],
-        json_name,
+        JSON_NAME,
         &text[..],
     )?;
     rpc.call("files/flush", &[("arg", &root)])?;
@@ -223,8 +333,15 @@ pub fn update(
         ],
     )?;
     let name = done["Name"].as_str().unwrap_or_default().to_string();
-    state.set_meta("root", &root_cid)?;
-    state.set_meta("published", &published.to_string())?;
-    state.set_meta("name", &name)?;
-    Ok((root_cid, name))
+    state.set_meta(&[
+        ("root", &root_cid),
+        ("view", &digest),
+        ("published", &published.to_string()),
+        ("name", &name),
+    ])?;
+    Ok(Updated {
+        root: root_cid,
+        name,
+        changes,
+    })
 }
