@@ -111,6 +111,10 @@ pub struct GatewayConfig {
     /// After the gateway was down or hung, skip it for this long. 0 turns this off.
     #[serde(deserialize_with = "duration")]
     pub breaker: Duration,
+    /// A published cache view (`/ipns/<name>/...` or `/ipfs/<root>/...`) whose
+    /// `pacxfer.json` is older than this is not used. 0 turns this off.
+    #[serde(deserialize_with = "duration")]
+    pub max_age: Duration,
 }
 
 /// `[mirror]`: the HTTP mirror pacman gave (`%u`) and the Server lines.
@@ -138,6 +142,7 @@ impl Default for GatewayConfig {
             network_timeout: Duration::ZERO,
             raw_block_max: 1 << 20,
             breaker: Duration::from_secs(120),
+            max_age: Duration::from_secs(3 * 86_400),
         }
     }
 }

@@ -142,6 +142,72 @@ fn a_published_cache_serves_pacman_with_and_without_pacxfer_when_the_mirror_is_g
     }
 }
 
+/// A view whose `pacxfer.json` is older than `[gateway] max_age` is not used: its template is
+/// skipped for the mirror, and its databases are refused so that pacman syncs from its next
+/// Server; with `max_age = "0"` the same view serves.
+#[test]
+fn a_stale_published_view_is_not_used() {
+    e2e!();
+    let mut w = World::new("publish-stale", true);
+    let fx = w.fx;
+    summary(publish(&w, &[]).success());
+    // The publisher stopped ten days ago.
+    let mfs = "/pacxfer-publish/pacxfer";
+    let ten_days_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 10 * 86_400;
+    let json = format!(r#"{{"format":"pacxfer-cache-1","published":{ten_days_ago}}}"#);
+    let cid = w.node().add("pacxfer.json", json.as_bytes());
+    w.node().rpc(&format!("files/rm?arg={mfs}/pacxfer.json"));
+    w.node()
+        .rpc(&format!("files/cp?arg=/ipfs/{cid}&arg={mfs}/pacxfer.json"));
+    let root = w.node().rpc(&format!("files/stat?arg={mfs}"))["Hash"]
+        .as_str()
+        .expect("root")
+        .to_string();
+    let gateway = w.node().url.clone();
+    let template = format!("/ipfs/{root}/{{sha256}}");
+
+    // The publisher fetched each package once.
+    let hits = |w: &World| w.mirror.hits_for(&fx.tiny.filename).len();
+    assert_eq!(hits(&w), 1);
+    w.configure(&gateway, &[&template], "");
+    let out = w.out("stale");
+    let r = w.xfer(&w.url(&fx.tiny.filename), &out);
+    r.success()
+        .stderr_has(&format!("/ipfs/{root} was last published 10 days ago"))
+        .stderr_has("from mirror");
+    assert_eq!(hits(&w), 2);
+
+    w.configure(&gateway, &[&template], "max_age = \"0\"");
+    let out = w.out("any-age");
+    w.xfer(&w.url(&fx.tiny.filename), &out)
+        .success()
+        .stderr_has("from ipfs");
+    assert_eq!(hits(&w), 2);
+
+    // pacman's first Server is the stale view's mirror layout, its second the mirror.
+    w.configure(&gateway, &["/ipfs/{cid}"], "");
+    let text = std::fs::read_to_string(&w.pacman_conf).expect("read pacman.conf");
+    let text = text.replace(
+        "Server = ",
+        &format!("Server = {gateway}/ipfs/{root}/$repo/os/$arch\nServer = "),
+    );
+    std::fs::write(&w.pacman_conf, text).expect("write pacman.conf");
+    let dbs_before = w.mirror.hits_for("testrepo.db").len();
+    let r = w.pacman(&["-Syy"]);
+    r.success()
+        .stderr_has("more than [gateway] max_age: its testrepo.db is refused");
+    assert_eq!(
+        w.mirror.hits_for("testrepo.db").len(),
+        dbs_before + 1,
+        "{}",
+        r.explain("the database from the mirror")
+    );
+}
+
 /// The mirror's repository directory, for repo-add and repo-remove.
 fn repo_dir(w: &World) -> PathBuf {
     w.dir.join("mirror").join(REPO).join("os/x86_64")

@@ -19,6 +19,7 @@ use crate::config::{self, Config};
 use crate::download::{self, Context, DownloadError};
 use crate::ipfs::cid::{self, KnownCid};
 use crate::ipfs::rpc::RpcError;
+use crate::ipfs::views;
 use crate::output::Output;
 use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};
@@ -157,6 +158,70 @@ impl Session {
         })
     }
 
+    /// The configuration for planning one file: the templates that read from a published
+    /// view older than `[gateway] max_age` left out, each with a warning.
+    fn fresh_config(&self, progress: &Progress) -> std::borrow::Cow<'_, Config> {
+        let config = &self.config;
+        if !config.gateway.enabled || config.gateway.max_age.is_zero() {
+            return std::borrow::Cow::Borrowed(config);
+        }
+        let stale: Vec<&String> = config
+            .gateway
+            .paths
+            .iter()
+            .filter(|t| {
+                let Some(view) = views::view_of(t) else {
+                    return false;
+                };
+                let Some(old) = views::too_old(config, &self.places, view) else {
+                    return false;
+                };
+                progress.warn(&format!(
+                    "{view} was last published {} ago, more than [gateway] max_age: not used \
+                     (its publisher may have stopped)",
+                    views::shown_age(old)
+                ));
+                true
+            })
+            .collect();
+        if stale.is_empty() {
+            return std::borrow::Cow::Borrowed(config);
+        }
+        let mut fresh = config.clone();
+        fresh.gateway.paths.retain(|t| !stale.contains(&t));
+        std::borrow::Cow::Owned(fresh)
+    }
+
+    /// Refuses a database pacman asks from a published view older than `[gateway] max_age`
+    /// (a `Server` line pointing at the gateway's mirror view): pacman then tries its next
+    /// server instead of syncing from a cache that stopped.
+    fn refuse_stale_database(&self, target: &Target) -> Result<()> {
+        let config = &self.config;
+        if config.gateway.max_age.is_zero() || !never_listed(&target.listed_name) {
+            return Ok(());
+        }
+        let Some(path) = target
+            .url
+            .strip_prefix(config.gateway_base())
+            .filter(|p| p.starts_with('/'))
+        else {
+            return Ok(());
+        };
+        let Some(view) = views::view_of(path) else {
+            return Ok(());
+        };
+        if let Some(old) = views::too_old(config, &self.places, view) {
+            bail!(
+                "{view} was last published {} ago, more than [gateway] max_age: its {} is \
+                 refused so that a cache that stopped cannot hold back upgrades; pacman will \
+                 try its next server",
+                views::shown_age(old),
+                target.filename
+            );
+        }
+        Ok(())
+    }
+
     /// The mirror URLs of `entry`'s repository, from its Server lines.
     fn mirror_urls(&self, entry: &Entry, file: &str, progress: &Progress) -> Vec<String> {
         match self.pacman_conf.servers(&entry.repo) {
@@ -198,6 +263,7 @@ fn url_candidates(session: &Session, target: &Target, progress: &Progress) -> Ve
 pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
     let target = Target::parse(url)?;
     let progress = Progress::new(&target.filename, session.verbosity);
+    session.refuse_stale_database(&target)?;
     let candidates = url_candidates(session, &target, &progress);
     if candidates.is_empty() {
         progress.note(&format!(
@@ -210,7 +276,7 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
         target.is_sig,
         &candidates,
         &target.dirs,
-        &session.config,
+        &session.fresh_config(&progress),
         &seeded,
         std::slice::from_ref(&target.url),
     );
@@ -351,7 +417,7 @@ impl Resolved {
             self.is_sig,
             &self.candidates,
             &self.dirs,
-            &session.config,
+            &session.fresh_config(progress),
             &seeded,
             &self.mirrors,
         )

@@ -1,0 +1,199 @@
+//! Published cache views and their age. A template whose path starts with `/ipns/<name>/` or
+//! `/ipfs/<root>/` reads from a view that `pacxfer publish` made, and that view's
+//! `pacxfer.json` says when it was published. With `[gateway] max_age`, a view older than that
+//! is not asked for packages, and its databases are refused when pacman asks the gateway's
+//! mirror view for them: a cache whose publisher stopped must not freeze anyone's upgrades.
+//!
+//! What a view said is remembered in pacxfer's cache for [`RECHECK`], so an XferCommand call
+//! costs no request; a view that holds no `pacxfer.json` (not made by pacxfer) is never
+//! refused; a gateway that does not answer leaves the decision to the normal rules of the
+//! download (timeouts, breaker).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::cache::Places;
+use crate::config::Config;
+use crate::http::{Client, ClientOptions, Get};
+
+/// How long what a view said is trusted before it is asked again.
+pub const RECHECK: Duration = Duration::from_secs(600);
+
+/// The largest `pacxfer.json` read.
+const JSON_MAX: u64 = 64 * 1024;
+
+/// The format `pacxfer publish` writes.
+pub const FORMAT: &str = "pacxfer-cache-1";
+
+/// The view a template or gateway path reads from: `/ipns/<name>` or `/ipfs/<root>`, when
+/// the path starts with one whose name has no placeholder.
+pub fn view_of(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix("/ipns/")
+        .or_else(|| path.strip_prefix("/ipfs/"))?;
+    let name = rest.split('/').next().unwrap_or_default();
+    if name.is_empty() || name.contains(['{', '}', '?', '#']) || !rest.contains('/') {
+        return None;
+    }
+    Some(&path[..6 + name.len()])
+}
+
+/// What a view said about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    /// Published at this Unix time.
+    Published(i64),
+    /// No `pacxfer.json` in pacxfer's format: not a view pacxfer judges.
+    Unknown,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Reads `pacxfer.json` of `view` through the gateway; `Err` when the gateway gave no usable
+/// answer.
+fn ask(config: &Config, view: &str) -> Result<Age, String> {
+    let client = Client::new(&ClientOptions {
+        connect_timeout: config.gateway.connect_timeout,
+        stall_timeout: config.gateway.stall_timeout,
+        max_redirects: 3,
+        proxy: crate::http::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
+        user_agent: crate::USER_AGENT.to_string(),
+    })
+    .map_err(|e| e.to_string())?;
+    let url = format!("{}{view}/pacxfer.json", config.gateway_base());
+    let wait = config.gateway.stall_timeout + config.gateway.network_timeout;
+    let mut reply = client
+        .get(
+            &url,
+            &Get {
+                response_timeout: Some(wait),
+                ..Get::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    match reply.status {
+        200 => {}
+        404 | 410 => return Ok(Age::Unknown),
+        other => return Err(format!("HTTP {other}")),
+    }
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut reply.body, JSON_MAX + 1),
+        &mut text,
+    )
+    .map_err(|e| e.to_string())?;
+    if text.len() as u64 > JSON_MAX {
+        return Ok(Age::Unknown);
+    }
+    Ok(parse(&text))
+}
+
+/// The age a `pacxfer.json` gives.
+pub fn parse(text: &[u8]) -> Age {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return Age::Unknown;
+    };
+    match (doc["format"].as_str(), doc["published"].as_i64()) {
+        (Some(FORMAT), Some(at)) if at > 0 => Age::Published(at),
+        _ => Age::Unknown,
+    }
+}
+
+/// The remembered answer: `<checked> <published|->`.
+fn remembered(places: &Places, name: &str) -> Option<Age> {
+    let bytes = places.read_first(name, 256)?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let (checked, age) = text.trim().split_once(' ')?;
+    let checked: i64 = checked.parse().ok()?;
+    let age_of_check = now() - checked;
+    if !(0..RECHECK.as_secs() as i64).contains(&age_of_check) {
+        return None;
+    }
+    match age {
+        "-" => Some(Age::Unknown),
+        at => at.parse().ok().map(Age::Published),
+    }
+}
+
+/// How old `view` is, from memory or from the gateway; `None` when the gateway did not say.
+pub fn age(config: &Config, places: &Places, view: &str) -> Option<Age> {
+    let key = format!("{} {view}", config.gateway_base());
+    let name = Places::name_for("view", key.as_bytes(), "age");
+    if let Some(age) = remembered(places, &name) {
+        return Some(age);
+    }
+    let age = ask(config, view).ok()?;
+    let text = match age {
+        Age::Published(at) => format!("{} {at}\n", now()),
+        Age::Unknown => format!("{} -\n", now()),
+    };
+    places.write_first(&name, text.as_bytes());
+    Some(age)
+}
+
+/// When `view` is older than `max_age`: how old, for the message.
+pub fn too_old(config: &Config, places: &Places, view: &str) -> Option<Duration> {
+    let max = config.gateway.max_age;
+    if max.is_zero() {
+        return None;
+    }
+    match age(config, places, view)? {
+        Age::Published(at) => {
+            let old = Duration::from_secs(now().saturating_sub(at).max(0) as u64);
+            (old > max).then_some(old)
+        }
+        Age::Unknown => None,
+    }
+}
+
+/// `old` in days and hours, for messages.
+pub fn shown_age(old: Duration) -> String {
+    let hours = old.as_secs() / 3600;
+    match (hours / 24, hours % 24) {
+        (0, h) => format!("{h} h"),
+        (d, 0) => format!("{d} days"),
+        (d, h) => format!("{d} days {h} h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_of_templates() {
+        assert_eq!(view_of("/ipns/k51abc/{sha256}"), Some("/ipns/k51abc"));
+        assert_eq!(
+            view_of("/ipfs/bafyroot/{repo}/os/{arch}/{filename}"),
+            Some("/ipfs/bafyroot")
+        );
+        assert_eq!(
+            view_of("/ipns/cache.example.org/x"),
+            Some("/ipns/cache.example.org")
+        );
+        assert_eq!(view_of("/ipfs/{cid}"), None);
+        assert_eq!(view_of("/ipns/{name}/x"), None);
+        assert_eq!(view_of("/ipns/k51abc"), None);
+        assert_eq!(view_of("/other/x/y"), None);
+    }
+
+    #[test]
+    fn ages_from_json() {
+        assert_eq!(
+            parse(br#"{"format":"pacxfer-cache-1","published":1700000000}"#),
+            Age::Published(1_700_000_000)
+        );
+        assert_eq!(parse(br#"{"format":"other","published":1}"#), Age::Unknown);
+        assert_eq!(parse(br#"{"format":"pacxfer-cache-1"}"#), Age::Unknown);
+        assert_eq!(parse(b"not json"), Age::Unknown);
+        assert_eq!(
+            shown_age(Duration::from_secs(3 * 86400 + 7200)),
+            "3 days 2 h"
+        );
+        assert_eq!(shown_age(Duration::from_secs(7200)), "2 h");
+    }
+}
