@@ -23,6 +23,8 @@ pub enum Verbosity {
 pub struct Progress {
     verbosity: Verbosity,
     bar: Option<ProgressBar>,
+    /// A bar drawn by someone else (a whole run's), kept clear of this display's lines.
+    outer: Option<ProgressBar>,
     started: Instant,
 }
 
@@ -36,6 +38,20 @@ impl Progress {
     /// A display that never draws a bar (for lookups and tests).
     pub fn plain(verbosity: Verbosity) -> Progress {
         Progress::with_bar("", verbosity, false)
+    }
+
+    /// A display without a bar of its own whose lines go above `outer`, another display's
+    /// bar (a whole run's, drawn while files come and go).
+    pub fn under(outer: Option<ProgressBar>, verbosity: Verbosity) -> Progress {
+        Progress {
+            outer,
+            ..Progress::plain(verbosity)
+        }
+    }
+
+    /// How much this display says.
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
     }
 
     fn with_bar(filename: &str, verbosity: Verbosity, tty: bool) -> Progress {
@@ -53,6 +69,7 @@ impl Progress {
         Progress {
             verbosity,
             bar,
+            outer: None,
             started: Instant::now(),
         }
     }
@@ -75,7 +92,7 @@ impl Progress {
 
     fn line(&self, text: &str) {
         let text = crate::shown::shown(text);
-        match &self.bar {
+        match self.bar.as_ref().or(self.outer.as_ref()) {
             Some(bar) => bar.suspend(|| eprintln!("pacxfer: {text}")),
             None => eprintln!("pacxfer: {text}"),
         }

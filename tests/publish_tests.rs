@@ -17,19 +17,21 @@ fn state(w: &World) -> PathBuf {
     w.dir.join("publisher/state.sqlite")
 }
 
-fn publish(w: &World, extra: &[&str]) -> Run {
+/// `publish` from the world's mirror into its node, with the world's state file.
+fn publish_args(w: &World) -> Vec<String> {
     let mirror = format!("{}/$repo/os/$arch", w.mirror.url());
-    let state = state(w);
-    let mut args = vec![
-        "publish",
-        "--mirror",
-        &mirror,
-        "--repo",
-        REPO,
-        "--state",
-        state.to_str().expect("utf8"),
-        "--json",
-    ];
+    let state = state(w).to_str().expect("utf8").to_string();
+    [
+        "publish", "--mirror", &mirror, "--repo", REPO, "--state", &state,
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+fn publish(w: &World, extra: &[&str]) -> Run {
+    let args = publish_args(w);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.push("--json");
     args.extend_from_slice(extra);
     w.pacxfer(&args)
 }
@@ -78,6 +80,12 @@ fn a_published_cache_serves_pacman_with_and_without_pacxfer_when_the_mirror_is_g
     let fx = w.fx;
     let r = publish(&w, &[]);
     r.success().stderr_has("[testrepo] 4 packages: 4 added");
+    // One line per repository, not one per file.
+    assert!(
+        !r.stderr().contains(" from mirror "),
+        "{}",
+        r.explain("lines")
+    );
     let s = summary(&r);
     assert_eq!(s["added"], 4, "{s}");
     assert_eq!(s["present"], 0, "{s}");
@@ -206,6 +214,39 @@ fn a_stale_published_view_is_not_used() {
         "{}",
         r.explain("the database from the mirror")
     );
+}
+
+/// On a terminal, a bar per repository (packages done of all), then the same summary line.
+#[test]
+fn a_terminal_shows_a_bar_per_repository() {
+    e2e!();
+    let w = World::new("publish-tty", true);
+    let mut argv = vec![
+        crate::util::pacxfer_bin()
+            .to_str()
+            .expect("utf8")
+            .to_string(),
+        "--config".into(),
+        w.config.to_str().expect("utf8").to_string(),
+    ];
+    argv.extend(publish_args(&w));
+    let line = argv
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // `script` runs the command on a pseudo-terminal and copies what it draws.
+    let r = run(Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("PACXFER_CACHE_DIR", w.cache_dir()));
+    r.success();
+    let drawn = r.stdout();
+    assert!(
+        drawn.contains(&format!("[{REPO}]")) && drawn.contains("/4      packages ["),
+        "{}",
+        r.explain("the bar")
+    );
+    assert!(drawn.contains("[testrepo] 4 packages: 4 added"), "{drawn}");
 }
 
 /// The mirror's repository directory, for repo-add and repo-remove.

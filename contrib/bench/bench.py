@@ -1500,7 +1500,7 @@ class PublishBench:
                          fmt_time(r["repo_done"]),
                          f"{r['repo_done'] / entries * 1000:.2f} ms per database entry"
                          + (" (download, add, one state transaction each)" if not s["present"]
-                            else " (one state commit each for the entries already there)"))
+                            else " (one state transaction for all the entries already there)"))
                 self.row("  of which: view (MFS), pacxfer.json, flush, IPNS",
                          fmt_time(r["took"] - r["repo_done"]), "")
             for c, v in list(calls.items())[:6]:

@@ -27,9 +27,11 @@ use crate::download::{self, Context};
 use crate::ipfs::rpc::{Rpc, RpcError};
 use crate::output::Output;
 use crate::plan;
-use crate::progress::Progress;
+use crate::progress::{Progress, Verbosity};
 use crate::share::PROFILE;
 use crate::syncdb::{self, Entry, SyncDb};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 
 use state::{DbFile, FileRow, Listing, State};
 
@@ -152,6 +154,32 @@ fn download_to(
     std::fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     drop(out);
     Ok(())
+}
+
+/// The display of one download of a run: its line only with `-v` (a run says one line per
+/// repository), warnings above the repository's bar.
+fn file_progress(bar: Option<&ProgressBar>, run: &Progress) -> Progress {
+    let verbosity = match run.verbosity() {
+        Verbosity::Verbose => Verbosity::Verbose,
+        _ => Verbosity::Quiet,
+    };
+    Progress::under(bar.cloned(), verbosity)
+}
+
+/// A repository's bar, on a terminal: packages done of all, what was added.
+fn repo_bar(repo: &str, len: u64, verbosity: Verbosity) -> Option<ProgressBar> {
+    if verbosity == Verbosity::Quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(5));
+    let style = ProgressStyle::with_template(
+        " [{prefix}] {pos:>6}/{len:<6} packages [{bar:24}] {msg} {elapsed_precise} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("#-");
+    bar.set_style(style);
+    bar.set_prefix(crate::shown::escape(repo).into_owned());
+    Some(bar)
 }
 
 /// Whether an HTTP failure of a database file means "not on this mirror".
@@ -280,7 +308,7 @@ impl<'a> Publisher<'a> {
                         &format!("{base}/{name}"),
                         None,
                         &dest,
-                        self.progress,
+                        &file_progress(None, self.progress),
                     )
                 }
                 None => {
@@ -350,9 +378,15 @@ impl<'a> Publisher<'a> {
             .map(|f| (f.sha256, f.size))
             .collect();
         let mut seen = Vec::new();
+        let bar = repo_bar(repo, entries.len() as u64, self.progress.verbosity());
+        let say = Progress::under(bar.clone(), self.progress.verbosity());
         for entry in &entries {
+            if let Some(bar) = &bar {
+                bar.inc(1);
+                bar.set_message(format!("{added} added, {}", crate::progress::size(bytes)));
+            }
             let Some((sha, size)) = entry.verifiable() else {
-                self.progress.warn(&format!(
+                say.warn(&format!(
                     "[{repo}] {}: no SHA-256 or size in the database, not published",
                     entry.filename
                 ));
@@ -375,7 +409,7 @@ impl<'a> Publisher<'a> {
                 present += 1;
                 continue;
             }
-            match self.fetch_package(repo, entry) {
+            match self.fetch_package(repo, entry, bar.as_ref()) {
                 Ok((path, downloaded)) => {
                     let cid = self.add(&path, &sha_hex)?;
                     self.state.add(
@@ -397,10 +431,12 @@ impl<'a> Publisher<'a> {
                 }
                 Err(why) => {
                     self.summary.failed += 1;
-                    self.progress
-                        .warn(&format!("[{repo}] {} not published: {why}", entry.filename));
+                    say.warn(&format!("[{repo}] {} not published: {why}", entry.filename));
                 }
             }
+        }
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
         }
         self.state.seen(&seen)?;
         self.summary.added += added;
@@ -416,7 +452,12 @@ impl<'a> Publisher<'a> {
 
     /// A package file, verified against its entry: downloaded (`true`: remove it once added),
     /// or found in the CacheDir.
-    fn fetch_package(&self, repo: &str, entry: &Entry) -> Result<(PathBuf, bool), String> {
+    fn fetch_package(
+        &self,
+        repo: &str,
+        entry: &Entry,
+        bar: Option<&ProgressBar>,
+    ) -> Result<(PathBuf, bool), String> {
         let dest = self.job.work.join(&entry.filename);
         match self.base(repo) {
             Some(base) => {
@@ -425,7 +466,7 @@ impl<'a> Publisher<'a> {
                     &format!("{base}/{}", entry.filename),
                     Some(entry),
                     &dest,
-                    self.progress,
+                    &file_progress(bar, self.progress),
                 )?;
                 Ok((dest, true))
             }
