@@ -135,6 +135,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch the next upgrade into pacman's cache ahead of time, several files at once,
+    /// without touching pacman's sync databases; `pacman -Syu` then only installs. With
+    /// package names: those and their missing dependencies.
+    Prefetch {
+        /// Packages to fetch with their missing dependencies [default: the upgrade].
+        #[arg(value_name = "PKG")]
+        packages: Vec<String>,
+        /// Downloads at the same time.
+        #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Seed each file into the IPFS node once it arrived (see `seed`).
+        #[arg(long)]
+        seed: bool,
+        /// When a complete upgrade is ready, also tell the logged-in users with a desktop
+        /// notification (notify-send), as root.
+        #[arg(long)]
+        notify: bool,
+    },
     /// Show what the sync databases say about a file or package, and the sources pacxfer
     /// would try, in order.
     Lookup {

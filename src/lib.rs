@@ -21,6 +21,7 @@ pub mod mirror;
 pub mod output;
 pub mod pacman_conf;
 pub mod plan;
+pub mod prefetch;
 pub mod progress;
 pub mod publish;
 pub mod share;

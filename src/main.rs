@@ -88,6 +88,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 json,
             },
         ),
+        (
+            Some(Command::Prefetch {
+                packages,
+                jobs,
+                seed,
+                notify,
+            }),
+            _,
+            _,
+        ) => commands::prefetch::prefetch(
+            &session,
+            commands::prefetch::Args {
+                packages,
+                jobs: usize::from(jobs),
+                seed,
+                notify,
+            },
+        ),
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),
         _ => anyhow::bail!("give a URL and an OUTPUT, or a command; see `pacxfer --help`"),
     }

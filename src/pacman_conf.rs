@@ -20,7 +20,7 @@ const ANSWER_MAX: u64 = 1 << 20;
 
 /// Runs `cmd` to its end, reading at most `ANSWER_MAX` of each stream; kills it after
 /// `limit` (an error of kind `TimedOut`).
-fn run_bounded(
+pub fn run_bounded(
     cmd: &mut Command,
     limit: std::time::Duration,
 ) -> std::io::Result<std::process::Output> {

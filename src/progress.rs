@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How much to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl Progress {
 
     fn line(&self, text: &str) {
         let text = crate::shown::shown(text);
-        match self.bar.as_ref().or(self.outer.as_ref()) {
+        match self.outer.as_ref().or(self.bar.as_ref()) {
             Some(bar) => bar.suspend(|| eprintln!("pacxfer: {text}")),
             None => eprintln!("pacxfer: {text}"),
         }
@@ -146,6 +146,80 @@ impl Progress {
     pub fn abandon(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// The display of a batch of downloads running side by side (prefetch): on a terminal a bar
+/// per active download above a total bar; otherwise one line per file as each ends.
+pub struct Batch {
+    verbosity: Verbosity,
+    multi: Option<MultiProgress>,
+    total: Option<ProgressBar>,
+}
+
+impl Batch {
+    /// A batch of `files` files, `bytes` bytes in all.
+    pub fn new(files: u64, bytes: u64, verbosity: Verbosity) -> Batch {
+        let tty = std::io::stderr().is_terminal() && verbosity != Verbosity::Quiet;
+        if !tty {
+            return Batch {
+                verbosity,
+                multi: None,
+                total: None,
+            };
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let total = multi.add(ProgressBar::new(bytes));
+        let style = ProgressStyle::with_template(
+            " {prefix:>6} {msg:36!} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} [{bar:20}] {percent:>3}%",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#-");
+        total.set_style(style);
+        total.set_prefix("total");
+        total.set_message(format!("0 of {files} files"));
+        Batch {
+            verbosity,
+            multi: Some(multi),
+            total: Some(total),
+        }
+    }
+
+    /// The display of one file of the batch.
+    pub fn file(&self, filename: &str) -> Progress {
+        let mut progress = Progress::with_bar(filename, self.verbosity, self.multi.is_some());
+        if let (Some(multi), Some(bar), Some(total)) = (&self.multi, &progress.bar, &self.total) {
+            progress.bar = Some(multi.insert_before(total, bar.clone()));
+            progress.outer = Some(total.clone());
+        }
+        progress
+    }
+
+    /// A file is over: `bytes` more of the total, `done` files of `files`.
+    pub fn file_over(&self, bytes: u64, done: u64, files: u64) {
+        if let Some(total) = &self.total {
+            total.inc(bytes);
+            total.set_message(format!("{done} of {files} files"));
+        }
+    }
+
+    /// A line above the bars.
+    pub fn line(&self, text: &str) {
+        let text = format!("pacxfer: {}", crate::shown::shown(text));
+        match &self.total {
+            Some(total) => total.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// Removes the bars.
+    pub fn finish(&self) {
+        if let Some(total) = &self.total {
+            total.finish_and_clear();
+        }
+        if let Some(multi) = &self.multi {
+            let _ = multi.clear();
         }
     }
 }

@@ -274,3 +274,45 @@ fn the_download_user_keeps_its_own_cache_and_root_never_uses_it() {
         .collect();
     assert_eq!(before, after, "root wrote into the download user's cache");
 }
+
+/// `prefetch` as the download user: refused, each time with what to change, while pacxfer's
+/// cache or pacman's CacheDir is not the user's; then it fills the cache with files that user
+/// owns, readable by all.
+#[test]
+fn prefetch_as_the_download_user() {
+    e2e!();
+    ensure_user();
+    let w = World::new("prefetch-user", false);
+    crate::prefetch_tests::old_system(&w);
+    open_to_all(w.dir.path());
+    as_user(&w.config, &["prefetch"])
+        .failure()
+        .one_error_line()
+        .stderr_has("no cache directory pacxfer may write");
+    writable_by_user(&w.cache_dir());
+    as_user(&w.config, &["prefetch"])
+        .failure()
+        .one_error_line()
+        .stderr_has("is not writable by this user");
+    let cache = w.dir.join("cache");
+    writable_by_user(&cache);
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let r = as_user(&w.config, &["prefetch"]);
+    r.success().stderr_has("prefetched 4 of 4 files");
+    let uid = run(Command::new("id").args(["-u", USER]))
+        .stdout()
+        .trim()
+        .to_string();
+    for pkg in [&w.fx.tiny, &w.fx.big, &w.fx.plus, &w.fx.other] {
+        let path = cache.join(&pkg.filename);
+        assert_eq!(
+            sha256_hex(&path),
+            pkg.sha256,
+            "{}",
+            r.explain(&pkg.filename)
+        );
+        let meta = std::fs::metadata(&path).expect("stat");
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta).to_string(), uid);
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    }
+}

@@ -30,6 +30,7 @@ mod index_tests;
 mod kubo_tests;
 mod pacman7_tests;
 mod pacman_tests;
+mod prefetch_tests;
 mod privilege;
 mod publish_tests;
 mod rpc_tests;

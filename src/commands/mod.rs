@@ -4,6 +4,7 @@
 //! Each turns a request into a target, candidates and a plan, and hands downloads to
 //! `download::run`.
 
+pub mod prefetch;
 pub mod publish;
 pub mod seed;
 
@@ -94,7 +95,7 @@ impl Session {
     /// (`/pacxfer/<sha256>` in its MFS). One quick question to the node's API; a node whose
     /// API is down or hangs is skipped by later calls for `[gateway] breaker`, like the
     /// gateway.
-    fn seeded_copies(
+    pub(crate) fn seeded_copies(
         &self,
         is_sig: bool,
         candidates: &[Entry],
@@ -160,7 +161,7 @@ impl Session {
 
     /// The configuration for planning one file: the templates that read from a published
     /// view older than `[gateway] max_age` left out, each with a warning.
-    fn fresh_config(&self, progress: &Progress) -> std::borrow::Cow<'_, Config> {
+    pub(crate) fn fresh_config(&self, progress: &Progress) -> std::borrow::Cow<'_, Config> {
         let config = &self.config;
         if !config.gateway.enabled || config.gateway.max_age.is_zero() {
             return std::borrow::Cow::Borrowed(config);

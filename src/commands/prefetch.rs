@@ -1,0 +1,299 @@
+//! `pacxfer prefetch [PKG...]`: fetch the next upgrade (or the packages named and their missing
+//! dependencies) into pacman's cache ahead of time, in parallel, so that `pacman -Syu` only
+//! installs. The work is in `prefetch`; this file checks the ground, plans each file and
+//! says what happened.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use super::Session;
+use crate::plan;
+use crate::prefetch::{self, Job, Private};
+use crate::progress::{size, Batch, Progress};
+use crate::syncdb::Entry;
+
+/// The options of `prefetch`, as parsed.
+pub struct Args {
+    pub packages: Vec<String>,
+    pub jobs: usize,
+    pub seed: bool,
+    pub notify: bool,
+}
+
+/// Whether this process may create files in `dir`.
+fn writable(dir: &Path) -> bool {
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
+        && std::fs::metadata(dir).is_ok_and(|m| m.is_dir())
+}
+
+pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
+    let progress = Progress::plain(session.verbosity);
+    let started = Instant::now();
+    let lock = session.dbpath.join("db.lck");
+    if lock.exists() {
+        bail!(
+            "pacman is running ({} exists): prefetch again once it is done (remove the file \
+             only if no pacman is running)",
+            lock.display()
+        );
+    }
+    let Some(place) = session.places.writable() else {
+        bail!(
+            "no cache directory pacxfer may write ({}): prefetch keeps its own copy of the \
+             databases there; run as root, or create it for the download user (contrib/tmpfiles.d)",
+            session
+                .places
+                .dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let cache_dirs = session
+        .pacman_conf
+        .cache_dirs()
+        .map_err(|e| anyhow::anyhow!("{e}; prefetch needs pacman's CacheDir"))?;
+    let Some(target_dir) = cache_dirs.iter().find(|d| writable(d)).cloned() else {
+        bail!(
+            "pacman's CacheDir ({}) is not writable by this user: run prefetch as root, or as \
+             pacman's DownloadUser when the cache belongs to it",
+            cache_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+
+    // 1. The private copy of the databases.
+    let private =
+        Private::prepare(place.path(), &session.dbpath).map_err(|e| anyhow::anyhow!(e))?;
+    let repos = session.pacman_conf.repos()?;
+    let mut servers: HashMap<String, Vec<String>> = HashMap::new();
+    for repo in &repos {
+        let list = session.pacman_conf.servers(repo)?;
+        match prefetch::sync_db(&session.config, &private, repo, &list, &progress) {
+            Ok(()) => {}
+            Err(why) => progress.warn(&format!(
+                "[{repo}] {why}; its packages are judged by the copy of an earlier run, if any"
+            )),
+        }
+        servers.insert(repo.clone(), list);
+    }
+
+    // 2. What pacman would download.
+    let targets = prefetch::pacman_targets(
+        session.config.pacman_conf.as_deref(),
+        &private,
+        &args.packages,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+
+    // 3. Each file not already there, planned.
+    let mut entries: HashMap<String, HashMap<String, Entry>> = HashMap::new();
+    let mut jobs = Vec::new();
+    let mut present = 0u64;
+    let mut unknown = Vec::new();
+    for (repo, file) in &targets {
+        if !entries.contains_key(repo) {
+            let map = prefetch::entries(&private, repo, &progress)
+                .map_err(|e| anyhow::anyhow!("[{repo}]: {e}"))?;
+            entries.insert(repo.clone(), map);
+        }
+        let Some(entry) = entries.get(repo).and_then(|m| m.get(file)) else {
+            unknown.push(file.clone());
+            continue;
+        };
+        let sig_wanted = entry.pgpsig.is_none()
+            && !cache_dirs
+                .iter()
+                .any(|d| d.join(format!("{file}.sig")).is_file());
+        let there = prefetch::already_there(&cache_dirs, entry).is_some();
+        if there {
+            present += 1;
+            if !sig_wanted {
+                continue;
+            }
+        }
+        let mirrors: Vec<String> = servers
+            .get(repo)
+            .into_iter()
+            .flatten()
+            .map(|s| format!("{}/{file}", s.trim_end_matches('/')))
+            .collect();
+        let dirs = vec![repo.clone()];
+        let candidates = vec![entry.clone()];
+        let config = session.fresh_config(&progress);
+        let plan = (!there).then(|| {
+            let seeded = session.seeded_copies(false, &candidates, &dirs, &progress);
+            plan::plan(false, &candidates, &dirs, &config, &seeded, &mirrors)
+        });
+        let sig = sig_wanted.then(|| {
+            let sig_urls: Vec<String> = mirrors.iter().map(|u| format!("{u}.sig")).collect();
+            plan::plan(true, &candidates, &dirs, &config, &[], &sig_urls)
+        });
+        jobs.push(Job {
+            filename: file.clone(),
+            entry: entry.clone(),
+            plan,
+            sig,
+            dir: target_dir.clone(),
+        });
+    }
+    for file in &unknown {
+        progress.warn(&format!(
+            "{file}: pacman wants it but its database copy does not list it; not prefetched"
+        ));
+    }
+    if targets.is_empty() {
+        progress.info(if args.packages.is_empty() {
+            "nothing to prefetch: the system is up to date with the mirrors' databases"
+        } else {
+            "nothing to prefetch"
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // 4. The downloads, side by side.
+    let packages = jobs.iter().filter(|j| j.plan.is_some()).count();
+    let total: u64 = jobs
+        .iter()
+        .filter(|j| j.plan.is_some())
+        .filter_map(|j| j.entry.csize)
+        .sum();
+    let batch = Batch::new(jobs.len() as u64, total, session.verbosity);
+    let share = &session.config.share;
+    let seed = |job: &Job, path: &Path| {
+        if args.seed {
+            seed_one(share, job, path, &batch);
+        }
+    };
+    let outcomes = prefetch::run_batch(&session.config, &jobs, args.jobs, &batch, &seed);
+
+    // 5. The summary.
+    let mut by_source: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut failed = Vec::new();
+    let mut sig_missing = 0;
+    for o in &outcomes {
+        match &o.result {
+            Ok(f) => {
+                if let Some(source) = f.source {
+                    let e = by_source.entry(source).or_default();
+                    e.0 += 1;
+                    e.1 += f.bytes;
+                }
+                if matches!(f.sig, Some(Err(_))) {
+                    sig_missing += 1;
+                }
+            }
+            Err(_) => failed.push(o.filename.clone()),
+        }
+    }
+    let elapsed = started.elapsed();
+    let fetched: u64 = by_source.values().map(|v| v.1).sum();
+    let sources: Vec<String> = by_source
+        .iter()
+        .map(|(s, (n, b))| format!("{n} from {s} ({})", size(*b)))
+        .collect();
+    progress.info(&format!(
+        "prefetched {} of {packages} files in {} ({}/s){}{}; {present} already in the cache",
+        by_source.values().map(|v| v.0).sum::<u64>(),
+        crate::progress::secs(elapsed),
+        size(rate(fetched, elapsed)),
+        if sources.is_empty() { "" } else { ": " },
+        sources.join(", "),
+    ));
+    if sig_missing > 0 {
+        progress.warn(&format!(
+            "{sig_missing} signatures could not be had from the mirrors; pacman will ask for \
+             them itself"
+        ));
+    }
+    if !failed.is_empty() {
+        progress.warn(&format!(
+            "not prefetched ({}): {}; pacman will download them itself",
+            failed.len(),
+            failed.join(" ")
+        ));
+        return Ok(ExitCode::FAILURE);
+    }
+    if unknown.is_empty() {
+        let what = format!(
+            "a complete upgrade is ready: {} packages in pacman's cache; pacman -Syu will only install",
+            targets.len()
+        );
+        progress.info(&what);
+        if args.notify {
+            notify(&what);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rate(bytes: u64, elapsed: Duration) -> u64 {
+    let s = elapsed.as_secs_f64();
+    if s <= 0.0 {
+        bytes
+    } else {
+        (bytes as f64 / s) as u64
+    }
+}
+
+/// `--seed`: the file, verified, into the node like `pacxfer seed` does.
+fn seed_one(share: &crate::config::ShareConfig, job: &Job, path: &Path, batch: &Batch) {
+    let Some((sha256, size)) = job.entry.verifiable() else {
+        return;
+    };
+    let sharer = match crate::share::Sharer::new(share, None) {
+        Ok(s) => s,
+        Err(e) => return batch.line(&format!("{}: not seeded: {e}", job.filename)),
+    };
+    if let Err(e) = sharer.seed(path, &sha256, size) {
+        batch.line(&format!("{}: not seeded: {e}", job.filename));
+    }
+}
+
+/// Tells the logged-in users (a desktop notification where `notify-send` and their session
+/// bus are there); the line on stderr goes to the journal under systemd in any case.
+fn notify(text: &str) {
+    if crate::cache::trust::euid() != 0 {
+        return;
+    }
+    let Ok(dirs) = std::fs::read_dir("/run/user") else {
+        return;
+    };
+    for dir in dirs.flatten() {
+        let Some(uid) = dir.file_name().to_str().and_then(|u| u.parse::<u32>().ok()) else {
+            continue;
+        };
+        let bus: PathBuf = dir.path().join("bus");
+        let Ok(meta) = std::fs::metadata(dir.path()) else {
+            continue;
+        };
+        if uid == 0 || !bus.exists() {
+            continue;
+        }
+        let gid = std::os::unix::fs::MetadataExt::gid(&meta);
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups")
+            .arg("notify-send")
+            .args(["--app-name=pacxfer", "Updates ready", text])
+            .env_clear()
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}", bus.display()),
+            )
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let _ = crate::pacman_conf::run_bounded(&mut cmd, Duration::from_secs(5));
+    }
+}

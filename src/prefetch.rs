@@ -1,0 +1,341 @@
+//! Prefetching the next upgrade into pacman's cache, without touching pacman's own sync
+//! databases (a `pacman -Sy` behind the user's back is how partial upgrades happen).
+//!
+//! 1. A private copy of every repository's database (and its `.sig`) is kept in pacxfer's
+//!    cache directory (`<cache>/prefetch/sync/`), refreshed through pacxfer's own download
+//!    path from the repository's Server lines in order, beside a link to pacman's own local
+//!    database (`<cache>/prefetch/local`), as `checkupdates` does.
+//! 2. `pacman -Sp --dbpath <that copy>` (with `-u`, or the packages named) says what pacman
+//!    would download: pacman itself resolves versions, IgnorePkg, replacements and missing
+//!    dependencies, and checks the databases' signatures under pacman.conf's SigLevel. It
+//!    needs no root and changes nothing.
+//! 3. Each file not already in a CacheDir with the database's SHA-256 is planned like a single
+//!    call (node's seeded copy, gateway templates, the repository's mirrors) and the plans run
+//!    in a bounded pool of threads into the first writable CacheDir, through `<file>.part`
+//!    renamed only once verified; a package's `.sig` follows it when the database does not
+//!    embed the signature.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::download::{self, Context, Delivered};
+use crate::output::Output;
+use crate::plan::{self, Plan, Source};
+use crate::progress::{Batch, Progress};
+use crate::syncdb::{self, Entry, SyncDb};
+
+/// How long `pacman -Sp` may take.
+const PACMAN_LIMIT: Duration = Duration::from_secs(120);
+
+/// One file to fetch.
+#[derive(Debug)]
+pub struct Job {
+    pub filename: String,
+    pub entry: Entry,
+    /// The package's plan; `None` when only its `.sig` is missing.
+    pub plan: Option<Plan>,
+    /// The plan for the package's `.sig`, when pacman will want one that the database does
+    /// not embed.
+    pub sig: Option<Plan>,
+    /// Where it goes.
+    pub dir: PathBuf,
+}
+
+/// What became of one job.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub filename: String,
+    pub result: Result<Fetched, String>,
+}
+
+/// A file that arrived.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// `this node`, `IPFS network`, `mirror`, ...; `None` when it was there already and only
+    /// its signature was fetched.
+    pub source: Option<&'static str>,
+    pub bytes: u64,
+    /// What happened to its `.sig`, when it has one to fetch: `Err` when it could not be had.
+    pub sig: Option<Result<(), String>>,
+}
+
+/// Where a delivery came from, as the summary counts it: the node's own blocks, the IPFS
+/// network (the LAN or further), or the mirror.
+pub fn source_kind(plan: &Plan, done: &Delivered) -> &'static str {
+    let source = plan
+        .sources
+        .iter()
+        .find(|s| s.url() == Some(done.url.as_str()));
+    match source {
+        Some(Source::Gateway {
+            cached_only: true, ..
+        }) => "this node",
+        Some(Source::Gateway { .. }) => "IPFS network",
+        Some(Source::Mirror { .. }) => "mirror",
+        Some(Source::DbSignature { .. }) => "db signature",
+        None => done.source,
+    }
+}
+
+/// The private copy of the sync databases.
+pub struct Private {
+    /// `<cache>/prefetch`: pacman's `--dbpath` for `-Sp`.
+    pub dbpath: PathBuf,
+}
+
+impl Private {
+    /// Makes `<place>/prefetch/{sync,local}`; `local` links to pacman's own local database.
+    pub fn prepare(place: &Path, pacman_dbpath: &Path) -> Result<Private, String> {
+        let dbpath = place.join("prefetch");
+        let sync = dbpath.join("sync");
+        std::fs::create_dir_all(&sync).map_err(|e| format!("{}: {e}", sync.display()))?;
+        let local = dbpath.join("local");
+        let target = pacman_dbpath.join("local");
+        if !target.is_dir() {
+            // Nothing installed yet: an empty local database of our own.
+            if std::fs::read_link(&local).is_ok() {
+                std::fs::remove_file(&local).map_err(|e| format!("{}: {e}", local.display()))?;
+            }
+            std::fs::create_dir_all(&local).map_err(|e| format!("{}: {e}", local.display()))?;
+            return Ok(Private { dbpath });
+        }
+        let right = std::fs::read_link(&local).is_ok_and(|t| t == target);
+        if !right {
+            match std::fs::symlink_metadata(&local) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&local)
+                    .map_err(|e| format!("{}: {e}", local.display()))?,
+                Ok(_) => {
+                    std::fs::remove_file(&local).map_err(|e| format!("{}: {e}", local.display()))?
+                }
+                Err(_) => {}
+            }
+            std::os::unix::fs::symlink(&target, &local)
+                .map_err(|e| format!("{}: {e}", local.display()))?;
+        }
+        Ok(Private { dbpath })
+    }
+
+    pub fn sync_dir(&self) -> PathBuf {
+        self.dbpath.join("sync")
+    }
+}
+
+/// Downloads `urls` (the same file from each server, in order) into `dest` through `.part`.
+pub fn download_file(
+    config: &Config,
+    plan: &Plan,
+    dest: &Path,
+    progress: &Progress,
+) -> Result<Delivered, String> {
+    let mut part = dest.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let mut out = Output::open(&part, || {
+        progress.info(&format!(
+            "waiting for another pacxfer that is writing {}",
+            part.display()
+        ))
+    })
+    .map_err(|e| format!("{}: {e}", part.display()))?;
+    let ctx = Context::new(config);
+    match download::run(plan, &mut out, &ctx, progress) {
+        Ok(done) => {
+            out.finish()
+                .map_err(|e| format!("{}: {e}", part.display()))?;
+            std::fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+            Ok(done)
+        }
+        Err(e) => {
+            progress.abandon();
+            // What arrived stays for the next try (pacman resumes a `.part` in its cache, and
+            // so does pacxfer as its XferCommand); an empty one says nothing.
+            if out.is_empty() {
+                let _ = std::fs::remove_file(&part);
+            }
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Refreshes the private copy of `repo`'s database (and `.db.sig`) from `servers` in order.
+/// The signature is optional: when no server has one, any old copy is removed.
+pub fn sync_db(
+    config: &Config,
+    private: &Private,
+    repo: &str,
+    servers: &[String],
+    progress: &Progress,
+) -> Result<(), String> {
+    let mut mirror_only = config.clone();
+    mirror_only.gateway.enabled = false;
+    for (suffix, required) in [(".db", true), (".db.sig", false)] {
+        let name = format!("{repo}{suffix}");
+        let urls: Vec<String> = servers
+            .iter()
+            .map(|s| format!("{}/{name}", s.trim_end_matches('/')))
+            .collect();
+        let plan = plan::plan(false, &[], &[], &mirror_only, &[], &urls);
+        let dest = private.sync_dir().join(&name);
+        // A whole database is never resumed into: a new one starts from byte 0.
+        let mut part = dest.clone().into_os_string();
+        part.push(".part");
+        let _ = std::fs::remove_file(PathBuf::from(part));
+        match download_file(&mirror_only, &plan, &dest, progress) {
+            Ok(_) => {}
+            Err(why) if !required => {
+                let _ = std::fs::remove_file(&dest);
+                progress.note(&format!("no {name}: {why}"));
+            }
+            Err(why) => return Err(format!("cannot get {name}: {why}")),
+        }
+    }
+    Ok(())
+}
+
+/// What `pacman -Sp` says it would download: (repository, file name) in its order.
+pub fn pacman_targets(
+    pacman_conf: Option<&Path>,
+    private: &Private,
+    packages: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let mut cmd = std::process::Command::new("pacman");
+    cmd.arg("-Sp")
+        .arg("--noconfirm")
+        .arg("--dbpath")
+        .arg(&private.dbpath)
+        .args(["--print-format", "%r %l"])
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(conf) = pacman_conf {
+        cmd.arg("--config").arg(conf);
+    }
+    if packages.is_empty() {
+        cmd.arg("-u");
+    } else {
+        cmd.arg("--").args(packages);
+    }
+    let out = crate::pacman_conf::run_bounded(&mut cmd, PACMAN_LIMIT).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            format!(
+                "pacman -Sp did not finish within {}s",
+                PACMAN_LIMIT.as_secs()
+            )
+        } else {
+            format!("cannot run pacman: {e}")
+        }
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why: Vec<&str> = stderr
+            .lines()
+            .chain(stdout.lines())
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(3)
+            .collect();
+        return Err(format!("pacman -Sp failed: {}", why.join("; ")));
+    }
+    let mut targets = Vec::new();
+    for line in stdout.lines() {
+        let Some((repo, location)) = line.trim().split_once(' ') else {
+            continue;
+        };
+        let Some(file) = location.rsplit('/').next() else {
+            continue;
+        };
+        let file = percent_encoding::percent_decode_str(file)
+            .decode_utf8_lossy()
+            .into_owned();
+        if syncdb::is_plain_filename(repo) && syncdb::is_plain_filename(&file) {
+            targets.push((repo.to_string(), file));
+        }
+    }
+    Ok(targets)
+}
+
+/// Every entry of the private database of `repo`, by file name.
+pub fn entries(
+    private: &Private,
+    repo: &str,
+    progress: &Progress,
+) -> Result<HashMap<String, Entry>, String> {
+    let db = SyncDb {
+        repo: repo.to_string(),
+        path: private.sync_dir().join(format!("{repo}.db")),
+    };
+    let (all, _) =
+        syncdb::read_all(&db, &mut |e| progress.warn(&e.to_string())).map_err(|e| e.to_string())?;
+    Ok(all.into_iter().map(|e| (e.filename.clone(), e)).collect())
+}
+
+/// Whether `dir/name` is already the file `entry` lists.
+pub fn already_there(dirs: &[PathBuf], entry: &Entry) -> Option<PathBuf> {
+    let (sha, size) = entry.verifiable()?;
+    dirs.iter().map(|d| d.join(&entry.filename)).find(|p| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() == size)
+            && crate::share::hash_file(p).is_ok_and(|(got, _)| got == sha)
+    })
+}
+
+/// Runs `jobs` with `threads` at a time; each ends with `after` (seeding) when it arrived.
+pub fn run_batch(
+    config: &Config,
+    jobs: &[Job],
+    threads: usize,
+    batch: &Batch,
+    after: &(dyn Fn(&Job, &Path) + Sync),
+) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let outcomes = Mutex::new(Vec::new());
+    let files = jobs.len() as u64;
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, jobs.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(i) else {
+                    return;
+                };
+                let progress = batch.file(&job.filename);
+                let dest = job.dir.join(&job.filename);
+                let got = match &job.plan {
+                    Some(plan) => download_file(config, plan, &dest, &progress).map(|d| {
+                        let source = source_kind(plan, &d);
+                        progress.done(&job.filename, source, &d.url, d.bytes, d.resumed);
+                        after(job, &dest);
+                        (Some(source), d.bytes)
+                    }),
+                    None => Ok((None, 0)),
+                };
+                let result = got.map(|(source, bytes)| {
+                    let sig = job.sig.as_ref().map(|plan| {
+                        let name = format!("{}.sig", job.filename);
+                        let quiet = Progress::plain(crate::progress::Verbosity::Quiet);
+                        download_file(config, plan, &job.dir.join(&name), &quiet).map(|_| ())
+                    });
+                    Fetched { source, bytes, sig }
+                });
+                if let Err(why) = &result {
+                    batch.line(&format!("{}: not prefetched: {why}", job.filename));
+                }
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                batch.file_over(result.as_ref().map(|f| f.bytes).unwrap_or(0), n, files);
+                if let Ok(mut all) = outcomes.lock() {
+                    all.push(Outcome {
+                        filename: job.filename.clone(),
+                        result,
+                    });
+                }
+            });
+        }
+    });
+    batch.finish();
+    outcomes.into_inner().unwrap_or_default()
+}
