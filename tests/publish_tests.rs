@@ -13,11 +13,11 @@ use crate::httpd::Mirror;
 use crate::util::{dead_port, run, sha256_hex, Run};
 use crate::world::World;
 
-fn state(w: &World) -> PathBuf {
+pub(crate) fn state(w: &World) -> PathBuf {
     w.dir.join("publisher/state.sqlite")
 }
 
-fn publish(w: &World, extra: &[&str]) -> Run {
+pub(crate) fn publish(w: &World, extra: &[&str]) -> Run {
     let mirror = format!("{}/$repo/os/$arch", w.mirror.url());
     let state = state(w);
     let mut args = vec![
@@ -35,7 +35,7 @@ fn publish(w: &World, extra: &[&str]) -> Run {
 }
 
 /// The JSON summary on the last line of stdout.
-fn summary(r: &Run) -> serde_json::Value {
+pub(crate) fn summary(r: &Run) -> serde_json::Value {
     let out = r.stdout();
     let last = out.lines().last().unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{}", r.explain(&format!("JSON: {e}"))))
@@ -143,11 +143,11 @@ fn a_published_cache_serves_pacman_with_and_without_pacxfer_when_the_mirror_is_g
 }
 
 /// The mirror's repository directory, for repo-add and repo-remove.
-fn repo_dir(w: &World) -> PathBuf {
+pub(crate) fn repo_dir(w: &World) -> PathBuf {
     w.dir.join("mirror").join(REPO).join("os/x86_64")
 }
 
-fn repo_tool(dir: &Path, tool: &str, arg: &str) {
+pub(crate) fn repo_tool(dir: &Path, tool: &str, arg: &str) {
     run(Command::new(tool)
         .arg("-q")
         .arg(format!("{REPO}.db.tar.gz"))
