@@ -3,7 +3,8 @@
 //! over loopback: CRDT consensus, a shared secret, each peer's `IPFS_CLUSTER_PATH` in the
 //! test's directory, its `ipfshttp.node_multiaddress` the Kubo node's RPC API, its REST API and
 //! cluster listener on loopback ports the kernel picks, no mDNS, no bootstrap peers but the
-//! first peer, no IPFS proxy or pinning-service API. The cluster is ready when every peer
+//! first peer, no IPFS proxy or pinning-service API; the first peer's REST API may ask for a
+//! password (`basic_auth_credentials`). The cluster is ready when every peer
 //! lists every peer (`ipfs-cluster-ctl peers ls`) and holds every peer's free-space metric,
 //! which allocations need. Peers are killed (by their process) when dropped, and their logs
 //! printed when the test fails.
@@ -24,6 +25,8 @@ pub struct Peer {
     pub api_maddr: String,
     /// The peer's id.
     pub id: String,
+    /// `USER:PASSWORD` when its REST API asks for them.
+    login: Option<String>,
     log: PathBuf,
 }
 
@@ -68,6 +71,11 @@ fn maddr(url: &str) -> String {
 impl Cluster {
     /// One peer per node, in `<dir>/cluster<N>`; returns once they form one cluster.
     pub fn start(dir: &Path, nodes: &[&Node]) -> Cluster {
+        Cluster::start_with(dir, nodes, None)
+    }
+
+    /// The same, the first peer's REST API asking for `(user, password)` when given.
+    pub fn start_with(dir: &Path, nodes: &[&Node], first_login: Option<(&str, &str)>) -> Cluster {
         let mut cluster = Cluster { peers: Vec::new() };
         let mut secret: Option<serde_json::Value> = None;
         for (i, node) in nodes.iter().enumerate() {
@@ -109,6 +117,11 @@ impl Cluster {
             config["api"] = serde_json::json!({ "restapi": rest });
             config["api"]["restapi"]["http_listen_multiaddress"] =
                 serde_json::json!("/ip4/127.0.0.1/tcp/0");
+            let login = first_login.filter(|_| i == 0);
+            if let Some((user, password)) = login {
+                config["api"]["restapi"]["basic_auth_credentials"] =
+                    serde_json::json!({ user: password });
+            }
             config["ipfs_connector"]["ipfshttp"]["node_multiaddress"] =
                 serde_json::json!(maddr(&node.api));
             std::fs::write(
@@ -142,6 +155,7 @@ impl Cluster {
                 api: String::new(),
                 api_maddr: String::new(),
                 id,
+                login: login.map(|(user, password)| format!("{user}:{password}")),
                 log,
             };
             peer.wait_started();
@@ -202,7 +216,9 @@ impl Peer {
     fn wait_started(&mut self) {
         let rest = |text: &str| {
             text.lines()
-                .find_map(|l| l.split_once("RESTAPI (HTTP): ").map(|(_, a)| a.trim()))
+                // "RESTAPI (HTTP): /ip4/...", or "(HTTP - authenticated)" with a password.
+                .filter(|l| l.contains("RESTAPI (HTTP"))
+                .find_map(|l| l.split_once("): ").map(|(_, a)| a.trim()))
                 .map(str::to_string)
         };
         let text = crate::util::wait_for_log(&mut self.child, &self.log, "the cluster peer", |t| {
@@ -238,6 +254,11 @@ impl Peer {
                 "--timeout",
                 "30",
             ])
+            .args(
+                self.login
+                    .iter()
+                    .flat_map(|l| ["--basic-auth", l, "--force-http"]),
+            )
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -260,10 +281,15 @@ impl Peer {
 
     /// `GET <path>` on the REST API: status and JSON answer (`null` when not JSON).
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let mut resp = agent()
-            .get(&format!("{}{path}", self.api))
-            .call()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let req = agent().get(&format!("{}{path}", self.api));
+        let req = match &self.login {
+            Some(login) => req.header(
+                "Authorization",
+                format!("Basic {}", data_encoding::BASE64.encode(login.as_bytes())),
+            ),
+            None => req,
+        };
+        let mut resp = req.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         (

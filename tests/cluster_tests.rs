@@ -1,8 +1,8 @@
 //! `pacxfer publish` with `[publish] cluster` against a real two-peer ipfs-cluster in front of
 //! two real Kubo nodes (the publisher's and another): the root pinned on both peers with the
 //! configured replication and expiry; a new root pinned by a pin update and the old one
-//! unpinned; a cluster that is down (one error line, the IPNS root published all the same, the
-//! next run pins it).
+//! unpinned; a cluster that is down, then one that refuses the password (`cluster_auth`): one
+//! error line each, the IPNS root published all the same, and the next run pins it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -164,7 +164,8 @@ fn the_root_is_pinned_on_both_peers_and_a_new_root_replaces_it_by_a_pin_update()
 }
 
 #[test]
-fn a_cluster_that_is_down_is_one_error_line_and_the_next_run_pins_the_published_root() {
+fn a_cluster_that_is_down_or_refuses_the_password_is_one_error_line_and_the_next_run_pins_the_root()
+{
     e2e!();
     let (w, kubo2) =
         world_with_two_nodes("cluster-down", "replication_min = -1\nreplication_max = -1");
@@ -188,10 +189,39 @@ fn a_cluster_that_is_down_is_one_error_line_and_the_next_run_pins_the_published_
     assert_eq!(meta(&w, "root").as_deref(), Some(root.as_str()));
     assert_eq!(meta(&w, "cluster_root"), None);
 
-    // The cluster is up: the next run pins the root it publishes (a new one: pacxfer.json
-    // says when), with nothing else to do.
-    let cluster = Cluster::start(w.dir.path(), &[w.node(), &kubo2]);
+    // The cluster is up, its REST API asking for a password: a wrong one is refused, in one
+    // line that does not show it.
+    let cluster = Cluster::start_with(
+        w.dir.path(),
+        &[w.node(), &kubo2],
+        Some(("pacxfer", "right")),
+    );
     let peer2 = &cluster.peers[1];
+    let with_auth = |auth: &str| {
+        let text = std::fs::read_to_string(&w.config).expect("read config");
+        let text = text.replace(
+            "[publish]\n",
+            &format!("[publish]\ncluster_auth = {auth:?}\n"),
+        );
+        std::fs::write(&w.config, text).expect("write config");
+    };
+    with_auth("basic:pacxfer:wrong");
+    let r = publish(&w, &["-q", "--cluster", &cluster.peers[0].api]);
+    r.failure()
+        .one_error_line()
+        .stderr_has(&format!(
+            "the ipfs-cluster at {} refused POST /pins/",
+            cluster.peers[0].api
+        ))
+        .stderr_has("(HTTP 401)");
+    assert!(!r.stderr().contains("wrong"), "{}", r.stderr());
+    assert!(summary(&r)["cluster"].is_null());
+    assert_eq!(meta(&w, "cluster_root"), None);
+
+    // With the right password, the next run pins the root it publishes (a new one:
+    // pacxfer.json says when), with nothing else to do.
+    let text = std::fs::read_to_string(&w.config).expect("read config");
+    std::fs::write(&w.config, text.replace("pacxfer:wrong", "pacxfer:right")).expect("write");
     let r = publish(&w, &["--cluster", &cluster.peers[0].api]);
     r.success();
     let s = summary(&r);
