@@ -7,6 +7,10 @@
 # Otherwise the pinned version is built from the Go module proxy into .kubo/bin/ipfs (ignored
 # by git) and reused by later runs; the first build takes 3-6 minutes on 2 cores.
 #
+# ipfs-cluster: tests/cluster_tests.rs runs a real two-peer cluster (`[publish] cluster`), with
+# ipfs-cluster-service and ipfs-cluster-ctl CLUSTER_VERSION built from the Go module proxy into
+# .cluster/bin (ignored by git) and reused by later runs; the first build takes 1-4 minutes.
+#
 # pacman 7: tests/pacman7_tests.rs runs Debian trixie's pacman 7.0 in a minimal trixie root that
 # debootstrap makes once into .pacman7/root (ignored by git), from the Debian mirror this
 # machine's apt uses; about a minute (see install_pacman7_root).
@@ -77,15 +81,20 @@ install_kubo() {
     say "built Kubo $("$bin" version --number) in $((SECONDS - started)) s"
 }
 
+# A writable copy of MODULE at VERSION (fetched by that exact version) in DEST, made anew.
+copy_module() {
+    local module=$1 version=$2 dest=$3 src
+    src=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || return 1
+    [ -n "$src" ] || { echo "go mod download gave no directory for $module@$version"; return 1; }
+    rm -rf "$dest" && mkdir -p "$(dirname "$dest")" || return 1
+    cp -r "$src" "$dest" && chmod -R u+w "$dest"
+}
+
 build_kubo() {
     # `go install kubo@version` refuses modules with replace directives: build a copy of the
     # module instead. GOTOOLCHAIN=auto (Go's default) fetches a newer Go from the module proxy
     # when the module asks for one.
-    local src
-    src=$(go mod download -json "$KUBO_MODULE@v$KUBO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || return 1
-    [ -n "$src" ] || { echo "go mod download gave no directory"; return 1; }
-    rm -rf .kubo/src && mkdir -p .kubo/src || return 1
-    cp -r "$src" .kubo/src/kubo && chmod -R u+w .kubo/src/kubo || return 1
+    copy_module "$KUBO_MODULE" "v$KUBO_VERSION" .kubo/src/kubo || return 1
     (
         cd .kubo/src/kubo || exit 1
         if grep -q '^replace github.com/libp2p/go-libp2p =>' go.mod; then
@@ -93,6 +102,38 @@ build_kubo() {
                 -require "github.com/libp2p/go-libp2p@$LIBP2P_RELEASE" || exit 1
         fi
         GOFLAGS=-mod=mod go build -trimpath -o ../../bin/ipfs ./cmd/ipfs
+    )
+}
+
+CLUSTER_VERSION=1.1.6
+CLUSTER_MODULE=github.com/ipfs-cluster/ipfs-cluster
+
+install_cluster() {
+    local bin=.cluster/bin log=.cluster/build.log
+    if [ -x "$bin/ipfs-cluster-ctl" ] &&
+        "$bin/ipfs-cluster-service" --version 2>/dev/null | grep -qx "ipfs-cluster-service version $CLUSTER_VERSION"; then
+        return
+    fi
+    command -v go >/dev/null || { say "error: there is no Go to build ipfs-cluster $CLUSTER_VERSION; install Go"; exit 1; }
+    mkdir -p "$bin"
+    say "building ipfs-cluster $CLUSTER_VERSION from the Go module proxy into $bin (first time: 1-4 minutes; log: $log)"
+    local started=$SECONDS
+    if ! build_cluster >"$log" 2>&1; then
+        say "error: building ipfs-cluster $CLUSTER_VERSION failed; see $log"
+        tail -n 5 "$log" >&2
+        exit 1
+    fi
+    say "built $("$bin/ipfs-cluster-service" --version) in $((SECONDS - started)) s"
+}
+
+build_cluster() {
+    # `go install ipfs-cluster/cmd/...@v1.1.6` asks the proxy for the module's version list
+    # (to look for a deprecation notice), which the proxy refuses: build a copy of the module,
+    # fetched by its exact version, instead. Its go.mod asks for Go 1.26.
+    copy_module "$CLUSTER_MODULE" "v$CLUSTER_VERSION" .cluster/src/ipfs-cluster || return 1
+    (
+        cd .cluster/src/ipfs-cluster || exit 1
+        GOFLAGS=-mod=mod go build -trimpath -o ../../bin/ ./cmd/ipfs-cluster-service ./cmd/ipfs-cluster-ctl
     )
 }
 
@@ -183,4 +224,5 @@ install_pacman7_root() {
 
 install_system_packages
 install_kubo
+install_cluster
 install_pacman7_root

@@ -131,6 +131,11 @@ pub enum Command {
         /// The node's RPC API [default: [share] api].
         #[arg(long, value_name = "ADDRESS")]
         api: Option<String>,
+        /// Pin the root in this ipfs-cluster (its REST API: http://HOST:PORT,
+        /// /ip4/ADDR/tcp/PORT or /unix/PATH) in place of the previous root [default:
+        /// [publish] cluster].
+        #[arg(long, value_name = "URL")]
+        cluster: Option<String>,
         /// Print one JSON object as the last line of standard output.
         #[arg(long)]
         json: bool,

@@ -34,6 +34,11 @@ pub const KEYS: &[&str] = &[
     "after_fetch",
     "after_fetch_timeout",
     "seeded",
+    "cluster",
+    "cluster_auth",
+    "replication_min",
+    "replication_max",
+    "expire_days",
 ];
 
 /// The whole configuration.
@@ -49,6 +54,25 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub mirror: MirrorConfig,
     pub share: ShareConfig,
+    pub publish: PublishConfig,
+}
+
+/// `[publish]`: what `pacxfer publish` does besides filling the node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// An ipfs-cluster REST API (`http://HOST:9094`, `/ip4/ADDR/tcp/PORT` or `/unix/PATH`)
+    /// that pins every published root; unset: no cluster.
+    pub cluster: Option<String>,
+    /// The REST API's credentials, `basic:USER:PASSWORD` or `bearer:TOKEN`.
+    pub cluster_auth: Option<String>,
+    /// The root's replication factors in the cluster: -1 every peer, 0 the cluster's own
+    /// `replication_factor_min`/`_max`.
+    pub replication_min: i32,
+    pub replication_max: i32,
+    /// The cluster unpins the root this many days after the last run that pinned it;
+    /// 0: never.
+    pub expire_days: u64,
 }
 
 /// `[share]`: putting what this machine holds into its own IPFS node, and finding it there.
@@ -249,8 +273,11 @@ impl Config {
                     let line_no = text[..start].matches('\n').count() + 1;
                     let snippet = text.lines().nth(line_no - 1).unwrap_or("").trim();
                     // A line holding a secret is named, never shown.
-                    let snippet = if snippet.trim_start().starts_with("api_auth") {
-                        "api_auth = ***".to_string()
+                    let snippet = if let Some(key) = ["api_auth", "cluster_auth"]
+                        .into_iter()
+                        .find(|k| snippet.trim_start().starts_with(k))
+                    {
+                        format!("{key} = ***")
                     } else {
                         crate::shown::redact(snippet).into_owned()
                     };
@@ -310,6 +337,34 @@ impl Config {
         crate::ipfs::rpc::Endpoint::parse(&self.share.api).map_err(|e| invalid("share.api", e))?;
         if let Some(auth) = &self.share.api_auth {
             crate::ipfs::rpc::authorization(auth).map_err(|e| invalid("share.api_auth", e))?;
+        }
+        if let Some(url) = &self.publish.cluster {
+            crate::ipfs::rpc::Endpoint::parse(url).map_err(|e| invalid("publish.cluster", e))?;
+        }
+        if let Some(auth) = &self.publish.cluster_auth {
+            crate::ipfs::rpc::authorization(auth)
+                .map_err(|e| invalid("publish.cluster_auth", e))?;
+        }
+        for (key, factor) in [
+            ("publish.replication_min", self.publish.replication_min),
+            ("publish.replication_max", self.publish.replication_max),
+        ] {
+            if factor < -1 {
+                return Err(invalid(key, format!("{factor} is below -1 (every peer)")));
+            }
+        }
+        let (min, max) = (self.publish.replication_min, self.publish.replication_max);
+        if min > 0 && max > 0 && min > max {
+            return Err(invalid(
+                "publish.replication_min",
+                format!("{min} is above replication_max {max}"),
+            ));
+        }
+        if self.publish.expire_days > 36_500 {
+            return Err(invalid(
+                "publish.expire_days",
+                "must be at most 36500 (0: never)".into(),
+            ));
         }
         Ok(())
     }
@@ -418,11 +473,63 @@ mod tests {
         assert_eq!(c.share.after_fetch, d.share.after_fetch);
         assert_eq!(c.share.after_fetch_timeout, d.share.after_fetch_timeout);
         assert_eq!(c.share.seeded, d.share.seeded);
+        assert_eq!(c.publish.replication_min, d.publish.replication_min);
+        assert_eq!(c.publish.replication_max, d.publish.replication_max);
+        assert_eq!(c.publish.expire_days, d.publish.expire_days);
         for key in KEYS {
             assert!(
                 uncommented.contains(&format!("\n{key} = ")),
                 "example lacks {key}"
             );
+        }
+    }
+
+    #[test]
+    fn publish_cluster_keys() {
+        let c = parse(
+            "[publish]\ncluster = \"/ip4/127.0.0.1/tcp/9094\"\ncluster_auth = \"basic:a:b\"\n\
+             replication_min = 2\nreplication_max = 3\nexpire_days = 120\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            c.publish.cluster.as_deref(),
+            Some("/ip4/127.0.0.1/tcp/9094")
+        );
+        assert_eq!(
+            (c.publish.replication_min, c.publish.replication_max),
+            (2, 3)
+        );
+        assert_eq!(c.publish.expire_days, 120);
+        let d = parse("").expect("defaults");
+        assert_eq!(d.publish.cluster, None);
+        assert_eq!(
+            (d.publish.replication_min, d.publish.replication_max),
+            (0, 0)
+        );
+        assert_eq!(d.publish.expire_days, 0);
+        for (text, key) in [
+            ("cluster = \"localhost:9094\"", "publish.cluster"),
+            ("replication_min = -2", "publish.replication_min"),
+            (
+                "replication_min = 3\nreplication_max = 2",
+                "publish.replication_min",
+            ),
+            ("expire_days = 99999", "publish.expire_days"),
+        ] {
+            let e = parse(&format!("[publish]\n{text}\n"))
+                .expect_err(text)
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        // A secret in a line that does not parse, or in a bad form, is named, never shown.
+        for (line, named) in [
+            ("cluster_auth = \"basic:me:s3cret\" x", "cluster_auth = ***"),
+            ("cluster_auth = \"s3cret\"", "publish.cluster_auth"),
+        ] {
+            let e = parse(&format!("[publish]\n{line}\n"))
+                .expect_err(line)
+                .to_string();
+            assert!(!e.contains("s3cret") && e.contains(named), "{e}");
         }
     }
 

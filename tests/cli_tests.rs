@@ -176,6 +176,7 @@ fn man_pages_and_help_name_every_option_and_key() {
         "--from-cache",
         "--keep-versions",
         "--ipns-key",
+        "--cluster",
         "-o PATH",
         "PACXFER_CONFIG",
         "PACXFER_DBPATH",

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::repo_root;
 
@@ -158,36 +158,21 @@ impl Node {
             api: String::new(),
             log,
         };
-        let started = Instant::now();
-        loop {
-            let text = node.log();
-            if text.contains("Daemon is ready") {
-                let port = |prefix: &str| {
-                    text.lines()
-                        .filter(|l| l.contains("/tcp/"))
-                        .find_map(|l| l.strip_prefix(prefix))
-                        .and_then(|addr| addr.trim().rsplit('/').next())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{text}"))
-                };
-                node.api = format!("http://127.0.0.1:{}", port("RPC API server listening on "));
-                node.url = format!("http://127.0.0.1:{}", port("Gateway server listening on "));
-                return node;
-            }
-            let exited = node
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || started.elapsed() > Duration::from_secs(60) {
-                panic!("the Kubo daemon did not start:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The daemon's output so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let text =
+            crate::util::wait_for_log(&mut node.child, &node.log, "the Kubo daemon", |text| {
+                text.contains("Daemon is ready")
+            });
+        let port = |prefix: &str| {
+            text.lines()
+                .filter(|l| l.contains("/tcp/"))
+                .find_map(|l| l.strip_prefix(prefix))
+                .and_then(|addr| addr.trim().rsplit('/').next())
+                .map(str::to_string)
+                .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{text}"))
+        };
+        node.api = format!("http://127.0.0.1:{}", port("RPC API server listening on "));
+        node.url = format!("http://127.0.0.1:{}", port("Gateway server listening on "));
+        node
     }
 
     /// `POST /api/v0/<call>` with an optional body and content type; the status and text.
@@ -345,24 +330,13 @@ impl Node {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::util::kill_daemon(&mut self.child);
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
-        if std::thread::panicking() {
-            let text = self.log();
-            let tail: Vec<&str> = text.lines().rev().take(60).collect();
-            eprintln!(
-                "--- Kubo daemon log ({}), last lines:\n{}",
-                self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
+        crate::util::print_log_if_failing("Kubo daemon", &self.log, 60);
     }
 }

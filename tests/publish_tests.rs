@@ -13,7 +13,7 @@ use crate::httpd::Mirror;
 use crate::util::{dead_port, run, sha256_hex, Run};
 use crate::world::World;
 
-fn state(w: &World) -> PathBuf {
+pub(crate) fn state(w: &World) -> PathBuf {
     w.dir.join("publisher/state.sqlite")
 }
 
@@ -28,7 +28,7 @@ fn publish_args(w: &World) -> Vec<String> {
     .to_vec()
 }
 
-fn publish(w: &World, extra: &[&str]) -> Run {
+pub(crate) fn publish(w: &World, extra: &[&str]) -> Run {
     let args = publish_args(w);
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.push("--json");
@@ -37,7 +37,7 @@ fn publish(w: &World, extra: &[&str]) -> Run {
 }
 
 /// The JSON summary on the last line of stdout.
-fn summary(r: &Run) -> serde_json::Value {
+pub(crate) fn summary(r: &Run) -> serde_json::Value {
     let out = r.stdout();
     let last = out.lines().last().unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{}", r.explain(&format!("JSON: {e}"))))
@@ -250,11 +250,11 @@ fn a_terminal_shows_a_bar_per_repository() {
 }
 
 /// The mirror's repository directory, for repo-add and repo-remove.
-fn repo_dir(w: &World) -> PathBuf {
+pub(crate) fn repo_dir(w: &World) -> PathBuf {
     w.dir.join("mirror").join(REPO).join("os/x86_64")
 }
 
-fn repo_tool(dir: &Path, tool: &str, arg: &str) {
+pub(crate) fn repo_tool(dir: &Path, tool: &str, arg: &str) {
     run(Command::new(tool)
         .arg("-q")
         .arg(format!("{REPO}.db.tar.gz"))

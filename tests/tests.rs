@@ -1,7 +1,8 @@
 //! pacxfer's integration tests: one binary, each module a set of user sessions.
 //!
-//! The end-to-end modules drive real Kubo nodes (`ipfs`, built or found by contrib/deps.sh)
-//! and real pacman; they fail when either is missing, unless PACXFER_SKIP_E2E=1 is set by hand.
+//! The end-to-end modules drive real Kubo nodes (`ipfs`, built or found by contrib/deps.sh),
+//! real ipfs-cluster peers (`.cluster/bin`, built by contrib/deps.sh) and real pacman; they fail
+//! when one is missing, unless PACXFER_SKIP_E2E=1 is set by hand.
 
 /// Starts an end-to-end test: returns early, saying so, only when a person set
 /// PACXFER_SKIP_E2E=1.
@@ -15,6 +16,7 @@ macro_rules! e2e {
 }
 
 mod chroot;
+mod cluster;
 mod faultd;
 mod fixtures;
 mod httpd;
@@ -24,6 +26,7 @@ mod world;
 
 mod breaker_tests;
 mod cli_tests;
+mod cluster_tests;
 mod faults;
 mod fuzz;
 mod index_tests;

@@ -279,3 +279,46 @@ pub fn show(text: &str) {
     use std::io::Write;
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
+
+/// Ends a daemon a test started (by its process, never by name) and waits for it.
+pub fn kill_daemon(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// When the test is failing, prints the last `lines` lines of a daemon's log.
+pub fn print_log_if_failing(what: &str, log: &Path, lines: usize) {
+    if !std::thread::panicking() {
+        return;
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+    eprintln!(
+        "--- {what} log ({}), last lines:\n{}",
+        log.display(),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// Waits (60 s at most) until the log of a daemon a test started says it is `ready`; its text.
+pub fn wait_for_log(
+    child: &mut Option<std::process::Child>,
+    log: &Path,
+    what: &str,
+    ready: impl Fn(&str) -> bool,
+) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if ready(&text) {
+            return text;
+        }
+        let exited = child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        if exited.is_some() || started.elapsed() > std::time::Duration::from_secs(60) {
+            panic!("{what} did not start:\n{text}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -22,6 +22,8 @@ pub struct Args {
     pub keep_versions: usize,
     pub ipns_key: String,
     pub api: Option<String>,
+    /// An ipfs-cluster REST API [default: [publish] cluster].
+    pub cluster: Option<String>,
     pub json: bool,
 }
 
@@ -75,6 +77,11 @@ pub fn publish(session: &Session, args: Args) -> Result<ExitCode> {
         crate::ipfs::rpc::Endpoint::parse(api).map_err(|e| anyhow::anyhow!("--api: {e}"))?;
         config.share.api = api.clone();
     }
+    if let Some(url) = &args.cluster {
+        crate::ipfs::rpc::Endpoint::parse(url).map_err(|e| anyhow::anyhow!("--cluster: {e}"))?;
+        config.publish.cluster = Some(url.clone());
+    }
+
     let state = args.state.clone().unwrap_or_else(default_state);
     let work = state
         .parent()
@@ -103,7 +110,8 @@ pub fn publish(session: &Session, args: Args) -> Result<ExitCode> {
     };
     let progress = Progress::plain(session.verbosity);
     let publisher = Publisher::new(&config, &job, &progress)?;
-    let summary = publisher.run()?;
+    let report = publisher.run()?;
+    let summary = &report.summary;
     progress.info(&format!(
         "published /ipfs/{} as /ipns/{}: {} added ({}), {} already there, {} pruned{}{} in {:.1}s",
         summary.root,
@@ -124,12 +132,42 @@ pub fn publish(session: &Session, args: Args) -> Result<ExitCode> {
         },
         summary.seconds
     ));
+    if let (Some(pinned), Some(url)) = (&report.pinned, &config.publish.cluster) {
+        progress.info(&cluster_line(&summary.root, url, pinned));
+        for failed in &pinned.failed {
+            progress.warn(&format!("the cluster could not pin the root on {failed}"));
+        }
+    }
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        println!("{}", serde_json::to_string(summary)?);
+    }
+    if let Some(e) = report.cluster_error {
+        return Err(e.into());
     }
     Ok(if summary.failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the cluster did with the root, in one line.
+fn cluster_line(root: &str, url: &str, p: &crate::publish::cluster::Pinned) -> String {
+    let mut line = format!(
+        "pinned /ipfs/{root} in the ipfs-cluster at {}{}: on {} of {} peers",
+        crate::shown::redact(url),
+        if p.updated { " (pin update)" } else { "" },
+        p.pinned,
+        p.allocated
+    );
+    if !p.unpinned.is_empty() {
+        line.push_str(&format!("; unpinned {}", p.unpinned.join(", ")));
+    }
+    if !p.left.is_empty() {
+        line.push_str(&format!(
+            "; {} stays pinned until the root is pinned on every peer (a later run unpins it)",
+            p.left.join(", ")
+        ));
+    }
+    line
 }

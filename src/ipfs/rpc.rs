@@ -8,6 +8,8 @@
 //! form as `ipfs --api-auth`.
 //!
 //! It knows nothing of packages: callers say which command, which arguments and which file.
+//! [`Rpc::request`] makes any call of another HTTP API with the same transport, limits and
+//! authorization (ipfs-cluster's REST API, `publish::cluster`).
 
 use std::fmt;
 use std::io::{self, BufRead, Read};
@@ -131,6 +133,24 @@ pub struct Rpc {
     deadline: Option<Instant>,
 }
 
+/// The methods [`Rpc::request`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
 /// One line of `add`'s answer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -233,6 +253,28 @@ impl Rpc {
         command: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<String, RpcError> {
+        let (status, text) = self.answer(command, response)?;
+        if status != 200 {
+            // Kubo's errors: {"Message": "...", "Code": 0, "Type": "error"}.
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["Message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| text.trim().chars().take(300).collect());
+            return Err(RpcError::Failed {
+                command: command.to_string(),
+                status,
+                message,
+            });
+        }
+        Ok(text)
+    }
+
+    /// An answer's status and body, read whole within the time and size limits.
+    fn answer(
+        &self,
+        command: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(u16, String), RpcError> {
         let mut response = response.map_err(|e| self.classify(e))?;
         let status = response.status().as_u16();
         let mut text = String::new();
@@ -257,26 +299,13 @@ impl Rpc {
                 why: format!("longer than {ANSWER_MAX} bytes"),
             });
         }
-        if status != 200 {
-            // Kubo's errors: {"Message": "...", "Code": 0, "Type": "error"}.
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["Message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| text.trim().chars().take(300).collect());
-            return Err(RpcError::Failed {
-                command: command.to_string(),
-                status,
-                message,
-            });
-        }
-        Ok(text)
+        Ok((status, text))
     }
 
-    fn post(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+    /// A request with this client's time limit and authorization.
+    fn prepare<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         let allowed = self.allowed();
-        let req = self
-            .agent
-            .post(url)
+        let req = req
             .config()
             .timeout_global(Some(allowed))
             .timeout_connect(Some(allowed))
@@ -285,6 +314,27 @@ impl Rpc {
             Some(value) => req.header("Authorization", value.as_str()),
             None => req,
         }
+    }
+
+    fn post(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        self.prepare(self.agent.post(url))
+    }
+
+    /// `method` (with no body) to `path_and_query` below the endpoint, for APIs other than
+    /// Kubo's: any status is an answer, its body read within the same limits as a call's.
+    pub fn request(&self, method: Method, path_and_query: &str) -> Result<(u16, String), RpcError> {
+        let url = format!("{}{path_and_query}", self.base);
+        let response = match method {
+            Method::Get => self.prepare(self.agent.get(&url)).call(),
+            Method::Delete => self.prepare(self.agent.delete(&url)).call(),
+            Method::Post => self.post(&url).send_empty(),
+        };
+        let what = format!(
+            "{} {}",
+            method.as_str(),
+            path_and_query.split('?').next().unwrap_or("")
+        );
+        self.answer(&what, response)
     }
 
     /// Runs `command` and returns every JSON value of its answer, one per line.

@@ -14,8 +14,10 @@
 //! `/pacxfer-publish/<key>` and is changed in place only when it is still exactly the root the
 //! state last recorded, otherwise rebuilt from the state (`view`). Files no database has
 //! listed for `keep_days`, or beyond `keep_versions` of a package, are unlinked. The root is
-//! then published to an IPNS key.
+//! then published to an IPNS key, and, with `[publish] cluster`, pinned in an ipfs-cluster in
+//! place of the previous root (`cluster`).
 
+pub mod cluster;
 pub mod state;
 pub mod view;
 
@@ -70,6 +72,18 @@ pub struct Summary {
     pub relinked: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// The root as pinned in the cluster (`None`: no cluster, or it failed).
+    pub cluster: Option<String>,
+}
+
+/// A run's outcome: the root is published even when the cluster failed.
+#[derive(Debug)]
+pub struct Report {
+    pub summary: Summary,
+    /// What the cluster did with the root.
+    pub pinned: Option<cluster::Pinned>,
+    /// Why the root is not pinned in the cluster; the next run tries again.
+    pub cluster_error: Option<PublishError>,
 }
 
 /// Why a run stopped.
@@ -83,6 +97,9 @@ pub enum PublishError {
         why: String,
     },
     Io(PathBuf, std::io::Error),
+    Cluster(cluster::ClusterError),
+    /// A setting that cannot work.
+    Setting(String),
 }
 
 impl std::fmt::Display for PublishError {
@@ -92,6 +109,8 @@ impl std::fmt::Display for PublishError {
             PublishError::State(e) => write!(f, "{e}"),
             PublishError::Database { repo, why } => write!(f, "[{repo}]: {why}"),
             PublishError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            PublishError::Cluster(e) => write!(f, "{e}"),
+            PublishError::Setting(why) => write!(f, "{why}"),
         }
     }
 }
@@ -101,6 +120,12 @@ impl std::error::Error for PublishError {}
 impl From<RpcError> for PublishError {
     fn from(e: RpcError) -> Self {
         PublishError::Rpc(e)
+    }
+}
+
+impl From<cluster::ClusterError> for PublishError {
+    fn from(e: cluster::ClusterError) -> Self {
+        PublishError::Cluster(e)
     }
 }
 
@@ -192,6 +217,7 @@ pub struct Publisher<'a> {
     config: &'a Config,
     job: &'a Job,
     rpc: Rpc,
+    cluster: Option<cluster::Cluster>,
     state: State,
     progress: &'a Progress,
     started: i64,
@@ -217,12 +243,21 @@ impl<'a> Publisher<'a> {
         })?;
         // The node first: a node that is not there is one line, before any download.
         rpc.call("id", &[])?;
+        // `[publish] cluster` (or `--cluster`).
+        let cluster = config
+            .publish
+            .cluster
+            .as_deref()
+            .map(|url| cluster::Cluster::new(url, config.publish.cluster_auth.as_deref()))
+            .transpose()
+            .map_err(|why| PublishError::Setting(format!("[publish] cluster: {why}")))?;
         let state = State::open(&job.state)?;
         std::fs::create_dir_all(&job.work).map_err(|e| PublishError::Io(job.work.clone(), e))?;
         Ok(Publisher {
             config,
             job,
             rpc,
+            cluster,
             state,
             progress,
             started: now(),
@@ -231,8 +266,9 @@ impl<'a> Publisher<'a> {
         })
     }
 
-    /// The whole run.
-    pub fn run(mut self) -> Result<Summary, PublishError> {
+    /// The whole run: an error stops it before the root is published; a cluster that fails
+    /// after that is in the report.
+    pub fn run(mut self) -> Result<Report, PublishError> {
         let clock = std::time::Instant::now();
         let mut judged = Vec::new();
         for repo in &self.job.repos {
@@ -258,11 +294,33 @@ impl<'a> Publisher<'a> {
                 updated.changes
             ));
         }
-        self.summary.root = updated.root;
+        let root = updated.root;
+        let (mut pinned, mut cluster_error) = (None, None);
+        if let Some(client) = &self.cluster {
+            match cluster::pin_root(
+                client,
+                &self.config.publish,
+                &mut self.state,
+                &root,
+                &self.job.ipns_key,
+                cluster::PIN_WAIT,
+            ) {
+                Ok(p) => {
+                    self.summary.cluster = Some(root.clone());
+                    pinned = Some(p);
+                }
+                Err(e) => cluster_error = Some(e),
+            }
+        }
+        self.summary.root = root;
         self.summary.name = updated.name;
         self.summary.relinked = updated.changes;
         self.summary.seconds = clock.elapsed().as_secs_f64();
-        Ok(self.summary)
+        Ok(Report {
+            summary: self.summary,
+            pinned,
+            cluster_error,
+        })
     }
 
     fn base(&self, repo: &str) -> Option<String> {
