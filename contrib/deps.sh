@@ -28,7 +28,7 @@ as_root() {
 
 install_system_packages() {
     if command -v apt-get >/dev/null; then
-        local want=(pacman-package-manager makepkg libarchive-tools zstd fakeroot gpg passwd curl ca-certificates util-linux systemd)
+        local want=(pacman-package-manager makepkg libarchive-tools zstd fakeroot gpg passwd curl ca-certificates util-linux systemd man-db groff-base zsh fish)
         local missing=()
         for p in "${want[@]}"; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

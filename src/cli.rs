@@ -158,6 +158,12 @@ pub enum Command {
         #[arg(long)]
         notify: bool,
     },
+    /// Print a completion script for a shell (bash, zsh, fish, ...) on standard output.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Show what the sync databases say about a file or package, and the sources pacxfer
     /// would try, in order.
     Lookup {

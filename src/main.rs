@@ -24,6 +24,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Completions { shell }) = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "pacxfer", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     let verbosity = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => Verbosity::Quiet,
         (_, true) => Verbosity::Verbose,
@@ -109,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             },
         ),
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),
+        (Some(Command::Completions { .. }), _, _) => Ok(ExitCode::SUCCESS),
         _ => anyhow::bail!("give a URL and an OUTPUT, or a command; see `pacxfer --help`"),
     }
 }

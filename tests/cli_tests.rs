@@ -150,33 +150,47 @@ fn man_text(name: &str) -> String {
         .replace("\\fI", "")
 }
 
+/// Every subcommand and long option clap knows, as (subcommand or "", --option).
+fn clap_words() -> Vec<(String, String)> {
+    let cli = <pacxfer::cli::Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    let options = |c: &clap::Command| -> Vec<String> {
+        c.get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "help" && *l != "version")
+            .map(|l| format!("--{l}"))
+            .collect()
+    };
+    for opt in options(&cli) {
+        out.push((String::new(), opt));
+    }
+    for sub in cli.get_subcommands() {
+        out.push((sub.get_name().to_string(), String::new()));
+        for opt in options(sub) {
+            out.push((sub.get_name().to_string(), opt));
+        }
+    }
+    out
+}
+
 #[test]
 fn man_pages_and_help_name_every_option_and_key() {
     let help_run = run(pacxfer().arg("--help"));
     let help = help_run.success().stdout();
     let man1 = man_text("pacxfer.1");
-    for opt in [
-        "--config",
-        "--dbpath",
-        "--verbose",
-        "--quiet",
-        "fetch",
-        "lookup",
-        "seed",
-        "publish",
-    ] {
-        assert!(help.contains(opt), "--help lacks {opt}");
-        assert!(man1.contains(opt), "pacxfer.1 lacks {opt}");
+    for (sub, opt) in clap_words() {
+        let word = if opt.is_empty() { &sub } else { &opt };
+        assert!(man1.contains(word.as_str()), "pacxfer.1 lacks {sub} {opt}");
+        if sub.is_empty() {
+            assert!(help.contains(word.as_str()), "--help lacks {word}");
+        } else if opt.is_empty() {
+            assert!(help.contains(sub.as_str()), "--help lacks {sub}");
+        } else {
+            let sub_help = run(pacxfer().args([&sub, "--help"])).success().stdout();
+            assert!(sub_help.contains(opt.as_str()), "{sub} --help lacks {opt}");
+        }
     }
     for word in [
-        "--json",
-        "--stdin",
-        "--if-running",
-        "--mirror",
-        "--from-cache",
-        "--keep-versions",
-        "--ipns-key",
-        "--cluster",
         "-o PATH",
         "PACXFER_CONFIG",
         "PACXFER_DBPATH",
@@ -471,4 +485,48 @@ fn urls_that_would_leave_the_output_directory_are_refused() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(left.len(), 2, "only empty.conf and out/: {left:?}");
+}
+
+/// The completion scripts come from the same definition as `--help`: each names every
+/// subcommand and option, and each shell accepts its script.
+#[test]
+fn completions_cover_every_subcommand_and_option() {
+    let dir = TestDir::new("completions");
+    for (shell, check) in [
+        ("bash", vec!["bash", "-n"]),
+        ("zsh", vec!["zsh", "-n"]),
+        ("fish", vec!["fish", "--no-execute"]),
+    ] {
+        let r = run(pacxfer().args(["completions", shell]));
+        let script = r.success().stdout();
+        for (sub, opt) in clap_words() {
+            let word = if opt.is_empty() { &sub } else { &opt };
+            // fish names options without their dashes.
+            let bare = word.trim_start_matches('-');
+            assert!(
+                script.contains(word.as_str()) || (shell == "fish" && script.contains(bare)),
+                "{shell} completion lacks {sub} {opt}"
+            );
+        }
+        let path = dir.write(&format!("pacxfer.{shell}"), script);
+        let mut cmd = std::process::Command::new(check[0]);
+        cmd.args(&check[1..]).arg(&path);
+        run(&mut cmd).success();
+    }
+}
+
+/// The man pages render with man-db and groff without a warning.
+#[test]
+fn man_pages_render_without_warnings() {
+    for page in ["pacxfer.1", "pacxfer.conf.5"] {
+        let r = run(std::process::Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(crate::util::repo_root().join("man").join(page))
+            .env("MANWIDTH", "80")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .env("PAGER", "cat"));
+        r.success();
+        assert_eq!(r.stderr().trim(), "", "{}", r.explain(page));
+        assert!(r.stdout().contains("pacxfer"), "{page} rendered empty");
+    }
 }
