@@ -158,6 +158,13 @@ pub enum Command {
         #[arg(long)]
         notify: bool,
     },
+    /// Check the setup, one line per check with the fix for each that fails: pacman and its
+    /// XferCommand, the databases, the IPFS node, published views, the prefetch timer.
+    Doctor {
+        /// Print one JSON array of the checks.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a completion script for a shell (bash, zsh, fish, ...) on standard output.
     Completions {
         /// The shell.

@@ -27,6 +27,7 @@ mod world;
 mod breaker_tests;
 mod cli_tests;
 mod cluster_tests;
+mod doctor_tests;
 mod faults;
 mod fuzz;
 mod index_tests;

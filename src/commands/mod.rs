@@ -4,6 +4,7 @@
 //! Each turns a request into a target, candidates and a plan, and hands downloads to
 //! `download::run`.
 
+pub mod doctor;
 pub mod prefetch;
 pub mod publish;
 pub mod seed;
