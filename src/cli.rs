@@ -165,6 +165,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What came from where over the last days, from the log of completed downloads: files
+    /// and bytes by source, the IPFS hit rate, unchanged databases, time saved.
+    Stats {
+        /// How many days back.
+        #[arg(long, default_value_t = 30, value_name = "N")]
+        days: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a completion script for a shell (bash, zsh, fish, ...) on standard output.
     Completions {
         /// The shell.

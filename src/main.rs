@@ -116,6 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),
         (Some(Command::Completions { .. }), _, _) => Ok(ExitCode::SUCCESS),
         (Some(Command::Doctor { json }), _, _) => commands::doctor::doctor(&session, json),
+        (Some(Command::Stats { days, json }), _, _) => commands::stats::stats(&session, days, json),
         _ => anyhow::bail!("give a URL and an OUTPUT, or a command; see `pacxfer --help`"),
     }
 }

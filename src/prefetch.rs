@@ -24,7 +24,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::download::{self, Context, Delivered};
 use crate::output::Output;
-use crate::plan::{self, Plan, Source};
+use crate::plan::{self, Plan};
 use crate::progress::{Batch, Progress};
 use crate::syncdb::{self, Entry, SyncDb};
 
@@ -63,21 +63,15 @@ pub struct Fetched {
     pub sig: Option<Result<(), String>>,
 }
 
-/// Where a delivery came from, as the summary counts it: the node's own blocks, the IPFS
-/// network (the LAN or further), or the mirror.
+/// Where a delivery came from, in words for the summary.
 pub fn source_kind(plan: &Plan, done: &Delivered) -> &'static str {
-    let source = plan
-        .sources
-        .iter()
-        .find(|s| s.url() == Some(done.url.as_str()));
-    match source {
-        Some(Source::Gateway {
-            cached_only: true, ..
-        }) => "this node",
-        Some(Source::Gateway { .. }) => "IPFS network",
-        Some(Source::Mirror { .. }) => "mirror",
-        Some(Source::DbSignature { .. }) => "db signature",
-        None => done.source,
+    match crate::cache::log::origin(plan, done) {
+        "node" => "this node",
+        "network" => "the IPFS network",
+        "view" => "a cache view",
+        "db-signature" => "the database",
+        "partial" => "an earlier try",
+        _ => "mirror",
     }
 }
 
@@ -287,6 +281,7 @@ pub fn already_there(dirs: &[PathBuf], entry: &Entry) -> Option<PathBuf> {
 /// Runs `jobs` with `threads` at a time; each ends with `after` (seeding) when it arrived.
 pub fn run_batch(
     config: &Config,
+    places: &crate::cache::Places,
     jobs: &[Job],
     threads: usize,
     batch: &Batch,
@@ -305,10 +300,20 @@ pub fn run_batch(
                 };
                 let progress = batch.file(&job.filename);
                 let dest = job.dir.join(&job.filename);
+                let started = std::time::Instant::now();
                 let got = match &job.plan {
                     Some(plan) => download_file(config, plan, &dest, &progress).map(|d| {
                         let source = source_kind(plan, &d);
                         progress.done(&job.filename, source, &d.url, d.bytes, d.resumed);
+                        crate::cache::log::record(
+                            places,
+                            &crate::cache::log::Record::new(
+                                &job.filename,
+                                plan,
+                                &d,
+                                started.elapsed(),
+                            ),
+                        );
                         after(job, &dest);
                         (Some(source), d.bytes)
                     }),

@@ -89,3 +89,28 @@ fn a_working_setup_is_all_ok_and_each_problem_names_its_fix() {
     assert_eq!(status(&all, "gateway")["status"], "warn");
     assert_eq!(status(&all, "api")["status"], "warn");
 }
+
+/// `stats` counts what pacman's downloads through pacxfer really did: one package from the
+/// node, one from the mirror.
+#[test]
+fn stats_count_each_source() {
+    e2e!();
+    let w = World::new("stats", true);
+    let fx = w.fx;
+    w.add_raw(&fx.tiny);
+    let r = w.pacman(&["-Sw", "--noconfirm", "tiny", "big"]);
+    r.success();
+    let s = w.pacxfer(&["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(s.success().stdout().trim())
+        .unwrap_or_else(|e| panic!("{}", s.explain(&e.to_string())));
+    assert_eq!(v["sources"]["node"]["files"], 1, "{v}");
+    assert_eq!(v["sources"]["node"]["bytes"], fx.tiny.size, "{v}");
+    assert_eq!(v["sources"]["mirror"]["files"], 1, "{v}");
+    assert_eq!(v["sources"]["mirror"]["bytes"], fx.big.size, "{v}");
+    assert_eq!(v["hit_rate"], 0.5, "{v}");
+    assert!(v["seconds_saved"].is_number(), "{v}");
+    let text = w.pacxfer(&["stats"]);
+    text.success()
+        .stdout_has("packages from IPFS: 50% of files")
+        .stdout_has("IPFS, this node");
+}

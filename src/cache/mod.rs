@@ -2,6 +2,7 @@
 //! the gateway's breaker state): the places, in order of preference, each used only when it
 //! passes the trust rule of [`trust`], and read and written only through it.
 
+pub mod log;
 pub mod partial;
 pub mod trust;
 

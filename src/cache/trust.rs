@@ -365,6 +365,31 @@ impl TrustedDir {
         result
     }
 
+    /// Appends `line` to `name` (made 0600 when missing) in one write, so that lines of
+    /// processes appending at once never mix; a file that fails the rule for files, or is
+    /// already `max` bytes long, is left alone (an error).
+    pub fn append(&self, name: &str, line: &[u8], max: u64) -> io::Result<()> {
+        let flags = OFlags::WRONLY
+            | OFlags::APPEND
+            | OFlags::CREATE
+            | OFlags::NOFOLLOW
+            | OFlags::NONBLOCK
+            | OFlags::NOCTTY
+            | OFlags::CLOEXEC;
+        let fd =
+            rfs::openat(&self.fd, name, flags, Mode::from_raw_mode(FILE_MODE)).map_err(errno_io)?;
+        let st = rfs::fstat(&fd).map_err(errno_io)?;
+        check_file(&st, max.saturating_sub(line.len() as u64))
+            .map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, why))?;
+        let mut file = File::from(fd);
+        file.write_all(line)
+    }
+
+    /// Renames `from` to `to` inside the place.
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        rfs::renameat(&self.fd, from, &self.fd, to).map_err(errno_io)
+    }
+
     /// Whether a file can be created here now (tried with a fresh name, removed at once).
     pub fn writable(&self) -> bool {
         let probe = format!("{TMP_PREFIX}{}.probe", std::process::id());

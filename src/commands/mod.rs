@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod prefetch;
 pub mod publish;
 pub mod seed;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -303,6 +304,7 @@ fn deliver(
     progress: &Progress,
     what_next: &str,
 ) -> Result<Output> {
+    let started = std::time::Instant::now();
     for note in &plan.notes {
         progress.warn(note);
     }
@@ -344,6 +346,10 @@ fn deliver(
                 detail.push_str(&format!("; ipfs: {miss}"));
             }
             progress.done(filename, done.source, &detail, bytes, done.resumed);
+            crate::cache::log::record(
+                &session.places,
+                &crate::cache::log::Record::new(filename, plan, &done, started.elapsed()),
+            );
             if session.config.share.after_fetch && done.source == "mirror" {
                 share_after_fetch(session, plan, &out, progress);
             }

@@ -173,7 +173,14 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
             seed_one(share, job, path, &batch);
         }
     };
-    let outcomes = prefetch::run_batch(&session.config, &jobs, args.jobs, &batch, &seed);
+    let outcomes = prefetch::run_batch(
+        &session.config,
+        &session.places,
+        &jobs,
+        args.jobs,
+        &batch,
+        &seed,
+    );
 
     // 5. The summary.
     let mut by_source: BTreeMap<&str, (u64, u64)> = BTreeMap::new();

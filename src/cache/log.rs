@@ -1,0 +1,179 @@
+//! The log of completed downloads that `pacxfer stats` reads: one JSON line per file that
+//! arrived whole (by XferCommand, `fetch` or `prefetch`), appended to `downloads.log` in the
+//! first cache place that can be written, under the trust rule; past [`LOG_MAX`] it is moved to
+//! `downloads.log.1` and a new one begun, so at most twice that is kept. Where no place can be
+//! written there is no log, and downloads go on as ever.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::Places;
+use crate::download::Delivered;
+use crate::plan::{Plan, Source};
+
+/// The log's file name.
+pub const NAME: &str = "downloads.log";
+/// The older half.
+pub const OLDER: &str = "downloads.log.1";
+/// The most one file holds before it is rotated.
+pub const LOG_MAX: u64 = 4 << 20;
+
+/// Where a file's bytes came from, as the log and `stats` count them.
+pub fn origin(plan: &Plan, done: &Delivered) -> &'static str {
+    let source = plan
+        .sources
+        .iter()
+        .find(|s| s.url() == Some(done.url.as_str()));
+    match source {
+        Some(Source::Gateway { url, .. }) if is_view(url) => "view",
+        Some(Source::Gateway {
+            cached_only: true, ..
+        }) => "node",
+        Some(Source::Gateway { .. }) => "network",
+        Some(Source::Mirror { .. }) => "mirror",
+        Some(Source::DbSignature { .. }) => "db-signature",
+        None => match done.source {
+            "db-signature" => "db-signature",
+            "partial" => "partial",
+            "unchanged" => "unchanged",
+            "mirror" => "mirror",
+            _ => "other",
+        },
+    }
+}
+
+/// Whether a gateway URL reads from a published view (`/ipns/<name>/...` or
+/// `/ipfs/<root>/<path>`) rather than a bare CID.
+fn is_view(url: &str) -> bool {
+    let Some(at) = url.find("/ipns/").or_else(|| url.find("/ipfs/")) else {
+        return false;
+    };
+    crate::ipfs::views::view_of(&url[at..]).is_some()
+}
+
+/// What a file is to pacman.
+pub fn kind(file: &str) -> &'static str {
+    if file.ends_with(".sig") {
+        "signature"
+    } else if file.ends_with(".db") || file.ends_with(".files") {
+        "database"
+    } else {
+        "package"
+    }
+}
+
+/// One completed download.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Unix time it ended.
+    pub at: i64,
+    pub file: String,
+    /// `package`, `signature` or `database`.
+    pub kind: String,
+    /// `node`, `network`, `view`, `db-signature`, `mirror`, `unchanged`, `partial`.
+    pub source: String,
+    pub bytes: u64,
+    /// Bytes that were there from an earlier try.
+    #[serde(default)]
+    pub resumed: u64,
+    pub seconds: f64,
+}
+
+impl Record {
+    pub fn new(file: &str, plan: &Plan, done: &Delivered, took: Duration) -> Record {
+        Record {
+            at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+            file: file.to_string(),
+            kind: kind(file).to_string(),
+            source: origin(plan, done).to_string(),
+            bytes: done.bytes,
+            resumed: done.resumed,
+            seconds: took.as_secs_f64(),
+        }
+    }
+}
+
+/// Appends `record`; silently nothing when no place can be written.
+pub fn record(places: &Places, record: &Record) {
+    let Ok(mut line) = serde_json::to_vec(record) else {
+        return;
+    };
+    line.push(b'\n');
+    let Some(dir) = places.writable() else {
+        return;
+    };
+    if dir.append(NAME, &line, LOG_MAX).is_err() {
+        // Full (or refused): start a new one, keeping the last as the older half.
+        let _ = dir.rename(NAME, OLDER);
+        let _ = dir.append(NAME, &line, LOG_MAX);
+    }
+}
+
+/// Every record since `since` (Unix time), oldest first; lines that do not parse are skipped.
+pub fn read(places: &Places, since: i64) -> Vec<Record> {
+    let mut out = Vec::new();
+    for name in [OLDER, NAME] {
+        let Some(bytes) = places.read_first(name, LOG_MAX) else {
+            continue;
+        };
+        for line in bytes.split(|b| *b == b'\n') {
+            if let Ok(r) = serde_json::from_slice::<Record>(line) {
+                if r.at >= since {
+                    out.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(at: i64) -> Record {
+        Record {
+            at,
+            file: "a-1-1-any.pkg.tar.zst".into(),
+            kind: "package".into(),
+            source: "mirror".into(),
+            bytes: 10,
+            resumed: 0,
+            seconds: 0.5,
+        }
+    }
+
+    #[test]
+    fn records_append_rotate_and_read_back() {
+        let d = tempfile::tempdir().expect("tmp");
+        let places = Places::new(Some(d.path()));
+        for at in 1..=3 {
+            record(&places, &rec(at));
+        }
+        assert_eq!(read(&places, 2), vec![rec(2), rec(3)]);
+        // A log at its limit is moved aside and a new one begun.
+        let big = vec![b'x'; LOG_MAX as usize];
+        std::fs::write(d.path().join(NAME), &big).expect("fill");
+        record(&places, &rec(9));
+        assert_eq!(
+            std::fs::metadata(d.path().join(OLDER))
+                .expect("older")
+                .len(),
+            LOG_MAX
+        );
+        assert_eq!(read(&places, 0), vec![rec(9)]);
+    }
+
+    #[test]
+    fn kinds_and_views() {
+        assert_eq!(kind("core.db"), "database");
+        assert_eq!(kind("core.db.sig"), "signature");
+        assert_eq!(kind("zstd-1.5-1-x86_64.pkg.tar.zst"), "package");
+        assert!(is_view("http://127.0.0.1:8080/ipns/k51abc/0123"));
+        assert!(!is_view("http://127.0.0.1:8080/ipfs/bafkreiabc"));
+    }
+}
