@@ -32,6 +32,7 @@ mod faults;
 mod fuzz;
 mod index_tests;
 mod kubo_tests;
+mod package_tests;
 mod pacman7_tests;
 mod pacman_tests;
 mod prefetch_tests;
