@@ -43,6 +43,8 @@ pub struct Get {
     pub only_if_cached: bool,
     /// How long to wait for the response headers, instead of the stall timeout.
     pub response_timeout: Option<Duration>,
+    /// Send `If-Modified-Since`: a server whose file has not changed since then answers 304.
+    pub if_modified_since: Option<std::time::SystemTime>,
 }
 
 /// A response, reduced.
@@ -56,6 +58,8 @@ pub struct Reply {
     pub url: String,
     /// `Content-Type` names an HTML page.
     pub html: bool,
+    /// `Last-Modified`, when given and readable.
+    pub last_modified: Option<std::time::SystemTime>,
     pub body: Box<dyn Read + Send>,
 }
 
@@ -158,6 +162,9 @@ impl Client {
             if get.only_if_cached {
                 req = req.header("Cache-Control", "only-if-cached");
             }
+            if let Some(since) = get.if_modified_since {
+                req = req.header("If-Modified-Since", crate::http_date::format(since));
+            }
             let req = req
                 .config()
                 .timeout_connect(Some(self.connect_timeout.min(left)))
@@ -204,6 +211,10 @@ impl Client {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(is_html);
+        let last_modified = headers
+            .get("last-modified")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::http_date::parse);
         let body = SpeedFloor::new(response.into_body().into_reader(), self.stall_timeout);
         Ok(Reply {
             status,
@@ -211,6 +222,7 @@ impl Client {
             content_range,
             url: current,
             html,
+            last_modified,
             body: Box::new(body),
         })
     }
@@ -305,6 +317,10 @@ pub struct Stream {
     pub url: String,
     /// The source labelled it an HTML page.
     pub html: bool,
+    /// When the source says the file last changed (`Last-Modified`).
+    pub last_modified: Option<std::time::SystemTime>,
+    /// The source answered 304 (not modified): the body is the copy already held.
+    pub not_modified: bool,
 }
 
 /// Why a reply cannot be used as the rest of the file.
@@ -347,6 +363,8 @@ impl Reply {
                     total: cr.total,
                     url: self.url,
                     html: self.html,
+                    last_modified: self.last_modified,
+                    not_modified: false,
                 })
             }
             416 => Err(RangeError::NotSatisfiable),
@@ -356,6 +374,8 @@ impl Reply {
                 total: self.content_length,
                 url: self.url,
                 html: self.html,
+                last_modified: self.last_modified,
+                not_modified: false,
             }),
         }
     }

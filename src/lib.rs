@@ -15,6 +15,7 @@ pub mod config;
 pub mod download;
 pub mod gateway;
 pub mod http;
+pub mod http_date;
 pub mod index;
 pub mod ipfs;
 pub mod mirror;

@@ -655,3 +655,148 @@ fn pacman7_resumes_in_the_next_run_a_download_cut_off_in_a_failed_one() {
         runs[1].explain("the second run should resume where the first was cut off")
     );
 }
+
+/// `-Sy` twice, `-Syy`, then `-Sy` once the mirror's database changed, by pacman 7 in the
+/// root or by the host's pacman 6.0: each database (and, for pacman 7, its signature) is
+/// downloaded in full once, asked for with `If-Modified-Since` from the copy in sync/ after
+/// that and answered 304 with no body, in full again on pacman 6's `-Syy` (pacman removed the
+/// database first), and in full once it changed.
+fn sync_asks_only_for_changes(pacman7: bool) {
+    use crate::unchanged_tests::{mirror_db, mtime, set_mtime, PAST};
+    let (name, siglevel) = if pacman7 {
+        ("pacman7-unchanged", ARCH_SIGLEVEL)
+    } else {
+        ("pacman6-unchanged", "Never")
+    };
+    let w = World7::new(name, false, siglevel);
+    let server = format!("{}/$repo/os/$arch", w.mirror.url());
+    w.write_conf(siglevel, &[server.as_str()], pacman7);
+    let db = mirror_db(&w);
+    let db_sig = db.with_file_name(format!("{REPO}.db.sig"));
+    let sync_db = w.dbpath.join(format!("sync/{REPO}.db"));
+    if pacman7 {
+        let home = fixture_gnupg(w.fx);
+        let mut sign = Command::new("gpg");
+        sign.arg("--homedir")
+            .arg(&home)
+            .args(["--batch", "--yes", "--detach-sign", "--no-armor", "-o"])
+            .arg(&db_sig)
+            .arg(&db);
+        run(&mut sign).success();
+        set_mtime(&db_sig, PAST);
+    }
+    set_mtime(&db, PAST);
+    std::fs::remove_file(&sync_db).expect("rm db");
+    let pacman = |args: &[&str]| {
+        if pacman7 {
+            w.pacman(args)
+        } else {
+            w.w.pacman(args)
+        }
+    };
+    // What the mirror answered for `file` in the last call: (status, If-Modified-Since sent,
+    // bytes).
+    let seen = std::cell::Cell::new(0usize);
+    let answers = |file: &str| -> Vec<(u16, bool, u64)> {
+        w.mirror.hits()[seen.get()..]
+            .iter()
+            .filter(|h| h.path.ends_with(&format!("/{file}")))
+            .map(|h| (h.status, h.if_modified_since.is_some(), h.bytes))
+            .collect()
+    };
+    let size = std::fs::metadata(&db).expect("stat").len();
+    let sig_size = std::fs::metadata(&db_sig).map(|m| m.len()).unwrap_or(0);
+    let db_name = format!("{REPO}.db");
+    let sig_name = format!("{REPO}.db.sig");
+
+    // First sync: in full, and the copy gets the mirror's time.
+    let r = pacman(&["-Sy"]);
+    r.success();
+    assert_eq!(
+        answers(&db_name),
+        [(200, false, size)],
+        "{}",
+        w.mirror.log_text()
+    );
+    if pacman7 {
+        assert_eq!(
+            answers(&sig_name),
+            [(200, false, sig_size)],
+            "{}",
+            w.mirror.log_text()
+        );
+    }
+    assert_eq!(sha256_hex(&sync_db), sha256_hex(&db), "{}", r.explain("db"));
+    assert_eq!(mtime(&sync_db), PAST as i64, "{}", r.explain("db mtime"));
+    seen.set(w.mirror.hits().len());
+
+    // Again: one conditional request each, 304, no bytes; the copy stays as it was.
+    let r = pacman(&["-Sy"]);
+    r.success()
+        .stderr_has(&format!("{db_name} "))
+        .stderr_has("unchanged");
+    assert_eq!(
+        answers(&db_name),
+        [(304, true, 0)],
+        "{}",
+        w.mirror.log_text()
+    );
+    if pacman7 {
+        assert_eq!(
+            answers(&sig_name),
+            [(304, true, 0)],
+            "{}",
+            w.mirror.log_text()
+        );
+    }
+    assert_eq!(sha256_hex(&sync_db), sha256_hex(&db), "{}", r.explain("db"));
+    assert_eq!(mtime(&sync_db), PAST as i64, "{}", r.explain("db mtime"));
+    // pacman reads the database it was handed.
+    let si = pacman(&["-Si", "tiny"]);
+    si.success().stdout_has("tiny");
+    seen.set(w.mirror.hits().len());
+
+    // -Syy: pacman 6 removed the database first, so it is asked for with no condition.
+    // pacman 7 leaves it in sync/ (it downloads into its own directory) and gives the
+    // XferCommand no sign of the force: asked with the condition, the mirror says the copy is
+    // its file.
+    let r = pacman(&["-Syy"]);
+    r.success();
+    let expected = if pacman7 {
+        (304, true, 0)
+    } else {
+        (200, false, size)
+    };
+    assert_eq!(answers(&db_name), [expected], "{}", w.mirror.log_text());
+    assert_eq!(sha256_hex(&sync_db), sha256_hex(&db), "{}", r.explain("db"));
+    seen.set(w.mirror.hits().len());
+
+    // The mirror's database changes: downloaded in full, with its new time.
+    set_mtime(&db, PAST + 86_400);
+    let r = pacman(&["-Sy"]);
+    r.success();
+    assert_eq!(
+        answers(&db_name),
+        [(200, true, size)],
+        "{}",
+        w.mirror.log_text()
+    );
+    assert_eq!(
+        mtime(&sync_db),
+        (PAST + 86_400) as i64,
+        "{}",
+        r.explain("db mtime")
+    );
+}
+
+#[test]
+fn pacman7_sync_asks_only_for_databases_that_changed() {
+    e2e!();
+    sync_asks_only_for_changes(true);
+}
+
+#[test]
+fn pacman6_sync_asks_only_for_databases_that_changed() {
+    e2e!();
+    sync_asks_only_for_changes(false);
+}

@@ -36,4 +36,5 @@ mod rpc_tests;
 mod security;
 mod security_http;
 mod share_tests;
+mod unchanged_tests;
 mod xfer_tests;

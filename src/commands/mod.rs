@@ -19,13 +19,14 @@ use crate::config::{self, Config};
 use crate::download::{self, Context, DownloadError};
 use crate::ipfs::cid::{self, KnownCid};
 use crate::ipfs::rpc::RpcError;
+use crate::mirror::Existing;
 use crate::output::Output;
 use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};
 use crate::progress::{Progress, Verbosity};
 use crate::share::Sharer;
 use crate::syncdb::{self, DbError, Entry, Query};
-use crate::target::{split_sig, Target};
+use crate::target::{split_sig, Scheme, Target};
 
 /// What every command starts from.
 pub struct Session {
@@ -214,15 +215,55 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
         &seeded,
         std::slice::from_ref(&target.url),
     );
+    let database = never_listed(&target.listed_name);
+    let existing = if database && target.scheme != Scheme::File {
+        existing_copy(session, &target, &progress)
+    } else {
+        None
+    };
     deliver(
         session,
         &target.filename,
         &plan,
         output,
         &progress,
-        "pacman will try its next server",
+        Delivery {
+            what_next: "pacman will try its next server",
+            existing,
+            server_time: database,
+        },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The copy of a database (or of its signature) pacman holds in `<DBPath>/sync/`, which makes
+/// the request conditional. None when pacman removed it first (`-Syy`), or when it may not be
+/// used (`-v` says why).
+fn existing_copy(session: &Session, target: &Target, progress: &Progress) -> Option<Existing> {
+    let sync = session.dbpath.join("sync");
+    let cap = download::unlisted_cap(&target.filename)?;
+    match Existing::open(&sync, &target.filename, cap) {
+        Ok(found) => found,
+        Err(why) => {
+            progress.note(&format!(
+                "{} in {} not used to ask only for a change: {why}",
+                target.filename,
+                sync.display()
+            ));
+            None
+        }
+    }
+}
+
+/// How `deliver` goes about one file besides its plan.
+struct Delivery<'a> {
+    /// What the error line says comes next.
+    what_next: &'a str,
+    /// The copy pacman holds (a database): HTTP mirrors are asked only if it changed.
+    existing: Option<Existing>,
+    /// Give the output the mtime the server gives the file, as pacman's own downloader does
+    /// for databases, so that the next `If-Modified-Since` is exact.
+    server_time: bool,
 }
 
 /// Runs a plan into `output` and prints the success line. The output stays locked until
@@ -233,8 +274,9 @@ fn deliver(
     plan: &Plan,
     output: &Path,
     progress: &Progress,
-    what_next: &str,
+    how: Delivery<'_>,
 ) -> Result<Output> {
+    let what_next = how.what_next;
     for note in &plan.notes {
         progress.warn(note);
     }
@@ -264,13 +306,22 @@ fn deliver(
             )))
         }
     }
-    let ctx = Context::new(&session.config);
+    let mut ctx = Context::new(&session.config);
+    ctx.existing = how.existing;
     match download::run(plan, &mut out, &ctx, progress) {
         Ok(done) => {
             crate::cache::partial::forget(&session.places, &expect);
             let bytes = out
                 .finish()
                 .with_context(|| format!("cannot write output file {}", output.display()))?;
+            if let Some(time) = done.modified.filter(|_| how.server_time) {
+                if let Err(e) = out.set_mtime(time) {
+                    progress.warn(&format!(
+                        "cannot set the mtime of {}: {e} (the next sync downloads it again)",
+                        output.display()
+                    ));
+                }
+            }
             let mut detail = done.url.clone();
             if let Some(miss) = &done.ipfs_miss {
                 detail.push_str(&format!("; ipfs: {miss}"));
@@ -433,7 +484,11 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
         &plan,
         &part,
         &progress,
-        "run it again to resume",
+        Delivery {
+            what_next: "run it again to resume",
+            existing: None,
+            server_time: false,
+        },
     )?;
     std::fs::rename(&part, &dest)
         .with_context(|| format!("cannot rename {} to {}", part.display(), dest.display()))?;
