@@ -29,7 +29,8 @@ pub struct Existing {
 impl Existing {
     /// Opens `<sync_dir>/<name>` when it is there and may be used: the directory and the file
     /// pass the trust rule (root's or this user's, written by nobody else), the file is regular
-    /// (a link or a FIFO is refused, never followed or waited on) and at most `cap` bytes.
+    /// (a link or a FIFO is refused, never followed or waited on), at most `cap` bytes, and its
+    /// mtime is a server's (whole seconds, as set from `Last-Modified`).
     /// `Err` says why a file that is there is not used; `Ok(None)`: no such file.
     pub fn open(sync_dir: &Path, name: &str, cap: u64) -> Result<Option<Existing>, String> {
         let dir = match TrustedDir::open(sync_dir, false) {
@@ -44,6 +45,16 @@ impl Existing {
         };
         let meta = file.metadata().map_err(|e| e.to_string())?;
         let modified = meta.modified().map_err(|e| e.to_string())?;
+        // A server's time has whole seconds (pacman's own downloader and pacxfer set it from
+        // Last-Modified). Any other mtime is when the copy was written here: asked against
+        // it, a file the mirror changed in the same second, or a clock ahead of the mirror's,
+        // would be answered 304 and an old database kept.
+        let whole = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .is_ok_and(|d| d.subsec_nanos() == 0);
+        if !whole {
+            return Err("its mtime is not a time the mirror gave (it was written here, not set from Last-Modified)".into());
+        }
         Ok(Some(Existing {
             file,
             len: meta.len(),

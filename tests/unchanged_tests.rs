@@ -150,11 +150,34 @@ fn a_304_body_is_never_taken_and_a_304_nobody_asked_for_fails() {
 }
 
 #[test]
+fn a_copy_written_here_rather_than_given_the_mirrors_time_is_not_asked_against() {
+    // As World made it, or an older downloader left it: its mtime is when it was written,
+    // and the mirror's database changed within that same second. Asked with that time, a
+    // server comparing whole seconds would answer 304 and the old database would stay.
+    let w = World::new("unchanged-local-time", false);
+    std::fs::write(sync_db(&w), b"an older database").expect("write");
+    let out = w.out(&format!("{REPO}.db.part"));
+    let r = w.xfer(&w.url(&format!("{REPO}.db")), &out);
+    r.success().stderr_has("from mirror");
+    let hits = w.mirror.hits_for(&format!("{REPO}.db"));
+    assert_eq!(
+        hits.iter()
+            .map(|h| (h.status, h.if_modified_since.is_some()))
+            .collect::<Vec<_>>(),
+        [(200, false)],
+        "{}",
+        w.mirror.log_text()
+    );
+    w.assert_same(&out, &mirror_db(&w), &r);
+}
+
+#[test]
 fn a_copy_that_others_may_write_or_a_link_is_not_used() {
     let w = World::new("unchanged-untrusted", false);
     set_mtime(&mirror_db(&w), PAST);
     let out = w.out(&format!("{REPO}.db.part"));
     // Writable by everyone: anyone could have put other bytes there.
+    set_mtime(&sync_db(&w), PAST);
     std::fs::set_permissions(sync_db(&w), std::fs::Permissions::from_mode(0o666)).expect("chmod");
     let r = w.xfer(&w.url(&format!("{REPO}.db")), &out);
     r.success().stderr_has("from mirror");

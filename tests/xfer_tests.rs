@@ -268,6 +268,10 @@ fn signature_not_in_the_database_comes_from_the_mirror() {
 fn unlisted_files_are_downloaded_as_they_are() {
     e2e!();
     let w = World::new("unlisted", true);
+    // The mirror's database is newer than the copy in sync/ (an unchanged one is kept: see
+    // unchanged_tests).
+    let copy = w.dbpath.join("sync/testrepo.db");
+    crate::unchanged_tests::set_mtime(&copy, crate::unchanged_tests::PAST);
     let out = w.out("testrepo.db.part");
     let r = w.xfer(&w.url("testrepo.db"), &out);
     r.success().stderr_has("from mirror");
