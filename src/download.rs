@@ -237,7 +237,7 @@ pub fn run(
     let mut ipfs_miss: Option<String> = None;
     let mut gateway_down = false;
     let mut network_deadline: Option<Instant> = None;
-    for source in &plan.sources {
+    for (i, source) in plan.sources.iter().enumerate() {
         if let Source::Gateway { .. } = source {
             if gateway_down {
                 continue;
@@ -291,7 +291,18 @@ pub fn run(
                     gateway_down |= why.unreachable();
                     ipfs_miss.get_or_insert_with(|| why.to_string());
                 }
-                progress.note(&format!("{}: {why}", source.describe()));
+                match (source, plan.sources.get(i + 1)) {
+                    // Moving from one Server to the next is worth a line: the user learns
+                    // which mirror failed and which one is used instead.
+                    (Source::Mirror { .. }, Some(next @ Source::Mirror { .. })) => {
+                        progress.info(&format!(
+                            "{}: {why}; trying the next Server: {}",
+                            source.describe(),
+                            next.describe()
+                        ))
+                    }
+                    _ => progress.note(&format!("{}: {why}", source.describe())),
+                }
                 failures.push((source.describe(), why));
             }
         }

@@ -251,6 +251,12 @@ impl PacmanConf {
     pub fn servers(&self, repo: &str) -> Result<Vec<String>, PacmanConfError> {
         self.run(&["--repo", repo, "Server"])
     }
+
+    /// The CacheServer URLs of one repository, in order (pacman 6.1 and later; older
+    /// pacman-conf refuses the question).
+    pub fn cache_servers(&self, repo: &str) -> Result<Vec<String>, PacmanConfError> {
+        self.run(&["--repo", repo, "CacheServer"])
+    }
 }
 
 /// Whether an answer is one pacman-conf could give: DBPath one absolute path, repository
@@ -264,7 +270,7 @@ fn plausible(args: &[&str], lines: &[String]) -> bool {
         ["DBPath"] => lines.len() == 1 && Path::new(&lines[0]).is_absolute(),
         ["CacheDir"] => lines.iter().all(|l| Path::new(l).is_absolute()),
         ["--repo-list"] => lines.iter().all(|r| crate::syncdb::is_plain_filename(r)),
-        ["--repo", _, "Server"] => lines.iter().all(|url| {
+        ["--repo", _, "Server" | "CacheServer"] => lines.iter().all(|url| {
             url.split_once("://").is_some_and(|(scheme, rest)| {
                 !scheme.is_empty()
                     && scheme

@@ -37,8 +37,8 @@ const LIMIT: Duration = Duration::from_secs(180);
 const ARCH_SIGLEVEL: &str = "Required DatabaseOptional";
 
 /// A World whose pacman is pacman 7 in the chroot.
-struct World7 {
-    w: World,
+pub(crate) struct World7 {
+    pub(crate) w: World,
     p7: Pacman7,
 }
 
@@ -58,7 +58,7 @@ impl std::ops::DerefMut for World7 {
 impl World7 {
     /// A World with a pacman.conf for pacman 7 (`DownloadUser = alpm`, `siglevel`, the mirror
     /// as the only Server) and a keyring that trusts the fixtures' signing key.
-    fn new(name: &str, with_node: bool, siglevel: &str) -> World7 {
+    pub(crate) fn new(name: &str, with_node: bool, siglevel: &str) -> World7 {
         let p7 = Pacman7::get();
         let w = World::new(name, with_node);
         // The download user must walk into the World (temporary directories are 0700).
@@ -73,11 +73,27 @@ impl World7 {
 
     /// Rewrites the World's pacman.conf (the file pacxfer's config names too).
     fn write_conf(&self, siglevel: &str, servers: &[&str], download_user: bool) {
+        let xfer = format!(
+            "{} --config {}",
+            pacxfer_bin().display(),
+            self.config.display()
+        );
+        self.write_conf_with(siglevel, servers, download_user, &xfer);
+    }
+
+    /// Like `write_conf`, with `xfer` as the XferCommand (followed by `%u %o`).
+    pub(crate) fn write_conf_with(
+        &self,
+        siglevel: &str,
+        servers: &[&str],
+        download_user: bool,
+        xfer: &str,
+    ) {
         let servers: String = servers.iter().map(|s| format!("Server = {s}\n")).collect();
         let text = format!(
             "[options]\nRootDir = {root}\nDBPath = {db}/\nCacheDir = {cache}/\nLogFile = {log}\n\
              GPGDir = {gpg}/\nHookDir = {hooks}/\nArchitecture = x86_64\nSigLevel = {siglevel}\n\
-             {user}XferCommand = {bin} --config {conf} %u %o\n\n[{REPO}]\n{servers}",
+             {user}XferCommand = {xfer} %u %o\n\n[{REPO}]\n{servers}",
             root = self.dir.join("root").display(),
             db = self.dbpath.display(),
             cache = self.dir.join("cache").display(),
@@ -89,8 +105,6 @@ impl World7 {
             } else {
                 ""
             },
-            bin = pacxfer_bin().display(),
-            conf = self.config.display(),
         );
         std::fs::write(&self.pacman_conf, text).expect("write pacman.conf");
     }
@@ -135,7 +149,7 @@ impl World7 {
     }
 
     /// `pacman --config <World's pacman.conf> ARGS...` inside the pacman 7 root.
-    fn pacman(&self, args: &[&str]) -> Run {
+    pub(crate) fn pacman(&self, args: &[&str]) -> Run {
         let dirs = self.dir.path().parent().expect("test-dirs");
         let bin = pacxfer_bin();
         let mut argv = vec!["pacman", "--config"];
@@ -169,7 +183,7 @@ impl World7 {
 
     /// Asserts the cache holds exactly `expected`'s bytes under `name`.
     #[track_caller]
-    fn assert_cached(&self, name: &str, expected: &Path, r: &Run) {
+    pub(crate) fn assert_cached(&self, name: &str, expected: &Path, r: &Run) {
         let cached = self.cache(name);
         assert!(
             cached.exists() && sha256_hex(&cached) == sha256_hex(expected),

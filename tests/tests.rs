@@ -24,6 +24,7 @@ mod world;
 
 mod breaker_tests;
 mod cli_tests;
+mod failover_tests;
 mod faults;
 mod fuzz;
 mod index_tests;

@@ -293,7 +293,7 @@ fn a_file_missing_everywhere_fails_with_one_line() {
         .one_error_line()
         .stderr_has("nope-1.0-1-any.pkg.tar.zst")
         .stderr_has("HTTP 404")
-        .stderr_has("pacman will try its next server");
+        .stderr_has("it was the last Server of [testrepo], so pacman has no other to try");
     assert_eq!(std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0), 0);
 }
 

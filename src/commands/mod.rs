@@ -207,6 +207,7 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
         ));
     }
     let seeded = session.seeded_copies(target.is_sig, &candidates, &target.dirs, &progress);
+    let database = never_listed(&target.listed_name);
     let plan = plan::plan(
         target.is_sig,
         &candidates,
@@ -215,7 +216,6 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
         &seeded,
         std::slice::from_ref(&target.url),
     );
-    let database = never_listed(&target.listed_name);
     let existing = if database && target.scheme != Scheme::File {
         existing_copy(session, &target, &progress)
     } else {
@@ -228,12 +228,114 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
         output,
         &progress,
         Delivery {
-            what_next: "pacman will try its next server",
+            what_next: "",
+            later: Some(&|| later_servers(session, &target, &candidates, database, &progress)),
             existing,
             server_time: database,
         },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Server lines of the repository pacman's URL came from that pacman lists after it.
+struct Failover {
+    repo: String,
+    /// The file's URL on each of those Servers, in pacman's order.
+    later: Vec<String>,
+}
+
+/// What the error line says pacman does after a failed call.
+fn what_next(failover: Option<&Failover>) -> String {
+    match failover {
+        None => "pacman will try its next Server, if it has one".to_string(),
+        Some(f) if f.later.is_empty() => format!(
+            "it was the last Server of [{}], so pacman has no other to try",
+            f.repo
+        ),
+        Some(f) => format!(
+            "the {} Server{} of [{}] after it failed too; pacman will try its next Server",
+            f.later.len(),
+            if f.later.len() == 1 { "" } else { "s" },
+            f.repo
+        ),
+    }
+}
+
+/// The repository whose Server line (or, for a package, CacheServer line) pacman built `%u`
+/// from, and that repository's later lines in pacman's order (CacheServer lines first, and none
+/// for databases, as pacman uses them). `None` when the URL is not one of a repository's
+/// Server lines: then only that URL is tried, as pacman asked.
+///
+/// Asked of pacman-conf (answers and refusals remembered) only for the repositories the file
+/// can belong to: those whose databases list it, the one a database file names, and path
+/// segments of the URL that name a repository.
+fn later_servers(
+    session: &Session,
+    target: &Target,
+    candidates: &[Entry],
+    database: bool,
+    progress: &Progress,
+) -> Option<Failover> {
+    let (base, raw_name) = target.url.rsplit_once('/')?;
+    let mut repos: Vec<String> = Vec::new();
+    let mut add = |r: &str| {
+        if !r.is_empty() && !repos.iter().any(|x| x == r) {
+            repos.push(r.to_string());
+        }
+    };
+    for e in plan::choose(candidates, &target.dirs) {
+        add(&e.repo);
+    }
+    if database {
+        let name = target.listed_name.as_str();
+        let repo = [".db", ".files"].iter().find_map(|ext| {
+            name.strip_suffix(ext)
+                .or_else(|| name.rsplit_once(&format!("{ext}.tar")).map(|(r, _)| r))
+        });
+        if let Some(repo) = repo {
+            add(repo);
+        }
+    }
+    if !target.dirs.is_empty() {
+        if let Ok(listed) = session.pacman_conf.repos() {
+            for dir in target.dirs.iter().filter(|d| listed.contains(d)) {
+                add(dir);
+            }
+        }
+    }
+    for repo in repos {
+        let mut lines = Vec::new();
+        if !database {
+            // pacman 6.1 and later; older pacman-conf refuses the question (remembered).
+            lines.extend(session.pacman_conf.cache_servers(&repo).unwrap_or_default());
+        }
+        match session.pacman_conf.servers(&repo) {
+            Ok(servers) => lines.extend(servers),
+            Err(e) => {
+                progress.note(&format!("no Server lines of [{repo}]: {e}"));
+                continue;
+            }
+        }
+        let bases: Vec<&str> = lines.iter().map(|l| l.trim_end_matches('/')).collect();
+        let Some(at) = bases.iter().position(|b| *b == base) else {
+            continue;
+        };
+        let mut later: Vec<String> = Vec::new();
+        for b in &bases[at + 1..] {
+            let url = format!("{b}/{raw_name}");
+            if *b != base && !later.contains(&url) {
+                later.push(url);
+            }
+        }
+        progress.note(&format!(
+            "{} is Server {} of {} of [{repo}]",
+            target.url,
+            at + 1,
+            bases.len()
+        ));
+        return Some(Failover { repo, later });
+    }
+    None
 }
 
 /// The copy of a database (or of its signature) pacman holds in `<DBPath>/sync/`, which makes
@@ -257,8 +359,11 @@ fn existing_copy(session: &Session, target: &Target, progress: &Progress) -> Opt
 
 /// How `deliver` goes about one file besides its plan.
 struct Delivery<'a> {
-    /// What the error line says comes next.
+    /// What the error line says comes next (unless `later` says it).
     what_next: &'a str,
+    /// When the plan fails: the Server lines to try next, worked out only then (pacman's
+    /// `%u`), so a call whose first URL serves costs no pacman-conf question.
+    later: Option<&'a dyn Fn() -> Option<Failover>>,
     /// The copy pacman holds (a database): HTTP mirrors are asked only if it changed.
     existing: Option<Existing>,
     /// Give the output the mtime the server gives the file, as pacman's own downloader does
@@ -308,7 +413,25 @@ fn deliver(
     }
     let mut ctx = Context::new(&session.config);
     ctx.existing = how.existing;
-    match download::run(plan, &mut out, &ctx, progress) {
+    let mut result = download::run(plan, &mut out, &ctx, progress);
+    let mut what_next = what_next.to_string();
+    if let (Err(DownloadError::AllFailed(failed)), Some(later)) = (&mut result, how.later) {
+        let failover = later();
+        what_next = self::what_next(failover.as_ref());
+        if let Some(f) = failover.filter(|f| !f.later.is_empty()) {
+            if let Some((url, why)) = failed.last() {
+                progress.info(&format!(
+                    "{url}: {why}; trying the next Server: {}",
+                    f.later[0]
+                ));
+            }
+            match download::run(&plan.mirrors_only(&f.later), &mut out, &ctx, progress) {
+                Err(DownloadError::AllFailed(more)) => failed.extend(more),
+                other => result = other,
+            }
+        }
+    }
+    match result {
         Ok(done) => {
             crate::cache::partial::forget(&session.places, &expect);
             let bytes = out
@@ -486,6 +609,7 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
         &progress,
         Delivery {
             what_next: "run it again to resume",
+            later: None,
             existing: None,
             server_time: false,
         },
