@@ -28,6 +28,9 @@ pub struct ClientOptions {
 /// One agent: keep it for every request of a process.
 pub struct Client {
     agent: Agent,
+    /// For plain `http://` through an HTTP proxy: the proxy asked in the absolute form, as
+    /// curl does (see `proxy`); `https://` goes through `agent`, with `CONNECT`.
+    plain: Option<Agent>,
     connect_timeout: Duration,
     stall_timeout: Duration,
     max_redirects: u32,
@@ -106,32 +109,40 @@ impl Client {
             ),
             None => None,
         };
-        let config: UreqConfig = Agent::config_builder()
-            .http_status_as_error(false)
-            // Redirects are followed here, under one deadline for the whole chain.
-            .max_redirects(0)
-            .user_agent(opts.user_agent.as_str())
-            // Package files are already compressed: ask for the bytes as they are stored.
-            .accept_encoding("identity")
-            .proxy(proxy)
-            .timeout_connect(Some(opts.connect_timeout))
-            // The status line and headers must all arrive within the stall timeout of the
-            // request being sent, however slowly a server drips them.
-            .timeout_recv_response(Some(opts.stall_timeout))
-            .timeout_per_read(Some(opts.stall_timeout))
-            .timeout_per_write(Some(opts.stall_timeout))
-            // A body read returns what the socket holds, up to this much: 1 MiB instead of
-            // ureq's 128 KiB makes a fast transfer 8 times fewer reads, writes and hand-overs
-            // to the hashing thread (verify::pump), for less CPU and more speed.
-            .input_buffer_size(1024 * 1024)
-            .tls_config(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::PlatformVerifier)
-                    .build(),
-            )
-            .build();
+        let plain = match &opts.proxy {
+            Some(p) => crate::proxy::PlainProxy::from_url(p)
+                .map_err(|e| HttpError::Other(format!("proxy {p:?} is not usable: {e}")))?,
+            None => None,
+        };
+        let config = |proxy: Option<ureq::Proxy>| -> UreqConfig {
+            Agent::config_builder()
+                .http_status_as_error(false)
+                // Redirects are followed here, under one deadline for the whole chain.
+                .max_redirects(0)
+                .user_agent(opts.user_agent.as_str())
+                // Package files are already compressed: ask for the bytes as they are stored.
+                .accept_encoding("identity")
+                .proxy(proxy)
+                .timeout_connect(Some(opts.connect_timeout))
+                // The status line and headers must all arrive within the stall timeout of the
+                // request being sent, however slowly a server drips them.
+                .timeout_recv_response(Some(opts.stall_timeout))
+                .timeout_per_read(Some(opts.stall_timeout))
+                .timeout_per_write(Some(opts.stall_timeout))
+                // A body read returns what the socket holds, up to this much: 1 MiB instead of
+                // ureq's 128 KiB makes a fast transfer 8 times fewer reads, writes and hand-overs
+                // to the hashing thread (verify::pump), for less CPU and more speed.
+                .input_buffer_size(1024 * 1024)
+                .tls_config(
+                    TlsConfig::builder()
+                        .root_certs(RootCerts::PlatformVerifier)
+                        .build(),
+                )
+                .build()
+        };
         Ok(Client {
-            agent: config.into(),
+            plain: plain.map(|p| p.agent(config(None))),
+            agent: config(proxy).into(),
             connect_timeout: opts.connect_timeout,
             stall_timeout: opts.stall_timeout,
             max_redirects: opts.max_redirects,
@@ -155,7 +166,14 @@ impl Client {
             if left.is_zero() {
                 return Err(HttpError::Timeout(allowed));
             }
-            let mut req = self.agent.get(&current);
+            let plain_http = current
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+            let agent = match &self.plain {
+                Some(plain) if plain_http => plain,
+                _ => &self.agent,
+            };
+            let mut req = agent.get(&current);
             if get.from > 0 {
                 req = req.header("Range", format!("bytes={}-", get.from));
             }

@@ -23,6 +23,7 @@ pub mod output;
 pub mod pacman_conf;
 pub mod plan;
 pub mod progress;
+pub mod proxy;
 pub mod publish;
 pub mod share;
 pub mod shown;

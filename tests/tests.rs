@@ -32,6 +32,7 @@ mod kubo_tests;
 mod pacman7_tests;
 mod pacman_tests;
 mod privilege;
+mod proxy_tests;
 mod publish_tests;
 mod rpc_tests;
 mod security;
