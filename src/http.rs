@@ -409,6 +409,10 @@ fn classify(e: ureq::Error, max_redirects: u32, waited: Duration) -> HttpError {
         E::HostNotFound => HttpError::Connect("host not found".into()),
         E::ConnectionFailed => HttpError::Connect("connection failed".into()),
         E::Tls(why) => HttpError::Connect(format!("TLS: {why}")),
+        E::Rustls(why) => HttpError::Connect(format!("TLS: {why}")),
+        // A failed handshake (a certificate refused, a server that speaks no TLS) comes as
+        // an I/O error around rustls's: no usable connection, like a refused one.
+        E::Io(io) if is_tls_failure(&io) => HttpError::Connect(format!("TLS: {io}")),
         E::TooManyRedirects => HttpError::TooManyRedirects(max_redirects),
         E::Io(io) => match io.kind() {
             io::ErrorKind::ConnectionRefused
@@ -420,6 +424,12 @@ fn classify(e: ureq::Error, max_redirects: u32, waited: Duration) -> HttpError {
         },
         other => HttpError::Other(other.to_string()),
     }
+}
+
+/// Whether an I/O error is rustls's (a TLS handshake that failed).
+fn is_tls_failure(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 /// Whether a body read failed because the source went silent.

@@ -5,7 +5,8 @@
 //! to TLS ports. The https mirror is `openssl s_server -WWW` with a throwaway certificate that
 //! pacxfer is told to trust through `SSL_CERT_FILE`. The mirror's name resolves only in squid's
 //! own hosts file, so nothing reaches it but through the proxy.
-
+//!
+//! And TLS that fails counts as an unreachable gateway for the circuit breaker.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fixtures::REPO;
-use crate::util::{dead_port, pacxfer, run, Run};
+use crate::util::{dead_port, pacxfer, run, Run, TestDir};
 use crate::world::World;
 
 /// The mirror's name: known to squid's hosts file only.
@@ -233,4 +234,26 @@ fn plain_http_goes_through_squid_as_curl_sends_it_and_https_through_connect() {
         "{}",
         refused.explain("squid let a CONNECT to a plain http port through")
     );
+}
+
+#[test]
+fn a_gateway_whose_tls_fails_is_skipped_like_a_dead_one() {
+    e2e!();
+    let mut w = World::new("breaker-tls", false);
+    let d = TestDir::new("breaker-tls-cert");
+    let (cert, key) = certificate(d.path(), "127.0.0.1", "IP:127.0.0.1");
+    // A certificate nobody trusts: the handshake fails.
+    let (_tls, port) = tls_server(d.path(), &cert, &key, d.join("s_server.log"));
+    w.configure(&format!("https://127.0.0.1:{port}"), &["/ipfs/{cid}"], "");
+    let tiny = w.fx.tiny.clone();
+
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("1.part"));
+    r.success()
+        .stderr_has("TLS: invalid peer certificate")
+        .stderr_has("from mirror");
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("2.part"));
+    r.success()
+        .stderr_has("circuit open after: cannot connect: TLS")
+        .stderr_has("from mirror");
+    w.assert_same(&w.out("2.part"), &tiny.path, &r);
 }
