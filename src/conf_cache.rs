@@ -6,9 +6,14 @@
 //! asked again. A configuration this reader cannot follow (a glob in a directory part) is
 //! never remembered.
 //!
+//! A question pacman-conf refused (it ran and failed, such as `--repo X Server` for a
+//! repository pacman.conf no longer lists while its database is still in sync/) is remembered
+//! too, under the same rule, so that it does not cost a process on every call either; one that
+//! pacman-conf could not be run for, or did not answer in time, is not.
+//!
 //! File format, one record per line, fields separated by TAB, values by US (0x1f):
-//! `pacxfer-conf-1`, then `dep PATH IDENTITY|missing` lines, then `ans ARGS LINES` lines, then
-//! `crc CRC32` of everything before it.
+//! `pacxfer-conf-2`, then `dep PATH IDENTITY|missing` lines, then `ans ARGS LINES` and
+//! `err ARGS MESSAGE` lines, then `crc CRC32` of everything before it.
 
 use std::collections::BTreeMap;
 use std::fs::Metadata;
@@ -17,7 +22,9 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Places;
 
-const TAG: &str = "pacxfer-conf-1";
+const TAG: &str = "pacxfer-conf-2";
+/// The longest refusal message kept.
+const MESSAGE_MAX: usize = 1000;
 const SEP: char = '\u{1f}';
 /// The largest answers file read.
 const FILE_MAX: u64 = 1 << 20;
@@ -30,6 +37,8 @@ pub struct ConfCache {
     /// worked out (then nothing is remembered).
     deps: Option<Vec<(PathBuf, String)>>,
     answers: BTreeMap<String, Vec<String>>,
+    /// Questions pacman-conf refused, and what it said.
+    refusals: BTreeMap<String, String>,
 }
 
 fn identity(meta: &Metadata) -> String {
@@ -166,19 +175,43 @@ impl ConfCache {
             name,
             deps,
             answers: BTreeMap::new(),
+            refusals: BTreeMap::new(),
         };
         if let Some(deps) = &cache.deps {
             for dir in places.trusted() {
                 let Ok(Some(bytes)) = dir.read(&cache.name, FILE_MAX) else {
                     continue;
                 };
-                if let Some(answers) = read(&bytes, deps) {
+                if let Some((answers, refusals)) = read(&bytes, deps) {
                     cache.answers = answers;
+                    cache.refusals = refusals;
                     break;
                 }
             }
         }
         cache
+    }
+
+    /// What pacman-conf said when it refused `args`, if it did under this configuration.
+    pub fn refusal(&self, args: &[&str]) -> Option<&String> {
+        self.refusals.get(&args.join(&SEP.to_string()))
+    }
+
+    /// Remembers that pacman-conf refused `args`, saying `message` (control characters become
+    /// spaces; at most 1000 characters are kept).
+    pub fn put_refusal(&mut self, args: &[&str], message: &str) {
+        if self.deps.is_none() {
+            return;
+        }
+        let message: String = message
+            .chars()
+            .map(|c| if c.is_control() || c == SEP { ' ' } else { c })
+            .take(MESSAGE_MAX)
+            .collect();
+        let key = args.join(&SEP.to_string());
+        self.answers.remove(&key);
+        self.refusals.insert(key, message);
+        self.save();
     }
 
     /// A remembered answer to `args`.
@@ -188,9 +221,18 @@ impl ConfCache {
 
     /// Remembers an answer (and writes the file) when the configuration can be followed.
     pub fn put(&mut self, args: &[&str], lines: &[String]) {
+        if self.deps.is_none() {
+            return;
+        }
+        let key = args.join(&SEP.to_string());
+        self.refusals.remove(&key);
+        self.answers.insert(key, lines.to_vec());
+        self.save();
+    }
+
+    /// Writes what is remembered, unless a value cannot be written in the format.
+    fn save(&self) {
         let Some(deps) = &self.deps else { return };
-        self.answers
-            .insert(args.join(&SEP.to_string()), lines.to_vec());
         let mut text = format!("{TAG}\n");
         for (path, id) in deps {
             let Some(p) = path.to_str() else { return };
@@ -206,14 +248,23 @@ impl ConfCache {
             let joined = lines.join(&SEP.to_string());
             text.push_str(&format!("ans\t{key}\t{joined}\n"));
         }
+        for (key, message) in &self.refusals {
+            if key.contains(['\n', '\t']) || message.contains(['\n', '\t']) {
+                return;
+            }
+            text.push_str(&format!("err\t{key}\t{message}\n"));
+        }
         let crc = crc32fast::hash(text.as_bytes());
         text.push_str(&format!("crc\t{crc}\n"));
         self.places.write_first(&self.name, text.as_bytes());
     }
 }
 
+/// Remembered answers and refusals.
+type Remembered = (BTreeMap<String, Vec<String>>, BTreeMap<String, String>);
+
 /// Reads a cache file whose dependencies are exactly `deps` as they are now.
-fn read(bytes: &[u8], deps: &[(PathBuf, String)]) -> Option<BTreeMap<String, Vec<String>>> {
+fn read(bytes: &[u8], deps: &[(PathBuf, String)]) -> Option<Remembered> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (body, crc_line) = text.trim_end_matches('\n').rsplit_once('\n')?;
     let crc: u32 = crc_line.strip_prefix("crc\t")?.parse().ok()?;
@@ -227,6 +278,7 @@ fn read(bytes: &[u8], deps: &[(PathBuf, String)]) -> Option<BTreeMap<String, Vec
     }
     let mut seen_deps = Vec::new();
     let mut answers = BTreeMap::new();
+    let mut refusals = BTreeMap::new();
     for line in lines {
         let mut f = line.splitn(3, '\t');
         match (f.next()?, f.next()?, f.next()) {
@@ -239,10 +291,13 @@ fn read(bytes: &[u8], deps: &[(PathBuf, String)]) -> Option<BTreeMap<String, Vec
                 };
                 answers.insert(key.to_string(), values);
             }
+            ("err", key, Some(message)) => {
+                refusals.insert(key.to_string(), message.to_string());
+            }
             _ => return None,
         }
     }
-    (seen_deps == deps).then_some(answers)
+    (seen_deps == deps).then_some((answers, refusals))
 }
 
 #[cfg(test)]
@@ -287,6 +342,42 @@ mod tests {
         std::fs::write(inc.join("b.conf"), "[b]\n").expect("write");
         let c = ConfCache::load(&places, &conf);
         assert!(c.get(&["--repo-list"]).is_none());
+    }
+
+    #[test]
+    fn refusals_are_remembered_under_the_same_rule() {
+        let d = tempfile::tempdir().expect("tmp");
+        let conf = d.path().join("pacman.conf");
+        let inc = d.path().join("mirrorlist");
+        std::fs::write(&conf, format!("[a]\nInclude = {}\n", inc.display())).expect("write");
+        std::fs::write(&inc, "Server = http://x\n").expect("write");
+        let places = Places::new(Some(&d.path().join("cache")));
+        let gone = ["--repo", "gone", "Server"];
+
+        let mut c = ConfCache::load(&places, &conf);
+        c.put(&["--repo-list"], &["a".to_string()]);
+        c.put_refusal(&gone, "error: repo 'gone'\tnot configured\n");
+        let c = ConfCache::load(&places, &conf);
+        assert_eq!(
+            c.refusal(&gone).map(String::as_str),
+            Some("error: repo 'gone' not configured ")
+        );
+        assert_eq!(c.get(&["--repo-list"]), Some(&vec!["a".to_string()]));
+        assert!(c.get(&gone).is_none());
+
+        // An answer replaces a refusal.
+        let mut c = ConfCache::load(&places, &conf);
+        c.put(&gone, &["http://y".to_string()]);
+        let c = ConfCache::load(&places, &conf);
+        assert!(c.refusal(&gone).is_none());
+        assert_eq!(c.get(&gone), Some(&vec!["http://y".to_string()]));
+
+        // A changed Include file: the refusal is forgotten with the answers.
+        let mut c = ConfCache::load(&places, &conf);
+        c.put_refusal(&gone, "not configured");
+        std::fs::write(&inc, "Server = http://z\n").expect("write");
+        let c = ConfCache::load(&places, &conf);
+        assert!(c.refusal(&gone).is_none());
     }
 
     #[test]

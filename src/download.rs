@@ -39,6 +39,8 @@ pub enum Failure {
     Request(HttpError),
     /// An HTTP status that carries no file.
     Status(u16),
+    /// 304 (not modified) to a request that set no condition: there is no file to keep.
+    UnaskedNotModified,
     /// A range answer that does not continue the file.
     Range(RangeError),
     /// The source went silent for the stall timeout.
@@ -75,6 +77,10 @@ impl fmt::Display for Failure {
             Failure::NotCached => write!(f, "not in the local IPFS node"),
             Failure::Request(e) => write!(f, "{e}"),
             Failure::Status(code) => write!(f, "HTTP {code}"),
+            Failure::UnaskedNotModified => write!(
+                f,
+                "HTTP 304 (not modified) to a request that asked for no condition"
+            ),
             Failure::Range(RangeError::NotSatisfiable) => {
                 write!(f, "HTTP 416: cannot resume from this offset")
             }
@@ -135,6 +141,7 @@ impl Failure {
                 | Failure::LongerThanAnnounced { .. }
                 | Failure::OverCap { .. }
                 | Failure::Range(RangeError::Wrong(_))
+                | Failure::UnaskedNotModified
         )
     }
 }
@@ -142,7 +149,8 @@ impl Failure {
 /// Bytes delivered.
 #[derive(Debug)]
 pub struct Delivered {
-    /// `ipfs`, `mirror`, `db-signature`, or `partial` (an earlier `.part` was already whole).
+    /// `ipfs`, `mirror`, `db-signature`, `partial` (an earlier `.part` was already whole), or
+    /// `unchanged` (the mirror answered 304: the copy pacman holds was copied).
     pub source: &'static str,
     /// The URL that served, for `-v`.
     pub url: String,
@@ -152,6 +160,9 @@ pub struct Delivered {
     pub resumed: u64,
     /// Why IPFS did not serve, when a gateway was tried and another source did.
     pub ipfs_miss: Option<String>,
+    /// When the source says the file last changed (`Last-Modified`, or the mtime of the copy
+    /// a 304 kept).
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// Every source failed.
@@ -187,6 +198,8 @@ impl std::error::Error for DownloadError {}
 pub struct Context<'a> {
     pub config: &'a Config,
     gateway: OnceCell<Result<gateway::Gateway, String>>,
+    /// The copy pacman holds of this database: HTTP mirrors are asked only if it changed.
+    pub existing: Option<mirror::Existing>,
 }
 
 impl<'a> Context<'a> {
@@ -194,6 +207,7 @@ impl<'a> Context<'a> {
         Context {
             config,
             gateway: OnceCell::new(),
+            existing: None,
         }
     }
 
@@ -223,7 +237,7 @@ pub fn run(
     let mut ipfs_miss: Option<String> = None;
     let mut gateway_down = false;
     let mut network_deadline: Option<Instant> = None;
-    for source in &plan.sources {
+    for (i, source) in plan.sources.iter().enumerate() {
         if let Source::Gateway { .. } = source {
             if gateway_down {
                 continue;
@@ -247,18 +261,28 @@ pub fn run(
             }
         }
         match result {
-            Ok((url, bytes)) => {
+            Ok(Got {
+                url,
+                bytes,
+                not_modified,
+                modified,
+            }) => {
                 // Passed-over sources that misbehaved are worth a warning; on failure the
                 // error line names them all instead.
                 for (source, why) in failures.iter().filter(|(_, why)| why.alarming()) {
                     progress.warn(&format!("{source}: {why}"));
                 }
                 return Ok(Delivered {
-                    source: source.label(),
+                    source: if not_modified {
+                        "unchanged"
+                    } else {
+                        source.label()
+                    },
                     url,
                     bytes,
                     resumed: out.found().min(bytes),
                     ipfs_miss: ipfs_miss.filter(|_| source.label() != "ipfs"),
+                    modified,
                 });
             }
             Err(Failure::Write(e)) => return Err(DownloadError::Output(e)),
@@ -267,7 +291,18 @@ pub fn run(
                     gateway_down |= why.unreachable();
                     ipfs_miss.get_or_insert_with(|| why.to_string());
                 }
-                progress.note(&format!("{}: {why}", source.describe()));
+                match (source, plan.sources.get(i + 1)) {
+                    // Moving from one Server to the next is worth a line: the user learns
+                    // which mirror failed and which one is used instead.
+                    (Source::Mirror { .. }, Some(next @ Source::Mirror { .. })) => {
+                        progress.info(&format!(
+                            "{}: {why}; trying the next Server: {}",
+                            source.describe(),
+                            next.describe()
+                        ))
+                    }
+                    _ => progress.note(&format!("{}: {why}", source.describe())),
+                }
                 failures.push((source.describe(), why));
             }
         }
@@ -304,6 +339,7 @@ fn already_whole(
                 bytes: out.len(),
                 resumed: out.len(),
                 ipfs_miss: None,
+                modified: None,
             }))
         }
         Verdict::Short => {
@@ -321,6 +357,17 @@ fn already_whole(
     }
 }
 
+/// What one source delivered.
+struct Got {
+    /// The URL that served.
+    url: String,
+    bytes: u64,
+    /// The mirror answered 304: the bytes are the copy pacman holds.
+    not_modified: bool,
+    /// `Last-Modified`, or the kept copy's mtime.
+    modified: Option<std::time::SystemTime>,
+}
+
 /// One source, resumed from what `out` holds; once more from byte 0 when the resumed whole is
 /// wrong or the source cannot resume.
 fn attempt(
@@ -329,11 +376,16 @@ fn attempt(
     ctx: &Context<'_>,
     progress: &Progress,
     budget: Option<Duration>,
-) -> Result<(String, u64), Failure> {
+) -> Result<Got, Failure> {
     if let Source::DbSignature { bytes, .. } = source {
         out.truncate().map_err(Failure::Write)?;
         out.append(bytes).map_err(Failure::Write)?;
-        return Ok((source.describe(), out.len()));
+        return Ok(Got {
+            url: source.describe(),
+            bytes: out.len(),
+            not_modified: false,
+            modified: None,
+        });
     }
     if let Source::Mirror { expect, .. } = source {
         if expect.is_empty() && !out.is_empty() {
@@ -364,7 +416,7 @@ fn transfer(
     ctx: &Context<'_>,
     progress: &Progress,
     budget: Option<Duration>,
-) -> Result<(String, u64), Failure> {
+) -> Result<Got, Failure> {
     let from = out.len();
     let (stream, expect) = match source {
         Source::Gateway {
@@ -381,10 +433,20 @@ fn transfer(
                 expect,
             )
         }
-        Source::Mirror { url, expect } => (
-            mirror::open(url, from, || mirror::client(ctx.config, url))?,
-            expect,
-        ),
+        Source::Mirror { url, expect } => {
+            // Only a file no database lists (a database) is asked conditionally.
+            let existing = ctx.existing.as_ref().filter(|_| expect.is_empty());
+            if let Some(copy) = existing.filter(|_| from == 0) {
+                progress.note(&format!(
+                    "asking {url} only if changed since {}",
+                    crate::http_date::format(copy.modified())
+                ));
+            }
+            (
+                mirror::open(url, from, existing, || mirror::client(ctx.config, url))?,
+                expect,
+            )
+        }
         Source::DbSignature { .. } => return Err(Failure::Other("not a stream".into())),
     };
     let Stream {
@@ -393,7 +455,15 @@ fn transfer(
         total,
         url,
         html,
+        last_modified,
+        not_modified,
     } = stream;
+    let got = |url: String, bytes: u64| Got {
+        url,
+        bytes,
+        not_modified,
+        modified: last_modified,
+    };
     if html && expect.is_empty() {
         return Err(Failure::Html);
     }
@@ -425,7 +495,11 @@ fn transfer(
             });
         }
     }
-    progress.start(source.label(), total.or(limit), out.len());
+    progress.start(
+        if not_modified { "kept" } else { source.label() },
+        total.or(limit),
+        out.len(),
+    );
     match verify::pump(&mut body, out, limit, progress) {
         Ok(_) => {}
         Err(PumpError::Write(e)) => return Err(Failure::Write(e)),
@@ -447,11 +521,11 @@ fn transfer(
                 out.truncate().map_err(Failure::Write)?;
                 Err(Failure::LongerThanAnnounced { announced: total })
             }
-            _ => Ok((url, out.len())),
+            _ => Ok(got(url, out.len())),
         };
     }
     match verify::judge(expect, out.len(), &out.sha256()) {
-        Verdict::Match => Ok((url, out.len())),
+        Verdict::Match => Ok(got(url, out.len())),
         // The body ended cleanly: the source holds a shorter file than the database lists.
         Verdict::Short => {
             let got = out.len();
@@ -472,7 +546,7 @@ fn transfer(
 /// downloader limits them: a sync database (`.db`, `.files`) 128 MiB, a detached signature
 /// 16 KiB. Anything else (a package of a repository not synced, `pacman -U URL`) is bounded
 /// by the length its server announces.
-fn unlisted_cap(url: &str) -> Option<u64> {
+pub fn unlisted_cap(url: &str) -> Option<u64> {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let name = path.rsplit('/').next().unwrap_or(path);
     if name.ends_with(".sig") {

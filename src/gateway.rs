@@ -85,6 +85,7 @@ pub fn open(
             from,
             only_if_cached: cached_only,
             response_timeout,
+            ..Get::default()
         },
     ) {
         Ok(reply) => reply,

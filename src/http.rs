@@ -28,6 +28,9 @@ pub struct ClientOptions {
 /// One agent: keep it for every request of a process.
 pub struct Client {
     agent: Agent,
+    /// For plain `http://` through an HTTP proxy: the proxy asked in the absolute form, as
+    /// curl does (see `proxy`); `https://` goes through `agent`, with `CONNECT`.
+    plain: Option<Agent>,
     connect_timeout: Duration,
     stall_timeout: Duration,
     max_redirects: u32,
@@ -43,6 +46,8 @@ pub struct Get {
     pub only_if_cached: bool,
     /// How long to wait for the response headers, instead of the stall timeout.
     pub response_timeout: Option<Duration>,
+    /// Send `If-Modified-Since`: a server whose file has not changed since then answers 304.
+    pub if_modified_since: Option<std::time::SystemTime>,
 }
 
 /// A response, reduced.
@@ -56,6 +61,8 @@ pub struct Reply {
     pub url: String,
     /// `Content-Type` names an HTML page.
     pub html: bool,
+    /// `Last-Modified`, when given and readable.
+    pub last_modified: Option<std::time::SystemTime>,
     pub body: Box<dyn Read + Send>,
 }
 
@@ -102,32 +109,40 @@ impl Client {
             ),
             None => None,
         };
-        let config: UreqConfig = Agent::config_builder()
-            .http_status_as_error(false)
-            // Redirects are followed here, under one deadline for the whole chain.
-            .max_redirects(0)
-            .user_agent(opts.user_agent.as_str())
-            // Package files are already compressed: ask for the bytes as they are stored.
-            .accept_encoding("identity")
-            .proxy(proxy)
-            .timeout_connect(Some(opts.connect_timeout))
-            // The status line and headers must all arrive within the stall timeout of the
-            // request being sent, however slowly a server drips them.
-            .timeout_recv_response(Some(opts.stall_timeout))
-            .timeout_per_read(Some(opts.stall_timeout))
-            .timeout_per_write(Some(opts.stall_timeout))
-            // A body read returns what the socket holds, up to this much: 1 MiB instead of
-            // ureq's 128 KiB makes a fast transfer 8 times fewer reads, writes and hand-overs
-            // to the hashing thread (verify::pump), for less CPU and more speed.
-            .input_buffer_size(1024 * 1024)
-            .tls_config(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::PlatformVerifier)
-                    .build(),
-            )
-            .build();
+        let plain = match &opts.proxy {
+            Some(p) => crate::proxy::PlainProxy::from_url(p)
+                .map_err(|e| HttpError::Other(format!("proxy {p:?} is not usable: {e}")))?,
+            None => None,
+        };
+        let config = |proxy: Option<ureq::Proxy>| -> UreqConfig {
+            Agent::config_builder()
+                .http_status_as_error(false)
+                // Redirects are followed here, under one deadline for the whole chain.
+                .max_redirects(0)
+                .user_agent(opts.user_agent.as_str())
+                // Package files are already compressed: ask for the bytes as they are stored.
+                .accept_encoding("identity")
+                .proxy(proxy)
+                .timeout_connect(Some(opts.connect_timeout))
+                // The status line and headers must all arrive within the stall timeout of the
+                // request being sent, however slowly a server drips them.
+                .timeout_recv_response(Some(opts.stall_timeout))
+                .timeout_per_read(Some(opts.stall_timeout))
+                .timeout_per_write(Some(opts.stall_timeout))
+                // A body read returns what the socket holds, up to this much: 1 MiB instead of
+                // ureq's 128 KiB makes a fast transfer 8 times fewer reads, writes and hand-overs
+                // to the hashing thread (verify::pump), for less CPU and more speed.
+                .input_buffer_size(1024 * 1024)
+                .tls_config(
+                    TlsConfig::builder()
+                        .root_certs(RootCerts::PlatformVerifier)
+                        .build(),
+                )
+                .build()
+        };
         Ok(Client {
-            agent: config.into(),
+            plain: plain.map(|p| p.agent(config(None))),
+            agent: config(proxy).into(),
             connect_timeout: opts.connect_timeout,
             stall_timeout: opts.stall_timeout,
             max_redirects: opts.max_redirects,
@@ -151,12 +166,22 @@ impl Client {
             if left.is_zero() {
                 return Err(HttpError::Timeout(allowed));
             }
-            let mut req = self.agent.get(&current);
+            let plain_http = current
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+            let agent = match &self.plain {
+                Some(plain) if plain_http => plain,
+                _ => &self.agent,
+            };
+            let mut req = agent.get(&current);
             if get.from > 0 {
                 req = req.header("Range", format!("bytes={}-", get.from));
             }
             if get.only_if_cached {
                 req = req.header("Cache-Control", "only-if-cached");
+            }
+            if let Some(since) = get.if_modified_since {
+                req = req.header("If-Modified-Since", crate::http_date::format(since));
             }
             let req = req
                 .config()
@@ -204,6 +229,10 @@ impl Client {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(is_html);
+        let last_modified = headers
+            .get("last-modified")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::http_date::parse);
         let body = SpeedFloor::new(response.into_body().into_reader(), self.stall_timeout);
         Ok(Reply {
             status,
@@ -211,6 +240,7 @@ impl Client {
             content_range,
             url: current,
             html,
+            last_modified,
             body: Box::new(body),
         })
     }
@@ -305,6 +335,10 @@ pub struct Stream {
     pub url: String,
     /// The source labelled it an HTML page.
     pub html: bool,
+    /// When the source says the file last changed (`Last-Modified`).
+    pub last_modified: Option<std::time::SystemTime>,
+    /// The source answered 304 (not modified): the body is the copy already held.
+    pub not_modified: bool,
 }
 
 /// Why a reply cannot be used as the rest of the file.
@@ -347,6 +381,8 @@ impl Reply {
                     total: cr.total,
                     url: self.url,
                     html: self.html,
+                    last_modified: self.last_modified,
+                    not_modified: false,
                 })
             }
             416 => Err(RangeError::NotSatisfiable),
@@ -356,6 +392,8 @@ impl Reply {
                 total: self.content_length,
                 url: self.url,
                 html: self.html,
+                last_modified: self.last_modified,
+                not_modified: false,
             }),
         }
     }
@@ -371,6 +409,10 @@ fn classify(e: ureq::Error, max_redirects: u32, waited: Duration) -> HttpError {
         E::HostNotFound => HttpError::Connect("host not found".into()),
         E::ConnectionFailed => HttpError::Connect("connection failed".into()),
         E::Tls(why) => HttpError::Connect(format!("TLS: {why}")),
+        E::Rustls(why) => HttpError::Connect(format!("TLS: {why}")),
+        // A failed handshake (a certificate refused, a server that speaks no TLS) comes as
+        // an I/O error around rustls's: no usable connection, like a refused one.
+        E::Io(io) if is_tls_failure(&io) => HttpError::Connect(format!("TLS: {io}")),
         E::TooManyRedirects => HttpError::TooManyRedirects(max_redirects),
         E::Io(io) => match io.kind() {
             io::ErrorKind::ConnectionRefused
@@ -382,6 +424,12 @@ fn classify(e: ureq::Error, max_redirects: u32, waited: Duration) -> HttpError {
         },
         other => HttpError::Other(other.to_string()),
     }
+}
+
+/// Whether an I/O error is rustls's (a TLS handshake that failed).
+fn is_tls_failure(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 /// Whether a body read failed because the source went silent.

@@ -194,6 +194,28 @@ impl Output {
     }
 }
 
+impl Output {
+    /// Sets the file's mtime (and atime) to `time`, as pacman's own downloader does with a
+    /// server's `Last-Modified`, so that the next `If-Modified-Since` is exact.
+    pub fn set_mtime(&self, time: std::time::SystemTime) -> io::Result<()> {
+        let since = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a time before 1970"))?;
+        let at = rustix::fs::Timespec {
+            tv_sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: since.subsec_nanos().into(),
+        };
+        rustix::fs::futimens(
+            &self.file,
+            &rustix::fs::Timestamps {
+                last_access: at,
+                last_modification: at,
+            },
+        )?;
+        Ok(())
+    }
+}
+
 /// Appends to an `Output` from its `appending`, the hashing done by another thread: fill
 /// `space()`, then `commit` what was filled.
 pub struct Appender<'a> {

@@ -89,6 +89,10 @@ pub enum PacmanConfError {
     Spawn(std::io::Error),
     /// It ran and failed.
     Failed { args: String, stderr: String },
+    /// It ran and failed on an earlier call, under the same pacman.conf (remembered).
+    Refused { args: String, stderr: String },
+    /// It did not answer in time (now or earlier in this process).
+    TimedOut { args: String },
 }
 
 impl fmt::Display for PacmanConfError {
@@ -102,6 +106,18 @@ impl fmt::Display for PacmanConfError {
                 }
                 Ok(())
             }
+            PacmanConfError::Refused { args, stderr } => {
+                write!(f, "`pacman-conf {args}` failed")?;
+                if !stderr.is_empty() {
+                    write!(f, ": {stderr}")?;
+                }
+                write!(f, " (remembered until pacman.conf changes)")
+            }
+            PacmanConfError::TimedOut { args } => write!(
+                f,
+                "`pacman-conf {args}` gave no answer within {}s (does pacman.conf include a FIFO or a slow file system?)",
+                ASK_TIMEOUT.as_secs()
+            ),
         }
     }
 }
@@ -130,16 +146,29 @@ impl PacmanConf {
                 return Ok(lines.clone());
             }
         }
-        let lines = self.ask(args)?;
-        cache.borrow_mut().put(args, &lines);
-        Ok(lines)
+        if let Some(stderr) = cache.borrow().refusal(args) {
+            return Err(PacmanConfError::Refused {
+                args: args.join(" "),
+                stderr: stderr.clone(),
+            });
+        }
+        match self.ask(args) {
+            Ok(lines) => {
+                cache.borrow_mut().put(args, &lines);
+                Ok(lines)
+            }
+            Err(PacmanConfError::Failed { args: a, stderr }) => {
+                cache.borrow_mut().put_refusal(args, &stderr);
+                Err(PacmanConfError::Failed { args: a, stderr })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn ask(&self, args: &[&str]) -> Result<Vec<String>, PacmanConfError> {
         if self.timed_out.get() {
-            return Err(PacmanConfError::Failed {
+            return Err(PacmanConfError::TimedOut {
                 args: args.join(" "),
-                stderr: "not asked: it did not answer in time before".into(),
             });
         }
         // pacman's own copy where it is, rather than whatever PATH names first.
@@ -161,12 +190,8 @@ impl PacmanConf {
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::TimedOut => {
                 self.timed_out.set(true);
-                PacmanConfError::Failed {
+                PacmanConfError::TimedOut {
                     args: args.join(" "),
-                    stderr: format!(
-                    "no answer within {}s (does pacman.conf include a FIFO or a slow file system?)",
-                    ASK_TIMEOUT.as_secs()
-                ),
                 }
             }
             _ => PacmanConfError::Spawn(e),
@@ -226,6 +251,12 @@ impl PacmanConf {
     pub fn servers(&self, repo: &str) -> Result<Vec<String>, PacmanConfError> {
         self.run(&["--repo", repo, "Server"])
     }
+
+    /// The CacheServer URLs of one repository, in order (pacman 6.1 and later; older
+    /// pacman-conf refuses the question).
+    pub fn cache_servers(&self, repo: &str) -> Result<Vec<String>, PacmanConfError> {
+        self.run(&["--repo", repo, "CacheServer"])
+    }
 }
 
 /// Whether an answer is one pacman-conf could give: DBPath one absolute path, repository
@@ -239,7 +270,7 @@ fn plausible(args: &[&str], lines: &[String]) -> bool {
         ["DBPath"] => lines.len() == 1 && Path::new(&lines[0]).is_absolute(),
         ["CacheDir"] => lines.iter().all(|l| Path::new(l).is_absolute()),
         ["--repo-list"] => lines.iter().all(|r| crate::syncdb::is_plain_filename(r)),
-        ["--repo", _, "Server"] => lines.iter().all(|url| {
+        ["--repo", _, "Server" | "CacheServer"] => lines.iter().all(|url| {
             url.split_once("://").is_some_and(|(scheme, rest)| {
                 !scheme.is_empty()
                     && scheme

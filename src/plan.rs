@@ -78,6 +78,29 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The same file from other mirror URLs only (Server lines tried after this plan failed),
+    /// checked as this plan's mirrors are.
+    pub fn mirrors_only(&self, urls: &[String]) -> Plan {
+        let expect = self
+            .sources
+            .iter()
+            .find_map(|s| match s {
+                Source::Mirror { expect, .. } => Some(expect.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.expected());
+        Plan {
+            sources: urls
+                .iter()
+                .map(|url| Source::Mirror {
+                    url: url.clone(),
+                    expect: expect.clone(),
+                })
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+
     /// What the bytes must be, from the sources that check them (empty for a file no
     /// database lists).
     pub fn expected(&self) -> Vec<Expected> {

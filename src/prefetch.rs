@@ -28,6 +28,10 @@ use crate::plan::{self, Plan};
 use crate::progress::{Batch, Progress};
 use crate::syncdb::{self, Entry, SyncDb};
 
+/// The largest database and database signature taken (pacman's own limits).
+const DB_CAP: u64 = 128 << 20;
+const SIG_CAP: u64 = 16 << 10;
+
 /// How long `pacman -Sp` may take.
 const PACMAN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -125,6 +129,18 @@ pub fn download_file(
     dest: &Path,
     progress: &Progress,
 ) -> Result<Delivered, String> {
+    download_since(config, plan, dest, None, progress)
+}
+
+/// [`download_file`], asking the mirror only for a file that changed since `existing` (a
+/// database copy): on 304 that copy is the result. The file gets the mirror's Last-Modified.
+fn download_since(
+    config: &Config,
+    plan: &Plan,
+    dest: &Path,
+    existing: Option<crate::mirror::Existing>,
+    progress: &Progress,
+) -> Result<Delivered, String> {
     let mut part = dest.as_os_str().to_owned();
     part.push(".part");
     let part = PathBuf::from(part);
@@ -135,11 +151,16 @@ pub fn download_file(
         ))
     })
     .map_err(|e| format!("{}: {e}", part.display()))?;
-    let ctx = Context::new(config);
+    let mut ctx = Context::new(config);
+    ctx.existing = existing;
     match download::run(plan, &mut out, &ctx, progress) {
         Ok(done) => {
             out.finish()
                 .map_err(|e| format!("{}: {e}", part.display()))?;
+            if let Some(time) = done.modified {
+                // Without it the next run would ask unconditionally: only a cost.
+                let _ = out.set_mtime(time);
+            }
             std::fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
             Ok(done)
         }
@@ -178,7 +199,11 @@ pub fn sync_db(
         let mut part = dest.clone().into_os_string();
         part.push(".part");
         let _ = std::fs::remove_file(PathBuf::from(part));
-        match download_file(&mirror_only, &plan, &dest, progress) {
+        let cap = if required { DB_CAP } else { SIG_CAP };
+        let existing = crate::mirror::Existing::open(&private.sync_dir(), &name, cap)
+            .ok()
+            .flatten();
+        match download_since(&mirror_only, &plan, &dest, existing, progress) {
             Ok(_) => {}
             Err(why) if !required => {
                 let _ = std::fs::remove_file(&dest);

@@ -127,12 +127,20 @@ impl Progress {
         }
         let elapsed = self.started.elapsed();
         let fresh = bytes.saturating_sub(resumed);
-        let mut text = format!(
-            "{filename} {} from {source} in {} ({}/s)",
-            size(bytes),
-            secs(elapsed),
-            size(rate(fresh, elapsed))
-        );
+        let mut text = if source == "unchanged" {
+            format!(
+                "{filename} {} unchanged on the mirror (304): the copy pacman has, kept in {}",
+                size(bytes),
+                secs(elapsed)
+            )
+        } else {
+            format!(
+                "{filename} {} from {source} in {} ({}/s)",
+                size(bytes),
+                secs(elapsed),
+                size(rate(fresh, elapsed))
+            )
+        };
         if resumed > 0 {
             text.push_str(&format!(", resumed at {}", size(resumed)));
         }

@@ -128,6 +128,9 @@ impl Fault {
         Fault::LongerThanAnnounced,
         Fault::ChunkedOverLength,
         Fault::SlowRedirect,
+        // 304 Not Modified to anything, with a text body (which a 304 may not carry) and no
+        // Last-Modified.
+        Fault::Status(304),
     ];
 
     pub fn name(&self) -> String {

@@ -174,7 +174,10 @@ impl Bench {
         };
         let url = format!("{}/{REPO}/os/x86_64/{name}", self.server.base(case.mirror));
         let mut cmd = pacxfer();
-        cmd.arg("--config")
+        // Each case is a call of its own: what one leaves in the cache (a kept partial
+        // download, a breaker) is never another's, whatever runs alongside it.
+        cmd.env("PACXFER_CACHE_DIR", self.dir.join(format!("cache/{index}")))
+            .arg("--config")
             .arg(self.config(case.gateway))
             .arg(&url)
             .arg(&out);

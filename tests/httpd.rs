@@ -1,6 +1,11 @@
 //! The tests' HTTP mirror: a static file server on a free loopback port that serves a
 //! directory (GET, HEAD, `Range: bytes=N-` and `N-M`), one thread per connection, and keeps an
 //! access log that tests read to learn which files the mirror served.
+//!
+//! Like nginx and Apache, it sends each file's mtime as `Last-Modified` and answers
+//! `If-Modified-Since` with 304 and no body when the file's mtime (in whole seconds) is not
+//! later than the date asked; `ignore_conditions` makes it a server that ignores the header.
+//! HTTP dates are written and read by GNU `date`, not by pacxfer's code.
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,6 +24,8 @@ pub struct Hit {
     pub user_agent: Option<String>,
     /// The request named an absolute URL: it came through this server as a proxy.
     pub proxied: bool,
+    /// The `If-Modified-Since` header, as sent.
+    pub if_modified_since: Option<String>,
     pub status: u16,
     pub bytes: u64,
 }
@@ -30,6 +37,8 @@ pub struct Mirror {
     stop: Arc<AtomicBool>,
     /// Paths ending so are answered only after that long.
     slow: Arc<Mutex<Vec<(String, Duration)>>>,
+    /// Answer every request in full, whatever `If-Modified-Since` says.
+    ignore_conditions: Arc<AtomicBool>,
 }
 
 impl Mirror {
@@ -40,8 +49,14 @@ impl Mirror {
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let slow: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
-        let (root2, log2, stop2, slow2) =
-            (root.to_path_buf(), log.clone(), stop.clone(), slow.clone());
+        let ignore_conditions = Arc::new(AtomicBool::new(false));
+        let (root2, log2, stop2, slow2, ignore2) = (
+            root.to_path_buf(),
+            log.clone(),
+            stop.clone(),
+            slow.clone(),
+            ignore_conditions.clone(),
+        );
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
@@ -49,8 +64,9 @@ impl Mirror {
                 }
                 let Ok(conn) = conn else { continue };
                 let (root, log, slow) = (root2.clone(), log2.clone(), slow2.clone());
+                let honour = !ignore2.load(Ordering::SeqCst);
                 thread::spawn(move || {
-                    let _ = handle(conn, &root, &log, &slow);
+                    let _ = handle(conn, &root, &log, &slow, honour);
                 });
             }
         });
@@ -59,7 +75,13 @@ impl Mirror {
             log,
             stop,
             slow,
+            ignore_conditions,
         }
+    }
+
+    /// From now on, answer in full whatever `If-Modified-Since` says (as some servers do).
+    pub fn ignore_conditions(&self) {
+        self.ignore_conditions.store(true, Ordering::SeqCst);
     }
 
     /// Answers requests for paths ending in `suffix` only after `delay`.
@@ -93,8 +115,8 @@ impl Mirror {
             .iter()
             .map(|h| {
                 format!(
-                    "{} {} range={:?} -> {} ({} bytes)\n",
-                    h.method, h.path, h.range, h.status, h.bytes
+                    "{} {} range={:?} ims={:?} -> {} ({} bytes)\n",
+                    h.method, h.path, h.range, h.if_modified_since, h.status, h.bytes
                 )
             })
             .collect()
@@ -118,6 +140,7 @@ struct Head {
     target: String,
     range: Option<String>,
     user_agent: Option<String>,
+    if_modified_since: Option<String>,
 }
 
 fn read_head(reader: &mut impl BufRead) -> std::io::Result<Head> {
@@ -129,6 +152,7 @@ fn read_head(reader: &mut impl BufRead) -> std::io::Result<Head> {
         target: parts.next().unwrap_or("/").to_string(),
         range: None,
         user_agent: None,
+        if_modified_since: None,
     };
     loop {
         let mut line = String::new();
@@ -139,6 +163,7 @@ fn read_head(reader: &mut impl BufRead) -> std::io::Result<Head> {
             match k.trim().to_ascii_lowercase().as_str() {
                 "range" => head.range = Some(v.trim().to_string()),
                 "user-agent" => head.user_agent = Some(v.trim().to_string()),
+                "if-modified-since" => head.if_modified_since = Some(v.trim().to_string()),
                 _ => {}
             }
         }
@@ -151,6 +176,7 @@ fn handle(
     root: &Path,
     log: &Mutex<Vec<Hit>>,
     slow: &Mutex<Vec<(String, Duration)>>,
+    honour_conditions: bool,
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -168,6 +194,7 @@ fn handle(
         target,
         range,
         user_agent,
+        if_modified_since,
     } = head;
     // A proxy request may also name the whole URL: serve its path from the same tree.
     let (proxied, target) = match target.strip_prefix("http://") {
@@ -198,11 +225,24 @@ fn handle(
             range: range.clone(),
             user_agent: user_agent.clone(),
             proxied,
+            if_modified_since: if_modified_since.clone(),
             status,
             bytes,
         });
     };
-    respond(&mut out, root, &method, &path, range.as_deref(), record)?;
+    let since = if_modified_since
+        .as_deref()
+        .filter(|_| honour_conditions)
+        .and_then(unix_time);
+    respond(
+        &mut out,
+        root,
+        &method,
+        &path,
+        range.as_deref(),
+        since,
+        record,
+    )?;
     Ok(())
 }
 
@@ -212,6 +252,7 @@ fn respond(
     method: &str,
     path: &str,
     range: Option<&str>,
+    if_modified_since: Option<i64>,
     record: impl FnOnce(u16, u64),
 ) -> std::io::Result<()> {
     // `/redirect/N/<path>` answers 302 N times before `<path>`; `/redirect/loop/...` forever.
@@ -259,6 +300,18 @@ fn respond(
     if !file.metadata()?.is_file() {
         return simple(out, 404, "not found", record);
     }
+    let mtime = {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata()?.mtime()
+    };
+    let last_modified = http_date(mtime);
+    if if_modified_since.is_some_and(|since| mtime <= since) {
+        let head = format!(
+            "HTTP/1.1 304 Not Modified\r\nLast-Modified: {last_modified}\r\nConnection: close\r\n\r\n"
+        );
+        record(304, 0);
+        return out.write_all(head.as_bytes());
+    }
     let (status, start, end) = match range.and_then(|r| parse_range(r, len)) {
         Some(Ok((s, e))) => (206, s, e),
         Some(Err(())) => {
@@ -272,7 +325,7 @@ fn respond(
     };
     let count = if len == 0 { 0 } else { end - start + 1 };
     let mut head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\nLast-Modified: {last_modified}\r\nConnection: close\r\n",
         if status == 206 { "Partial Content" } else { "OK" }
     );
     if status == 206 {
@@ -343,4 +396,32 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `secs` since the epoch as an HTTP date, by GNU `date`.
+fn http_date(secs: i64) -> String {
+    let out = std::process::Command::new("date")
+        .env("LC_ALL", "C")
+        .args([
+            "-u",
+            "-d",
+            &format!("@{secs}"),
+            "+%a, %d %b %Y %H:%M:%S GMT",
+        ])
+        .output()
+        .expect("run date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An HTTP date as seconds since the epoch, by GNU `date`; `None` when it cannot read it.
+fn unix_time(http_date: &str) -> Option<i64> {
+    let out = std::process::Command::new("date")
+        .env("LC_ALL", "C")
+        .args(["-u", "-d", http_date, "+%s"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }

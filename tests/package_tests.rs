@@ -23,24 +23,9 @@ fn ensure_builder() {
 /// this test runs with, or, when it sits where the builder cannot reach (`/root`), a copy of it
 /// made once with hard links below `target/`.
 fn toolchain_for_builder() -> PathBuf {
-    let cargo = run(Command::new("rustup").args(["which", "cargo"]))
-        .output
-        .status
-        .success()
-        .then(|| {
-            PathBuf::from(
-                run(Command::new("rustup").args(["which", "cargo"]))
-                    .stdout()
-                    .trim(),
-            )
-        })
-        .unwrap_or_else(|| {
-            PathBuf::from(
-                run(Command::new("sh").args(["-c", "command -v cargo"]))
-                    .stdout()
-                    .trim(),
-            )
-        });
+    let found =
+        run(Command::new("sh").args(["-c", "rustup which cargo 2>/dev/null || command -v cargo"]));
+    let cargo = PathBuf::from(found.success().stdout().trim());
     let cargo = std::fs::canonicalize(&cargo).unwrap_or(cargo);
     let dir = cargo
         .parent()

@@ -37,8 +37,8 @@ const LIMIT: Duration = Duration::from_secs(180);
 const ARCH_SIGLEVEL: &str = "Required DatabaseOptional";
 
 /// A World whose pacman is pacman 7 in the chroot.
-struct World7 {
-    w: World,
+pub(crate) struct World7 {
+    pub(crate) w: World,
     p7: Pacman7,
 }
 
@@ -58,7 +58,7 @@ impl std::ops::DerefMut for World7 {
 impl World7 {
     /// A World with a pacman.conf for pacman 7 (`DownloadUser = alpm`, `siglevel`, the mirror
     /// as the only Server) and a keyring that trusts the fixtures' signing key.
-    fn new(name: &str, with_node: bool, siglevel: &str) -> World7 {
+    pub(crate) fn new(name: &str, with_node: bool, siglevel: &str) -> World7 {
         let p7 = Pacman7::get();
         let w = World::new(name, with_node);
         // The download user must walk into the World (temporary directories are 0700).
@@ -73,11 +73,27 @@ impl World7 {
 
     /// Rewrites the World's pacman.conf (the file pacxfer's config names too).
     fn write_conf(&self, siglevel: &str, servers: &[&str], download_user: bool) {
+        let xfer = format!(
+            "{} --config {}",
+            pacxfer_bin().display(),
+            self.config.display()
+        );
+        self.write_conf_with(siglevel, servers, download_user, &xfer);
+    }
+
+    /// Like `write_conf`, with `xfer` as the XferCommand (followed by `%u %o`).
+    pub(crate) fn write_conf_with(
+        &self,
+        siglevel: &str,
+        servers: &[&str],
+        download_user: bool,
+        xfer: &str,
+    ) {
         let servers: String = servers.iter().map(|s| format!("Server = {s}\n")).collect();
         let text = format!(
             "[options]\nRootDir = {root}\nDBPath = {db}/\nCacheDir = {cache}/\nLogFile = {log}\n\
              GPGDir = {gpg}/\nHookDir = {hooks}/\nArchitecture = x86_64\nSigLevel = {siglevel}\n\
-             {user}XferCommand = {bin} --config {conf} %u %o\n\n[{REPO}]\n{servers}",
+             {user}XferCommand = {xfer} %u %o\n\n[{REPO}]\n{servers}",
             root = self.dir.join("root").display(),
             db = self.dbpath.display(),
             cache = self.dir.join("cache").display(),
@@ -89,8 +105,6 @@ impl World7 {
             } else {
                 ""
             },
-            bin = pacxfer_bin().display(),
-            conf = self.config.display(),
         );
         std::fs::write(&self.pacman_conf, text).expect("write pacman.conf");
     }
@@ -135,7 +149,7 @@ impl World7 {
     }
 
     /// `pacman --config <World's pacman.conf> ARGS...` inside the pacman 7 root.
-    fn pacman(&self, args: &[&str]) -> Run {
+    pub(crate) fn pacman(&self, args: &[&str]) -> Run {
         let dirs = self.dir.path().parent().expect("test-dirs");
         let bin = pacxfer_bin();
         let mut argv = vec!["pacman", "--config"];
@@ -169,7 +183,7 @@ impl World7 {
 
     /// Asserts the cache holds exactly `expected`'s bytes under `name`.
     #[track_caller]
-    fn assert_cached(&self, name: &str, expected: &Path, r: &Run) {
+    pub(crate) fn assert_cached(&self, name: &str, expected: &Path, r: &Run) {
         let cached = self.cache(name);
         assert!(
             cached.exists() && sha256_hex(&cached) == sha256_hex(expected),
@@ -654,4 +668,149 @@ fn pacman7_resumes_in_the_next_run_a_download_cut_off_in_a_failed_one() {
         "{}",
         runs[1].explain("the second run should resume where the first was cut off")
     );
+}
+
+/// `-Sy` twice, `-Syy`, then `-Sy` once the mirror's database changed, by pacman 7 in the
+/// root or by the host's pacman 6.0: each database (and, for pacman 7, its signature) is
+/// downloaded in full once, asked for with `If-Modified-Since` from the copy in sync/ after
+/// that and answered 304 with no body, in full again on pacman 6's `-Syy` (pacman removed the
+/// database first), and in full once it changed.
+fn sync_asks_only_for_changes(pacman7: bool) {
+    use crate::unchanged_tests::{mirror_db, mtime, set_mtime, PAST};
+    let (name, siglevel) = if pacman7 {
+        ("pacman7-unchanged", ARCH_SIGLEVEL)
+    } else {
+        ("pacman6-unchanged", "Never")
+    };
+    let w = World7::new(name, false, siglevel);
+    let server = format!("{}/$repo/os/$arch", w.mirror.url());
+    w.write_conf(siglevel, &[server.as_str()], pacman7);
+    let db = mirror_db(&w);
+    let db_sig = db.with_file_name(format!("{REPO}.db.sig"));
+    let sync_db = w.dbpath.join(format!("sync/{REPO}.db"));
+    if pacman7 {
+        let home = fixture_gnupg(w.fx);
+        let mut sign = Command::new("gpg");
+        sign.arg("--homedir")
+            .arg(&home)
+            .args(["--batch", "--yes", "--detach-sign", "--no-armor", "-o"])
+            .arg(&db_sig)
+            .arg(&db);
+        run(&mut sign).success();
+        set_mtime(&db_sig, PAST);
+    }
+    set_mtime(&db, PAST);
+    std::fs::remove_file(&sync_db).expect("rm db");
+    let pacman = |args: &[&str]| {
+        if pacman7 {
+            w.pacman(args)
+        } else {
+            w.w.pacman(args)
+        }
+    };
+    // What the mirror answered for `file` in the last call: (status, If-Modified-Since sent,
+    // bytes).
+    let seen = std::cell::Cell::new(0usize);
+    let answers = |file: &str| -> Vec<(u16, bool, u64)> {
+        w.mirror.hits()[seen.get()..]
+            .iter()
+            .filter(|h| h.path.ends_with(&format!("/{file}")))
+            .map(|h| (h.status, h.if_modified_since.is_some(), h.bytes))
+            .collect()
+    };
+    let size = std::fs::metadata(&db).expect("stat").len();
+    let sig_size = std::fs::metadata(&db_sig).map(|m| m.len()).unwrap_or(0);
+    let db_name = format!("{REPO}.db");
+    let sig_name = format!("{REPO}.db.sig");
+
+    // First sync: in full, and the copy gets the mirror's time.
+    let r = pacman(&["-Sy"]);
+    r.success();
+    assert_eq!(
+        answers(&db_name),
+        [(200, false, size)],
+        "{}",
+        w.mirror.log_text()
+    );
+    if pacman7 {
+        assert_eq!(
+            answers(&sig_name),
+            [(200, false, sig_size)],
+            "{}",
+            w.mirror.log_text()
+        );
+    }
+    assert_eq!(sha256_hex(&sync_db), sha256_hex(&db), "{}", r.explain("db"));
+    assert_eq!(mtime(&sync_db), PAST as i64, "{}", r.explain("db mtime"));
+    seen.set(w.mirror.hits().len());
+
+    // Again: one conditional request each, 304, no bytes; the copy stays as it was.
+    let r = pacman(&["-Sy"]);
+    r.success()
+        .stderr_has(&format!("{db_name} "))
+        .stderr_has("unchanged");
+    assert_eq!(
+        answers(&db_name),
+        [(304, true, 0)],
+        "{}",
+        w.mirror.log_text()
+    );
+    if pacman7 {
+        assert_eq!(
+            answers(&sig_name),
+            [(304, true, 0)],
+            "{}",
+            w.mirror.log_text()
+        );
+    }
+    assert_eq!(sha256_hex(&sync_db), sha256_hex(&db), "{}", r.explain("db"));
+    assert_eq!(mtime(&sync_db), PAST as i64, "{}", r.explain("db mtime"));
+    // pacman reads the database it was handed.
+    let si = pacman(&["-Si", "tiny"]);
+    si.success().stdout_has("tiny");
+    seen.set(w.mirror.hits().len());
+
+    // -Syy: pacman 6 removed the database first, so it is asked for with no condition.
+    // pacman 7 leaves it in sync/ (it downloads into its own directory) and gives the
+    // XferCommand no sign of the force: asked with the condition, the mirror says the copy is
+    // its file.
+    let r = pacman(&["-Syy"]);
+    r.success();
+    let expected = if pacman7 {
+        (304, true, 0)
+    } else {
+        (200, false, size)
+    };
+    assert_eq!(answers(&db_name), [expected], "{}", w.mirror.log_text());
+    assert_eq!(sha256_hex(&sync_db), sha256_hex(&db), "{}", r.explain("db"));
+    seen.set(w.mirror.hits().len());
+
+    // The mirror's database changes: downloaded in full, with its new time.
+    set_mtime(&db, PAST + 86_400);
+    let r = pacman(&["-Sy"]);
+    r.success();
+    assert_eq!(
+        answers(&db_name),
+        [(200, true, size)],
+        "{}",
+        w.mirror.log_text()
+    );
+    assert_eq!(
+        mtime(&sync_db),
+        (PAST + 86_400) as i64,
+        "{}",
+        r.explain("db mtime")
+    );
+}
+
+#[test]
+fn pacman7_sync_asks_only_for_databases_that_changed() {
+    e2e!();
+    sync_asks_only_for_changes(true);
+}
+
+#[test]
+fn pacman6_sync_asks_only_for_databases_that_changed() {
+    e2e!();
+    sync_asks_only_for_changes(false);
 }

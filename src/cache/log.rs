@@ -21,6 +21,11 @@ pub const LOG_MAX: u64 = 4 << 20;
 
 /// Where a file's bytes came from, as the log and `stats` count them.
 pub fn origin(plan: &Plan, done: &Delivered) -> &'static str {
+    match done.source {
+        "unchanged" => return "unchanged",
+        "partial" => return "partial",
+        _ => {}
+    }
     let source = plan
         .sources
         .iter()

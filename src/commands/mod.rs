@@ -23,13 +23,14 @@ use crate::download::{self, Context, DownloadError};
 use crate::ipfs::cid::{self, KnownCid};
 use crate::ipfs::rpc::RpcError;
 use crate::ipfs::views;
+use crate::mirror::Existing;
 use crate::output::Output;
 use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};
 use crate::progress::{Progress, Verbosity};
 use crate::share::Sharer;
 use crate::syncdb::{self, DbError, Entry, Query};
-use crate::target::{split_sig, Target};
+use crate::target::{split_sig, Scheme, Target};
 
 /// What every command starts from.
 pub struct Session {
@@ -275,6 +276,7 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
         ));
     }
     let seeded = session.seeded_copies(target.is_sig, &candidates, &target.dirs, &progress);
+    let database = never_listed(&target.listed_name);
     let plan = plan::plan(
         target.is_sig,
         &candidates,
@@ -283,15 +285,159 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
         &seeded,
         std::slice::from_ref(&target.url),
     );
+    let existing = if database && target.scheme != Scheme::File {
+        existing_copy(session, &target, &progress)
+    } else {
+        None
+    };
     deliver(
         session,
         &target.filename,
         &plan,
         output,
         &progress,
-        "pacman will try its next server",
+        Delivery {
+            what_next: "",
+            later: Some(&|| later_servers(session, &target, &candidates, database, &progress)),
+            existing,
+            server_time: database,
+        },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Server lines of the repository pacman's URL came from that pacman lists after it.
+struct Failover {
+    repo: String,
+    /// The file's URL on each of those Servers, in pacman's order.
+    later: Vec<String>,
+}
+
+/// What the error line says pacman does after a failed call.
+fn what_next(failover: Option<&Failover>) -> String {
+    match failover {
+        None => "pacman will try its next Server, if it has one".to_string(),
+        Some(f) if f.later.is_empty() => format!(
+            "it was the last Server of [{}], so pacman has no other to try",
+            f.repo
+        ),
+        Some(f) => format!(
+            "the {} Server{} of [{}] after it failed too; pacman will try its next Server",
+            f.later.len(),
+            if f.later.len() == 1 { "" } else { "s" },
+            f.repo
+        ),
+    }
+}
+
+/// The repository whose Server line (or, for a package, CacheServer line) pacman built `%u`
+/// from, and that repository's later lines in pacman's order (CacheServer lines first, and none
+/// for databases, as pacman uses them). `None` when the URL is not one of a repository's
+/// Server lines: then only that URL is tried, as pacman asked.
+///
+/// Asked of pacman-conf (answers and refusals remembered) only for the repositories the file
+/// can belong to: those whose databases list it, the one a database file names, and path
+/// segments of the URL that name a repository.
+fn later_servers(
+    session: &Session,
+    target: &Target,
+    candidates: &[Entry],
+    database: bool,
+    progress: &Progress,
+) -> Option<Failover> {
+    let (base, raw_name) = target.url.rsplit_once('/')?;
+    let mut repos: Vec<String> = Vec::new();
+    let mut add = |r: &str| {
+        if !r.is_empty() && !repos.iter().any(|x| x == r) {
+            repos.push(r.to_string());
+        }
+    };
+    for e in plan::choose(candidates, &target.dirs) {
+        add(&e.repo);
+    }
+    if database {
+        let name = target.listed_name.as_str();
+        let repo = [".db", ".files"].iter().find_map(|ext| {
+            name.strip_suffix(ext)
+                .or_else(|| name.rsplit_once(&format!("{ext}.tar")).map(|(r, _)| r))
+        });
+        if let Some(repo) = repo {
+            add(repo);
+        }
+    }
+    if !target.dirs.is_empty() {
+        if let Ok(listed) = session.pacman_conf.repos() {
+            for dir in target.dirs.iter().filter(|d| listed.contains(d)) {
+                add(dir);
+            }
+        }
+    }
+    for repo in repos {
+        let mut lines = Vec::new();
+        if !database {
+            // pacman 6.1 and later; older pacman-conf refuses the question (remembered).
+            lines.extend(session.pacman_conf.cache_servers(&repo).unwrap_or_default());
+        }
+        match session.pacman_conf.servers(&repo) {
+            Ok(servers) => lines.extend(servers),
+            Err(e) => {
+                progress.note(&format!("no Server lines of [{repo}]: {e}"));
+                continue;
+            }
+        }
+        let bases: Vec<&str> = lines.iter().map(|l| l.trim_end_matches('/')).collect();
+        let Some(at) = bases.iter().position(|b| *b == base) else {
+            continue;
+        };
+        let mut later: Vec<String> = Vec::new();
+        for b in &bases[at + 1..] {
+            let url = format!("{b}/{raw_name}");
+            if *b != base && !later.contains(&url) {
+                later.push(url);
+            }
+        }
+        progress.note(&format!(
+            "{} is Server {} of {} of [{repo}]",
+            target.url,
+            at + 1,
+            bases.len()
+        ));
+        return Some(Failover { repo, later });
+    }
+    None
+}
+
+/// The copy of a database (or of its signature) pacman holds in `<DBPath>/sync/`, which makes
+/// the request conditional. None when pacman removed it first (`-Syy`), or when it may not be
+/// used (`-v` says why).
+fn existing_copy(session: &Session, target: &Target, progress: &Progress) -> Option<Existing> {
+    let sync = session.dbpath.join("sync");
+    let cap = download::unlisted_cap(&target.filename)?;
+    match Existing::open(&sync, &target.filename, cap) {
+        Ok(found) => found,
+        Err(why) => {
+            progress.note(&format!(
+                "{} in {} not used to ask only for a change: {why}",
+                target.filename,
+                sync.display()
+            ));
+            None
+        }
+    }
+}
+
+/// How `deliver` goes about one file besides its plan.
+struct Delivery<'a> {
+    /// What the error line says comes next (unless `later` says it).
+    what_next: &'a str,
+    /// When the plan fails: the Server lines to try next, worked out only then (pacman's
+    /// `%u`), so a call whose first URL serves costs no pacman-conf question.
+    later: Option<&'a dyn Fn() -> Option<Failover>>,
+    /// The copy pacman holds (a database): HTTP mirrors are asked only if it changed.
+    existing: Option<Existing>,
+    /// Give the output the mtime the server gives the file, as pacman's own downloader does
+    /// for databases, so that the next `If-Modified-Since` is exact.
+    server_time: bool,
 }
 
 /// Runs a plan into `output` and prints the success line. The output stays locked until
@@ -302,9 +448,10 @@ fn deliver(
     plan: &Plan,
     output: &Path,
     progress: &Progress,
-    what_next: &str,
+    how: Delivery<'_>,
 ) -> Result<Output> {
     let started = std::time::Instant::now();
+    let what_next = how.what_next;
     for note in &plan.notes {
         progress.warn(note);
     }
@@ -334,13 +481,40 @@ fn deliver(
             )))
         }
     }
-    let ctx = Context::new(&session.config);
-    match download::run(plan, &mut out, &ctx, progress) {
+    let mut ctx = Context::new(&session.config);
+    ctx.existing = how.existing;
+    let mut result = download::run(plan, &mut out, &ctx, progress);
+    let mut what_next = what_next.to_string();
+    if let (Err(DownloadError::AllFailed(failed)), Some(later)) = (&mut result, how.later) {
+        let failover = later();
+        what_next = self::what_next(failover.as_ref());
+        if let Some(f) = failover.filter(|f| !f.later.is_empty()) {
+            if let Some((url, why)) = failed.last() {
+                progress.info(&format!(
+                    "{url}: {why}; trying the next Server: {}",
+                    f.later[0]
+                ));
+            }
+            match download::run(&plan.mirrors_only(&f.later), &mut out, &ctx, progress) {
+                Err(DownloadError::AllFailed(more)) => failed.extend(more),
+                other => result = other,
+            }
+        }
+    }
+    match result {
         Ok(done) => {
             crate::cache::partial::forget(&session.places, &expect);
             let bytes = out
                 .finish()
                 .with_context(|| format!("cannot write output file {}", output.display()))?;
+            if let Some(time) = done.modified.filter(|_| how.server_time) {
+                if let Err(e) = out.set_mtime(time) {
+                    progress.warn(&format!(
+                        "cannot set the mtime of {}: {e} (the next sync downloads it again)",
+                        output.display()
+                    ));
+                }
+            }
             let mut detail = done.url.clone();
             if let Some(miss) = &done.ipfs_miss {
                 detail.push_str(&format!("; ipfs: {miss}"));
@@ -507,7 +681,12 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
         &plan,
         &part,
         &progress,
-        "run it again to resume",
+        Delivery {
+            what_next: "run it again to resume",
+            later: None,
+            existing: None,
+            server_time: false,
+        },
     )?;
     std::fs::rename(&part, &dest)
         .with_context(|| format!("cannot rename {} to {}", part.display(), dest.display()))?;
