@@ -12,7 +12,7 @@
 #   ./contrib/bench.sh --rate 50 --latency 20 --keep --markdown /tmp/table.md
 #   ./contrib/bench.sh --publish  # `pacxfer publish` of 15,000 packages (~45 min; --quick ~1 min)
 #   ./contrib/bench.sh --prefetch # an upgrade of 40 packages: `pacxfer prefetch` + `pacman -Syu`
-#                                 # against pacman's own downloader (~6 minutes; --quick ~1.5)
+#                                 # against pacman's own downloader (~4 minutes; --quick ~1)
 #
 # Options go to bench.py (`contrib/bench/bench.py run --help`, `... publish --help`,
 # `... prefetch --help`). Everything happens under --work (default /tmp/pacxfer-bench), removed
