@@ -11,10 +11,13 @@
 #   ./contrib/bench.sh --quick    # a smoke run (~2 minutes)
 #   ./contrib/bench.sh --rate 50 --latency 20 --keep --markdown /tmp/table.md
 #   ./contrib/bench.sh --publish  # `pacxfer publish` of 15,000 packages (~45 min; --quick ~1 min)
+#   ./contrib/bench.sh --prefetch # an upgrade of 40 packages: `pacxfer prefetch` + `pacman -Syu`
+#                                 # against pacman's own downloader (~4 minutes; --quick ~1)
 #
-# Options go to bench.py (`contrib/bench/bench.py run --help`, `... publish --help`). Everything
-# happens under --work (default /tmp/pacxfer-bench), removed at the end unless --keep; the
-# pacxfer processes keep their indexes and breaker state there (PACXFER_CACHE_DIR).
+# Options go to bench.py (`contrib/bench/bench.py run --help`, `... publish --help`,
+# `... prefetch --help`). Everything happens under --work (default /tmp/pacxfer-bench), removed
+# at the end unless --keep; the pacxfer processes keep their indexes and breaker state there
+# (PACXFER_CACHE_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -22,12 +25,12 @@ top=$PWD
 say() { printf '==> %s\n' "$*" >&2; }
 
 case=run
-if [ "${1:-}" = --publish ]; then
-    case=publish
-    shift
-fi
+case "${1:-}" in
+    --publish) case=publish; shift ;;
+    --prefetch) case=prefetch; shift ;;
+esac
 [ "$case" = publish ] || [ "$(id -u)" = 0 ] ||
-    { say "run as root: pacman -Sw (case 6) refuses other users"; exit 1; }
+    { say "run as root: pacman (case 6 of run, every scenario of prefetch) refuses other users"; exit 1; }
 ./contrib/deps.sh
 # Beyond what the tests need: Python 3 (standard library only) and openssl (sha256 speed).
 missing=()

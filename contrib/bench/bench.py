@@ -6,13 +6,17 @@ ratios, with the targets they are held to.
 
     contrib/bench/bench.py run [--quick] [--work DIR] [--keep] ...
     contrib/bench/bench.py publish [--quick] [--work DIR] [--entries N] [--keep] ...
+    contrib/bench/bench.py prefetch [--quick] [--rate MB/s] [--latency MS] [--keep] ...  (root)
     contrib/bench/bench.py serve --root DIR [--rate MB/s] [--latency MS] [--log FILE]
 
 `run` is what contrib/bench.sh calls; `publish` (contrib/bench.sh --publish) times `pacxfer
 publish` filling an offline Kubo node from a loopback mirror of N small packages (BENCHMARKS.md,
-"Publishing at Arch's scale"). `serve` is the HTTP file server it starts twice: once as
-the mirror (bandwidth shared by all connections through one token bucket, latency added to
-each request), once unthrottled (sendfile) for loopback-speed transfers.
+"Publishing at Arch's scale"). `prefetch` (contrib/bench.sh --prefetch) times an upgrade of 40
+real packages on a throwaway pacman root from a mirror behind the simulated link: pacman's own
+downloader against `pacxfer prefetch` + `pacman -Syu`, with the IPFS node empty and with the
+packages in it (BENCHMARKS.md, "Prefetching an upgrade"). `serve` is the HTTP file server they
+start: as the mirror (bandwidth shared by all connections through one token bucket, latency
+added to each request), or unthrottled (sendfile) for loopback-speed transfers.
 
 Processes are timed from spawn to exit (posix_spawn + waitpid), so each figure includes
 process start. Commands that are compared run interleaved (A B A B ...), so a change of
@@ -42,6 +46,7 @@ import sys
 import tarfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -579,6 +584,63 @@ def start_kubo(repo: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
             f"http://127.0.0.1:{port('Gateway server')}")
 
 
+def fresh_work(work: Path) -> None:
+    """Empties the work directory for a run; only one an earlier run made (it holds the
+    marker `.pacxfer-bench`) is ever removed."""
+    marker = work / ".pacxfer-bench"
+    if work.exists():
+        if not marker.exists():
+            raise SystemExit(f"{work} exists and is not a benchmark directory")
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    marker.touch()
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    """Ends the servers and nodes a run started, by their process ids."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def host_rows(work: Path, pacxfer: str) -> list[tuple[str, str]]:
+    """The context rows for the machine (CPUs, memory, the work directory's file system) and
+    the pacxfer measured (commit, and whether src/ or Cargo files differ from it)."""
+    info = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((l.split(":", 1)[1].strip() for l in info if l.startswith("model name")), "?")
+    mem = next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines()
+               if l.startswith("MemTotal"))
+    fs = subprocess.run(["df", "--output=fstype,source", str(work)],
+                        capture_output=True, text=True).stdout.split()[-2:]
+    rev = subprocess.run(["git", "-C", str(TOP), "rev-parse", "--short=12", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(TOP), "status", "--porcelain", "--", "src",
+                            "Cargo.toml", "Cargo.lock"], capture_output=True,
+                           text=True).stdout.strip()
+    return [
+        ("machine", f"{os.cpu_count()} CPUs, {cpu}, {int(mem) / 1024 / 1024:.1f} GiB memory; "
+         f"work directory on {' '.join(fs)}"),
+        ("pacxfer", f"commit {rev}{' + uncommitted changes to src/ or Cargo' if dirty else ''}"
+         f", {pacxfer}"),
+    ]
+
+
+def link_speed(base: str, pkgs: list[Pkg]) -> tuple[float, float]:
+    """The mirror's link as one curl sees it: bytes/s and seconds to the first byte, for the
+    largest of `pkgs` under 8 MB."""
+    pkg = max((p for p in pkgs if p.csize < 8 * MB), key=lambda p: p.csize)
+    r = subprocess.run(["curl", "-fsS", "-o", "/dev/null", "-w",
+                        "%{speed_download} %{time_starttransfer}",
+                        f"{base}/{urllib.parse.quote(pkg.filename)}"],
+                       capture_output=True, text=True, env=ENV, check=True)
+    speed, ttfb = map(float, r.stdout.split())
+    return speed, ttfb
+
+
 def curl_json(argv: list[str]) -> list[dict]:
     out = subprocess.run(["curl", "-fsS", *argv], check=True, capture_output=True, text=True,
                          env=ENV).stdout
@@ -624,7 +686,47 @@ class Row:
 # ------------------------------------------------------------------------------ run
 
 
-class Bench:
+class Harness:
+    """What every benchmark here does around its own part (`body`): an emptied work
+    directory, its servers ended by process id whatever happens, the load and the run's
+    length at the end, the report, and the work directory removed unless --keep."""
+
+    args: argparse.Namespace
+    work: Path
+    procs: list[subprocess.Popen]
+    context: list[tuple[str, str]]
+
+    def body(self) -> None:
+        raise NotImplementedError
+
+    def report(self) -> None:
+        raise NotImplementedError
+
+    def emit(self, lines: list[str]) -> None:
+        """Prints a table, then the context table, and writes both to --markdown if given."""
+        lines = lines + ["", "| context | |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in self.context]
+        text = "\n".join(lines) + "\n"
+        print(text)
+        if self.args.markdown:
+            Path(self.args.markdown).write_text(text)
+
+    def run(self) -> int:
+        fresh_work(self.work)
+        started = time.perf_counter()
+        try:
+            self.body()
+        finally:
+            stop(self.procs)
+        self.context.append(("load at end", Path("/proc/loadavg").read_text().strip()))
+        self.context.append(("whole run", f"{time.perf_counter() - started:.0f} s"))
+        self.report()
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return 0
+
+
+class Bench(Harness):
     def __init__(self, args):
         self.args = args
         self.quick = args.quick
@@ -835,12 +937,7 @@ class Bench:
                                     url], capture_output=True, text=True, env=ENV, check=True)
                 speeds.append(float(r.stdout))
             self.context.append((label, f"{max(speeds) / MiB:.0f} MiB/s (best of {n})"))
-        link_file = max((p for p in self.real if p.csize < 8 * MB), key=lambda p: p.csize)
-        r = subprocess.run(["curl", "-fsS", "-o", "/dev/null", "-w",
-                            "%{speed_download} %{time_starttransfer}",
-                            f"{self.mirror_base}/{link_file.filename}"],
-                           capture_output=True, text=True, env=ENV, check=True)
-        speed, ttfb = map(float, r.stdout.split())
+        speed, ttfb = link_speed(self.mirror_base, self.real)
         self.context.append(("mirror link (curl, one connection)",
                              f"{speed / MB:.1f} MB/s, first byte after {ttfb * 1000:.0f} ms "
                              f"(set: {self.args.rate:g} MB/s, {self.args.latency:g} ms)"))
@@ -1039,41 +1136,18 @@ class Bench:
 
     # ---- all of it
 
-    def run(self) -> int:
+    def body(self) -> None:
         a = self.args
-        marker = self.work / ".pacxfer-bench"
-        if self.work.exists():
-            if not marker.exists():
-                raise SystemExit(f"{self.work} exists and is not a benchmark directory")
-            shutil.rmtree(self.work)
-        self.work.mkdir(parents=True)
-        marker.touch()
-        started = time.perf_counter()
-        try:
-            self.generate()
-            self.start_servers()
-            self.configs()
-            self.machine()
-            sp = Spawner(self.work / "runs.log")
-            only = set(a.cases.split(",")) if a.cases else None
-            for n, case in (("1", self.case1), ("2", self.case2), ("3", self.case3),
-                            ("4", self.case4), ("6", self.case6), ("5", self.case5)):
-                if only is None or n in only:
-                    case(sp)
-        finally:
-            for p in self.procs:
-                p.terminate()
-            for p in self.procs:
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        self.context.append(("load at end", Path("/proc/loadavg").read_text().strip()))
-        self.context.append(("whole run", f"{time.perf_counter() - started:.0f} s"))
-        self.report()
-        if not a.keep:
-            shutil.rmtree(self.work, ignore_errors=True)
-        return 0
+        self.generate()
+        self.start_servers()
+        self.configs()
+        self.machine()
+        sp = Spawner(self.work / "runs.log")
+        only = set(a.cases.split(",")) if a.cases else None
+        for n, case in (("1", self.case1), ("2", self.case2), ("3", self.case3),
+                        ("4", self.case4), ("6", self.case6), ("5", self.case5)):
+            if only is None or n in only:
+                case(sp)
 
     def report(self) -> None:
         order = {c: i for i, c in enumerate(["1", "1b", "1c", "2", "3", "3b", "4", "4b", "4c", "5a", "5b",
@@ -1085,12 +1159,7 @@ class Bench:
         for r in rows:
             lines.append(f"| {r.case} | {r.what} | {r.ours} | {r.against} | {r.theirs} | "
                          f"{r.result} | {r.target} | {r.met} | {r.load} |")
-        lines += ["", "| context | |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in self.context]
-        text = "\n".join(lines) + "\n"
-        print(text)
-        if self.args.markdown:
-            Path(self.args.markdown).write_text(text)
+        self.emit(lines)
 
 
 # --------------------------------------------------------------------------- publish
@@ -1162,7 +1231,7 @@ def dir_shape(api: str, cid: str) -> DirShape:
     return DirShape(kind, root_bytes, root_links, blocks, total, depth, entries)
 
 
-class PublishBench:
+class PublishBench(Harness):
     """`bench.py publish`: `pacxfer publish` from a loopback mirror of N small packages into
     an offline Kubo node: the first run, a run with nothing new, a run with one new package,
     the shape of the published root, and how fast the gateway resolves paths in it."""
@@ -1406,72 +1475,34 @@ class PublishBench:
 
     # ---- all of it
 
-    def run(self) -> int:
+    def body(self) -> None:
         a = self.args
-        marker = self.work / ".pacxfer-bench"
-        if self.work.exists():
-            if not marker.exists():
-                raise SystemExit(f"{self.work} exists and is not a benchmark directory")
-            shutil.rmtree(self.work)
-        self.work.mkdir(parents=True)
-        marker.touch()
-        started = time.perf_counter()
-        try:
-            self.generate()
-            self.start_servers()
-            self.context.insert(0, ("load at start", Path("/proc/loadavg").read_text().strip()))
-            self.machine()
-            first = self.publish("first")
-            if first["summary"]["added"] != a.entries:
-                raise SystemExit(f"the first run added {first['summary']['added']}, "
-                                 f"not {a.entries}")
-            again = self.publish("again")
-            if again["summary"]["added"] != 0 or again["summary"]["present"] != a.entries:
-                raise SystemExit(f"the second run: {again['summary']}")
-            # One new package: into the mirror, and the database rebuilt with it.
-            p = self.newcomer
-            p.path = p.path.rename(self.repo / p.filename)
-            write_db(self.pkgs + [p], self.db)
-            one = self.publish("one new")
-            if one["summary"]["added"] != 1 or one["summary"]["present"] != a.entries:
-                raise SystemExit(f"the third run added {one['summary']['added']} and found "
-                                 f"{one['summary']['present']}, not 1 and {a.entries}")
-            self.measure_root(one["summary"]["root"])
-            self.view_floor(one["summary"]["root"])
-        finally:
-            for proc in self.procs:
-                proc.terminate()
-            for proc in self.procs:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        self.context.append(("load at end", Path("/proc/loadavg").read_text().strip()))
-        self.context.append(("whole run", f"{time.perf_counter() - started:.0f} s"))
-        self.report()
-        if not a.keep:
-            shutil.rmtree(self.work, ignore_errors=True)
-        return 0
+        self.generate()
+        self.start_servers()
+        self.context.insert(0, ("load at start", Path("/proc/loadavg").read_text().strip()))
+        self.machine()
+        first = self.publish("first")
+        if first["summary"]["added"] != a.entries:
+            raise SystemExit(f"the first run added {first['summary']['added']}, "
+                             f"not {a.entries}")
+        again = self.publish("again")
+        if again["summary"]["added"] != 0 or again["summary"]["present"] != a.entries:
+            raise SystemExit(f"the second run: {again['summary']}")
+        # One new package: into the mirror, and the database rebuilt with it.
+        p = self.newcomer
+        p.path = p.path.rename(self.repo / p.filename)
+        write_db(self.pkgs + [p], self.db)
+        one = self.publish("one new")
+        if one["summary"]["added"] != 1 or one["summary"]["present"] != a.entries:
+            raise SystemExit(f"the third run added {one['summary']['added']} and found "
+                             f"{one['summary']['present']}, not 1 and {a.entries}")
+        self.measure_root(one["summary"]["root"])
+        self.view_floor(one["summary"]["root"])
 
     def machine(self) -> None:
-        info = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next((l.split(":", 1)[1].strip() for l in info if l.startswith("model name")), "?")
-        mem = next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines()
-                   if l.startswith("MemTotal"))
-        fs = subprocess.run(["df", "--output=fstype,source", str(self.work)],
-                            capture_output=True, text=True).stdout.split()[-2:]
-        rev = subprocess.run(["git", "-C", str(TOP), "rev-parse", "--short=12", "HEAD"],
-                             capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(TOP), "status", "--porcelain", "--", "src",
-                                "Cargo.toml", "Cargo.lock"], capture_output=True,
-                               text=True).stdout.strip()
         kubo = subprocess.run([ipfs_bin(), "version", "--number"], capture_output=True,
                               text=True).stdout.strip()
-        self.context[:0] = [
-            ("machine", f"{os.cpu_count()} CPUs, {cpu}, {int(mem) / 1024 / 1024:.1f} GiB memory; "
-             f"work directory on {' '.join(fs)}"),
-            ("pacxfer", f"commit {rev}{' + uncommitted changes to src/ or Cargo' if dirty else ''}"
-             f", {self.pacxfer}"),
+        self.context[:0] = host_rows(self.work, self.pacxfer) + [
             ("Kubo", f"{kubo}, `ipfs init --profile=test`, `ipfs daemon --offline`; "
              "`diag cmds set-time 24h` to count the calls"),
         ]
@@ -1536,12 +1567,429 @@ class PublishBench:
                      f"{max(t for _, t in v) * 1000:.2f} ms")
         lines = ["| publishing | figure | notes |", "|---|---|---|"]
         lines += [f"| {w} | {f} | {n} |" for w, f, n in self.rows]
-        lines += ["", "| context | |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in self.context]
-        text = "\n".join(lines) + "\n"
-        print(text)
-        if self.args.markdown:
-            Path(self.args.markdown).write_text(text)
+        self.emit(lines)
+
+
+# -------------------------------------------------------------------------- prefetch
+
+
+PLAIN_VERSION = re.compile(r"(\d+(?:\.\d+)+)-(\d+)")
+
+
+def older_version(version: str) -> str | None:
+    """An earlier version of a plain `X.Y[.Z...]-REL` (its last non-zero component less one,
+    release 1), or None when it has no such form or no such component."""
+    m = PLAIN_VERSION.fullmatch(version)
+    if not m:
+        return None
+    parts = [int(x) for x in m.group(1).split(".")]
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] > 0:
+            parts[i] -= 1
+            return ".".join(map(str, parts)) + "-1"
+    return None
+
+
+@dataclass
+class Scenario:
+    """One way of getting the older system to the new versions."""
+
+    key: str
+    what: str
+    builtin: bool = False  # pacman's own downloader (ParallelDownloads = 5), else pacxfer
+    node: str = "empty"  # which Kubo node pacxfer uses: "empty" or "full"
+    jobs: int | None = None  # `pacxfer prefetch --jobs N` first; None: no prefetch
+    floor: bool = False  # not pacman at all: curl of every file, 5 at a time
+
+
+@dataclass
+class Outcome:
+    total: float
+    prefetch: float | None
+    syu: float | None
+    load: str
+    note: str = ""
+
+
+class PrefetchBench(Harness):
+    """`bench.py prefetch`: an upgrade of N real packages on a throwaway "older system" (a
+    pacman root whose local database lists each package at an earlier version), from a mirror
+    behind a simulated link: pacman's own downloader against `pacxfer prefetch` followed by
+    `pacman -Syu` with pacxfer as XferCommand, with the IPFS node empty and with the packages
+    in it. Every run starts from an empty CacheDir, no sync database and a fresh pacxfer cache
+    directory, and is checked: all packages installed at the new version, and after a prefetch
+    `pacman -Syu` fetched no package from the mirror."""
+
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work).resolve()
+        self.pacxfer = str(Path(args.pacxfer).resolve())
+        self.rng = random.Random(20240613)
+        self.procs: list[subprocess.Popen] = []
+        self.context: list[tuple[str, str]] = []
+        self.results: dict[str, list[Outcome]] = {}
+        self.agent_pid: int | None = None
+        self.ran: list[Scenario] = []
+
+    # ---- setup
+
+    def generate(self) -> None:
+        a = self.args
+        w = self.work
+        self.repo = w / "mirror" / "extra" / "os" / "x86_64"
+        self.repo.mkdir(parents=True)
+        (w / "scratch").mkdir()
+        t = time.perf_counter()
+        pool = synthetic_packages(a.packages * 10, self.rng)
+        pkgs: list[Pkg] = []
+        self.old: dict[str, str] = {}
+        for p in pool:
+            old = older_version(p.version)
+            if old is not None and len(pkgs) < a.packages:
+                pkgs.append(p)
+                self.old[p.name] = old
+        if len(pkgs) < a.packages:
+            raise SystemExit(f"only {len(pkgs)} packages with a plain version")
+        sizes = package_sizes(a.packages, int(a.packages_mb * MB), self.rng)
+        self.rng.shuffle(sizes)
+        say(f"building {a.packages} packages, {sum(sizes) / MB:.0f} MB, with bsdtar and zstd")
+        for p, s in zip(pkgs, sizes):
+            build_package(p, s, self.repo, w / "scratch", self.rng)
+        shutil.rmtree(w / "scratch")
+        self.pkgs = sorted(pkgs, key=lambda p: p.name)
+        # Each older version must sort before the new one by pacman's own rule.
+        for p in self.pkgs:
+            r = subprocess.run(["vercmp", self.old[p.name], p.version], capture_output=True,
+                               text=True, check=True)
+            if int(r.stdout) >= 0:
+                raise SystemExit(f"{p.name}: {self.old[p.name]} is not older than {p.version}")
+        self.sign()
+        say("repo-add: the repository's database")
+        subprocess.run(["repo-add", "-q", "extra.db.tar.gz", *[p.filename for p in self.pkgs]],
+                       cwd=self.repo, check=True, env=ENV)
+        built = [p.csize for p in self.pkgs]
+        self.total = sum(built)
+        self.context.append((
+            "packages", f"{len(built)} packages, {self.total / MB:.1f} MB, smallest "
+            f"{min(built) / KiB:.0f} KiB, largest {max(built) / MB:.1f} MB, "
+            f"{sum(s <= MiB for s in built)} of them <= 1 MiB; `.PKGINFO` + `.MTREE` + one "
+            "file of random bytes, bsdtar + `zstd -1`, each signed (`gpg --detach-sign`, a "
+            "throwaway key), `repo-add` (embeds the signatures as `%PGPSIG%`, as Arch's "
+            f"databases do); made in {time.perf_counter() - t:.0f} s"))
+
+    def sign(self) -> None:
+        """Detached signatures by a throwaway key, beside each package, as Arch's mirrors
+        have them; `repo-add` 6.0 embeds them in the database. pacman runs with
+        `SigLevel = Never` here, so nothing checks them: they are there so the database is
+        shaped like Arch's (a database without `%PGPSIG%` would make prefetch ask the mirror
+        for each `.sig`)."""
+        home = self.work / "signer"
+        home.mkdir(mode=0o700)
+        env = dict(ENV, GNUPGHOME=str(home))
+        gpg = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+        subprocess.run([*gpg, "--quick-gen-key", "pacxfer benchmark <bench@example.invalid>",
+                        "ed25519", "sign", "never"], env=env, check=True,
+                       capture_output=True)
+        for p in self.pkgs:
+            subprocess.run([*gpg, "--yes", "--detach-sign", "--no-armor", "-o",
+                            f"{p.path}.sig", str(p.path)], env=env, check=True)
+        # gpg started an agent for that key: end it, by its process id.
+        r = subprocess.run(["gpg-connect-agent", "--no-autostart", "getinfo pid", "/bye"],
+                           env=env, capture_output=True, text=True)
+        m = re.search(r"^D (\d+)", r.stdout, re.M)
+        if m:
+            self.agent_pid = int(m.group(1))
+            try:
+                os.kill(self.agent_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def start_servers(self) -> None:
+        w, a = self.work, self.args
+        say("starting two offline Kubo nodes (one stays empty) and the mirror "
+            f"({a.rate:g} MB/s shared, {a.latency:g} ms per request)")
+        self.nodes: dict[str, tuple[str, str]] = {}
+        for name in ("empty", "full"):
+            proc, api, gateway = start_kubo(w / f"ipfs-{name}", w / f"ipfs-{name}.log")
+            self.procs.append(proc)
+            self.nodes[name] = (api, gateway)
+        me = [sys.executable, str(Path(__file__).resolve()), "serve", "--root", str(w / "mirror")]
+        self.mirror_log = w / "mirror-access.log"
+        mirror, self.mirror = start_server(
+            me + ["--rate", str(a.rate), "--latency", str(a.latency), "--log",
+                  str(self.mirror_log)], w / "mirror.err")
+        self.procs.append(mirror)
+        self.base = f"{self.mirror}/extra/os/x86_64"
+
+        # The full node holds every package as `pacxfer seed` leaves it: added with the
+        # unixfs-v1-2025 settings (no pin) and linked in MFS as /pacxfer/<sha256>, where
+        # pacxfer's seeded-copy source asks first (`files/stat`), large files included.
+        api = self.nodes["full"][0]
+        t = time.perf_counter()
+        rpc(api, "files/mkdir", [("arg", "/pacxfer"), ("parents", "true")])
+        for p in self.pkgs:
+            added = curl_json(["-X", "POST", "-F", f"file=@{p.path};filename={p.sha256}",
+                               f"{api}/api/v0/add?{PROFILE}&pin=false"])
+            rpc(api, "files/cp", [("arg", f"/ipfs/{added[-1]['Hash']}"),
+                                  ("arg", f"/pacxfer/{p.sha256}")])
+        took = time.perf_counter() - t
+        kubo = subprocess.run([ipfs_bin(), "version", "--number"], capture_output=True,
+                              text=True).stdout.strip()
+        self.context.append((
+            "IPFS nodes", f"Kubo {kubo}, each `ipfs init --profile=test`, `ipfs daemon "
+            "--offline`, as the main benchmark; pacxfer's config: `[gateway] url` and "
+            "`[share] api` of one node, everything else at its default (`paths = "
+            "[\"/ipfs/{cid}\"]`, seeded copies asked for). *empty*: nothing added. *full*: "
+            f"the {len(self.pkgs)} packages added and linked as `/pacxfer/<sha256>` "
+            f"(`pacxfer seed`'s layout) in {took:.1f} s"))
+
+    # ---- one older system
+
+    def older_system(self, d: Path, s: Scenario) -> tuple[Path, Path | None]:
+        """A throwaway pacman root under `d` whose local database lists every package at its
+        older version, no sync database, an empty CacheDir; its pacman.conf, and pacxfer's
+        config when pacxfer is the XferCommand."""
+        for sub in ("root", "db/local", "db/sync", "cache", "gnupg", "hooks", "pxcache"):
+            (d / sub).mkdir(parents=True)
+        local = d / "db" / "local"
+        (local / "ALPM_DB_VERSION").write_text("9\n")
+        for p in self.pkgs:
+            entry = local / f"{p.name}-{self.old[p.name]}"
+            entry.mkdir()
+            (entry / "desc").write_text(
+                f"%NAME%\n{p.name}\n\n%VERSION%\n{self.old[p.name]}\n\n%ARCH%\n{p.arch}\n\n"
+                f"%INSTALLDATE%\n1700000000\n\n%SIZE%\n{p.isize}\n\n%REASON%\n0\n\n")
+            (entry / "files").write_text("%FILES%\n\n")
+        pacman_conf = d / "pacman.conf"
+        pacxfer_conf = None
+        if s.builtin:
+            download = "ParallelDownloads = 5\n"
+        else:
+            pacxfer_conf = d / "pacxfer.conf"
+            api, gateway = self.nodes[s.node]
+            pacxfer_conf.write_text(
+                f'dbpath = "{d / "db"}"\npacman_conf = "{pacman_conf}"\n'
+                f'cache_dir = "{d / "pxcache"}"\n\n[gateway]\nurl = "{gateway}"\n\n'
+                f'[share]\napi = "{api}"\n')
+            download = f"XferCommand = {self.pacxfer} --config {pacxfer_conf} %u %o\n"
+        pacman_conf.write_text(
+            f"[options]\nRootDir = {d}/root/\nDBPath = {d}/db/\nCacheDir = {d}/cache/\n"
+            f"LogFile = {d}/pacman.log\nGPGDir = {d}/gnupg/\nHookDir = {d}/hooks/\n"
+            f"Architecture = x86_64\nSigLevel = Never\n{download}\n"
+            f"[extra]\nServer = {self.mirror}/$repo/os/$arch\n")
+        return pacman_conf, pacxfer_conf
+
+    def pacman(self, d: Path, conf: Path, *args: str) -> list[str]:
+        """pacman on the throwaway root only: its config, root, database and cache given."""
+        return ["pacman", "--config", str(conf), "--root", f"{d}/root/", "--dbpath",
+                f"{d}/db/", "--cachedir", f"{d}/cache/", *args]
+
+    def timed(self, argv: list[str], log: Path, env: dict) -> float:
+        with open(log, "ab") as out:
+            out.write(("$ " + " ".join(argv) + "\n").encode())
+            out.flush()
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                    env=env)
+            code = proc.wait()
+            took = time.perf_counter() - t0
+        if code != 0:
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            raise SystemExit(f"exit status {code} from: {' '.join(argv)}\n" + "\n".join(tail))
+        return took
+
+    def mirror_gets(self) -> list[str]:
+        return [line for line in self.mirror_log.read_text().splitlines()
+                if line.startswith("GET ")]
+
+    @staticmethod
+    def package_gets(lines: list[str]) -> list[str]:
+        return [line for line in lines
+                if ".pkg.tar" in line.split()[1] and not line.split()[1].endswith(".sig")]
+
+    def run_one(self, s: Scenario) -> Outcome:
+        # pacman splits XferCommand into words itself: no quotes in the paths.
+        d = self.work / "runs" / s.key.replace("'", "-prime")
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        log = d / "output.log"
+        n = len(self.pkgs)
+        before = len(self.mirror_gets())
+        if s.floor:
+            argv = ["curl", "-fsS", "--parallel", "--parallel-max", "5"]
+            for p in self.pkgs:
+                argv += ["-o", "/dev/null", f"{self.base}/{urllib.parse.quote(p.filename)}"]
+            took = self.timed(argv, log, ENV)
+            got = len(self.package_gets(self.mirror_gets()[before:]))
+            if got != n:
+                raise SystemExit(f"{s.key}: the mirror served {got} packages, not {n}")
+            shutil.rmtree(d, ignore_errors=True)
+            return Outcome(took, None, None, loadavg())
+        conf, xconf = self.older_system(d, s)
+        env = dict(ENV, PACXFER_CACHE_DIR=str(d / "pxcache"))
+        note = ""
+        prefetch_s = None
+        if s.jobs is not None:
+            prefetch_s = self.timed([self.pacxfer, "--config", str(xconf), "prefetch", "--jobs",
+                                     str(s.jobs)], log, env)
+            text = log.read_text(errors="replace")
+            m = re.search(r"prefetched (\d+) of (\d+) files.*", text)
+            if not m or m.group(1) != str(n) or m.group(2) != str(n):
+                raise SystemExit(f"{s.key}: prefetch did not fetch all {n} files:\n{text}")
+            if f"a complete upgrade is ready: {n} packages" not in text:
+                raise SystemExit(f"{s.key}: prefetch did not say the upgrade is ready:\n{text}")
+            from_mirror = len(self.package_gets(self.mirror_gets()[before:]))
+            if s.node == "full" and from_mirror:
+                raise SystemExit(f"{s.key}: prefetch took {from_mirror} packages from the "
+                                 "mirror, though the node holds them all")
+            note = "prefetch: " + re.sub(r"^.*?: (?=\d+ from)", "", m.group(0)).split(";")[0]
+        mid = len(self.mirror_gets())
+        syu_s = self.timed(self.pacman(d, conf, "-Syu", "--noconfirm"), log, env)
+        syu_gets = self.package_gets(self.mirror_gets()[mid:])
+        if s.jobs is not None and syu_gets:
+            raise SystemExit(f"{s.key}: pacman -Syu downloaded {len(syu_gets)} packages after "
+                             f"the prefetch, e.g. {syu_gets[0]}")
+        if s.builtin and len(syu_gets) != n:
+            raise SystemExit(f"{s.key}: pacman fetched {len(syu_gets)} packages, not {n}")
+        if s.jobs is None and not s.builtin:
+            note = f"pacman -Syu: {n - len(syu_gets)}/{n} packages from IPFS"
+            if s.node == "full" and syu_gets:
+                raise SystemExit(f"{s.key}: {len(syu_gets)} packages came from the mirror, "
+                                 "though the node holds them all")
+        self.verify(d, conf, s)
+        if not self.args.keep:
+            shutil.rmtree(d, ignore_errors=True)
+        return Outcome((prefetch_s or 0) + syu_s, prefetch_s, syu_s, loadavg(), note)
+
+    def verify(self, d: Path, conf: Path, s: Scenario) -> None:
+        """Every package installed at its new version (`pacman -Q`), its file on disk."""
+        r = subprocess.run(self.pacman(d, conf, "-Q"), capture_output=True, text=True,
+                           env=ENV)
+        have = dict(line.split() for line in r.stdout.splitlines() if line.strip())
+        want = {p.name: p.version for p in self.pkgs}
+        if r.returncode != 0 or have != want:
+            wrong = sorted(k for k in want if have.get(k) != want[k])
+            raise SystemExit(f"{s.key}: pacman -Q does not list the new versions: "
+                             f"{wrong[:5]} {r.stderr.strip()}")
+        for p in self.pkgs:
+            data = d / "root" / "usr" / "share" / p.name / "data"
+            if not data.is_file() or data.stat().st_size != max(p.isize - 2048, 0):
+                raise SystemExit(f"{s.key}: {data} is missing or has the wrong size")
+
+    # ---- all of it
+
+    def scenarios(self) -> list[Scenario]:
+        return [
+            Scenario("A", "`pacman -Syu`, built-in downloader, ParallelDownloads = 5",
+                     builtin=True),
+            Scenario("B", "`pacxfer prefetch` (--jobs 4), IPFS empty; then `pacman -Syu`",
+                     jobs=4),
+            Scenario("B5", "same, `--jobs 5`", jobs=5),
+            Scenario("C", "`pacxfer prefetch` (--jobs 4), packages in the node; then "
+                     "`pacman -Syu`", node="full", jobs=4),
+            Scenario("C5", "same, `--jobs 5`", node="full", jobs=5),
+            Scenario("D", "`pacman -Syu`, XferCommand = pacxfer, no prefetch, IPFS empty "
+                     "(one download at a time)"),
+            Scenario("D'", "same, packages in the node", node="full"),
+            Scenario("L", "link floor: `curl --parallel --parallel-max 5` of the "
+                     f"{len(self.pkgs)} files", floor=True),
+        ]
+
+    def link_check(self) -> None:
+        speed, ttfb = link_speed(self.base, self.pkgs)
+        self.context.append(("link floor, computed", f"{self.total / MB:.1f} MB at "
+                             f"{self.args.rate:g} MB/s: {self.total / MB / self.args.rate:.2f} s "
+                             "(row L measures it, with the mirror's own costs)"))
+        self.context.append(("mirror link (curl, one connection)",
+                             f"{speed / MB:.1f} MB/s, first byte after {ttfb * 1000:.0f} ms "
+                             f"(set: {self.args.rate:g} MB/s shared by all connections, "
+                             f"{self.args.latency:g} ms added to each request)"))
+
+    def machine(self) -> None:
+        def version(argv: list[str], pattern: str) -> str:
+            r = subprocess.run(argv, capture_output=True, text=True, env=ENV)
+            m = re.search(pattern, r.stdout + r.stderr)
+            return m.group(0) if m else "?"
+
+        self.context[:0] = host_rows(self.work, self.pacxfer) + [
+            ("tools", ", ".join([version(["pacman", "--version"], r"Pacman v\S+"),
+                                 version(["curl", "--version"], r"curl \S+"),
+                                 f"Python {sys.version.split()[0]}",
+                                 version(["uname", "-sr"], r".+")])),
+        ]
+
+    def run(self) -> int:
+        if os.geteuid() != 0:
+            raise SystemExit("run as root: pacman installs into the throwaway root only, "
+                             "but refuses to run as another user")
+        return super().run()
+
+    def body(self) -> None:
+        a = self.args
+        self.generate()
+        self.start_servers()
+        self.context.insert(0, ("load at start", Path("/proc/loadavg").read_text().strip()))
+        self.machine()
+        self.link_check()
+        scenarios = self.scenarios()
+        only = set(a.only.split(",")) if a.only else None
+        scenarios = [s for s in scenarios if only is None or s.key in only]
+        self.ran = scenarios
+        for i in range(a.rounds):
+            shift = i % len(scenarios)
+            for s in scenarios[shift:] + scenarios[:shift]:
+                o = self.run_one(s)
+                self.results.setdefault(s.key, []).append(o)
+                say(f"round {i + 1}/{a.rounds} {s.key}: {fmt_time(o.total)}"
+                    + (f" = prefetch {fmt_time(o.prefetch)} + -Syu {fmt_time(o.syu)}"
+                       if o.prefetch is not None else "") + f" (load {o.load})")
+        # The empty node must still be empty: nothing pacxfer did put files into it.
+        try:
+            rpc(self.nodes["empty"][0], "files/stat", [("arg", "/pacxfer")])
+            raise SystemExit("the empty node holds /pacxfer after the runs")
+        except urllib.error.HTTPError:
+            pass
+
+    def report(self) -> None:
+        scenarios = self.ran
+
+        def med(key: str, attr: str) -> float | None:
+            vals = [getattr(o, attr) for o in self.results.get(key, [])]
+            vals = [v for v in vals if v is not None]
+            return statistics.median(vals) if vals else None
+
+        def spread(key: str, attr: str) -> str:
+            vals = [getattr(o, attr) for o in self.results[key]]
+            if any(v is None for v in vals):
+                return ""
+            m, lo, hi = stats(vals)
+            return f"{fmt_time(m)} ({fmt_time(lo)} – {fmt_time(hi)})"
+
+        a_total = med("A", "total")
+        floor = med("L", "total")
+        n = len(self.pkgs)
+        lines = [
+            f"| # | {n} packages, {self.total / MB:.0f} MB | total: median (min – max) "
+            "| of which `pacxfer prefetch` | of which `pacman -Syu` | A's total ÷ this total "
+            "| A's total ÷ this `-Syu` | this total ÷ link floor | notes | load |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+        for s in scenarios:
+            key = s.key
+            total = med(key, "total")
+            syu = med(key, "syu")
+            rows = len(self.results[key])
+            vs_a = f"{a_total / total:.2f}x" if a_total else ""
+            vs_a_syu = f"{a_total / syu:.2f}x" if a_total and syu and s.jobs else ""
+            vs_floor = f"{total / floor:.2f}x" if floor else ""
+            rate = f", {self.total / total / MB:.1f} MB/s" if s.floor or s.builtin else ""
+            notes = sorted({o.note for o in self.results[key] if o.note})
+            lines.append(
+                f"| {key} | {s.what} | {spread(key, 'total')}{rate}, n={rows} "
+                f"| {spread(key, 'prefetch') if s.jobs else ''} "
+                f"| {spread(key, 'syu') if not s.floor else ''} "
+                f"| {vs_a} | {vs_a_syu} | {vs_floor} | {'; '.join(notes)} "
+                f"| {self.results[key][-1].load} |")
+        self.emit(lines)
 
 
 def _met(ok: bool) -> str:
@@ -1582,7 +2030,25 @@ def main() -> int:
     q.add_argument("--max-kib", type=int, default=8, help="largest package, KiB")
     q.add_argument("--samples", type=int, help="files the gateway is timed on (default 20)")
     q.add_argument("--markdown", help="also write the table to this file")
+    f = sub.add_parser("prefetch", help="an upgrade: `pacxfer prefetch` + `pacman -Syu` "
+                       "against pacman's own downloader (root)")
+    f.add_argument("--quick", action="store_true", help="one round instead of five")
+    f.add_argument("--pacxfer", default=str(TOP / "target" / "release" / "pacxfer"),
+                   help="the binary to time")
+    f.add_argument("--work", default="/tmp/pacxfer-bench-prefetch",
+                   help="where everything lives (emptied first; removed unless --keep)")
+    f.add_argument("--keep", action="store_true", help="keep the work directory")
+    f.add_argument("--rate", type=float, default=20, help="mirror link, MB/s in total")
+    f.add_argument("--latency", type=float, default=40, help="mirror, ms added per request")
+    f.add_argument("--packages", type=int, default=40, help="packages in the upgrade")
+    f.add_argument("--packages-mb", type=float, default=120, help="their total size, MB")
+    f.add_argument("--rounds", type=int, help="runs of each scenario (default 5)")
+    f.add_argument("--only", help="only these scenarios, e.g. A,B,L")
+    f.add_argument("--markdown", help="also write the table to this file")
     args = p.parse_args()
+    if args.cmd == "prefetch":
+        args.rounds = args.rounds or (1 if args.quick else 5)
+        return PrefetchBench(args).run()
     if args.cmd == "publish":
         args.entries = args.entries or (2000 if args.quick else 15000)
         args.samples = args.samples or (10 if args.quick else 20)
