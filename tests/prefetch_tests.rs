@@ -66,6 +66,14 @@ fn prefetch_fills_the_cache_and_pacman_then_downloads_nothing() {
     old_system(&w);
     // The node holds tiny already.
     w.add_raw(&fx.tiny);
+    // pacman's copy of the database is an old one, with a server's time.
+    let db = w.dbpath.join("sync").join(format!("{REPO}.db"));
+    crate::util::run(
+        std::process::Command::new("touch")
+            .args(["-d", "2020-01-01 00:00:00"])
+            .arg(&db),
+    )
+    .success();
     let before = sync_state(&w);
     let r = w.pacxfer(&["prefetch", "--jobs", "3"]);
     r.success()
@@ -103,10 +111,15 @@ fn prefetch_fills_the_cache_and_pacman_then_downloads_nothing() {
         .stderr_has("4 already in the cache");
     assert_eq!(package_hits(&w), hits);
 
-    // pacman -Syu installs from the cache: no package is downloaded.
+    // pacman -Syu installs from the cache: no package is downloaded, and the database
+    // prefetch already fetched is not downloaded again (asked against that copy: 304).
+    let db_hits = w.mirror.hits_for(&format!("{REPO}.db")).len();
     let r = w.pacman(&["-Syu", "--noconfirm"]);
     r.success();
     assert_eq!(package_hits(&w), hits, "{}", r.explain("pacman -Syu"));
+    let asked = w.mirror.hits_for(&format!("{REPO}.db"));
+    assert_eq!(asked.len(), db_hits + 1, "{}", w.mirror.log_text());
+    assert_eq!(asked.last().map(|h| (h.status, h.bytes)), Some((304, 0)));
     assert!(w.dir.join("root/usr/share/tiny/hello.txt").is_file());
 }
 

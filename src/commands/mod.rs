@@ -413,7 +413,7 @@ fn later_servers(
 fn existing_copy(session: &Session, target: &Target, progress: &Progress) -> Option<Existing> {
     let sync = session.dbpath.join("sync");
     let cap = download::unlisted_cap(&target.filename)?;
-    match Existing::open(&sync, &target.filename, cap) {
+    let own = match Existing::open(&sync, &target.filename, cap) {
         Ok(found) => found,
         Err(why) => {
             progress.note(&format!(
@@ -423,6 +423,24 @@ fn existing_copy(session: &Session, target: &Target, progress: &Progress) -> Opt
             ));
             None
         }
+    }?;
+    // A newer copy `pacxfer prefetch` fetched from the same Server lines: asked against it,
+    // a `-Sy` after a prefetch downloads no database twice. Only beside pacman's own copy,
+    // so a forced refresh (pacman removed its copy) stays forced.
+    let prefetched = session.places.trusted().into_iter().find_map(|place| {
+        Existing::open(&place.path().join("prefetch/sync"), &target.filename, cap)
+            .ok()
+            .flatten()
+    });
+    match prefetched {
+        Some(p) if p.modified() > own.modified() => {
+            progress.note(&format!(
+                "asking only for a change since the copy pacxfer prefetch fetched of {}",
+                target.filename
+            ));
+            Some(p)
+        }
+        _ => Some(own),
     }
 }
 
