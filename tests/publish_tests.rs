@@ -216,6 +216,34 @@ fn a_stale_published_view_is_not_used() {
     );
 }
 
+/// A view whose name hangs costs one wait per ten minutes, not one per call: the failure is
+/// remembered like an answer.
+#[test]
+fn a_view_that_does_not_answer_is_asked_once() {
+    e2e!();
+    let mut w = World::new("view-hang", false);
+    let faults = crate::faultd::FaultServer::start(Vec::new());
+    let gateway = faults.base(crate::faultd::Fault::Hang);
+    w.configure(
+        &gateway,
+        &["/ipns/k51qzi5uqu5dviewhang/{sha256}"],
+        "stall_timeout = \"1s\"\nbreaker = \"0\"",
+    );
+    let asked = |f: &crate::faultd::FaultServer| {
+        f.log()
+            .iter()
+            .filter(|h| h.path.ends_with("/pacxfer.json"))
+            .count()
+    };
+    for i in 0..2 {
+        let out = w.out(&format!("tiny-{i}"));
+        w.xfer(&w.url(&w.fx.tiny.filename), &out)
+            .success()
+            .stderr_has("from mirror");
+    }
+    assert_eq!(asked(&faults), 1, "{}", faults.log_text());
+}
+
 /// On a terminal, a bar per repository (packages done of all), then the same summary line.
 #[test]
 fn a_terminal_shows_a_bar_per_repository() {

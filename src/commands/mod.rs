@@ -196,25 +196,28 @@ impl Session {
         std::borrow::Cow::Owned(fresh)
     }
 
+    /// The published view `url` reads from through the configured gateway, and its age, when
+    /// it is older than `[gateway] max_age`.
+    pub(crate) fn stale_view(&self, url: &str) -> Option<(String, std::time::Duration)> {
+        let config = &self.config;
+        if config.gateway.max_age.is_zero() {
+            return None;
+        }
+        let path = url
+            .strip_prefix(config.gateway_base())
+            .filter(|p| p.starts_with('/'))?;
+        let view = views::view_of(path)?;
+        views::too_old(config, &self.places, view).map(|old| (view.to_string(), old))
+    }
+
     /// Refuses a database pacman asks from a published view older than `[gateway] max_age`
     /// (a `Server` line pointing at the gateway's mirror view): pacman then tries its next
     /// server instead of syncing from a cache that stopped.
     fn refuse_stale_database(&self, target: &Target) -> Result<()> {
-        let config = &self.config;
-        if config.gateway.max_age.is_zero() || !never_listed(&target.listed_name) {
+        if !never_listed(&target.listed_name) {
             return Ok(());
         }
-        let Some(path) = target
-            .url
-            .strip_prefix(config.gateway_base())
-            .filter(|p| p.starts_with('/'))
-        else {
-            return Ok(());
-        };
-        let Some(view) = views::view_of(path) else {
-            return Ok(());
-        };
-        if let Some(old) = views::too_old(config, &self.places, view) {
+        if let Some((view, old)) = self.stale_view(&target.url) {
             bail!(
                 "{view} was last published {} ago, more than [gateway] max_age: its {} is \
                  refused so that a cache that stopped cannot hold back upgrades; pacman will \

@@ -76,7 +76,19 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
     let repos = session.pacman_conf.repos()?;
     let mut servers: HashMap<String, Vec<String>> = HashMap::new();
     for repo in &repos {
-        let list = session.pacman_conf.servers(repo)?;
+        let mut list = session.pacman_conf.servers(repo)?;
+        // A published view whose publisher stopped would hold the system back: not asked.
+        list.retain(|url| match session.stale_view(url) {
+            Some((view, old)) => {
+                progress.warn(&format!(
+                    "[{repo}] {view} was last published {} ago, more than [gateway] max_age: \
+                     its databases are not used",
+                    crate::ipfs::views::shown_age(old)
+                ));
+                false
+            }
+            None => true,
+        });
         match prefetch::sync_db(&session.config, &private, repo, &list, &progress) {
             Ok(()) => {}
             Err(why) => progress.warn(&format!(
@@ -95,6 +107,7 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
     .map_err(|e| anyhow::anyhow!(e))?;
 
     // 3. Each file not already there, planned.
+    let config = session.fresh_config(&progress);
     let mut entries: HashMap<String, HashMap<String, Entry>> = HashMap::new();
     let mut jobs = Vec::new();
     let mut present = 0u64;
@@ -128,7 +141,6 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
             .collect();
         let dirs = vec![repo.clone()];
         let candidates = vec![entry.clone()];
-        let config = session.fresh_config(&progress);
         let plan = (!there).then(|| {
             let seeded = session.seeded_copies(false, &candidates, &dirs, &progress);
             plan::plan(false, &candidates, &dirs, &config, &seeded, &mirrors)

@@ -103,36 +103,68 @@ pub fn parse(text: &[u8]) -> Age {
     }
 }
 
-/// The remembered answer: `<checked> <published|->`.
-fn remembered(places: &Places, name: &str) -> Option<Age> {
+/// What is remembered of a view: when it was last asked, and the last answer it gave
+/// (`None`: it never answered). Kept as `<checked> <published|-|?>`.
+struct Memory {
+    checked: i64,
+    age: Option<Age>,
+}
+
+fn remembered(places: &Places, name: &str) -> Option<Memory> {
     let bytes = places.read_first(name, 256)?;
     let text = std::str::from_utf8(&bytes).ok()?;
     let (checked, age) = text.trim().split_once(' ')?;
-    let checked: i64 = checked.parse().ok()?;
-    let age_of_check = now() - checked;
-    if !(0..RECHECK.as_secs() as i64).contains(&age_of_check) {
-        return None;
-    }
-    match age {
+    let age = match age {
         "-" => Some(Age::Unknown),
-        at => at.parse().ok().map(Age::Published),
-    }
+        "?" => None,
+        at => Some(Age::Published(at.parse().ok()?)),
+    };
+    Some(Memory {
+        checked: checked.parse().ok()?,
+        age,
+    })
 }
 
-/// How old `view` is, from memory or from the gateway; `None` when the gateway did not say.
+fn remember(places: &Places, name: &str, age: Option<Age>) {
+    let text = match age {
+        Some(Age::Published(at)) => format!("{} {at}\n", now()),
+        Some(Age::Unknown) => format!("{} -\n", now()),
+        None => format!("{} ?\n", now()),
+    };
+    places.write_first(name, text.as_bytes());
+}
+
+/// How old `view` is; `None` when the gateway never said. Asked at most once per
+/// [`RECHECK`], not while the gateway's breaker is open, and a view that does not answer keeps
+/// its last answer (a view found too old stays too old until it says otherwise), so a hung
+/// name costs one wait per [`RECHECK`], not one per call.
 pub fn age(config: &Config, places: &Places, view: &str) -> Option<Age> {
     let key = format!("{} {view}", config.gateway_base());
     let name = Places::name_for("view", key.as_bytes(), "age");
-    if let Some(age) = remembered(places, &name) {
-        return Some(age);
+    let memory = remembered(places, &name);
+    let last = memory.as_ref().and_then(|m| m.age);
+    let fresh = memory
+        .as_ref()
+        .is_some_and(|m| (0..RECHECK.as_secs() as i64).contains(&(now() - m.checked)));
+    if fresh {
+        return last;
     }
-    let age = ask(config, view).ok()?;
-    let text = match age {
-        Age::Published(at) => format!("{} {at}\n", now()),
-        Age::Unknown => format!("{} -\n", now()),
-    };
-    places.write_first(&name, text.as_bytes());
-    Some(age)
+    if matches!(
+        crate::gateway::breaker(config).state(),
+        crate::breaker::State::Open { .. }
+    ) {
+        return last;
+    }
+    match ask(config, view) {
+        Ok(age) => {
+            remember(places, &name, Some(age));
+            Some(age)
+        }
+        Err(_) => {
+            remember(places, &name, last);
+            last
+        }
+    }
 }
 
 /// When `view` is older than `max_age`: how old, for the message.
