@@ -244,6 +244,43 @@ fn a_view_that_does_not_answer_is_asked_once() {
     assert_eq!(asked(&faults), 1, "{}", faults.log_text());
 }
 
+/// A repository whose signature cannot be had (the mirror hangs on it) keeps its last
+/// published database: a new database is never linked beside an old signature.
+#[test]
+fn a_database_is_recorded_only_with_all_its_files() {
+    e2e!();
+    let w = World::new("publish-dbfiles", true);
+    summary(publish(&w, &[]).success());
+    let db_cid = |w: &World| {
+        let conn = rusqlite::Connection::open(state(w)).expect("open state");
+        conn.query_row(
+            "SELECT cid FROM dbfiles WHERE name = 'testrepo.db'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .expect("db row")
+    };
+    let before = db_cid(&w);
+    repo_tool(&repo_dir(&w), "repo-remove", "other");
+    w.mirror
+        .slow_down(".db.sig", std::time::Duration::from_secs(30));
+    let r = publish(&w, &[]);
+    r.failure()
+        .stderr_has("[testrepo]: cannot get testrepo.db.sig")
+        .stderr_has("its packages stay as last published");
+    assert_eq!(
+        db_cid(&w),
+        before,
+        "{}",
+        r.explain("the new database was recorded")
+    );
+    let view = listed(
+        w.node(),
+        &format!("/pacxfer-publish/pacxfer/{REPO}/os/x86_64"),
+    );
+    assert!(view.contains(&w.fx.other.filename), "{view:?}");
+}
+
 /// On a terminal, a bar per repository (packages done of all), then the same summary line.
 #[test]
 fn a_terminal_shows_a_bar_per_repository() {

@@ -351,7 +351,10 @@ impl<'a> Publisher<'a> {
         let arch = self.job.arch.clone();
         let dbdir = self.job.work.join(format!("{repo}-{arch}"));
         std::fs::create_dir_all(&dbdir).map_err(|e| PublishError::Io(dbdir.clone(), e))?;
-        let mut db_path = None;
+        // Every database file first: a repository is recorded only with all of them, after
+        // its packages, so a signature or file list that failed never leaves a new database
+        // beside an old signature, or listing packages the cache lacks.
+        let mut fetched: Vec<(String, Option<PathBuf>)> = Vec::new();
         for (suffix, required) in DB_FILES {
             let name = format!("{repo}{suffix}");
             let dest = dbdir.join(&name);
@@ -377,10 +380,9 @@ impl<'a> Publisher<'a> {
                 }
             };
             match got {
-                Ok(()) => {}
+                Ok(()) => fetched.push((name, Some(dest))),
                 Err(why) if !required && (is_absent(&why) || self.job.mirror.is_none()) => {
-                    self.state.drop_dbfile(repo, &arch, &name)?;
-                    continue;
+                    fetched.push((name, None));
                 }
                 Err(why) => {
                     return Err(PublishError::Database {
@@ -389,29 +391,11 @@ impl<'a> Publisher<'a> {
                     })
                 }
             }
-            let (sha256, size) =
-                crate::share::hash_file(&dest).map_err(|e| PublishError::Io(dest.clone(), e))?;
-            let sha256 = hex::encode(sha256);
-            let old = self
-                .state
-                .dbfiles()?
-                .into_iter()
-                .find(|f| f.repo == repo && f.arch == arch && f.name == name);
-            if old.as_ref().is_none_or(|o| o.sha256 != sha256) {
-                let cid = self.add(&dest, &name)?;
-                self.state.put_dbfile(&DbFile {
-                    repo: repo.to_string(),
-                    arch: arch.clone(),
-                    name: name.clone(),
-                    cid,
-                    sha256,
-                    size,
-                })?;
-            }
-            if *suffix == ".db" {
-                db_path = Some(dest);
-            }
         }
+        let db_path = fetched
+            .iter()
+            .find(|(n, _)| n.ends_with(".db"))
+            .and_then(|(_, p)| p.clone());
         let Some(db_path) = db_path else {
             return Ok(());
         };
@@ -497,6 +481,7 @@ impl<'a> Publisher<'a> {
             bar.finish_and_clear();
         }
         self.state.seen(&seen)?;
+        self.record_dbfiles(repo, &fetched)?;
         self.summary.added += added;
         self.summary.present += present;
         self.summary.bytes += bytes;
@@ -505,6 +490,46 @@ impl<'a> Publisher<'a> {
             entries.len(),
             crate::progress::size(bytes)
         ));
+        Ok(())
+    }
+
+    /// Adds the database files that changed to the node and records them all (and the ones
+    /// the mirror no longer has as gone) in one transaction.
+    fn record_dbfiles(
+        &mut self,
+        repo: &str,
+        fetched: &[(String, Option<PathBuf>)],
+    ) -> Result<(), PublishError> {
+        let arch = self.job.arch.clone();
+        let old = self.state.dbfiles()?;
+        let mut present = Vec::new();
+        let mut absent = Vec::new();
+        for (name, dest) in fetched {
+            let Some(dest) = dest else {
+                absent.push(name.clone());
+                continue;
+            };
+            let (sha256, size) =
+                crate::share::hash_file(dest).map_err(|e| PublishError::Io(dest.clone(), e))?;
+            let sha256 = hex::encode(sha256);
+            let same = old
+                .iter()
+                .find(|f| f.repo == repo && f.arch == arch && &f.name == name)
+                .filter(|f| f.sha256 == sha256);
+            let cid = match same {
+                Some(f) => f.cid.clone(),
+                None => self.add(dest, name)?,
+            };
+            present.push(DbFile {
+                repo: repo.to_string(),
+                arch: arch.clone(),
+                name: name.clone(),
+                cid,
+                sha256,
+                size,
+            });
+        }
+        self.state.set_dbfiles(repo, &arch, &present, &absent)?;
         Ok(())
     }
 

@@ -137,7 +137,9 @@ impl State {
             })
             .map_err(|e| foreign(e.to_string()))?;
         if tables.is_empty() {
-            conn.execute_batch(
+            // The schema record in the same transaction: a publisher killed while making a
+            // new state leaves nothing or a whole one.
+            conn.execute_batch(&format!(
                 "BEGIN;
                  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                  CREATE TABLE files (sha256 TEXT PRIMARY KEY, cid TEXT NOT NULL, size INTEGER NOT NULL);
@@ -148,13 +150,9 @@ impl State {
                  CREATE TABLE dbfiles (repo TEXT NOT NULL, arch TEXT NOT NULL, name TEXT NOT NULL,
                      cid TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
                      PRIMARY KEY (repo, arch, name));
-                 COMMIT;",
-            )
-            .map_err(sql)?;
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
-                params![SCHEMA],
-            )
+                 INSERT INTO meta (key, value) VALUES ('schema', '{SCHEMA}');
+                 COMMIT;"
+            ))
             .map_err(sql)?;
         } else {
             let schema: Option<String> = conn
@@ -235,27 +233,36 @@ impl State {
         result.map_err(|e| self.sql(e))
     }
 
-    /// Records a repository's database file.
-    pub fn put_dbfile(&mut self, f: &DbFile) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO dbfiles (repo, arch, name, cid, sha256, size)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![f.repo, f.arch, f.name, f.cid, f.sha256, f.size as i64],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
-    }
-
-    /// Forgets a repository's database file (gone from the mirror).
-    pub fn drop_dbfile(&mut self, repo: &str, arch: &str, name: &str) -> Result<(), StateError> {
-        self.conn
-            .execute(
-                "DELETE FROM dbfiles WHERE repo = ?1 AND arch = ?2 AND name = ?3",
-                params![repo, arch, name],
-            )
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
+    /// Records a repository's database files, and forgets those in `absent`, in one
+    /// transaction.
+    pub fn set_dbfiles(
+        &mut self,
+        repo: &str,
+        arch: &str,
+        present: &[DbFile],
+        absent: &[String],
+    ) -> Result<(), StateError> {
+        let tx = self.conn.transaction().map_err(|e| StateError::Sql {
+            path: self.path.clone(),
+            err: e,
+        })?;
+        let result = (|| {
+            for f in present {
+                tx.execute(
+                    "INSERT OR REPLACE INTO dbfiles (repo, arch, name, cid, sha256, size)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![f.repo, f.arch, f.name, f.cid, f.sha256, f.size as i64],
+                )?;
+            }
+            for name in absent {
+                tx.execute(
+                    "DELETE FROM dbfiles WHERE repo = ?1 AND arch = ?2 AND name = ?3",
+                    params![repo, arch, name],
+                )?;
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql(e))
     }
 
     /// Every file held.
