@@ -257,6 +257,18 @@ impl PacmanConf {
     pub fn cache_servers(&self, repo: &str) -> Result<Vec<String>, PacmanConfError> {
         self.run(&["--repo", repo, "CacheServer"])
     }
+
+    /// Whether pacman checks the packages of `repo` against signatures: its SigLevel (or, when
+    /// it has none, the global one) does not say `Never` or `PackageNever`.
+    pub fn checks_package_signatures(&self, repo: &str) -> bool {
+        let own = self.run(&["--repo", repo, "SigLevel"]).unwrap_or_default();
+        let level = if own.is_empty() {
+            self.run(&["SigLevel"]).unwrap_or_default()
+        } else {
+            own
+        };
+        !level.iter().any(|l| l == "Never" || l == "PackageNever")
+    }
 }
 
 /// Whether an answer is one pacman-conf could give: DBPath one absolute path, repository

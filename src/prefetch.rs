@@ -83,6 +83,8 @@ pub fn source_kind(plan: &Plan, done: &Delivered) -> &'static str {
 pub struct Private {
     /// `<cache>/prefetch`: pacman's `--dbpath` for `-Sp`.
     pub dbpath: PathBuf,
+    /// Held for the run: one prefetch at a time (a timer's and one by hand).
+    _lock: std::fs::File,
 }
 
 impl Private {
@@ -91,15 +93,34 @@ impl Private {
         let dbpath = place.join("prefetch");
         let sync = dbpath.join("sync");
         std::fs::create_dir_all(&sync).map_err(|e| format!("{}: {e}", sync.display()))?;
+        let lock = {
+            use std::os::unix::fs::OpenOptionsExt;
+            let path = dbpath.join("lock");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                .is_err()
+            {
+                return Err("another pacxfer prefetch is running".into());
+            }
+            file
+        };
         let local = dbpath.join("local");
         let target = pacman_dbpath.join("local");
         if !target.is_dir() {
-            // Nothing installed yet: an empty local database of our own.
-            if std::fs::read_link(&local).is_ok() {
-                std::fs::remove_file(&local).map_err(|e| format!("{}: {e}", local.display()))?;
-            }
-            std::fs::create_dir_all(&local).map_err(|e| format!("{}: {e}", local.display()))?;
-            return Ok(Private { dbpath });
+            // Even a system with nothing installed has one: a wrong DBPath would make every
+            // package look new.
+            return Err(format!(
+                "pacman's local database {} is missing: is DBPath right (pacman-conf DBPath, \
+                 dbpath in pacxfer.conf, --dbpath)?",
+                target.display()
+            ));
         }
         let right = std::fs::read_link(&local).is_ok_and(|t| t == target);
         if !right {
@@ -114,7 +135,10 @@ impl Private {
             std::os::unix::fs::symlink(&target, &local)
                 .map_err(|e| format!("{}: {e}", local.display()))?;
         }
-        Ok(Private { dbpath })
+        Ok(Private {
+            dbpath,
+            _lock: lock,
+        })
     }
 
     pub fn sync_dir(&self) -> PathBuf {
@@ -269,9 +293,8 @@ pub fn pacman_targets(
         let Some(file) = location.rsplit('/').next() else {
             continue;
         };
-        let file = percent_encoding::percent_decode_str(file)
-            .decode_utf8_lossy()
-            .into_owned();
+        // pacman prints the file name as the database has it, not URL-encoded.
+        let file = file.to_string();
         if syncdb::is_plain_filename(repo) && syncdb::is_plain_filename(&file) {
             targets.push((repo.to_string(), file));
         }

@@ -90,10 +90,12 @@ fn prefetch_fills_the_cache_and_pacman_then_downloads_nothing() {
         );
         assert_eq!(mode & 0o777, 0o644, "{}", pkg.filename);
     }
-    // big's signature is not in the database: it came from the mirror.
-    assert_eq!(
-        std::fs::read(cache(&w).join(format!("{}.sig", fx.big.filename))).expect("big.sig"),
-        std::fs::read(format!("{}.sig", fx.big.path.display())).expect("fixture sig")
+    // SigLevel = Never: no signature is asked for.
+    assert!(!cache(&w).join(format!("{}.sig", fx.big.filename)).exists());
+    assert!(
+        w.mirror.hits_for(".pkg.tar.zst.sig").is_empty(),
+        "{}",
+        w.mirror.log_text()
     );
     assert!(!std::fs::read_dir(cache(&w))
         .expect("ls cache")
@@ -150,12 +152,35 @@ fn packages_named_are_fetched_alone_and_pacman_running_is_refused() {
     e2e!();
     let w = World::new("prefetch-named", false);
     let fx = w.fx;
-    // Not installed at all: named, it is fetched with nothing else.
+    // No local database: a wrong DBPath, not "everything is new".
+    w.pacxfer(&["prefetch", "big"])
+        .failure()
+        .one_error_line()
+        .stderr_has("pacman's local database")
+        .stderr_has("is missing");
+    // Nothing installed yet, and pacman checks package signatures.
+    std::fs::create_dir_all(w.dbpath.join("local")).expect("mkdir local");
+    std::fs::write(w.dbpath.join("local/ALPM_DB_VERSION"), "9\n").expect("db version");
+    let text = std::fs::read_to_string(&w.pacman_conf).expect("read pacman.conf");
+    std::fs::write(
+        &w.pacman_conf,
+        text.replace(
+            "SigLevel = Never",
+            "SigLevel = PackageRequired DatabaseNever",
+        ),
+    )
+    .expect("write pacman.conf");
+    // Named, it is fetched with nothing else, and its signature (not in the database) from
+    // the mirror.
     w.pacxfer(&["prefetch", "big"])
         .success()
         .stderr_has("prefetched 1 of 1 files");
     assert!(cached(&w, &fx.big));
     assert!(!cached(&w, &fx.tiny));
+    assert_eq!(
+        std::fs::read(cache(&w).join(format!("{}.sig", fx.big.filename))).expect("big.sig"),
+        std::fs::read(format!("{}.sig", fx.big.path.display())).expect("fixture sig")
+    );
 
     // A package no repository has: pacman's own words, one error line.
     w.pacxfer(&["prefetch", "no-such-package"])
@@ -172,6 +197,41 @@ fn packages_named_are_fetched_alone_and_pacman_running_is_refused() {
         .one_error_line()
         .stderr_has("pacman is running");
     std::fs::remove_file(&lock).expect("unlock");
+
+    // Another prefetch holds the lock: this one says so and does nothing.
+    let prefetch_lock = w.cache_dir().join("prefetch/lock");
+    let mut holder = std::process::Command::new("flock")
+        // -o: the lock stays with flock itself, so killing it frees the lock.
+        .arg("-o")
+        .arg(&prefetch_lock)
+        .args(["sleep", "5"])
+        .spawn()
+        .expect("flock");
+    // Until flock holds it (`flock -n` then fails).
+    let started = std::time::Instant::now();
+    while crate::util::run(
+        std::process::Command::new("flock")
+            .args(["-n"])
+            .arg(&prefetch_lock)
+            .arg("true"),
+    )
+    .output
+    .status
+    .success()
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "flock never held the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = w.pacxfer(&["prefetch", "tiny"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    r.failure()
+        .one_error_line()
+        .stderr_has("another pacxfer prefetch is running");
+    assert!(!cached(&w, &fx.tiny));
 }
 
 /// The systemd units pass `systemd-analyze verify` without a word, and the service's command

@@ -112,6 +112,7 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
     let mut jobs = Vec::new();
     let mut present = 0u64;
     let mut unknown = Vec::new();
+    let mut checks_sigs: HashMap<String, bool> = HashMap::new();
     for (repo, file) in &targets {
         if !entries.contains_key(repo) {
             let map = prefetch::entries(&private, repo, &progress)
@@ -123,6 +124,9 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
             continue;
         };
         let sig_wanted = entry.pgpsig.is_none()
+            && *checks_sigs
+                .entry(repo.clone())
+                .or_insert_with(|| session.pacman_conf.checks_package_signatures(repo))
             && !cache_dirs
                 .iter()
                 .any(|d| d.join(format!("{file}.sig")).is_file());
@@ -133,10 +137,13 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
                 continue;
             }
         }
-        let mirrors: Vec<String> = servers
-            .get(repo)
-            .into_iter()
-            .flatten()
+        // pacman's order for a package: its CacheServer lines, then its Server lines.
+        let mirrors: Vec<String> = session
+            .pacman_conf
+            .cache_servers(repo)
+            .unwrap_or_default()
+            .iter()
+            .chain(servers.get(repo).into_iter().flatten())
             .map(|s| format!("{}/{file}", s.trim_end_matches('/')))
             .collect();
         let dirs = vec![repo.clone()];
@@ -241,13 +248,14 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
         ));
         return Ok(ExitCode::FAILURE);
     }
-    if unknown.is_empty() {
+    if unknown.is_empty() && sig_missing == 0 {
         let what = format!(
             "a complete upgrade is ready: {} packages in pacman's cache; pacman -Syu will only install",
             targets.len()
         );
         progress.info(&what);
-        if args.notify {
+        // Said once, by the run that completed it, not again by every later run.
+        if args.notify && !by_source.is_empty() {
             notify(&what);
         }
     }
