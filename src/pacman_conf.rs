@@ -24,15 +24,28 @@ pub fn run_bounded(
     cmd: &mut Command,
     limit: std::time::Duration,
 ) -> std::io::Result<std::process::Output> {
+    run_bounded_max(cmd, limit, ANSWER_MAX)
+}
+
+/// [`run_bounded`] keeping at most `max` bytes of each stream: the rest is read and dropped
+/// (so the program never blocks on a full pipe), and a stdout longer than `max` is an error
+/// of kind `InvalidData`.
+pub fn run_bounded_max(
+    cmd: &mut Command,
+    limit: std::time::Duration,
+    max: u64,
+) -> std::io::Result<std::process::Output> {
     use std::io::Read;
     let mut child = cmd.spawn()?;
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
-            if let Some(p) = pipe {
-                let _ = p.take(ANSWER_MAX).read_to_end(&mut buf);
+            let mut over = false;
+            if let Some(mut p) = pipe {
+                let _ = (&mut p).take(max).read_to_end(&mut buf);
+                over = std::io::copy(&mut p, &mut std::io::sink()).is_ok_and(|n| n > 0);
             }
-            buf
+            (buf, over)
         })
     };
     let stdout = drain(
@@ -62,10 +75,17 @@ pub fn run_bounded(
         }
         std::thread::sleep(std::time::Duration::from_micros(500));
     };
+    let (stdout, over) = stdout.join().unwrap_or_default();
+    if over {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("its output was longer than {max} bytes"),
+        ));
+    }
     Ok(std::process::Output {
         status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
+        stdout,
+        stderr: stderr.join().unwrap_or_default().0,
     })
 }
 

@@ -32,6 +32,9 @@ use crate::syncdb::{self, Entry, SyncDb};
 const DB_CAP: u64 = 128 << 20;
 const SIG_CAP: u64 = 16 << 10;
 
+/// The most of `pacman -Sp`'s output read (a line per package: far more than any upgrade).
+const PACMAN_OUTPUT_MAX: u64 = 32 << 20;
+
 /// How long `pacman -Sp` may take.
 const PACMAN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -174,7 +177,10 @@ fn download_since(
             part.display()
         ))
     })
-    .map_err(|e| format!("{}: {e}", part.display()))?;
+    .map_err(|e| {
+        progress.abandon();
+        format!("{}: {e}", part.display())
+    })?;
     let mut ctx = Context::new(config);
     ctx.existing = existing;
     match download::run(plan, &mut out, &ctx, progress) {
@@ -263,16 +269,15 @@ pub fn pacman_targets(
     } else {
         cmd.arg("--").args(packages);
     }
-    let out = crate::pacman_conf::run_bounded(&mut cmd, PACMAN_LIMIT).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::TimedOut {
-            format!(
+    let out = crate::pacman_conf::run_bounded_max(&mut cmd, PACMAN_LIMIT, PACMAN_OUTPUT_MAX)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => format!(
                 "pacman -Sp did not finish within {}s",
                 PACMAN_LIMIT.as_secs()
-            )
-        } else {
-            format!("cannot run pacman: {e}")
-        }
-    })?;
+            ),
+            std::io::ErrorKind::InvalidData => format!("pacman -Sp: {e}"),
+            _ => format!("cannot run pacman: {e}"),
+        })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -346,7 +351,11 @@ pub fn run_batch(
                 let Some(job) = jobs.get(i) else {
                     return;
                 };
-                let progress = batch.file(&job.filename);
+                // A bar only for a package that moves; a signature alone goes quietly.
+                let progress = match job.plan {
+                    Some(_) => batch.file(&job.filename),
+                    None => Progress::plain(crate::progress::Verbosity::Quiet),
+                };
                 let dest = job.dir.join(&job.filename);
                 let started = std::time::Instant::now();
                 let got = match &job.plan {

@@ -111,7 +111,7 @@ fn makepkg_builds_the_package_and_pacman_installs_it() {
         "/etc/pacxfer.conf",
         "/usr/share/man/man1/pacxfer.1.gz",
         "/usr/share/man/man5/pacxfer.conf.5.gz",
-        "/usr/share/libalpm/hooks/pacxfer-seed.hook",
+        "/usr/share/pacxfer/pacxfer-seed.hook",
         "/usr/lib/tmpfiles.d/pacxfer.conf",
         "/usr/lib/systemd/system/pacxfer-prefetch.service",
         "/usr/lib/systemd/system/pacxfer-prefetch.timer",

@@ -111,10 +111,27 @@ pub fn record(places: &Places, record: &Record) {
     let Some(dir) = places.writable() else {
         return;
     };
-    if dir.append(NAME, &line, LOG_MAX).is_err() {
-        // Full (or refused): start a new one, keeping the last as the older half.
-        let _ = dir.rename(NAME, OLDER);
-        let _ = dir.append(NAME, &line, LOG_MAX);
+    if let Err(e) = dir.append(NAME, &line, LOG_MAX) {
+        // Full: start a new one, keeping the last as the older half. (A log refused by the
+        // trust rule is left as it is.)
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            let _ = dir.rename(NAME, OLDER);
+            let _ = dir.append(NAME, &line, LOG_MAX);
+        }
+    }
+}
+
+/// The most read of one log file: appends racing each other may pass the limit by a few
+/// lines.
+const READ_MAX: u64 = LOG_MAX + (64 << 10);
+
+fn parse(bytes: &[u8], since: i64, out: &mut Vec<Record>) {
+    for line in bytes.split(|b| *b == b'\n') {
+        if let Ok(r) = serde_json::from_slice::<Record>(line) {
+            if r.at >= since {
+                out.push(r);
+            }
+        }
     }
 }
 
@@ -122,15 +139,51 @@ pub fn record(places: &Places, record: &Record) {
 pub fn read(places: &Places, since: i64) -> Vec<Record> {
     let mut out = Vec::new();
     for name in [OLDER, NAME] {
-        let Some(bytes) = places.read_first(name, LOG_MAX) else {
+        if let Some(bytes) = places.read_first(name, READ_MAX) {
+            parse(&bytes, since, &mut out);
+        }
+    }
+    out
+}
+
+/// The records another user's pacxfer keeps in `dir` (pacman 7's DownloadUser, whose cache
+/// the trust rule does not let root use): read only, for counting, when `dir` and the files
+/// belong to `owner`, with no link followed and no FIFO waited on.
+pub fn read_owned_by(dir: &std::path::Path, owner: u32, since: i64) -> Vec<Record> {
+    use rustix::fs::{self as rfs, Mode, OFlags};
+    use std::io::Read;
+    let mut out = Vec::new();
+    let Ok(dfd) = rfs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return out;
+    };
+    if !rfs::fstat(&dfd).is_ok_and(|st| st.st_uid == owner) {
+        return out;
+    }
+    for name in [OLDER, NAME] {
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let Ok(fd) = rfs::openat(&dfd, name, flags, Mode::empty()) else {
             continue;
         };
-        for line in bytes.split(|b| *b == b'\n') {
-            if let Ok(r) = serde_json::from_slice::<Record>(line) {
-                if r.at >= since {
-                    out.push(r);
-                }
-            }
+        let ok = rfs::fstat(&fd).is_ok_and(|st| {
+            rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile
+                && st.st_uid == owner
+                && u64::try_from(st.st_size).is_ok_and(|n| n <= READ_MAX)
+        });
+        if !ok {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        if std::fs::File::from(fd)
+            .take(READ_MAX)
+            .read_to_end(&mut bytes)
+            .is_ok()
+        {
+            parse(&bytes, since, &mut out);
         }
     }
     out
@@ -171,6 +224,21 @@ mod tests {
             LOG_MAX
         );
         assert_eq!(read(&places, 0), vec![rec(9)]);
+    }
+
+    #[test]
+    fn another_users_log_is_read_only_when_theirs_and_no_link() {
+        let d = tempfile::tempdir().expect("tmp");
+        let me = crate::cache::trust::euid();
+        let line = serde_json::to_string(&rec(5)).expect("json") + "\n";
+        std::fs::write(d.path().join(NAME), &line).expect("write");
+        assert_eq!(read_owned_by(d.path(), me, 0), vec![rec(5)]);
+        assert!(read_owned_by(d.path(), me + 1, 0).is_empty());
+        std::fs::remove_file(d.path().join(NAME)).expect("rm");
+        let elsewhere = d.path().join("elsewhere");
+        std::fs::write(&elsewhere, &line).expect("write");
+        std::os::unix::fs::symlink(&elsewhere, d.path().join(NAME)).expect("link");
+        assert!(read_owned_by(d.path(), me, 0).is_empty());
     }
 
     #[test]

@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 
 pub use trust::{PlaceError, TrustedDir};
 
+/// The system's cache place (made by the tmpfiles.d entry, owned by pacman 7's DownloadUser).
+pub const SYSTEM_DIR: &str = "/var/cache/pacxfer";
+
 /// A user's XDG base directory: `$VAR` when absolute, else `$HOME/<fallback>`.
 pub fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
     std::env::var_os(var)
@@ -42,7 +45,7 @@ impl Places {
                 dirs: vec![p.to_path_buf()],
             },
             None => {
-                let mut dirs = vec![PathBuf::from("/var/cache/pacxfer")];
+                let mut dirs = vec![PathBuf::from(SYSTEM_DIR)];
                 // Root never takes its cache directory from the environment: `su` and
                 // `sudo -E` can carry a user's XDG_CACHE_HOME or HOME into it. It uses the
                 // home directory the password database gives root.

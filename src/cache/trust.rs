@@ -366,8 +366,8 @@ impl TrustedDir {
     }
 
     /// Appends `line` to `name` (made 0600 when missing) in one write, so that lines of
-    /// processes appending at once never mix; a file that fails the rule for files, or is
-    /// already `max` bytes long, is left alone (an error).
+    /// processes appending at once never mix; a file that fails the rule for files is left
+    /// alone (an error), and one that would grow past `max` says so with `FileTooLarge`.
     pub fn append(&self, name: &str, line: &[u8], max: u64) -> io::Result<()> {
         let flags = OFlags::WRONLY
             | OFlags::APPEND
@@ -379,8 +379,12 @@ impl TrustedDir {
         let fd =
             rfs::openat(&self.fd, name, flags, Mode::from_raw_mode(FILE_MODE)).map_err(errno_io)?;
         let st = rfs::fstat(&fd).map_err(errno_io)?;
-        check_file(&st, max.saturating_sub(line.len() as u64))
+        check_file(&st, u64::MAX)
             .map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, why))?;
+        let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
+        if size.saturating_add(line.len() as u64) > max {
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, "full"));
+        }
         let mut file = File::from(fd);
         file.write_all(line)
     }
@@ -392,7 +396,10 @@ impl TrustedDir {
 
     /// Whether a file can be created here now (tried with a fresh name, removed at once).
     pub fn writable(&self) -> bool {
-        let probe = format!("{TMP_PREFIX}{}.probe", std::process::id());
+        // Unique per call: threads of one process probe at the same time.
+        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = format!("{TMP_PREFIX}{}.probe{n}", std::process::id());
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
         match rfs::openat(
             &self.fd,

@@ -97,6 +97,13 @@ fn pacman_conf(session: &Session, args: &[&str]) -> Option<Vec<String>> {
     })
 }
 
+/// The first value pacman-conf gives for `key`, when it gives one.
+pub(crate) fn pacman_conf_value(session: &Session, key: &str) -> Option<String> {
+    pacman_conf(session, &[key])
+        .and_then(|l| l.into_iter().next())
+        .filter(|v| !v.is_empty())
+}
+
 fn pacman_version() -> Check {
     match output("pacman", &["--version"]) {
         Some(text) => {
@@ -218,18 +225,15 @@ fn download_user(session: &Session) -> Check {
 }
 
 /// Repositories whose mirrors lack `.db.sig` under a SigLevel that asks for it.
-fn database_signatures(session: &Session, client: Option<&Client>) -> Check {
+fn database_signatures(session: &Session) -> Check {
     let Some(repos) = pacman_conf(session, &["--repo-list"]) else {
         return check("db-signatures", Status::Skip, "no repositories");
-    };
-    let Some(client) = client else {
-        return check("db-signatures", Status::Skip, "no HTTP client");
     };
     let global = pacman_conf(session, &["SigLevel"])
         .filter(|l| !l.is_empty())
         // pacman's own default.
         .unwrap_or_else(|| vec!["Required".into(), "DatabaseOptional".into()]);
-    let (mut missing, mut asked) = (Vec::new(), 0);
+    let (mut missing, mut asked, mut unanswered) = (Vec::new(), 0, Vec::new());
     for repo in &repos {
         let level = pacman_conf(session, &["--repo", repo, "SigLevel"])
             .filter(|l| !l.is_empty())
@@ -249,12 +253,28 @@ fn database_signatures(session: &Session, client: Option<&Client>) -> Check {
             continue;
         };
         let url = format!("{}/{repo}.db.sig", server.trim_end_matches('/'));
-        asked += 1;
-        if let Ok(reply) = client.get(&url, &Get::default()) {
-            if matches!(reply.status, 404 | 410) {
+        // Through the proxy the environment names for this mirror, as downloads go.
+        let reply = http_client(crate::http::proxy_for(&url, |k| std::env::var(k).ok()))
+            .and_then(|c| c.get(&url, &Get::default()).ok());
+        match reply {
+            Some(r) if matches!(r.status, 404 | 410) => {
+                asked += 1;
                 missing.push(repo.clone());
             }
+            Some(_) => asked += 1,
+            None => unanswered.push(repo.clone()),
         }
+    }
+    if asked == 0 && !unanswered.is_empty() {
+        return check(
+            "db-signatures",
+            Status::Warn,
+            format!(
+                "the mirrors of {} did not answer: their database signatures are not known",
+                unanswered.join(", ")
+            ),
+        )
+        .fix("check the network, a proxy (http_proxy), or the Server lines");
     }
     if asked == 0 {
         return check(
@@ -543,33 +563,60 @@ fn node_api(session: &Session) -> Vec<Check> {
         },
     );
     // Seeded files: added with the profile, so the same file gives the same CID everywhere.
-    if let Ok(listing) = rpc.call("files/ls", &[("arg", "/pacxfer"), ("long", "true")]) {
-        let entries = listing["Entries"].as_array().cloned().unwrap_or_default();
-        let odd: Vec<String> = entries
-            .iter()
-            .take(50)
-            .filter_map(|e| e["Hash"].as_str())
-            .filter(|h| !h.starts_with("bafk") && !h.starts_with("bafy"))
-            .map(str::to_string)
-            .collect();
-        out.push(if odd.is_empty() {
-            check(
+    // Listed by CID (`ls`), not `files/ls --long`, which would load every entry into the
+    // node's MFS and slow each later seed.
+    let root = rpc
+        .call("files/stat", &[("arg", "/pacxfer")])
+        .ok()
+        .and_then(|v| v["Hash"].as_str().map(str::to_string))
+        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if let Some(root) = root {
+        let (mut count, mut odd) = (0u64, Vec::new());
+        let arg = format!("/ipfs/{root}");
+        let listed = rpc.each_line(
+            "ls",
+            &[
+                ("arg", arg.as_str()),
+                ("resolve-type", "false"),
+                ("size", "true"),
+                ("stream", "true"),
+            ],
+            64 << 20,
+            |line| {
+                for o in line["Objects"].as_array().into_iter().flatten() {
+                    for l in o["Links"].as_array().into_iter().flatten() {
+                        count += 1;
+                        let hash = l["Hash"].as_str().unwrap_or_default();
+                        let size = l["Size"].as_u64().unwrap_or(u64::MAX);
+                        // Up to 1 MiB the profile makes one raw block (`bafk...`); CIDv0
+                        // (`Qm...`) is never the profile's.
+                        let other = hash.starts_with("Qm")
+                            || (size <= 1 << 20 && !hash.starts_with("bafk"));
+                        if other && odd.len() < 5 {
+                            odd.push(hash.to_string());
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        out.push(match listed {
+            Err(e) => check("seeded", Status::Warn, format!("/pacxfer not listed: {e}")),
+            Ok(()) if odd.is_empty() => check(
                 "seeded",
                 Status::Ok,
-                format!("{} files seeded under /pacxfer", entries.len()),
-            )
-        } else {
-            check(
+                format!("{count} files seeded under /pacxfer"),
+            ),
+            Ok(()) => check(
                 "seeded",
                 Status::Warn,
                 format!(
-                    "{} seeded files were added with other settings than unixfs-v1-2025 (e.g. \
-                     {}): other machines cannot find them by the same CID",
-                    odd.len(),
+                    "seeded files added with other settings than unixfs-v1-2025 (e.g. {}): \
+                     other machines cannot find them by the same CID",
                     odd[0]
                 ),
             )
-            .fix("seed them again: `pacxfer seed`")
+            .fix("seed them again: `pacxfer seed`"),
         });
     }
     out
@@ -610,6 +657,12 @@ fn prefetch_timer() -> Check {
         .unwrap_or_default();
     let result = value("Result").last().cloned().unwrap_or_default();
     match result.as_str() {
+        _ if value("ActiveState").first().map(String::as_str) != Some("active") => check(
+            "prefetch",
+            Status::Warn,
+            "pacxfer-prefetch.timer is installed but not active: nothing is prefetched",
+        )
+        .fix("systemctl enable --now pacxfer-prefetch.timer"),
         "success" | "" => check(
             "prefetch",
             Status::Ok,
@@ -632,22 +685,29 @@ fn prefetch_timer() -> Check {
     }
 }
 
-pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
-    let client = Client::new(&ClientOptions {
+/// A client with short timeouts for one question.
+fn http_client(proxy: Option<String>) -> Option<Client> {
+    Client::new(&ClientOptions {
         connect_timeout: Duration::from_secs(2),
         stall_timeout: Duration::from_secs(5),
         max_redirects: 3,
-        proxy: None,
+        proxy,
         user_agent: crate::USER_AGENT.to_string(),
     })
-    .ok();
+    .ok()
+}
+
+pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
+    let client = http_client(crate::http::proxy_for(session.config.gateway_base(), |k| {
+        std::env::var(k).ok()
+    }));
     let mut checks = vec![
         pacman_version(),
         xfer_command(session),
         download_user(session),
         databases(session),
     ];
-    checks.push(database_signatures(session, client.as_ref()));
+    checks.push(database_signatures(session));
     checks.extend(gateway(session, client.as_ref()));
     checks.extend(node_api(session));
     checks.push(prefetch_timer());

@@ -92,6 +92,11 @@ pub fn compute(records: &[log::Record], days: u64) -> Stats {
     s
 }
 
+/// Seconds from the log as a duration: a damaged value is no panic.
+fn duration(seconds: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(seconds.clamp(0.0, 1e12)).unwrap_or_default()
+}
+
 fn label(source: &str) -> &str {
     match source {
         "node" => "IPFS, this node",
@@ -111,7 +116,26 @@ pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let since = now.saturating_sub(days.saturating_mul(86_400) as i64);
-    let records = log::read(&session.places, since);
+    let mut records = log::read(&session.places, since);
+    // pacman 7 runs its XferCommand as DownloadUser, which keeps its own log.
+    let mut also = None;
+    if let Some(user) = super::doctor::pacman_conf_value(session, "DownloadUser") {
+        let uid = std::process::Command::new("id")
+            .args(["-u", &user])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.trim().parse::<u32>().ok());
+        if let Some(uid) = uid.filter(|u| *u != crate::cache::trust::euid()) {
+            let dir = std::path::Path::new(crate::cache::SYSTEM_DIR);
+            let theirs = log::read_owned_by(dir, uid, since);
+            if !theirs.is_empty() {
+                also = Some(format!("{} ({user})", dir.join(log::NAME).display()));
+            }
+            records.extend(theirs);
+        }
+    }
+    records.sort_by_key(|r| r.at);
     let mut s = compute(&records, days);
     s.log = match session.places.writable() {
         Some(d) => d.path().join(log::NAME).display().to_string(),
@@ -120,6 +144,9 @@ pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
             session.places.refusals().join("; ")
         ),
     };
+    if let Some(also) = also {
+        s.log.push_str(&format!(" and {also}"));
+    }
     if json {
         println!("{}", serde_json::to_string(&s)?);
         return Ok(ExitCode::SUCCESS);
@@ -133,10 +160,10 @@ pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
     for (source, t) in &s.sources {
         println!(
             "  {:<38} {:>6} files {:>11}  in {}",
-            label(source),
+            crate::shown::shown(label(source)),
             t.files,
             size(t.bytes),
-            secs(std::time::Duration::from_secs_f64(t.seconds.max(0.0)))
+            secs(duration(t.seconds))
         );
     }
     if let (Some(h), Some(b)) = (s.hit_rate, s.byte_hit_rate) {
@@ -155,7 +182,7 @@ pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
     match (s.seconds_saved, s.mirror_rate) {
         (Some(saved), Some(rate)) => println!(
             "  time saved by IPFS: about {} (against the mirror's {}/s)",
-            secs(std::time::Duration::from_secs_f64(saved.max(0.0))),
+            secs(duration(saved)),
             size(rate as u64)
         ),
         _ => println!("  time saved by IPFS: unknown (no mirror download to compare with)"),
