@@ -370,7 +370,7 @@ fn gateway(session: &Session, client: Option<&Client>) -> Vec<Check> {
     }
     let mut out = Vec::new();
     match crate::gateway::breaker(config).state() {
-        State::Closed => {}
+        State::Closed => out.push(check("breaker", Status::Ok, "closed: the gateway is asked")),
         State::Open { left, reason } => out.push(
             check(
                 "breaker",
