@@ -35,6 +35,7 @@ fn a_working_setup_is_all_ok_and_each_problem_names_its_fix() {
         "xfercommand",
         "databases",
         "gateway",
+        "breaker",
         "templates",
         "api",
     ] {
