@@ -200,6 +200,9 @@ pub struct Context<'a> {
     gateway: OnceCell<Result<gateway::Gateway, String>>,
     /// The copy pacman holds of this database: HTTP mirrors are asked only if it changed.
     pub existing: Option<mirror::Existing>,
+    /// Mirror agents made so far, by the proxy they go through: files fetched one after the
+    /// other with the same context (prefetch's workers) reuse their connections.
+    mirrors: std::cell::RefCell<Vec<(Option<String>, crate::http::Client)>>,
 }
 
 impl<'a> Context<'a> {
@@ -208,7 +211,19 @@ impl<'a> Context<'a> {
             config,
             gateway: OnceCell::new(),
             existing: None,
+            mirrors: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    /// The agent for a mirror URL, made once per proxy.
+    fn mirror_client(&self, url: &str) -> Result<crate::http::Client, crate::http::HttpError> {
+        let proxy = crate::http::proxy_for(url, |k| std::env::var(k).ok());
+        if let Some((_, c)) = self.mirrors.borrow().iter().find(|(p, _)| *p == proxy) {
+            return Ok(c.clone());
+        }
+        let made = mirror::client(self.config, url)?;
+        self.mirrors.borrow_mut().push((proxy, made.clone()));
+        Ok(made)
     }
 
     fn gateway_client(&self) -> Result<&gateway::Gateway, Failure> {
@@ -443,7 +458,7 @@ fn transfer(
                 ));
             }
             (
-                mirror::open(url, from, existing, || mirror::client(ctx.config, url))?,
+                mirror::open(url, from, existing, || ctx.mirror_client(url))?,
                 expect,
             )
         }

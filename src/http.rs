@@ -25,7 +25,8 @@ pub struct ClientOptions {
     pub user_agent: String,
 }
 
-/// One agent: keep it for every request of a process.
+/// One agent: keep it for every request of a process (a clone shares its connections).
+#[derive(Clone)]
 pub struct Client {
     agent: Agent,
     /// For plain `http://` through an HTTP proxy: the proxy asked in the absolute form, as

@@ -156,7 +156,7 @@ pub fn download_file(
     dest: &Path,
     progress: &Progress,
 ) -> Result<Delivered, String> {
-    download_since(config, plan, dest, None, progress)
+    download_in(&Context::new(config), plan, dest, progress)
 }
 
 /// [`download_file`], asking the mirror only for a file that changed since `existing` (a
@@ -166,6 +166,18 @@ fn download_since(
     plan: &Plan,
     dest: &Path,
     existing: Option<crate::mirror::Existing>,
+    progress: &Progress,
+) -> Result<Delivered, String> {
+    let mut ctx = Context::new(config);
+    ctx.existing = existing;
+    download_in(&ctx, plan, dest, progress)
+}
+
+/// [`download_file`] with the agents of `ctx` (a worker's, so its connections are reused).
+fn download_in(
+    ctx: &Context<'_>,
+    plan: &Plan,
+    dest: &Path,
     progress: &Progress,
 ) -> Result<Delivered, String> {
     let mut part = dest.as_os_str().to_owned();
@@ -181,9 +193,7 @@ fn download_since(
         progress.abandon();
         format!("{}: {e}", part.display())
     })?;
-    let mut ctx = Context::new(config);
-    ctx.existing = existing;
-    match download::run(plan, &mut out, &ctx, progress) {
+    match download::run(plan, &mut out, ctx, progress) {
         Ok(done) => {
             out.finish()
                 .map_err(|e| format!("{}: {e}", part.display()))?;
@@ -346,54 +356,59 @@ pub fn run_batch(
     let files = jobs.len() as u64;
     std::thread::scope(|scope| {
         for _ in 0..threads.clamp(1, jobs.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(job) = jobs.get(i) else {
-                    return;
-                };
-                // A bar only for a package that moves; a signature alone goes quietly.
-                let progress = match job.plan {
-                    Some(_) => batch.file(&job.filename),
-                    None => Progress::plain(crate::progress::Verbosity::Quiet),
-                };
-                let dest = job.dir.join(&job.filename);
-                let started = std::time::Instant::now();
-                let got = match &job.plan {
-                    Some(plan) => download_file(config, plan, &dest, &progress).map(|d| {
-                        let source = source_kind(plan, &d);
-                        progress.done(&job.filename, source, &d.url, d.bytes, d.resumed);
-                        crate::cache::log::record(
-                            places,
-                            &crate::cache::log::Record::new(
-                                &job.filename,
-                                plan,
-                                &d,
-                                started.elapsed(),
-                            ),
-                        );
-                        after(job, &dest);
-                        (Some(source), d.bytes)
-                    }),
-                    None => Ok((None, 0)),
-                };
-                let result = got.map(|(source, bytes)| {
-                    let sig = job.sig.as_ref().map(|plan| {
-                        let name = format!("{}.sig", job.filename);
-                        let quiet = Progress::plain(crate::progress::Verbosity::Quiet);
-                        download_file(config, plan, &job.dir.join(&name), &quiet).map(|_| ())
+            scope.spawn(|| {
+                // One context per worker: its agents keep their connections from one file
+                // to the next.
+                let ctx = Context::new(config);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(job) = jobs.get(i) else {
+                        return;
+                    };
+                    // A bar only for a package that moves; a signature alone goes quietly.
+                    let progress = match job.plan {
+                        Some(_) => batch.file(&job.filename),
+                        None => Progress::plain(crate::progress::Verbosity::Quiet),
+                    };
+                    let dest = job.dir.join(&job.filename);
+                    let started = std::time::Instant::now();
+                    let got = match &job.plan {
+                        Some(plan) => download_in(&ctx, plan, &dest, &progress).map(|d| {
+                            let source = source_kind(plan, &d);
+                            progress.done(&job.filename, source, &d.url, d.bytes, d.resumed);
+                            crate::cache::log::record(
+                                places,
+                                &crate::cache::log::Record::new(
+                                    &job.filename,
+                                    plan,
+                                    &d,
+                                    started.elapsed(),
+                                ),
+                            );
+                            after(job, &dest);
+                            (Some(source), d.bytes)
+                        }),
+                        None => Ok((None, 0)),
+                    };
+                    let result = got.map(|(source, bytes)| {
+                        let sig = job.sig.as_ref().map(|plan| {
+                            let name = format!("{}.sig", job.filename);
+                            let quiet = Progress::plain(crate::progress::Verbosity::Quiet);
+                            download_in(&ctx, plan, &job.dir.join(&name), &quiet).map(|_| ())
+                        });
+                        Fetched { source, bytes, sig }
                     });
-                    Fetched { source, bytes, sig }
-                });
-                if let Err(why) = &result {
-                    batch.line(&format!("{}: not prefetched: {why}", job.filename));
-                }
-                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                batch.file_over(result.as_ref().map(|f| f.bytes).unwrap_or(0), n, files);
-                if let Ok(mut all) = outcomes.lock() {
-                    all.push(Outcome {
-                        filename: job.filename.clone(),
-                        result,
-                    });
+                    if let Err(why) = &result {
+                        batch.line(&format!("{}: not prefetched: {why}", job.filename));
+                    }
+                    let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                    batch.file_over(result.as_ref().map(|f| f.bytes).unwrap_or(0), n, files);
+                    if let Ok(mut all) = outcomes.lock() {
+                        all.push(Outcome {
+                            filename: job.filename.clone(),
+                            result,
+                        });
+                    }
                 }
             });
         }
