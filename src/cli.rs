@@ -100,64 +100,11 @@ pub enum Command {
     /// Fill and refresh a package cache in IPFS: fetch each repository's database and every
     /// package the cache lacks (verified), add them to the node, link them into one root
     /// (by SHA-256, and in the mirror layout) and publish it to an IPNS key.
-    Publish {
-        /// A Server-style mirror URL with $repo and $arch, e.g.
-        /// https://mirror.example/$repo/os/$arch.
-        #[arg(long, value_name = "URL", conflicts_with = "from_cache")]
-        mirror: Option<String>,
-        /// Publish this machine's sync databases and the packages in pacman's CacheDir
-        /// (verified against them), downloading nothing.
-        #[arg(long)]
-        from_cache: bool,
-        /// A repository to publish (repeat for several).
-        #[arg(long = "repo", value_name = "NAME", required = true)]
-        repos: Vec<String>,
-        /// The architecture for $arch.
-        #[arg(long, default_value = "x86_64", value_name = "ARCH")]
-        arch: String,
-        /// The publisher's state (SQLite) [default: /var/lib/pacxfer/publish.sqlite for root,
-        /// else $XDG_STATE_HOME/pacxfer/publish.sqlite].
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-        /// Unlink files no database has listed for this many days.
-        #[arg(long = "keep", default_value_t = 60, value_name = "DAYS")]
-        keep_days: u64,
-        /// Keep at most this many versions of each package (0: no limit).
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        keep_versions: usize,
-        /// The IPNS key the root is published to (made when missing).
-        #[arg(long, default_value = "pacxfer", value_name = "NAME")]
-        ipns_key: String,
-        /// The node's RPC API [default: [share] api].
-        #[arg(long, value_name = "ADDRESS")]
-        api: Option<String>,
-        /// Pin the root in this ipfs-cluster (its REST API: http://HOST:PORT,
-        /// /ip4/ADDR/tcp/PORT or /unix/PATH) in place of the previous root [default:
-        /// [publish] cluster].
-        #[arg(long, value_name = "URL")]
-        cluster: Option<String>,
-        /// Print one JSON object as the last line of standard output.
-        #[arg(long)]
-        json: bool,
-    },
+    Publish(PublishArgs),
     /// Fetch the next upgrade into pacman's cache ahead of time, several files at once,
     /// without touching pacman's sync databases; `pacman -Syu` then only installs. With
     /// package names: those and their missing dependencies.
-    Prefetch {
-        /// Packages to fetch with their missing dependencies [default: the upgrade].
-        #[arg(value_name = "PKG")]
-        packages: Vec<String>,
-        /// Downloads at the same time.
-        #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: u16,
-        /// Seed each file into the IPFS node once it arrived (see `seed`).
-        #[arg(long)]
-        seed: bool,
-        /// When a complete upgrade is ready, also tell the logged-in users with a desktop
-        /// notification (notify-send), as root.
-        #[arg(long)]
-        notify: bool,
-    },
+    Prefetch(PrefetchArgs),
     /// Check the setup, one line per check with the fix for each that fails: pacman and its
     /// XferCommand, the databases, the IPFS node, published views, the prefetch timer.
     Doctor {
@@ -190,4 +137,65 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The options of `publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// A Server-style mirror URL with $repo and $arch, e.g.
+    /// https://mirror.example/$repo/os/$arch.
+    #[arg(long, value_name = "URL", conflicts_with = "from_cache")]
+    pub mirror: Option<String>,
+    /// Publish this machine's sync databases and the packages in pacman's CacheDir
+    /// (verified against them), downloading nothing.
+    #[arg(long)]
+    pub from_cache: bool,
+    /// A repository to publish (repeat for several).
+    #[arg(long = "repo", value_name = "NAME", required = true)]
+    pub repos: Vec<String>,
+    /// The architecture for $arch.
+    #[arg(long, default_value = "x86_64", value_name = "ARCH")]
+    pub arch: String,
+    /// The publisher's state (SQLite) [default: /var/lib/pacxfer/publish.sqlite for root,
+    /// else $XDG_STATE_HOME/pacxfer/publish.sqlite].
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Unlink files no database has listed for this many days.
+    #[arg(long = "keep", default_value_t = 60, value_name = "DAYS")]
+    pub keep_days: u64,
+    /// Keep at most this many versions of each package (0: no limit).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_versions: usize,
+    /// The IPNS key the root is published to (made when missing).
+    #[arg(long, default_value = "pacxfer", value_name = "NAME")]
+    pub ipns_key: String,
+    /// The node's RPC API [default: [share] api].
+    #[arg(long, value_name = "ADDRESS")]
+    pub api: Option<String>,
+    /// Pin the root in this ipfs-cluster (its REST API: http://HOST:PORT,
+    /// /ip4/ADDR/tcp/PORT or /unix/PATH) in place of the previous root [default:
+    /// [publish] cluster].
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// Print one JSON object as the last line of standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The options of `prefetch`.
+#[derive(Debug, Args)]
+pub struct PrefetchArgs {
+    /// Packages to fetch with their missing dependencies [default: the upgrade].
+    #[arg(value_name = "PKG")]
+    pub packages: Vec<String>,
+    /// Downloads at the same time.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Seed each file into the IPFS node once it arrived (see `seed`).
+    #[arg(long)]
+    pub seed: bool,
+    /// When a complete upgrade is ready, also tell the logged-in users with a desktop
+    /// notification (notify-send), as root.
+    #[arg(long)]
+    pub notify: bool,
 }

@@ -19,6 +19,7 @@
 use std::cell::OnceCell;
 use std::fmt;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -231,6 +232,52 @@ impl<'a> Context<'a> {
             .get_or_init(|| gateway::client(self.config).map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| Failure::Other(e.clone()))
+    }
+}
+
+/// Runs `plan` into `dest` through `dest.part`, renamed only once whole and verified; the
+/// file gets the server's Last-Modified when it gave one. What arrived of a failed download
+/// stays in the `.part` for the next try. The agents are `ctx`'s (a prefetch worker's keep
+/// their connections from one file to the next).
+pub fn into_file(
+    ctx: &Context<'_>,
+    plan: &Plan,
+    dest: &Path,
+    progress: &Progress,
+) -> Result<Delivered, String> {
+    let mut part = dest.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let mut out = Output::open(&part, || {
+        progress.info(&format!(
+            "waiting for another pacxfer that is writing {}",
+            part.display()
+        ))
+    })
+    .map_err(|e| {
+        progress.abandon();
+        format!("{}: {e}", part.display())
+    })?;
+    match run(plan, &mut out, ctx, progress) {
+        Ok(done) => {
+            out.finish()
+                .map_err(|e| format!("{}: {e}", part.display()))?;
+            if let Some(time) = done.modified {
+                // Without it the next run would ask unconditionally: only a cost.
+                let _ = out.set_mtime(time);
+            }
+            std::fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+            Ok(done)
+        }
+        Err(e) => {
+            progress.abandon();
+            // What arrived stays for the next try (pacman resumes a `.part` in its cache, and
+            // so does pacxfer as its XferCommand); an empty one says nothing.
+            if out.is_empty() {
+                let _ = std::fs::remove_file(&part);
+            }
+            Err(e.to_string())
+        }
     }
 }
 

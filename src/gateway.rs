@@ -20,17 +20,21 @@ pub struct Gateway {
 /// The gateway of `config`: short connect timeout, no proxy for a loopback address, and the
 /// breaker kept with the indexes.
 pub fn client(config: &Config) -> Result<Gateway, HttpError> {
-    let url = config.gateway_base();
-    let client = Client::new(&ClientOptions {
+    Ok(Gateway {
+        client: http_client(config)?,
+        breaker: breaker(config),
+    })
+}
+
+/// The HTTP agent for the configured gateway (also for questions about it, such as a
+/// published view's age).
+pub fn http_client(config: &Config) -> Result<Client, HttpError> {
+    Client::new(&ClientOptions {
         connect_timeout: config.gateway.connect_timeout,
         stall_timeout: config.gateway.stall_timeout,
         max_redirects: 3,
-        proxy: crate::http::proxy_for(url, |k| std::env::var(k).ok()),
+        proxy: crate::http::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
         user_agent: crate::USER_AGENT.to_string(),
-    })?;
-    Ok(Gateway {
-        client,
-        breaker: breaker(config),
     })
 }
 

@@ -35,3 +35,11 @@ pub mod verify;
 
 /// Sent to gateways, and to mirrors when pacman sets no `HTTP_USER_AGENT`.
 pub const USER_AGENT: &str = concat!("pacxfer/", env!("CARGO_PKG_VERSION"));
+
+/// The time now, in whole seconds since 1970 (0 for a clock before that).
+pub fn unix_time() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

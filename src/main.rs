@@ -63,56 +63,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::seed::seed(&session, which, if_running)
         }
-        (
-            Some(Command::Publish {
-                mirror,
-                from_cache,
-                repos,
-                arch,
-                state,
-                keep_days,
-                keep_versions,
-                ipns_key,
-                api,
-                cluster,
-                json,
-            }),
-            _,
-            _,
-        ) => commands::publish::publish(
-            &session,
-            commands::publish::Args {
-                mirror,
-                from_cache,
-                repos,
-                arch,
-                state,
-                keep_days,
-                keep_versions,
-                ipns_key,
-                api,
-                cluster,
-                json,
-            },
-        ),
-        (
-            Some(Command::Prefetch {
-                packages,
-                jobs,
-                seed,
-                notify,
-            }),
-            _,
-            _,
-        ) => commands::prefetch::prefetch(
-            &session,
-            commands::prefetch::Args {
-                packages,
-                jobs: usize::from(jobs),
-                seed,
-                notify,
-            },
-        ),
+        (Some(Command::Publish(args)), _, _) => commands::publish::publish(&session, args),
+        (Some(Command::Prefetch(args)), _, _) => commands::prefetch::prefetch(&session, args),
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),
         (Some(Command::Completions { .. }), _, _) => Ok(ExitCode::SUCCESS),
         (Some(Command::Doctor { json }), _, _) => commands::doctor::doctor(&session, json),

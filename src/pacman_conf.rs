@@ -278,16 +278,29 @@ impl PacmanConf {
         self.run(&["--repo", repo, "CacheServer"])
     }
 
-    /// Whether pacman checks the packages of `repo` against signatures: its SigLevel (or, when
-    /// it has none, the global one) does not say `Never` or `PackageNever`.
-    pub fn checks_package_signatures(&self, repo: &str) -> bool {
+    /// Any other question (`XferCommand`, `DownloadUser`, ...): the lines of its answer,
+    /// remembered like the others.
+    pub fn lines(&self, args: &[&str]) -> Result<Vec<String>, PacmanConfError> {
+        self.run(args)
+    }
+
+    /// The SigLevel that applies to `repo`: its own, or the global one when it has none.
+    pub fn sig_level(&self, repo: &str) -> Vec<String> {
         let own = self.run(&["--repo", repo, "SigLevel"]).unwrap_or_default();
-        let level = if own.is_empty() {
+        if own.is_empty() {
             self.run(&["SigLevel"]).unwrap_or_default()
         } else {
             own
-        };
-        !level.iter().any(|l| l == "Never" || l == "PackageNever")
+        }
+    }
+
+    /// Whether pacman checks the packages of `repo` against signatures: its SigLevel does not
+    /// say `Never` or `PackageNever`.
+    pub fn checks_package_signatures(&self, repo: &str) -> bool {
+        !self
+            .sig_level(repo)
+            .iter()
+            .any(|l| l == "Never" || l == "PackageNever")
     }
 }
 

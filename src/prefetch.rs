@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::download::{self, Context, Delivered};
-use crate::output::Output;
 use crate::plan::{self, Plan};
 use crate::progress::{Batch, Progress};
 use crate::syncdb::{self, Entry, SyncDb};
@@ -149,17 +148,7 @@ impl Private {
     }
 }
 
-/// Downloads `urls` (the same file from each server, in order) into `dest` through `.part`.
-pub fn download_file(
-    config: &Config,
-    plan: &Plan,
-    dest: &Path,
-    progress: &Progress,
-) -> Result<Delivered, String> {
-    download_in(&Context::new(config), plan, dest, progress)
-}
-
-/// [`download_file`], asking the mirror only for a file that changed since `existing` (a
+/// [`download::into_file`], asking the mirror only for a file that changed since `existing` (a
 /// database copy): on 304 that copy is the result. The file gets the mirror's Last-Modified.
 fn download_since(
     config: &Config,
@@ -170,50 +159,7 @@ fn download_since(
 ) -> Result<Delivered, String> {
     let mut ctx = Context::new(config);
     ctx.existing = existing;
-    download_in(&ctx, plan, dest, progress)
-}
-
-/// [`download_file`] with the agents of `ctx` (a worker's, so its connections are reused).
-fn download_in(
-    ctx: &Context<'_>,
-    plan: &Plan,
-    dest: &Path,
-    progress: &Progress,
-) -> Result<Delivered, String> {
-    let mut part = dest.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let mut out = Output::open(&part, || {
-        progress.info(&format!(
-            "waiting for another pacxfer that is writing {}",
-            part.display()
-        ))
-    })
-    .map_err(|e| {
-        progress.abandon();
-        format!("{}: {e}", part.display())
-    })?;
-    match download::run(plan, &mut out, ctx, progress) {
-        Ok(done) => {
-            out.finish()
-                .map_err(|e| format!("{}: {e}", part.display()))?;
-            if let Some(time) = done.modified {
-                // Without it the next run would ask unconditionally: only a cost.
-                let _ = out.set_mtime(time);
-            }
-            std::fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-            Ok(done)
-        }
-        Err(e) => {
-            progress.abandon();
-            // What arrived stays for the next try (pacman resumes a `.part` in its cache, and
-            // so does pacxfer as its XferCommand); an empty one says nothing.
-            if out.is_empty() {
-                let _ = std::fs::remove_file(&part);
-            }
-            Err(e.to_string())
-        }
-    }
+    download::into_file(&ctx, plan, dest, progress)
 }
 
 /// Refreshes the private copy of `repo`'s database (and `.db.sig`) from `servers` in order.
@@ -373,7 +319,7 @@ pub fn run_batch(
                     let dest = job.dir.join(&job.filename);
                     let started = std::time::Instant::now();
                     let got = match &job.plan {
-                        Some(plan) => download_in(&ctx, plan, &dest, &progress).map(|d| {
+                        Some(plan) => download::into_file(&ctx, plan, &dest, &progress).map(|d| {
                             let source = source_kind(plan, &d);
                             progress.done(&job.filename, source, &d.url, d.bytes, d.resumed);
                             crate::cache::log::record(
@@ -394,7 +340,8 @@ pub fn run_batch(
                         let sig = job.sig.as_ref().map(|plan| {
                             let name = format!("{}.sig", job.filename);
                             let quiet = Progress::plain(crate::progress::Verbosity::Quiet);
-                            download_in(&ctx, plan, &job.dir.join(&name), &quiet).map(|_| ())
+                            download::into_file(&ctx, plan, &job.dir.join(&name), &quiet)
+                                .map(|_| ())
                         });
                         Fetched { source, bytes, sig }
                     });

@@ -8,6 +8,30 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// A bar of bytes: source, file, bytes of all, rate, bar, percent.
+const BYTES: &str = " {prefix:>6} {msg:36!} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} [{bar:20}] {percent:>3}%";
+
+/// A bar of packages: repository, done of all, bar, what was added, time.
+const PACKAGES: &str =
+    " [{prefix}] {pos:>6}/{len:<6} packages [{bar:24}] {msg} {elapsed_precise} eta {eta}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#-")
+}
+
+/// A bar counting the `len` packages of `repo` (publish), on a terminal only.
+pub fn packages_bar(repo: &str, len: u64, verbosity: Verbosity) -> Option<ProgressBar> {
+    if verbosity == Verbosity::Quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(5));
+    bar.set_style(style(PACKAGES));
+    bar.set_prefix(crate::shown::escape(repo).into_owned());
+    Some(bar)
+}
+
 /// How much to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verbosity {
@@ -57,12 +81,7 @@ impl Progress {
     fn with_bar(filename: &str, verbosity: Verbosity, tty: bool) -> Progress {
         let bar = (tty && verbosity != Verbosity::Quiet).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
-            let style = ProgressStyle::with_template(
-                " {prefix:>6} {msg:36!} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} [{bar:20}] {percent:>3}%",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("#-");
-            bar.set_style(style);
+            bar.set_style(style(BYTES));
             bar.set_message(crate::shown::escape(filename).into_owned());
             bar
         });
@@ -179,12 +198,7 @@ impl Batch {
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
         let total = multi.add(ProgressBar::new(bytes));
-        let style = ProgressStyle::with_template(
-            " {prefix:>6} {msg:36!} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} [{bar:20}] {percent:>3}%",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("#-");
-        total.set_style(style);
+        total.set_style(style(BYTES));
         total.set_prefix("total");
         total.set_message(format!("0 of {files} files"));
         Batch {
@@ -232,7 +246,8 @@ impl Batch {
     }
 }
 
-fn rate(bytes: u64, elapsed: Duration) -> u64 {
+/// Bytes per second.
+pub fn rate(bytes: u64, elapsed: Duration) -> u64 {
     let s = elapsed.as_secs_f64();
     if s <= 0.0 {
         return bytes;

@@ -108,6 +108,26 @@ fn pkgbuild(name: &str, version: &str, epoch: Option<&str>, arch: &str, body: &s
     )
 }
 
+/// Runs makepkg on the PKGBUILD in `dir` (as the `builder` user when run as root, `owned` made
+/// theirs first), the package left in `dir`.
+pub fn makepkg(dir: &Path, owned: &Path) {
+    let is_root = run(Command::new("id").arg("-u")).stdout().trim() == "0";
+    let mut cmd = if is_root {
+        run(Command::new("chown").args(["-R", "builder:"]).arg(owned)).success();
+        let mut c = Command::new("runuser");
+        c.args(["-u", "builder", "--", "env"]);
+        c
+    } else {
+        Command::new("env")
+    };
+    cmd.arg("PKGEXT=.pkg.tar.zst")
+        .arg("CARCH=x86_64")
+        .arg(format!("PKGDEST={}", dir.display()))
+        .args(["makepkg", "--nodeps", "--noconfirm", "--force"])
+        .current_dir(dir);
+    run(&mut cmd).success();
+}
+
 fn make_all(base: &Path, repo_dir: &Path) {
     let is_root = run(Command::new("id").arg("-u")).stdout().trim() == "0";
     if is_root {
@@ -161,20 +181,7 @@ fn make_all(base: &Path, repo_dir: &Path) {
         let dir = build.join(name);
         std::fs::create_dir_all(&dir).expect("mkdir build");
         std::fs::write(dir.join("PKGBUILD"), text).expect("write PKGBUILD");
-        let mut cmd = if is_root {
-            run(Command::new("chown").args(["-R", "builder:"]).arg(&build)).success();
-            let mut c = Command::new("runuser");
-            c.args(["-u", "builder", "--", "env"]);
-            c
-        } else {
-            Command::new("env")
-        };
-        cmd.arg("PKGEXT=.pkg.tar.zst")
-            .arg("CARCH=x86_64")
-            .arg(format!("PKGDEST={}", dir.display()))
-            .args(["makepkg", "--nodeps", "--noconfirm", "--force"])
-            .current_dir(&dir);
-        run(&mut cmd).success();
+        makepkg(&dir, &build);
         for entry in std::fs::read_dir(&dir).expect("read build dir").flatten() {
             let f = entry.file_name().to_string_lossy().into_owned();
             if f.ends_with(".pkg.tar.zst") {

@@ -233,22 +233,8 @@ fn newer_tiny(fx: &'static Fixtures) -> &'static Pkg {
                  echo 'hello from tiny 1.1' > \"$pkgdir/usr/share/tiny/hello.txt\"\n}\n",
             )
             .expect("write PKGBUILD");
-            let is_root = run(Command::new("id").arg("-u")).stdout().trim() == "0";
-            let mut cmd = if is_root {
-                // fixtures::get() made the builder user.
-                run(Command::new("chown").args(["-R", "builder:"]).arg(&build)).success();
-                let mut c = Command::new("runuser");
-                c.args(["-u", "builder", "--", "env"]);
-                c
-            } else {
-                Command::new("env")
-            };
-            cmd.arg("PKGEXT=.pkg.tar.zst")
-                .arg("CARCH=x86_64")
-                .arg(format!("PKGDEST={}", build.display()))
-                .args(["makepkg", "--nodeps", "--noconfirm", "--force"])
-                .current_dir(&build);
-            run(&mut cmd).success();
+            // fixtures::get() made the builder user.
+            crate::fixtures::makepkg(&build, &build);
             let file = "tiny-1.1-1-any.pkg.tar.zst";
             std::fs::copy(build.join(file), out.join(file)).expect("copy package");
             let home = fixture_gnupg(fx);
@@ -290,14 +276,7 @@ fn pacman7_syncs_downloads_and_installs_as_the_download_user() {
     e2e!();
     let mut w = World7::new("pacman7-e2e", true, ARCH_SIGLEVEL);
     let (tiny, big) = (w.fx.tiny.clone(), w.fx.big.clone());
-    std::fs::remove_file(w.dbpath.join("sync/testrepo.db")).expect("rm db");
-    w.add_raw(&tiny);
-    let bytes = std::fs::read(&big.path).expect("read big");
-    let dir = w.node().add_dir(&[(big.sha256.as_str(), &bytes)]);
-    let name = w.node().publish("pkgcache", &dir);
-    let gateway = w.node().url.clone();
-    let by_sha = format!("/ipns/{name}/{{sha256}}");
-    w.configure(&gateway, &["/ipfs/{cid}", &by_sha], "");
+    w.ipfs_holds_tiny_and_big();
 
     // -Sy: the database from the mirror; its .sig asked too (DatabaseOptional), 404, skipped.
     let r = w.pacman(&["-Sy"]);

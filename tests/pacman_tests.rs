@@ -11,14 +11,7 @@ fn pacman_syncs_downloads_and_installs_through_pacxfer() {
     let mut w = World::new("pacman-e2e", true);
     let (tiny, big, other) = (w.fx.tiny.clone(), w.fx.big.clone(), w.fx.other.clone());
     // Start from nothing: pacman -Sy downloads the database through pacxfer.
-    std::fs::remove_file(w.dbpath.join("sync/testrepo.db")).expect("rm db");
-    w.add_raw(&tiny);
-    let bytes = std::fs::read(&big.path).expect("read big");
-    let dir = w.node().add_dir(&[(big.sha256.as_str(), &bytes)]);
-    let name = w.node().publish("pkgcache", &dir);
-    let gateway = w.node().url.clone();
-    let by_sha = format!("/ipns/{name}/{{sha256}}");
-    w.configure(&gateway, &["/ipfs/{cid}", &by_sha], "");
+    w.ipfs_holds_tiny_and_big();
 
     let r = w.pacman(&["-Sy"]);
     r.success();

@@ -115,6 +115,21 @@ impl World {
         self.node().add(&pkg.filename, &bytes)
     }
 
+    /// The end-to-end setup of the pacman tests: no database yet (pacman -Sy fetches it through
+    /// pacxfer), tiny in the node as one raw block, big in a directory by SHA-256 published to
+    /// an IPNS name, and both templates configured.
+    pub fn ipfs_holds_tiny_and_big(&mut self) {
+        let (tiny, big) = (self.fx.tiny.clone(), self.fx.big.clone());
+        std::fs::remove_file(self.dbpath.join(format!("sync/{REPO}.db"))).expect("rm db");
+        self.add_raw(&tiny);
+        let bytes = std::fs::read(&big.path).expect("read big");
+        let dir = self.node().add_dir(&[(big.sha256.as_str(), &bytes)]);
+        let name = self.node().publish("pkgcache", &dir);
+        let gateway = self.node().url.clone();
+        let by_sha = format!("/ipns/{name}/{{sha256}}");
+        self.configure(&gateway, &["/ipfs/{cid}", &by_sha], "");
+    }
+
     /// `pacxfer --config <world config> ARGS...`
     pub fn pacxfer(&self, args: &[&str]) -> Run {
         let mut cmd = pacxfer();

@@ -4,7 +4,7 @@
 //! `downloads.log.1` and a new one begun, so at most twice that is kept. Where no place can be
 //! written there is no log, and downloads go on as ever.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -88,10 +88,7 @@ pub struct Record {
 impl Record {
     pub fn new(file: &str, plan: &Plan, done: &Delivered, took: Duration) -> Record {
         Record {
-            at: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
+            at: crate::unix_time(),
             file: file.to_string(),
             kind: kind(file).to_string(),
             source: origin(plan, done).to_string(),
@@ -108,15 +105,23 @@ pub fn record(places: &Places, record: &Record) {
         return;
     };
     line.push(b'\n');
-    let Some(dir) = places.writable() else {
-        return;
-    };
-    if let Err(e) = dir.append(NAME, &line, LOG_MAX) {
-        // Full: start a new one, keeping the last as the older half. (A log refused by the
-        // trust rule is left as it is.)
-        if e.kind() == std::io::ErrorKind::FileTooLarge {
-            let _ = dir.rename(NAME, OLDER);
-            let _ = dir.append(NAME, &line, LOG_MAX);
+    // The first place the line can be appended to: an append is its own probe.
+    for dir in places
+        .dirs()
+        .iter()
+        .filter_map(|d| super::TrustedDir::open(d, true).ok())
+    {
+        match dir.append(NAME, &line, LOG_MAX) {
+            Ok(()) => return,
+            // Full: start a new one, keeping the last as the older half.
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                let _ = dir.rename(NAME, OLDER);
+                if dir.append(NAME, &line, LOG_MAX).is_ok() {
+                    return;
+                }
+            }
+            // Not writable here, or refused by the trust rule: the next place.
+            Err(_) => {}
         }
     }
 }

@@ -72,29 +72,9 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `pacman-conf [--config C] ARGS`: its lines, or `None` when it failed.
+/// pacman-conf's answer to `args`, or `None` when it failed.
 fn pacman_conf(session: &Session, args: &[&str]) -> Option<Vec<String>> {
-    let program = ["/usr/bin/pacman-conf", "/bin/pacman-conf"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .unwrap_or("pacman-conf");
-    let conf = session
-        .config
-        .pacman_conf
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let mut all: Vec<&str> = Vec::new();
-    if let Some(c) = &conf {
-        all.extend(["--config", c.as_str()]);
-    }
-    all.extend_from_slice(args);
-    output(program, &all).map(|o| {
-        o.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()
-    })
+    session.pacman_conf.lines(args).ok()
 }
 
 /// The first value pacman-conf gives for `key`, when it gives one.
@@ -102,6 +82,11 @@ pub(crate) fn pacman_conf_value(session: &Session, key: &str) -> Option<String> 
     pacman_conf(session, &[key])
         .and_then(|l| l.into_iter().next())
         .filter(|v| !v.is_empty())
+}
+
+/// The user id of `user` (bounded `id -u`).
+pub(crate) fn uid_of(user: &str) -> Option<u32> {
+    output("id", &["-u", user]).and_then(|s| s.trim().parse().ok())
 }
 
 fn pacman_version() -> Check {
@@ -192,7 +177,7 @@ fn download_user(session: &Session) -> Check {
     let owner = std::fs::metadata(dir)
         .ok()
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m));
-    let uid = output("id", &["-u", &user]).and_then(|s| s.trim().parse::<u32>().ok());
+    let uid = uid_of(&user);
     match (owner, uid) {
         (Some(o), Some(u)) if o == u => check(
             "download-user",
@@ -229,15 +214,9 @@ fn database_signatures(session: &Session) -> Check {
     let Some(repos) = pacman_conf(session, &["--repo-list"]) else {
         return check("db-signatures", Status::Skip, "no repositories");
     };
-    let global = pacman_conf(session, &["SigLevel"])
-        .filter(|l| !l.is_empty())
-        // pacman's own default.
-        .unwrap_or_else(|| vec!["Required".into(), "DatabaseOptional".into()]);
     let (mut missing, mut asked, mut unanswered) = (Vec::new(), 0, Vec::new());
     for repo in &repos {
-        let level = pacman_conf(session, &["--repo", repo, "SigLevel"])
-            .filter(|l| !l.is_empty())
-            .unwrap_or_else(|| global.clone());
+        let level = session.pacman_conf.sig_level(repo);
         let asks = !level
             .iter()
             .any(|l| l == "DatabaseNever" || l == "Never" || l == "DatabaseRequired");
@@ -450,14 +429,7 @@ fn gateway(session: &Session, client: Option<&Client>) -> Vec<Check> {
         if let Some(view) = views::view_of(t) {
             out.push(match views::age(config, &session.places, view) {
                 Some(views::Age::Published(at)) => {
-                    let old = Duration::from_secs(
-                        (std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_secs() as i64)
-                            .unwrap_or(0)
-                            - at)
-                            .max(0) as u64,
-                    );
+                    let old = views::since(at);
                     if !config.gateway.max_age.is_zero() && old > config.gateway.max_age {
                         check(
                             "views",

@@ -11,18 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::Session;
+use crate::cli::PrefetchArgs;
 use crate::plan;
 use crate::prefetch::{self, Job, Private};
 use crate::progress::{size, Batch, Progress};
 use crate::syncdb::Entry;
-
-/// The options of `prefetch`, as parsed.
-pub struct Args {
-    pub packages: Vec<String>,
-    pub jobs: usize,
-    pub seed: bool,
-    pub notify: bool,
-}
 
 /// Whether this process may create files in `dir`.
 fn writable(dir: &Path) -> bool {
@@ -30,7 +23,7 @@ fn writable(dir: &Path) -> bool {
         && std::fs::metadata(dir).is_ok_and(|m| m.is_dir())
 }
 
-pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
+pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     let progress = Progress::plain(session.verbosity);
     let started = Instant::now();
     let lock = session.dbpath.join("db.lck");
@@ -196,7 +189,7 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
         &session.config,
         &session.places,
         &jobs,
-        args.jobs,
+        usize::from(args.jobs),
         &batch,
         &seed,
     );
@@ -230,7 +223,7 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
         "prefetched {} of {packages} files in {} ({}/s){}{}; {present} already in the cache",
         by_source.values().map(|v| v.0).sum::<u64>(),
         crate::progress::secs(elapsed),
-        size(rate(fetched, elapsed)),
+        size(crate::progress::rate(fetched, elapsed)),
         if sources.is_empty() { "" } else { ": " },
         sources.join(", "),
     ));
@@ -260,15 +253,6 @@ pub fn prefetch(session: &Session, args: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn rate(bytes: u64, elapsed: Duration) -> u64 {
-    let s = elapsed.as_secs_f64();
-    if s <= 0.0 {
-        bytes
-    } else {
-        (bytes as f64 / s) as u64
-    }
 }
 
 /// `--seed`: the file, verified, into the node like `pacxfer seed` does.

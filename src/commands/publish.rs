@@ -8,24 +8,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use super::Session;
+use crate::cli::PublishArgs;
 use crate::progress::Progress;
 use crate::publish::{Job, Publisher};
-
-/// The options of `publish`, as parsed.
-pub struct Args {
-    pub mirror: Option<String>,
-    pub from_cache: bool,
-    pub repos: Vec<String>,
-    pub arch: String,
-    pub state: Option<PathBuf>,
-    pub keep_days: u64,
-    pub keep_versions: usize,
-    pub ipns_key: String,
-    pub api: Option<String>,
-    /// An ipfs-cluster REST API [default: [publish] cluster].
-    pub cluster: Option<String>,
-    pub json: bool,
-}
 
 /// Where the state lives unless `--state` says: root's in /var/lib/pacxfer, a user's under
 /// `$XDG_STATE_HOME` (default ~/.local/state).
@@ -38,7 +23,7 @@ fn default_state() -> PathBuf {
     base.join("pacxfer/publish.sqlite")
 }
 
-pub fn publish(session: &Session, args: Args) -> Result<ExitCode> {
+pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
     if args.repos.is_empty() {
         bail!("name the repositories to publish with --repo (e.g. --repo core --repo extra)");
     }

@@ -111,21 +111,13 @@ fn label(source: &str) -> &str {
 }
 
 pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = crate::unix_time();
     let since = now.saturating_sub(days.saturating_mul(86_400) as i64);
     let mut records = log::read(&session.places, since);
     // pacman 7 runs its XferCommand as DownloadUser, which keeps its own log.
     let mut also = None;
     if let Some(user) = super::doctor::pacman_conf_value(session, "DownloadUser") {
-        let uid = std::process::Command::new("id")
-            .args(["-u", &user])
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|t| t.trim().parse::<u32>().ok());
+        let uid = super::doctor::uid_of(&user);
         if let Some(uid) = uid.filter(|u| *u != crate::cache::trust::euid()) {
             let dir = std::path::Path::new(crate::cache::SYSTEM_DIR);
             let theirs = log::read_owned_by(dir, uid, since);

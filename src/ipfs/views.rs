@@ -9,11 +9,11 @@
 //! refused; a gateway that does not answer leaves the decision to the normal rules of the
 //! download (timeouts, breaker).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::cache::Places;
 use crate::config::Config;
-use crate::http::{Client, ClientOptions, Get};
+use crate::http::Get;
 
 /// How long what a view said is trusted before it is asked again.
 pub const RECHECK: Duration = Duration::from_secs(600);
@@ -46,24 +46,17 @@ pub enum Age {
     Unknown,
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+use crate::unix_time as now;
+
+/// How long ago `at` (Unix time) was.
+pub fn since(at: i64) -> Duration {
+    Duration::from_secs(now().saturating_sub(at).max(0) as u64)
 }
 
 /// Reads `pacxfer.json` of `view` through the gateway; `Err` when the gateway gave no usable
 /// answer.
 fn ask(config: &Config, view: &str) -> Result<Age, String> {
-    let client = Client::new(&ClientOptions {
-        connect_timeout: config.gateway.connect_timeout,
-        stall_timeout: config.gateway.stall_timeout,
-        max_redirects: 3,
-        proxy: crate::http::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
-        user_agent: crate::USER_AGENT.to_string(),
-    })
-    .map_err(|e| e.to_string())?;
+    let client = crate::gateway::http_client(config).map_err(|e| e.to_string())?;
     let url = format!("{}{view}/pacxfer.json", config.gateway_base());
     let wait = config.gateway.stall_timeout + config.gateway.network_timeout;
     let mut reply = client
@@ -175,7 +168,7 @@ pub fn too_old(config: &Config, places: &Places, view: &str) -> Option<Duration>
     }
     match age(config, places, view)? {
         Age::Published(at) => {
-            let old = Duration::from_secs(now().saturating_sub(at).max(0) as u64);
+            let old = since(at);
             (old > max).then_some(old)
         }
         Age::Unknown => None,

@@ -22,18 +22,16 @@ pub mod state;
 pub mod view;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::download::{self, Context};
 use crate::ipfs::rpc::{Rpc, RpcError};
-use crate::output::Output;
 use crate::plan;
 use crate::progress::{Progress, Verbosity};
 use crate::share::PROFILE;
 use crate::syncdb::{self, Entry, SyncDb};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use indicatif::ProgressBar;
 
 use state::{DbFile, FileRow, Listing, State};
 
@@ -135,12 +133,7 @@ impl From<state::StateError> for PublishError {
     }
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use crate::unix_time as now;
 
 /// Why `--from-cache` publishes a package not.
 const NOT_IN_CACHE: &str = "not in pacman's CacheDir";
@@ -168,17 +161,7 @@ fn download_to(
         &[],
         &[url.to_string()],
     );
-    let mut part = dest.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let mut out = Output::open(&part, || {}).map_err(|e| format!("{}: {e}", part.display()))?;
-    let ctx = Context::new(&mirror_only);
-    download::run(&plan, &mut out, &ctx, progress).map_err(|e| e.to_string())?;
-    out.finish()
-        .map_err(|e| format!("{}: {e}", part.display()))?;
-    std::fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-    drop(out);
-    Ok(())
+    download::into_file(&Context::new(&mirror_only), &plan, dest, progress).map(|_| ())
 }
 
 /// The display of one download of a run: its line only with `-v` (a run says one line per
@@ -189,22 +172,6 @@ fn file_progress(bar: Option<&ProgressBar>, run: &Progress) -> Progress {
         _ => Verbosity::Quiet,
     };
     Progress::under(bar.cloned(), verbosity)
-}
-
-/// A repository's bar, on a terminal: packages done of all, what was added.
-fn repo_bar(repo: &str, len: u64, verbosity: Verbosity) -> Option<ProgressBar> {
-    if verbosity == Verbosity::Quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(5));
-    let style = ProgressStyle::with_template(
-        " [{prefix}] {pos:>6}/{len:<6} packages [{bar:24}] {msg} {elapsed_precise} eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("#-");
-    bar.set_style(style);
-    bar.set_prefix(crate::shown::escape(repo).into_owned());
-    Some(bar)
 }
 
 /// Whether an HTTP failure of a database file means "not on this mirror".
@@ -420,7 +387,8 @@ impl<'a> Publisher<'a> {
             .map(|f| (f.sha256, f.size))
             .collect();
         let mut seen = Vec::new();
-        let bar = repo_bar(repo, entries.len() as u64, self.progress.verbosity());
+        let bar =
+            crate::progress::packages_bar(repo, entries.len() as u64, self.progress.verbosity());
         let say = Progress::under(bar.clone(), self.progress.verbosity());
         for entry in &entries {
             if let Some(bar) = &bar {

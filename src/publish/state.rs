@@ -170,16 +170,27 @@ impl State {
         Ok(State { conn, path: full })
     }
 
+    /// Runs `change` in one transaction: committed when it returns `Ok`, rolled back
+    /// otherwise.
+    fn write<T>(
+        &mut self,
+        change: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StateError> {
+        let sql = |err| StateError::Sql {
+            path: self.path.clone(),
+            err,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let done = change(&tx).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(done)
+    }
+
     fn sql(&self, err: rusqlite::Error) -> StateError {
         StateError::Sql {
             path: self.path.clone(),
             err,
         }
-    }
-
-    /// Where the state is.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The file with this SHA-256 (hex), when the node holds it for the publisher.
@@ -202,35 +213,25 @@ impl State {
 
     /// Records a file the node now holds and its listing, in one transaction.
     pub fn add(&mut self, file: &FileRow, listing: &Listing) -> Result<(), StateError> {
-        let tx = self.conn.transaction().map_err(|e| StateError::Sql {
-            path: self.path.clone(),
-            err: e,
-        })?;
-        let result = (|| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT OR REPLACE INTO files (sha256, cid, size) VALUES (?1, ?2, ?3)",
                 params![file.sha256, file.cid, file.size as i64],
             )?;
-            upsert_listing(&tx, listing)?;
-            tx.commit()
-        })();
-        result.map_err(|e| self.sql(e))
+            upsert_listing(tx, listing)?;
+            Ok(())
+        })
     }
 
     /// Marks listings as seen now (adding those that are new) for files already held, in one
     /// transaction: a repository's worth costs one commit, not one per package.
     pub fn seen(&mut self, listings: &[Listing]) -> Result<(), StateError> {
-        let tx = self.conn.transaction().map_err(|e| StateError::Sql {
-            path: self.path.clone(),
-            err: e,
-        })?;
-        let result = (|| {
+        self.write(|tx| {
             for l in listings {
-                upsert_listing(&tx, l)?;
+                upsert_listing(tx, l)?;
             }
-            tx.commit()
-        })();
-        result.map_err(|e| self.sql(e))
+            Ok(())
+        })
     }
 
     /// Records a repository's database files, and forgets those in `absent`, in one
@@ -242,11 +243,7 @@ impl State {
         present: &[DbFile],
         absent: &[String],
     ) -> Result<(), StateError> {
-        let tx = self.conn.transaction().map_err(|e| StateError::Sql {
-            path: self.path.clone(),
-            err: e,
-        })?;
-        let result = (|| {
+        self.write(|tx| {
             for f in present {
                 tx.execute(
                     "INSERT OR REPLACE INTO dbfiles (repo, arch, name, cid, sha256, size)
@@ -260,9 +257,8 @@ impl State {
                     params![repo, arch, name],
                 )?;
             }
-            tx.commit()
-        })();
-        result.map_err(|e| self.sql(e))
+            Ok(())
+        })
     }
 
     /// Every file held.
@@ -334,12 +330,7 @@ impl State {
     /// Removes listings and the files no listing names any more, in one transaction; returns
     /// how many files went.
     pub fn prune(&mut self, listings: &[Listing]) -> Result<u64, StateError> {
-        let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|err| StateError::Sql {
-            path: path.clone(),
-            err,
-        })?;
-        let result = (|| {
+        self.write(|tx| {
             for l in listings {
                 tx.execute(
                     "DELETE FROM listings WHERE repo = ?1 AND arch = ?2 AND filename = ?3",
@@ -350,10 +341,8 @@ impl State {
                 "DELETE FROM files WHERE sha256 NOT IN (SELECT sha256 FROM listings)",
                 [],
             )?;
-            tx.commit()?;
             Ok(gone as u64)
-        })();
-        result.map_err(|err| StateError::Sql { path, err })
+        })
     }
 
     /// A value of the `meta` table.
@@ -368,20 +357,15 @@ impl State {
 
     /// Sets values of the `meta` table, all or none.
     pub fn set_meta(&mut self, pairs: &[(&str, &str)]) -> Result<(), StateError> {
-        let tx = self.conn.transaction().map_err(|e| StateError::Sql {
-            path: self.path.clone(),
-            err: e,
-        })?;
-        let result = (|| {
+        self.write(|tx| {
             for (key, value) in pairs {
                 tx.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
                     params![key, value],
                 )?;
             }
-            tx.commit()
-        })();
-        result.map_err(|e| self.sql(e))
+            Ok(())
+        })
     }
 }
 
