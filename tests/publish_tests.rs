@@ -281,6 +281,28 @@ fn a_database_is_recorded_only_with_all_its_files() {
     assert!(view.contains(&w.fx.other.filename), "{view:?}");
 }
 
+/// A gateway that does not answer the view's question opens the breaker, as it would for a
+/// file: the same call does not wait on it a second time for the package.
+#[test]
+fn a_hung_gateway_is_waited_on_once_per_call() {
+    e2e!();
+    let mut w = World::new("view-hang-breaker", false);
+    let faults = crate::faultd::FaultServer::start(Vec::new());
+    let gateway = faults.base(crate::faultd::Fault::Hang);
+    w.configure(
+        &gateway,
+        &["/ipns/k51qzi5uqu5dviewhang/{sha256}"],
+        "stall_timeout = \"1s\"",
+    );
+    let out = w.out("tiny");
+    w.xfer(&w.url(&w.fx.tiny.filename), &out)
+        .success()
+        .stderr_has("from mirror");
+    let asked: Vec<String> = faults.log().iter().map(|h| h.path.clone()).collect();
+    assert_eq!(asked.len(), 1, "{}", faults.log_text());
+    assert!(asked[0].ends_with("/pacxfer.json"), "{asked:?}");
+}
+
 /// On a terminal, a bar per repository (packages done of all), then the same summary line.
 #[test]
 fn a_terminal_shows_a_bar_per_repository() {

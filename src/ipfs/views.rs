@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use crate::cache::Places;
 use crate::config::Config;
-use crate::http::Get;
 
 /// How long what a view said is trusted before it is asked again.
 pub const RECHECK: Duration = Duration::from_secs(600);
@@ -53,29 +52,31 @@ pub fn since(at: i64) -> Duration {
     Duration::from_secs(now().saturating_sub(at).max(0) as u64)
 }
 
-/// Reads `pacxfer.json` of `view` through the gateway; `Err` when the gateway gave no usable
-/// answer.
+/// Reads `pacxfer.json` of `view` the way a file is read from the gateway (`gateway::open`):
+/// first from the node's own blocks, then, when `[gateway] network_timeout` allows, from the
+/// IPFS network within that time. A gateway that does not answer the first question opens the
+/// breaker, as it does for a file, so the same call does not wait on it twice. `Err` when the
+/// gateway gave no usable answer.
 fn ask(config: &Config, view: &str) -> Result<Age, String> {
-    let client = crate::gateway::http_client(config).map_err(|e| e.to_string())?;
+    use crate::download::Failure;
+    let gateway = crate::gateway::client(config).map_err(|e| e.to_string())?;
     let url = format!("{}{view}/pacxfer.json", config.gateway_base());
-    let wait = config.gateway.stall_timeout + config.gateway.network_timeout;
-    let mut reply = client
-        .get(
-            &url,
-            &Get {
-                response_timeout: Some(wait),
-                ..Get::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
-    match reply.status {
-        200 => {}
-        404 | 410 => return Ok(Age::Unknown),
-        other => return Err(format!("HTTP {other}")),
-    }
+    let opened = match crate::gateway::open(&gateway, &url, true, 0, None) {
+        // Not in this node: only the network can say, when pacxfer may wait for it.
+        Err(Failure::NotCached) if !config.gateway.network_timeout.is_zero() => {
+            let budget = Some(config.gateway.network_timeout);
+            crate::gateway::open(&gateway, &url, false, 0, budget)
+        }
+        other => other,
+    };
+    let mut stream = match opened {
+        Ok(s) => s,
+        Err(Failure::Status(404 | 410)) => return Ok(Age::Unknown),
+        Err(e) => return Err(e.to_string()),
+    };
     let mut text = Vec::new();
     std::io::Read::read_to_end(
-        &mut std::io::Read::take(&mut reply.body, JSON_MAX + 1),
+        &mut std::io::Read::take(&mut stream.body, JSON_MAX + 1),
         &mut text,
     )
     .map_err(|e| e.to_string())?;
