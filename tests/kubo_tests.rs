@@ -113,6 +113,20 @@ fn kubo_answers_misses_at_once_and_pacxfer_moves_on() {
         "{}",
         r.explain("three templates, then the mirror")
     );
+    // One cache-only question per template, and the first call also asks the two templates
+    // that name a view (`/ipfs/<dir>/`, `/ipns/<name>/`) for its age, cache-only too.
+    assert_eq!(
+        w.node().answered(412) - asked_before,
+        3 + 2,
+        "{:?}",
+        w.node().responses()
+    );
+    // The views' answers are remembered: a second call asks the three templates only.
+    let asked_before = w.node().answered(412);
+    let out = w.out("other-again.part");
+    w.xfer(&w.url(&other.filename), &out)
+        .success()
+        .stderr_has("from mirror");
     assert_eq!(
         w.node().answered(412) - asked_before,
         3,
