@@ -1,13 +1,15 @@
-//! Real packages and a real repository, made once per test run with the tools Arch uses:
-//! `makepkg` builds the packages (as an unprivileged `builder` user when run as root), `gpg`
+//! Real packages and a real repository, made once with the tools Arch uses and kept in
+//! `target/`: `makepkg` builds the packages (as an unprivileged `builder` user when run as
+//! root, in a directory below /tmp that user can reach wherever the checkout lies), `gpg`
 //! signs one of them, and `repo-add` writes the sync database (embedding the signature that
 //! sits next to its package). Each test copies the finished tree.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::util::{repo_root, run, sha256_hex};
+use crate::util::{repo_root, run, sha256_hex, TestDir};
 
 /// The repository name.
 pub const REPO: &str = "testrepo";
@@ -108,12 +110,20 @@ fn pkgbuild(name: &str, version: &str, epoch: Option<&str>, arch: &str, body: &s
     )
 }
 
-/// Runs makepkg on the PKGBUILD in `dir` (as the `builder` user when run as root, `owned` made
-/// theirs first), the package left in `dir`.
-pub fn makepkg(dir: &Path, owned: &Path) {
+/// Runs makepkg on `pkgbuild` and copies the packages it made into `dest`. It builds in a
+/// fresh directory below /tmp ([`TestDir`], opened to all) as the `builder` user when run as
+/// root, who owns the build directory and reaches it whatever the checkout's own permissions;
+/// the directory is removed afterwards.
+pub fn makepkg(pkgbuild: &str, dest: &Path) {
+    let place = TestDir::new("makepkg");
+    std::fs::set_permissions(place.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod makepkg dir");
+    let dir = place.join("build");
+    std::fs::create_dir_all(&dir).expect("mkdir build");
+    std::fs::write(dir.join("PKGBUILD"), pkgbuild).expect("write PKGBUILD");
     let is_root = run(Command::new("id").arg("-u")).stdout().trim() == "0";
     let mut cmd = if is_root {
-        run(Command::new("chown").args(["-R", "builder:"]).arg(owned)).success();
+        run(Command::new("chown").args(["-R", "builder:"]).arg(&dir)).success();
         let mut c = Command::new("runuser");
         c.args(["-u", "builder", "--", "env"]);
         c
@@ -124,8 +134,14 @@ pub fn makepkg(dir: &Path, owned: &Path) {
         .arg("CARCH=x86_64")
         .arg(format!("PKGDEST={}", dir.display()))
         .args(["makepkg", "--nodeps", "--noconfirm", "--force"])
-        .current_dir(dir);
+        .current_dir(&dir);
     run(&mut cmd).success();
+    for entry in std::fs::read_dir(&dir).expect("read build dir").flatten() {
+        let f = entry.file_name().to_string_lossy().into_owned();
+        if f.ends_with(".pkg.tar.zst") {
+            std::fs::copy(entry.path(), dest.join(&f)).expect("copy package");
+        }
+    }
 }
 
 fn make_all(base: &Path, repo_dir: &Path) {
@@ -134,60 +150,38 @@ fn make_all(base: &Path, repo_dir: &Path) {
         // makepkg refuses to run as root.
         let _ = run(Command::new("useradd").args(["-m", "builder"]));
     }
-    let build = base.join("build");
-    let specs = [
-        (
+    let pkgbuilds = [
+        pkgbuild(
             "tiny",
-            pkgbuild(
-                "tiny",
-                "1.0",
-                None,
-                "any",
-                "  install -d \"$pkgdir/usr/share/tiny\"\n  echo 'hello from tiny' > \"$pkgdir/usr/share/tiny/hello.txt\"\n  head -c 120000 /dev/urandom | base64 > \"$pkgdir/usr/share/tiny/data.txt\"",
-            ),
+            "1.0",
+            None,
+            "any",
+            "  install -d \"$pkgdir/usr/share/tiny\"\n  echo 'hello from tiny' > \"$pkgdir/usr/share/tiny/hello.txt\"\n  head -c 120000 /dev/urandom | base64 > \"$pkgdir/usr/share/tiny/data.txt\"",
         ),
-        (
+        pkgbuild(
             "big",
-            pkgbuild(
-                "big",
-                "1.0",
-                None,
-                "x86_64",
-                "  install -d \"$pkgdir/usr/share/big\"\n  head -c 3145728 /dev/urandom > \"$pkgdir/usr/share/big/blob\"",
-            ),
+            "1.0",
+            None,
+            "x86_64",
+            "  install -d \"$pkgdir/usr/share/big\"\n  head -c 3145728 /dev/urandom > \"$pkgdir/usr/share/big/blob\"",
         ),
-        (
+        pkgbuild(
             "plus+pkg",
-            pkgbuild(
-                "plus+pkg",
-                "2.0",
-                Some("1"),
-                "any",
-                "  install -d \"$pkgdir/usr/share/plus\"\n  echo 'plus' > \"$pkgdir/usr/share/plus/file\"",
-            ),
+            "2.0",
+            Some("1"),
+            "any",
+            "  install -d \"$pkgdir/usr/share/plus\"\n  echo 'plus' > \"$pkgdir/usr/share/plus/file\"",
         ),
-        (
+        pkgbuild(
             "other",
-            pkgbuild(
-                "other",
-                "1.0",
-                None,
-                "any",
-                "  install -d \"$pkgdir/usr/share/other\"\n  head -c 50000 /dev/urandom | base64 > \"$pkgdir/usr/share/other/data.txt\"",
-            ),
+            "1.0",
+            None,
+            "any",
+            "  install -d \"$pkgdir/usr/share/other\"\n  head -c 50000 /dev/urandom | base64 > \"$pkgdir/usr/share/other/data.txt\"",
         ),
     ];
-    for (name, text) in &specs {
-        let dir = build.join(name);
-        std::fs::create_dir_all(&dir).expect("mkdir build");
-        std::fs::write(dir.join("PKGBUILD"), text).expect("write PKGBUILD");
-        makepkg(&dir, &build);
-        for entry in std::fs::read_dir(&dir).expect("read build dir").flatten() {
-            let f = entry.file_name().to_string_lossy().into_owned();
-            if f.ends_with(".pkg.tar.zst") {
-                std::fs::copy(entry.path(), repo_dir.join(&f)).expect("copy package");
-            }
-        }
+    for text in &pkgbuilds {
+        makepkg(text, repo_dir);
     }
 
     // A throwaway signing key; `tiny` is signed before repo-add so its signature is embedded.

@@ -21,13 +21,13 @@ fn ensure_builder() {
 
 /// The directory of a Rust toolchain (holding `bin/cargo`) that the builder can run: the one
 /// this test runs with, or, when it sits where the builder cannot reach (`/root`), a copy of it
-/// made once with hard links below `target/`.
-fn toolchain_for_builder() -> PathBuf {
+/// in `dir`, the test's own directory (hard links when on the same file system).
+fn toolchain_for_builder(dir: &Path) -> PathBuf {
     let found =
         run(Command::new("sh").args(["-c", "rustup which cargo 2>/dev/null || command -v cargo"]));
     let cargo = PathBuf::from(found.success().stdout().trim());
     let cargo = std::fs::canonicalize(&cargo).unwrap_or(cargo);
-    let dir = cargo
+    let toolchain = cargo
         .parent()
         .and_then(Path::parent)
         .expect("cargo lives in <toolchain>/bin")
@@ -41,22 +41,18 @@ fn toolchain_for_builder() -> PathBuf {
         .status
         .success()
     };
-    if usable(&dir) {
-        return dir;
+    if usable(&toolchain) {
+        return toolchain;
     }
-    let copy = repo_root().join("target/package-toolchain");
-    if !usable(&copy) {
+    let copy = dir.join("toolchain");
+    // Hard links when on the same file system (seconds), a copy otherwise.
+    let linked = run(Command::new("cp").arg("-al").arg(&toolchain).arg(&copy));
+    if !linked.output.status.success() {
         let _ = std::fs::remove_dir_all(&copy);
-        // Hard links when on the same file system (instant), a copy otherwise.
-        let linked = run(Command::new("cp").arg("-al").arg(&dir).arg(&copy));
-        if !linked.output.status.success() {
-            run(Command::new("cp").arg("-a").arg(&dir).arg(&copy)).success();
-        }
-        for d in [repo_root().join("target"), copy.clone()] {
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
-        assert!(usable(&copy), "the builder cannot run {}", copy.display());
+        run(Command::new("cp").arg("-a").arg(&toolchain).arg(&copy)).success();
     }
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert!(usable(&copy), "the builder cannot run {}", copy.display());
     copy
 }
 
@@ -76,9 +72,9 @@ fn source_tarball(dest: &Path) {
 fn makepkg_builds_the_package_and_pacman_installs_it() {
     e2e!();
     ensure_builder();
-    let toolchain = toolchain_for_builder();
     let dir = TestDir::new("package");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let toolchain = toolchain_for_builder(dir.path());
     let build = dir.join("build");
     std::fs::create_dir_all(&build).expect("mkdir");
     std::fs::copy(repo_root().join("contrib/PKGBUILD"), build.join("PKGBUILD")).expect("copy");

@@ -150,7 +150,7 @@ impl World7 {
 
     /// `pacman --config <World's pacman.conf> ARGS...` inside the pacman 7 root.
     pub(crate) fn pacman(&self, args: &[&str]) -> Run {
-        let dirs = self.dir.path().parent().expect("test-dirs");
+        let dirs = self.dir.path().parent().expect("the tests' directories");
         let bin = pacxfer_bin();
         let mut argv = vec!["pacman", "--config"];
         let conf = self.pacman_conf.to_str().expect("utf8").to_string();
@@ -213,7 +213,8 @@ fn fixture_gnupg(fx: &Fixtures) -> PathBuf {
 }
 
 /// `tiny` 1.1-1, signed with the fixtures' key: the newer package `-Syu` finds. Built once
-/// with makepkg (as the fixtures' `builder` user when root) and reused from target/.
+/// with makepkg (`fixtures::makepkg`, as the fixtures' `builder` user when root) and reused
+/// from target/.
 fn newer_tiny(fx: &'static Fixtures) -> &'static Pkg {
     static NEWER: OnceLock<Pkg> = OnceLock::new();
     NEWER.get_or_init(|| {
@@ -222,21 +223,16 @@ fn newer_tiny(fx: &'static Fixtures) -> &'static Pkg {
         let done = base.join("done");
         if !done.exists() {
             let _ = std::fs::remove_dir_all(&base);
-            let build = base.join("build");
-            std::fs::create_dir_all(&build).expect("mkdir build");
             std::fs::create_dir_all(&out).expect("mkdir out");
-            std::fs::write(
-                build.join("PKGBUILD"),
+            // fixtures::get() made the builder user.
+            crate::fixtures::makepkg(
                 "pkgname='tiny'\npkgver=1.1\npkgrel=1\npkgdesc='pacxfer test package tiny, newer'\n\
                  arch=(any)\nlicense=(MIT)\noptions=(!strip !debug)\n\npackage() {\n  \
                  install -d \"$pkgdir/usr/share/tiny\"\n  \
                  echo 'hello from tiny 1.1' > \"$pkgdir/usr/share/tiny/hello.txt\"\n}\n",
-            )
-            .expect("write PKGBUILD");
-            // fixtures::get() made the builder user.
-            crate::fixtures::makepkg(&build, &build);
+                &out,
+            );
             let file = "tiny-1.1-1-any.pkg.tar.zst";
-            std::fs::copy(build.join(file), out.join(file)).expect("copy package");
             let home = fixture_gnupg(fx);
             let mut sign = Command::new("gpg");
             sign.arg("--homedir")

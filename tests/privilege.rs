@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{pacxfer_bin, run, sha256_hex, Run, TestDir};
+use crate::util::{pacxfer_bin, run, sha256_hex, Run, TestDir, SHARED_PREFIX};
 use crate::world::World;
 
 /// The unprivileged user, made when missing.
@@ -50,11 +50,21 @@ fn as_user(config: &Path, args: &[&str]) -> Run {
     run(&mut cmd)
 }
 
-/// Files `USER` owns in the places anyone may write, but for those under `except` (the
-/// output's directory, which may itself be below /tmp).
-fn owned_by_user_in_tmp(except: &Path) -> Vec<String> {
-    let r =
-        run(Command::new("find").args(["/tmp", "/var/tmp", "/dev/shm", "-xdev", "-user", USER]));
+/// Files `USER` owns in the places anyone may write and in the test's own directory `world`,
+/// but for those under `except` (the output's directory). The tests' shared places below /tmp
+/// (`util::shared_root`: the user's, mode 0755) are nobody else's to write, and in them only
+/// `world` is looked at: the directories tests running beside this one gave `USER` are theirs.
+fn owned_by_user_in_tmp(world: &Path, except: &Path) -> Vec<String> {
+    let uid = rustix::process::geteuid().as_raw().to_string();
+    let r = run(Command::new("find")
+        .args(["/tmp", "/var/tmp", "/dev/shm"])
+        .arg(world)
+        .args(["-xdev", "(", "-path"])
+        .arg(format!("{SHARED_PREFIX}*"))
+        .args(["!", "-path"])
+        .arg(format!("{SHARED_PREFIX}*/*"))
+        .args(["-uid", &uid, "!", "-perm", "/022", "-prune", ")"])
+        .args(["-o", "-user", USER, "-print"]));
     r.stdout()
         .lines()
         .filter(|l| !Path::new(l).starts_with(except))
@@ -72,7 +82,7 @@ fn as_the_download_user_only_the_output_is_written() {
     let out_dir = w.dir.join("download-XXXXXX");
     writable_by_user(&out_dir);
     let out = out_dir.join(format!("{}.part", other.filename));
-    let before = owned_by_user_in_tmp(&out_dir);
+    let before = owned_by_user_in_tmp(w.dir.path(), &out_dir);
 
     let r = as_user(
         &w.config,
@@ -81,7 +91,7 @@ fn as_the_download_user_only_the_output_is_written() {
     r.success().stderr_has("from mirror");
     w.assert_same(&out, &other.path, &r);
     assert_eq!(
-        owned_by_user_in_tmp(&out_dir),
+        owned_by_user_in_tmp(w.dir.path(), &out_dir),
         before,
         "wrote outside OUTPUT"
     );

@@ -1,13 +1,95 @@
 //! Test helpers: a fresh directory per test, the pacxfer binary, and commands whose whole
 //! session (argv, cwd, exit status, stdout, stderr) is printed when an assertion fails.
+//!
+//! Each test's directory and the pacxfer binary the tests run live below /tmp
+//! ([`shared_root`]), not below the checkout: other users work in them (pacman 7's download
+//! user, `runuser`, the fixtures' `builder`, squid's `proxy`), and they must reach them
+//! wherever the checkout lies, /root (0700) included.
 
 use std::ffi::OsStr;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
-/// The built pacxfer binary.
+/// Where the tests' shared places are made, one per build of pacxfer.
+pub const SHARED_PREFIX: &str = "/tmp/pacxfer-tests-";
+
+/// The place below /tmp that holds each test's directory and the pacxfer binary the tests
+/// run: `/tmp/pacxfer-tests-<uid>-<key>`, a directory of the user running the tests that
+/// every user may enter (0755) and nobody else may write, one per build of pacxfer (keyed by
+/// the binary's path, so two checkouts never share one) and reused by later runs. /tmp above
+/// it is sticky, as pacxfer's trust rule accepts above a cache place. A name there that is
+/// not such a directory (a link, another user's, writable by others) is never used.
+pub fn shared_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
+        let uid = rustix::process::geteuid().as_raw();
+        let mut key = std::hash::DefaultHasher::new();
+        env!("CARGO_BIN_EXE_pacxfer").hash(&mut key);
+        let root = PathBuf::from(format!("{SHARED_PREFIX}{uid}-{:016x}", key.finish()));
+        match std::fs::DirBuilder::new().mode(0o755).create(&root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => panic!("cannot make {}: {e}", root.display()),
+        }
+        let meta = std::fs::symlink_metadata(&root)
+            .unwrap_or_else(|e| panic!("cannot stat {}: {e}", root.display()));
+        assert!(
+            meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0,
+            "{} is not a directory of uid {uid} that only it may write (a {:?} of uid {}, mode \
+             {:o}): the tests will not use it; remove it",
+            root.display(),
+            meta.file_type(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        );
+        reachable_dir(&root);
+        root
+    })
+}
+
+/// Makes `dir` (and what is missing above it) a directory every user may enter, whatever the
+/// umask.
+fn reachable_dir(dir: &Path) {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", dir.display()));
+}
+
+/// The built pacxfer binary, as the tests run it: `<shared_root>/bin/pacxfer`, put there
+/// anew by each test run (a hard link to cargo's, or a copy on another file system), so
+/// that every user can run it.
 pub fn pacxfer_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pacxfer"))
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = Path::new(env!("CARGO_BIN_EXE_pacxfer"));
+        let dir = shared_root().join("bin");
+        reachable_dir(&dir);
+        let bin = dir.join("pacxfer");
+        // Under a name of this process, then renamed over the last run's: a test run beside
+        // this one never sees a half-made file.
+        let fresh = dir.join(format!(".pacxfer-{}", std::process::id()));
+        let _ = std::fs::remove_file(&fresh);
+        if std::fs::hard_link(built, &fresh).is_err() {
+            std::fs::copy(built, &fresh).unwrap_or_else(|e| {
+                panic!(
+                    "cannot copy {} to {}: {e}",
+                    built.display(),
+                    fresh.display()
+                )
+            });
+        }
+        std::fs::rename(&fresh, &bin)
+            .unwrap_or_else(|e| panic!("cannot rename {}: {e}", fresh.display()));
+        bin
+    })
+    .clone()
 }
 
 /// The repository root.
@@ -20,15 +102,16 @@ pub fn e2e_skipped() -> bool {
     std::env::var("PACXFER_SKIP_E2E").is_ok_and(|v| v == "1")
 }
 
-/// A fresh directory for one test, removed when the test passes.
+/// A fresh directory for one test (mode 0700, in `<shared_root>/dirs`), removed when the
+/// test passes.
 pub struct TestDir {
     dir: tempfile::TempDir,
 }
 
 impl TestDir {
     pub fn new(name: &str) -> TestDir {
-        let base = repo_root().join("target").join("test-dirs");
-        std::fs::create_dir_all(&base).expect("create target/test-dirs");
+        let base = shared_root().join("dirs");
+        reachable_dir(&base);
         let dir = tempfile::Builder::new()
             .prefix(&format!("{name}-"))
             .tempdir_in(base)
