@@ -29,7 +29,7 @@ as_root() {
 
 install_system_packages() {
     if command -v apt-get >/dev/null; then
-        local want=(pacman-package-manager makepkg libarchive-tools zstd fakeroot gpg passwd curl ca-certificates util-linux systemd man-db groff-base zsh fish squid openssl)
+        local want=(pacman-package-manager makepkg libarchive-tools zstd fakeroot gpg passwd curl ca-certificates util-linux systemd man-db groff-base zsh fish squid openssl time)
         local missing=()
         for p in "${want[@]}"; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,7 +40,7 @@ install_system_packages() {
             as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
         fi
     elif command -v pacman >/dev/null && [ -f /etc/arch-release ]; then
-        as_root pacman -S --needed --noconfirm pacman base-devel libarchive zstd gnupg curl go squid openssl >/dev/null
+        as_root pacman -S --needed --noconfirm pacman base-devel libarchive zstd gnupg curl go squid openssl time >/dev/null
     else
         say "unknown system: install pacman, makepkg, repo-add, bsdtar, zstd, fakeroot, gpg and Go by hand"
     fi

@@ -6,6 +6,7 @@
 //! them, with `gateway`, `mirror` and `http` fetching, `verify` checking while `output`
 //! writes, and `progress` telling the user. `commands` ties these together for each command.
 
+pub mod answer;
 pub mod breaker;
 pub mod cache;
 pub mod cli;

@@ -129,6 +129,23 @@ impl Output {
         &self.path
     }
 
+    /// After a failure: removes the file when it holds nothing and its path still names it,
+    /// so that a download that failed before its first byte leaves no empty `.part` behind
+    /// (as curl leaves none). A file with bytes stays, for the next call to resume.
+    pub fn remove_if_empty(&self) -> io::Result<bool> {
+        if self.len != 0 || self.file.metadata()?.len() != 0 {
+            return Ok(false);
+        }
+        let held = self.file.metadata()?;
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                std::fs::remove_file(&self.path)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Appends bytes and hashes them. On an error, what was written is counted and hashed.
     pub fn append(&mut self, buf: &[u8]) -> io::Result<()> {
         let (written, result) = write_at_end(&self.file, &mut self.len, buf);

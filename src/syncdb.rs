@@ -305,7 +305,26 @@ pub fn parse_sha256(value: &str) -> Result<[u8; 32], DescError> {
     Ok(out)
 }
 
-/// A name that is safe to use as one path component, and to print.
+/// Refuses a name that is to become one path component (a repository, an architecture, an
+/// IPNS key, a file): `what` says what it names, for the message.
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if is_plain_filename(name) {
+        return Ok(());
+    }
+    let why = match name {
+        "" => "it is empty",
+        "." | ".." => "it names a directory",
+        _ if name.contains(['/', '\\']) => "it holds a path separator",
+        _ => "it holds a control or bidirectional character",
+    };
+    Err(format!(
+        "{what} {:?} cannot be used: {why} (a name is one path component: not empty, not . or .., no / or \\, no control characters)",
+        crate::answer::one_line(name)
+    ))
+}
+
+/// The one rule for a name that is used as one path component, and printed: not empty, not
+/// `.` or `..`, no separator, no control or bidirectional character.
 pub fn is_plain_filename(name: &str) -> bool {
     !name.is_empty()
         && name != "."

@@ -18,7 +18,7 @@ pub(crate) fn state(w: &World) -> PathBuf {
 }
 
 /// `publish` from the world's mirror into its node, with the world's state file.
-fn publish_args(w: &World) -> Vec<String> {
+pub(crate) fn publish_args(w: &World) -> Vec<String> {
     let mirror = format!("{}/$repo/os/$arch", w.mirror.url());
     let state = state(w).to_str().expect("utf8").to_string();
     [

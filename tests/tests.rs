@@ -31,6 +31,7 @@ mod doctor_tests;
 mod failover_tests;
 mod faults;
 mod fuzz;
+mod hardening_tests;
 mod index_tests;
 mod kubo_tests;
 mod package_tests;

@@ -130,17 +130,57 @@ pub fn record(places: &Places, record: &Record) {
 /// lines.
 const READ_MAX: u64 = LOG_MAX + (64 << 10);
 
+/// The longest line taken from a log: a record pacxfer writes is about 200 bytes.
+const LINE_MAX: usize = 4096;
+
+/// The most records taken from one log file (a full one holds about 25,000).
+const RECORDS_MAX: usize = 100_000;
+
+/// The largest file a record may claim: more is a damaged line, not a download.
+const BYTES_MAX: u64 = 1 << 50;
+
+impl Record {
+    /// Whether the record could have been written by pacxfer: known kinds and sources, sizes
+    /// a file can have, a time that is a time. Anything else is a damaged or forged line and
+    /// is not counted (it could make the sums wrap, or print what pacxfer never wrote).
+    fn plausible(&self) -> bool {
+        const SOURCES: [&str; 8] = [
+            "node",
+            "network",
+            "view",
+            "db-signature",
+            "mirror",
+            "unchanged",
+            "partial",
+            "other",
+        ];
+        ["package", "signature", "database"].contains(&self.kind.as_str())
+            && SOURCES.contains(&self.source.as_str())
+            && self.bytes <= BYTES_MAX
+            && self.resumed <= self.bytes
+            && self.seconds.is_finite()
+            && (0.0..=1e9).contains(&self.seconds)
+            && crate::syncdb::is_plain_filename(&self.file)
+    }
+}
+
 fn parse(bytes: &[u8], since: i64, out: &mut Vec<Record>) {
+    let mut taken = 0;
     for line in bytes.split(|b| *b == b'\n') {
-        if let Ok(r) = serde_json::from_slice::<Record>(line) {
-            if r.at >= since {
+        if line.len() > LINE_MAX || taken >= RECORDS_MAX {
+            continue;
+        }
+        if let Ok(r) = crate::answer::parse::<Record>(line, 64) {
+            if r.at >= since && r.plausible() {
                 out.push(r);
+                taken += 1;
             }
         }
     }
 }
 
-/// Every record since `since` (Unix time), oldest first; lines that do not parse are skipped.
+/// Every record since `since` (Unix time), oldest first; lines that do not parse, or that
+/// pacxfer could not have written, are skipped, and at most `RECORDS_MAX` are taken of a file.
 pub fn read(places: &Places, since: i64) -> Vec<Record> {
     let mut out = Vec::new();
     for name in [OLDER, NAME] {

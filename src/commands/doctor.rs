@@ -502,7 +502,12 @@ fn node_api(session: &Session) -> Vec<Check> {
         format!(
             "{} answers (Kubo {})",
             rpc.endpoint(),
-            id["Version"].as_str().unwrap_or("?")
+            id["Version"]
+                .as_str()
+                .unwrap_or("?")
+                .chars()
+                .take(64)
+                .collect::<String>()
         ),
     )];
     let no_fetch = rpc
@@ -685,7 +690,7 @@ pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
     checks.push(prefetch_timer());
 
     if json {
-        println!("{}", serde_json::to_string(&checks)?);
+        println!("{}", crate::answer::json_line(&checks)?);
     } else {
         for c in &checks {
             let tag = match c.status {

@@ -554,6 +554,13 @@ fn deliver(
             progress.abandon();
             // pacman 7 removes OUTPUT's directory after a failure: keep what arrived.
             crate::cache::partial::save(&session.places, &expect, output, out.len());
+            // Nothing arrived: no empty `.part` is left where pacman keeps its downloads.
+            if let Err(e) = out.remove_if_empty() {
+                progress.warn(&format!(
+                    "cannot remove the empty {}: {e}",
+                    output.display()
+                ));
+            }
             match e {
                 DownloadError::Output(e) => Err(anyhow::Error::new(e).context(format!(
                     "cannot write {} for {filename} (is the disk full?)",
@@ -792,7 +799,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             sources,
             gateway_skipped: circuit,
         };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", crate::answer::json_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "(none)".to_string());

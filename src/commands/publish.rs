@@ -24,28 +24,6 @@ fn default_state() -> PathBuf {
 }
 
 pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
-    if args.repos.is_empty() {
-        bail!("name the repositories to publish with --repo (e.g. --repo core --repo extra)");
-    }
-    for repo in &args.repos {
-        if !crate::syncdb::is_plain_filename(repo) {
-            bail!("{repo:?} is not a repository name");
-        }
-    }
-    if !crate::syncdb::is_plain_filename(&args.arch) {
-        bail!("{:?} is not an architecture", args.arch);
-    }
-    if args.ipns_key.is_empty()
-        || !args
-            .ipns_key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        bail!(
-            "{:?} is not an IPNS key name (letters, digits, - _ .)",
-            args.ipns_key
-        );
-    }
     let mirror = match (&args.mirror, args.from_cache) {
         (Some(m), false) => {
             if !(m.starts_with("http://") || m.starts_with("https://") || m.starts_with("file://"))
@@ -117,19 +95,26 @@ pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
         },
         summary.seconds
     ));
+    let mut pin_failed = false;
     if let (Some(pinned), Some(url)) = (&report.pinned, &config.publish.cluster) {
         progress.info(&cluster_line(&summary.root, url, pinned));
-        for failed in &pinned.failed {
-            progress.warn(&format!("the cluster could not pin the root on {failed}"));
+        if !pinned.failed.is_empty() {
+            pin_failed = true;
+            progress.warn(&format!(
+                "the cluster could not pin the root on {} peer{}: {} (see the cluster's own log; the next run pins it again)",
+                pinned.failed.total,
+                if pinned.failed.total == 1 { "" } else { "s" },
+                pinned.failed.summary()
+            ));
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string(summary)?);
+        println!("{}", crate::answer::json_line(summary)?);
     }
     if let Some(e) = report.cluster_error {
         return Err(e.into());
     }
-    Ok(if summary.failed > 0 {
+    Ok(if summary.failed > 0 || pin_failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -4,7 +4,6 @@
 //! sync database lists its file name with its exact SHA-256 and size; the rest are skipped
 //! and counted. A file the node already holds is not read at all.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -70,17 +69,47 @@ fn cache_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The longest line of standard input taken as a package name (pacman's names are at most
+/// 255 bytes).
+const NAME_LINE_MAX: usize = 4096;
+
+/// The most package names taken from standard input.
+const NAMES_MAX: usize = 100_000;
+
 /// The cache files of the packages named on standard input.
 fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
     let dirs = session.pacman_conf.cache_dirs().unwrap_or_default();
     let mut files = Vec::new();
+    // A hook passes one package name per line: a line longer than any name is skipped
+    // unread (never held whole), and the input ends after as many lines as any upgrade has.
+    let lines = crate::answer::Lines {
+        max_line: NAME_LINE_MAX,
+        max_lines: NAMES_MAX,
+        skip_long: true,
+    };
     let stdin = std::io::stdin();
-    for line in stdin.lock().lines().take(100_000) {
-        let Ok(line) = line else { break };
-        let name = line.trim();
-        if name.is_empty() || !crate::syncdb::is_plain_filename(name) {
-            continue;
+    let mut names: Vec<String> = Vec::new();
+    let mut named = std::collections::HashSet::new();
+    let read = lines.read(&mut stdin.lock(), |line| {
+        if let Ok(name) = std::str::from_utf8(line) {
+            let name = name.trim();
+            if crate::syncdb::is_plain_filename(name) && named.insert(name.to_string()) {
+                names.push(name.to_string());
+            }
         }
+        Ok::<(), crate::answer::AnswerError>(())
+    });
+    match read {
+        Ok(seen) if seen.too_long > 0 => progress.warn(&format!(
+            "skipped {} line{} of standard input longer than {NAME_LINE_MAX} bytes (one package name per line)",
+            seen.too_long,
+            if seen.too_long == 1 { "" } else { "s" }
+        )),
+        Ok(_) => {}
+        Err(e) => bail!("standard input: {e} (one package name per line, as an ALPM hook's NeedsTargets passes them)"),
+    }
+    let mut listed = std::collections::HashSet::new();
+    for name in &names {
         let found = session
             .find(Query::Name(name), &[], progress)
             .unwrap_or_default();
@@ -90,7 +119,7 @@ fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
                 .map(|d| d.join(&entry.filename))
                 .find(|p| p.is_file())
             {
-                if !files.contains(&path) {
+                if listed.insert(path.clone()) {
                     files.push(path);
                 }
             }

@@ -51,24 +51,27 @@ pub fn compute(records: &[log::Record], days: u64) -> Stats {
     };
     let (mut pkgs, mut pkg_bytes, mut ipfs_pkgs, mut ipfs_pkg_bytes) = (0u64, 0u64, 0u64, 0u64);
     for r in records {
-        s.files += 1;
+        // Saturating sums: no log, however damaged, makes a figure wrap round.
+        s.files = s.files.saturating_add(1);
         let fresh = r.bytes.saturating_sub(r.resumed);
         if r.source != "unchanged" {
-            s.bytes += fresh;
+            s.bytes = s.bytes.saturating_add(fresh);
         }
         let t = s.sources.entry(r.source.clone()).or_default();
-        t.files += 1;
-        t.bytes += if r.source == "unchanged" { 0 } else { fresh };
+        t.files = t.files.saturating_add(1);
+        t.bytes = t
+            .bytes
+            .saturating_add(if r.source == "unchanged" { 0 } else { fresh });
         t.seconds += r.seconds;
         if r.source == "unchanged" && r.kind == "database" {
-            s.unchanged_databases += 1;
+            s.unchanged_databases = s.unchanged_databases.saturating_add(1);
         }
         if r.kind == "package" {
-            pkgs += 1;
-            pkg_bytes += r.bytes;
+            pkgs = pkgs.saturating_add(1);
+            pkg_bytes = pkg_bytes.saturating_add(r.bytes);
             if IPFS.contains(&r.source.as_str()) {
-                ipfs_pkgs += 1;
-                ipfs_pkg_bytes += r.bytes;
+                ipfs_pkgs = ipfs_pkgs.saturating_add(1);
+                ipfs_pkg_bytes = ipfs_pkg_bytes.saturating_add(r.bytes);
             }
         }
     }
@@ -85,7 +88,9 @@ pub fn compute(records: &[log::Record], days: u64) -> Stats {
             let (ipfs_bytes, ipfs_secs) = IPFS
                 .iter()
                 .filter_map(|k| s.sources.get(*k))
-                .fold((0u64, 0f64), |(b, t), x| (b + x.bytes, t + x.seconds));
+                .fold((0u64, 0f64), |(b, t), x| {
+                    (b.saturating_add(x.bytes), t + x.seconds)
+                });
             s.seconds_saved = Some(ipfs_bytes as f64 / rate - ipfs_secs);
         }
     }
@@ -112,7 +117,7 @@ fn label(source: &str) -> &str {
 
 pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
     let now = crate::unix_time();
-    let since = now.saturating_sub(days.saturating_mul(86_400) as i64);
+    let since = now.saturating_sub(i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX));
     let mut records = log::read(&session.places, since);
     // pacman 7 runs its XferCommand as DownloadUser, which keeps its own log.
     let mut also = None;
@@ -140,7 +145,7 @@ pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
         s.log.push_str(&format!(" and {also}"));
     }
     if json {
-        println!("{}", serde_json::to_string(&s)?);
+        println!("{}", crate::answer::json_line(&s)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(

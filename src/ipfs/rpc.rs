@@ -1,6 +1,8 @@
 //! A client for Kubo's RPC API (`/api/v0/...`): what sharing and publishing need to put files
 //! into the user's node. Every call is a POST with its arguments in the query string; answers
-//! are one JSON value, or one per line for streaming calls (`add`), bounded in size and time.
+//! are one JSON value, or one per line for streaming calls (`add`), bounded in size and time,
+//! and parsed a line at a time with the memory each line may take bounded (`crate::answer`);
+//! an error's message is shown as one short line.
 //! The endpoint is an URL (`http://127.0.0.1:5001`), a multiaddr as Kubo writes it in
 //! `$IPFS_PATH/api` (`/ip4/127.0.0.1/tcp/5001`), or a unix socket (`/unix/run/ipfs/api.sock`),
 //! which a hook running in its own network namespace can still reach. Kubo's
@@ -12,7 +14,7 @@
 //! authorization (ipfs-cluster's REST API, `publish::cluster`).
 
 use std::fmt;
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,8 +26,14 @@ use ureq::Agent;
 /// The largest answer read from one call that is not a file (JSON, lines of JSON).
 pub const ANSWER_MAX: u64 = 16 << 20;
 
-/// The longest line [`Rpc::each_line`] takes.
+/// The longest line of an answer.
 pub const LINE_MAX: u64 = 1 << 20;
+
+/// The most lines of an answer that is not a listing.
+pub const LINES_MAX: usize = 100_000;
+
+/// The most read of an error answer (its message is shown cut to one short line).
+pub const ERROR_MAX: u64 = 64 << 10;
 
 /// Where the API listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,59 +255,122 @@ impl Rpc {
         }
     }
 
-    /// Reads an answer's body (bounded) and turns an error status into [`RpcError::Failed`].
-    fn finish(
+    /// Turns an answer with an error status into [`RpcError::Failed`], its message cut to one
+    /// short line; an answer with status 200 is handed back to be read.
+    fn check(
         &self,
         command: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<String, RpcError> {
-        let (status, text) = self.answer(command, response)?;
-        if status != 200 {
-            // Kubo's errors: {"Message": "...", "Code": 0, "Type": "error"}.
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["Message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| text.trim().chars().take(300).collect());
-            return Err(RpcError::Failed {
-                command: command.to_string(),
-                status,
-                message,
-            });
+    ) -> Result<ureq::http::Response<ureq::Body>, RpcError> {
+        let response = response.map_err(|e| self.classify(e))?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Ok(response);
         }
-        Ok(text)
+        let (status, text) = self.answer(command, Ok(response), ERROR_MAX)?;
+        // Kubo's errors: {"Message": "...", "Code": 0, "Type": "error"}.
+        #[derive(serde::Deserialize)]
+        struct KuboError {
+            #[serde(rename = "Message")]
+            message: String,
+        }
+        let message = crate::answer::parse::<KuboError>(text.as_bytes(), 64)
+            .map(|e| e.message)
+            .unwrap_or(text);
+        Err(RpcError::Failed {
+            command: command.to_string(),
+            status,
+            message: crate::answer::one_line(&message),
+        })
     }
 
-    /// An answer's status and body, read whole within the time and size limits.
+    /// An answer's status and body, read whole within the time limit and `max` bytes.
     fn answer(
         &self,
         command: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        max: u64,
     ) -> Result<(u16, String), RpcError> {
         let mut response = response.map_err(|e| self.classify(e))?;
         let status = response.status().as_u16();
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         response
             .body_mut()
             .as_reader()
-            .take(ANSWER_MAX + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::TimedOut => RpcError::Timeout {
-                    endpoint: self.endpoint.to_string(),
-                    waited: self.timeout,
-                },
-                _ => RpcError::BadAnswer {
-                    command: command.to_string(),
-                    why: e.to_string(),
-                },
-            })?;
-        if text.len() as u64 > ANSWER_MAX {
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.read_error(command, e.kind(), e.to_string()))?;
+        if bytes.len() as u64 > max {
             return Err(RpcError::BadAnswer {
                 command: command.to_string(),
-                why: format!("longer than {ANSWER_MAX} bytes"),
+                why: format!("longer than {max} bytes"),
             });
         }
-        Ok((status, text))
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    fn read_error(&self, command: &str, kind: io::ErrorKind, why: String) -> RpcError {
+        match kind {
+            io::ErrorKind::TimedOut => RpcError::Timeout {
+                endpoint: self.endpoint.to_string(),
+                waited: self.allowed(),
+            },
+            _ => RpcError::BadAnswer {
+                command: command.to_string(),
+                why: crate::answer::one_line(&why),
+            },
+        }
+    }
+
+    /// Reads the JSON lines of a 200 answer, `max` bytes in all, handing each value to `each`:
+    /// no line longer than [`LINE_MAX`], none holding more than [`crate::answer::VALUES_MAX`]
+    /// values, at most `max_lines` of them.
+    fn read_lines(
+        &self,
+        command: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+        max: u64,
+        max_lines: usize,
+        mut each: impl FnMut(serde_json::Value) -> Result<(), RpcError>,
+    ) -> Result<(), RpcError> {
+        use crate::answer::{AnswerError, Lines, VALUES_MAX};
+        let bad = |e: AnswerError| match e {
+            AnswerError::Read(kind, why) => self.read_error(command, kind, why),
+            other => RpcError::BadAnswer {
+                command: command.to_string(),
+                why: other.to_string(),
+            },
+        };
+        let mut body = response.body_mut().as_reader().take(max + 1);
+        let mut reader = io::BufReader::new(&mut body);
+        let lines = Lines {
+            max_line: LINE_MAX as usize,
+            max_lines,
+            skip_long: false,
+        };
+        // What stopped the reading: the answer's shape, or the caller.
+        enum Stop {
+            Answer(AnswerError),
+            Rpc(RpcError),
+        }
+        impl From<AnswerError> for Stop {
+            fn from(e: AnswerError) -> Stop {
+                Stop::Answer(e)
+            }
+        }
+        let read = lines.read(&mut reader, |line| {
+            let value = crate::answer::parse(line, VALUES_MAX)?;
+            each(value).map_err(Stop::Rpc)
+        });
+        match read {
+            Err(Stop::Answer(e)) => Err(bad(e)),
+            Err(Stop::Rpc(e)) => Err(e),
+            Ok(_) if reader.into_inner().limit() == 0 => Err(RpcError::BadAnswer {
+                command: command.to_string(),
+                why: format!("longer than {max} bytes"),
+            }),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// A request with this client's time limit and authorization.
@@ -334,18 +405,7 @@ impl Rpc {
             method.as_str(),
             path_and_query.split('?').next().unwrap_or("")
         );
-        self.answer(&what, response)
-    }
-
-    /// Runs `command` and returns every JSON value of its answer, one per line.
-    pub fn call_lines(
-        &self,
-        command: &str,
-        args: &[(&str, &str)],
-    ) -> Result<Vec<serde_json::Value>, RpcError> {
-        let url = self.url(command, args);
-        let text = self.finish(command, self.post(&url).send_empty())?;
-        parse_lines(command, &text)
+        self.answer(&what, response, ANSWER_MAX)
     }
 
     /// Runs `command` and hands each JSON line of its answer to `each` as it arrives: for
@@ -356,52 +416,11 @@ impl Rpc {
         command: &str,
         args: &[(&str, &str)],
         max: u64,
-        mut each: impl FnMut(serde_json::Value) -> Result<(), RpcError>,
+        each: impl FnMut(serde_json::Value) -> Result<(), RpcError>,
     ) -> Result<(), RpcError> {
         let url = self.url(command, args);
-        let mut response = self.post(&url).send_empty().map_err(|e| self.classify(e))?;
-        if response.status().as_u16() != 200 {
-            self.finish(command, Ok(response))?;
-            return Err(RpcError::BadAnswer {
-                command: command.to_string(),
-                why: "an error status without a message".into(),
-            });
-        }
-        let bad = |why: String| RpcError::BadAnswer {
-            command: command.to_string(),
-            why,
-        };
-        let mut reader = io::BufReader::new(response.body_mut().as_reader().take(max + 1));
-        let mut line = Vec::new();
-        let mut total = 0u64;
-        loop {
-            line.clear();
-            let n = (&mut reader)
-                .take(LINE_MAX + 1)
-                .read_until(b'\n', &mut line)
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::TimedOut => RpcError::Timeout {
-                        endpoint: self.endpoint.to_string(),
-                        waited: self.allowed(),
-                    },
-                    _ => bad(e.to_string()),
-                })?;
-            if n == 0 {
-                return Ok(());
-            }
-            total += n as u64;
-            if total > max {
-                return Err(bad(format!("longer than {max} bytes")));
-            }
-            if n as u64 > LINE_MAX {
-                return Err(bad(format!("a line longer than {LINE_MAX} bytes")));
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let value = serde_json::from_slice(&line).map_err(|e| bad(format!("not JSON: {e}")))?;
-            each(value)?;
-        }
+        let response = self.check(command, self.post(&url).send_empty())?;
+        self.read_lines(command, response, max, usize::MAX, each)
     }
 
     /// Runs `command` and returns the last JSON value of its answer (`null` for none).
@@ -410,20 +429,25 @@ impl Rpc {
         command: &str,
         args: &[(&str, &str)],
     ) -> Result<serde_json::Value, RpcError> {
-        Ok(self
-            .call_lines(command, args)?
-            .pop()
-            .unwrap_or(serde_json::Value::Null))
+        let url = self.url(command, args);
+        let response = self.check(command, self.post(&url).send_empty())?;
+        let mut last = serde_json::Value::Null;
+        self.read_lines(command, response, ANSWER_MAX, LINES_MAX, |v| {
+            last = v;
+            Ok(())
+        })?;
+        Ok(last)
     }
 
-    /// Sends `body` as the one file of a multipart request to `command`; the answer's text.
+    /// Sends `body` as the one file of a multipart request to `command`; the last JSON value
+    /// of the answer (`null` for none).
     pub fn upload(
         &self,
         command: &str,
         args: &[(&str, &str)],
         name: &str,
         body: impl Read,
-    ) -> Result<String, RpcError> {
+    ) -> Result<serde_json::Value, RpcError> {
         let boundary = format!("pacxfer-{:016x}", rand_u64());
         let safe_name: String = name
             .chars()
@@ -445,7 +469,13 @@ impl Rpc {
                 format!("multipart/form-data; boundary={boundary}"),
             )
             .send(ureq::SendBody::from_reader(&mut body));
-        self.finish(command, response)
+        let response = self.check(command, response)?;
+        let mut last = serde_json::Value::Null;
+        self.read_lines(command, response, ANSWER_MAX, LINES_MAX, |v| {
+            last = v;
+            Ok(())
+        })?;
+        Ok(last)
     }
 
     /// Adds the file at `path` under the name `name` with `args` (import settings, pin,
@@ -460,18 +490,16 @@ impl Rpc {
             path: path.to_path_buf(),
             err,
         })?;
-        let text = self.upload("add", args, name, file)?;
-        let lines = parse_lines("add", &text)?;
-        let last = lines
-            .into_iter()
-            .last()
-            .ok_or_else(|| RpcError::BadAnswer {
+        let last = self.upload("add", args, name, file)?;
+        if last.is_null() {
+            return Err(RpcError::BadAnswer {
                 command: "add".into(),
                 why: "no line".into(),
-            })?;
+            });
+        }
         serde_json::from_value(last).map_err(|e| RpcError::BadAnswer {
             command: "add".into(),
-            why: e.to_string(),
+            why: crate::answer::one_line(&e.to_string()),
         })
     }
 }
@@ -483,18 +511,6 @@ const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~')
     .remove(b'/');
-
-fn parse_lines(command: &str, text: &str) -> Result<Vec<serde_json::Value>, RpcError> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).map_err(|e| RpcError::BadAnswer {
-                command: command.to_string(),
-                why: format!("not JSON: {e}"),
-            })
-        })
-        .collect()
-}
 
 /// The `Authorization` header for `basic:USER:PASSWORD` or `bearer:TOKEN`.
 pub fn authorization(spec: &str) -> Result<String, String> {

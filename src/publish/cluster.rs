@@ -123,16 +123,14 @@ impl Cluster {
         let value = if text.trim().is_empty() {
             serde_json::Value::Null
         } else {
-            match serde_json::from_str(&text) {
+            match crate::answer::parse(text.as_bytes(), crate::answer::VALUES_MAX) {
                 Ok(v) => v,
-                Err(_) if !(200..300).contains(&status) => {
-                    serde_json::Value::String(text.trim().chars().take(300).collect())
-                }
+                Err(_) if !(200..300).contains(&status) => serde_json::Value::String(text),
                 Err(e) => {
                     return Err(ClusterError::BadAnswer {
                         url: self.url.clone(),
                         what,
-                        why: format!("not JSON: {e}"),
+                        why: e.to_string(),
                     })
                 }
             }
@@ -141,11 +139,12 @@ impl Cluster {
             return Ok((status, value));
         }
         // The REST API's errors: {"code": 500, "message": "..."}.
-        let message = value["message"]
-            .as_str()
-            .or(value.as_str())
-            .unwrap_or_default()
-            .to_string();
+        let message = crate::answer::one_line(
+            value["message"]
+                .as_str()
+                .or(value.as_str())
+                .unwrap_or_default(),
+        );
         Err(ClusterError::Refused {
             url: self.url.clone(),
             what,
@@ -161,7 +160,7 @@ impl Cluster {
                 url: self.url.clone(),
                 what: format!("{} {path}", method.as_str()),
                 status: 404,
-                message: value["message"].as_str().unwrap_or_default().to_string(),
+                message: crate::answer::one_line(value["message"].as_str().unwrap_or_default()),
             }),
             (_, value) => Ok(value),
         }
@@ -175,7 +174,7 @@ impl Cluster {
             (_, value) => Err(ClusterError::BadAnswer {
                 url: self.url.clone(),
                 what: "GET /allocations".into(),
-                why: format!("not a pin: {value}"),
+                why: format!("not a pin: {}", crate::answer::one_line(&value.to_string())),
             }),
         }
     }
@@ -200,7 +199,12 @@ impl Cluster {
             .map(|(peer, info)| {
                 (
                     peer.clone(),
-                    info["status"].as_str().unwrap_or("undefined").to_string(),
+                    info["status"]
+                        .as_str()
+                        .unwrap_or("undefined")
+                        .chars()
+                        .take(64)
+                        .collect(),
                 )
             })
             .collect())
@@ -224,8 +228,8 @@ pub struct Pinned {
     pub unpinned: Vec<String>,
     /// Replaced roots left pinned until the root is pinned everywhere (a later run).
     pub left: Vec<String>,
-    /// Peers that failed to pin it, with their status.
-    pub failed: Vec<String>,
+    /// Peers that failed to pin it, with their status: the first few, and how many.
+    pub failed: crate::answer::FirstFew,
 }
 
 /// Where a peer's pin of the root stands.
@@ -256,7 +260,10 @@ fn pin_query(job: &PublishConfig, name: &str, update_from: Option<&str>) -> Stri
         job.replication_max
     );
     if job.expire_days > 0 {
-        q.push_str(&format!("&expire-in={}h", job.expire_days * 24));
+        q.push_str(&format!(
+            "&expire-in={}h",
+            job.expire_days.saturating_mul(24)
+        ));
     }
     if let Some(from) = update_from {
         q.push_str(&format!("&pin-update={from}"));
@@ -335,14 +342,16 @@ pub fn pin_root(
     let until = Instant::now() + wait;
     loop {
         let statuses = cluster.status(root)?;
-        let (mut pending, mut failed) = (0, Vec::new());
+        let (mut pending, mut failed) = (0, crate::answer::FirstFew::default());
         pinned.pinned = 0;
         pinned.allocated = 0;
         for (peer, status) in &statuses {
             match stand(status) {
                 Stand::Pinned => pinned.pinned += 1,
                 Stand::Elsewhere => continue,
-                Stand::Failed => failed.push(format!("{peer}: {status}")),
+                Stand::Failed => {
+                    failed.push(|| crate::answer::one_line(&format!("{peer}: {status}")))
+                }
                 Stand::Pending => pending += 1,
             }
             pinned.allocated += 1;

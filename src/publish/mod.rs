@@ -55,6 +55,35 @@ pub struct Job {
     pub cache_dirs: Vec<PathBuf>,
 }
 
+impl Job {
+    /// Refuses names that cannot be one path component (`syncdb::check_name`), and an IPNS key
+    /// name Kubo would not take (letters, digits, `-`, `_`, `.`).
+    pub fn check(&self) -> Result<(), String> {
+        if self.repos.is_empty() {
+            return Err(
+                "name the repositories to publish with --repo (e.g. --repo core --repo extra)"
+                    .into(),
+            );
+        }
+        for repo in &self.repos {
+            syncdb::check_name("the repository name", repo)?;
+        }
+        syncdb::check_name("the architecture", &self.arch)?;
+        syncdb::check_name("the IPNS key name", &self.ipns_key)?;
+        if !self
+            .ipns_key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(format!(
+                "the IPNS key name {:?} cannot be used: only letters, digits, - _ and . (choose another --ipns-key)",
+                crate::answer::one_line(&self.ipns_key)
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Summary {
@@ -199,6 +228,9 @@ impl<'a> Publisher<'a> {
         job: &'a Job,
         progress: &'a Progress,
     ) -> Result<Publisher<'a>, PublishError> {
+        // Every name here becomes a path in the node's MFS or in the published root: all are
+        // checked before the node is asked anything.
+        job.check().map_err(PublishError::Setting)?;
         let rpc = Rpc::new(
             &config.share.api,
             config.share.api_auth.as_deref(),
@@ -555,7 +587,10 @@ impl<'a> Publisher<'a> {
                 .listed_now
                 .contains(&(l.repo.clone(), l.arch.clone(), l.filename.clone()))
         };
-        let horizon = self.started - (self.job.keep_days as i64) * 86_400;
+        // Saturating: a number of days beyond any clock keeps everything, never wraps round
+        // into a horizon in the future that would prune it all.
+        let keep = i64::try_from(self.job.keep_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+        let horizon = self.started.saturating_sub(keep);
         let mut gone: Vec<Listing> = listings
             .iter()
             .filter(|l| unlisted(l) && l.last_seen <= horizon)
