@@ -10,7 +10,6 @@ use crate::world::World;
 
 #[test]
 fn a_dead_gateway_is_skipped_by_later_calls() {
-    e2e!();
     let mut w = World::new("breaker-open", false);
     let gateway = format!("http://127.0.0.1:{}", crate::util::dead_port());
     w.configure(&gateway, &["/ipfs/{cid}"], "");
@@ -41,7 +40,6 @@ fn a_dead_gateway_is_skipped_by_later_calls() {
 
 #[test]
 fn the_breaker_reopens_the_way_once_its_time_is_up_and_an_answer_closes_it() {
-    e2e!();
     let mut w = World::new("breaker-close", false);
     // The mirror stands in as a gateway that answers (404 for /ipfs paths).
     let gateway = w.mirror.url();

@@ -51,7 +51,7 @@ impl Pacman7 {
         assert!(
             dir.join(STAMP).exists() && root.join("usr/bin/pacman").exists(),
             "no pacman 7 root at {}: run ./contrib/deps.sh, which makes it with debootstrap \
-             (PACXFER_SKIP_E2E=1 skips these tests)",
+            ",
             root.display()
         );
         let euid = std::fs::metadata("/proc/self").map(|m| {

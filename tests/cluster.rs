@@ -89,7 +89,7 @@ impl Cluster {
                 .unwrap_or_else(|e| {
                     panic!(
                         "cannot run ipfs-cluster-service ({e}): run ./contrib/deps.sh, which \
-                         builds it; PACXFER_SKIP_E2E=1 skips these tests"
+                         builds it"
                     )
                 });
             assert!(

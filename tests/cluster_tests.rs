@@ -70,7 +70,6 @@ fn kubo_pinned(node: &crate::ipfs::Node, cid: &str) -> bool {
 
 #[test]
 fn the_root_is_pinned_on_both_peers_and_a_new_root_replaces_it_by_a_pin_update() {
-    e2e!();
     let (w, kubo2) = world_with_two_nodes(
         "cluster-publish",
         "replication_min = 2\nreplication_max = 2\nexpire_days = 30",
@@ -166,7 +165,6 @@ fn the_root_is_pinned_on_both_peers_and_a_new_root_replaces_it_by_a_pin_update()
 #[test]
 fn a_cluster_that_is_down_or_refuses_the_password_is_one_error_line_and_the_next_run_pins_the_root()
 {
-    e2e!();
     let (w, kubo2) =
         world_with_two_nodes("cluster-down", "replication_min = -1\nreplication_max = -1");
     let dead = format!("http://pacxfer:s3cret@127.0.0.1:{}", dead_port());

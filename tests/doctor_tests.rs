@@ -25,7 +25,6 @@ fn set_pacman_conf(w: &World, from: &str, to: &str) {
 
 #[test]
 fn a_working_setup_is_all_ok_and_each_problem_names_its_fix() {
-    e2e!();
     let w = World::new("doctor", true);
     let r = w.pacxfer(&["doctor"]);
     r.success();
@@ -95,7 +94,6 @@ fn a_working_setup_is_all_ok_and_each_problem_names_its_fix() {
 /// node, one from the mirror.
 #[test]
 fn stats_count_each_source() {
-    e2e!();
     let w = World::new("stats", true);
     let fx = w.fx;
     w.add_raw(&fx.tiny);

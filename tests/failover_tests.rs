@@ -98,21 +98,18 @@ fn one_call_fails_over(pacman7: bool, name: &str, first: &str, faults: Option<&F
 
 #[test]
 fn pacman6_one_call_moves_past_a_server_that_refuses_connections() {
-    e2e!();
     let dead = format!("http://127.0.0.1:{}/$repo/os/$arch", dead_port());
     one_call_fails_over(false, "failover6-refused", &dead, None);
 }
 
 #[test]
 fn pacman7_one_call_moves_past_a_server_that_refuses_connections() {
-    e2e!();
     let dead = format!("http://127.0.0.1:{}/$repo/os/$arch", dead_port());
     one_call_fails_over(true, "failover7-refused", &dead, None);
 }
 
 #[test]
 fn pacman6_one_call_moves_past_a_server_that_answers_500() {
-    e2e!();
     let faults = FaultServer::start(b"unused".to_vec());
     let first = format!("{}/$repo/os/$arch", faults.base(Fault::Status(500)));
     one_call_fails_over(false, "failover6-500", &first, Some(&faults));
@@ -120,7 +117,6 @@ fn pacman6_one_call_moves_past_a_server_that_answers_500() {
 
 #[test]
 fn pacman7_one_call_moves_past_a_server_that_answers_500() {
-    e2e!();
     let faults = FaultServer::start(b"unused".to_vec());
     let first = format!("{}/$repo/os/$arch", faults.base(Fault::Status(500)));
     one_call_fails_over(true, "failover7-500", &first, Some(&faults));
@@ -253,7 +249,6 @@ fn counting_pacman_conf(w: &World, args: &[&str], log: &Path) -> Run {
 
 #[test]
 fn pacman_conf_refusals_are_remembered_until_pacman_conf_changes() {
-    e2e!();
     // The database of a repository pacman.conf no longer lists, still in sync/: `lookup` asks
     // for its Server lines (and a failing download for the Server lines after pacman's URL).
     let w = World::new("conf-refusals", false);

@@ -373,7 +373,6 @@ fn summary(done: &[Done]) -> String {
 
 #[test]
 fn every_gateway_fault_against_every_mirror_fault() {
-    e2e!();
     let bench = Bench::new("fault-matrix");
     let mut cases = Vec::new();
     for part in Part::ALL {
@@ -442,7 +441,6 @@ fn single(name: &str, case: Case, expected: Outcome) {
 
 #[test]
 fn regression_an_unlisted_part_is_not_stitched_to_another_answer() {
-    e2e!();
     // A `.db.part` from an earlier call, then a newer database on the mirror: resuming would
     // have joined the old head to the new tail and exited 0.
     single(
@@ -459,7 +457,6 @@ fn regression_an_unlisted_part_is_not_stitched_to_another_answer() {
 
 #[test]
 fn regression_an_html_page_is_not_taken_for_an_unlisted_file() {
-    e2e!();
     single(
         "unlisted-html",
         Case {

@@ -157,7 +157,6 @@ fn short_lines(r: &Run, max_lines: usize) {
 
 #[test]
 fn key_and_repository_names_that_are_paths_are_refused_before_the_node_is_asked() {
-    e2e!();
     let w = World::new("names-as-paths", true);
     // Something else of the node's MFS, which a key named `.` or `..` would have replaced.
     w.node().rpc("files/mkdir?arg=/keepme&parents=true");
@@ -212,7 +211,6 @@ fn key_and_repository_names_that_are_paths_are_refused_before_the_node_is_asked(
 
 #[test]
 fn a_huge_answer_on_the_node_api_port_is_refused_in_bounded_memory() {
-    e2e!();
     let w = World::new("huge-answer", false);
     // 16 MiB of the smallest JSON lines: about 5.6 million values.
     let api = hostile(|_| answer("200 OK", &b"{}\n".repeat((16 << 20) / 3)));
@@ -254,7 +252,6 @@ fn a_huge_answer_on_the_node_api_port_is_refused_in_bounded_memory() {
 
 #[test]
 fn a_huge_error_message_from_the_node_is_shown_as_one_short_line() {
-    e2e!();
     let w = World::new("huge-error", false);
     let api = hostile(|_| {
         let mut body = br#"{"Message":""#.to_vec();
@@ -314,7 +311,6 @@ fn failing_cluster(peers: usize) -> String {
 
 #[test]
 fn peers_that_fail_to_pin_are_one_summarised_warning_and_exit_1() {
-    e2e!();
     let w = World::new("cluster-flood", true);
     let r = publish(&w, &["--cluster", &failing_cluster(50)]);
     r.failure()
@@ -354,7 +350,6 @@ fn peers_that_fail_to_pin_are_one_summarised_warning_and_exit_1() {
 
 #[test]
 fn keep_beyond_any_clock_prunes_nothing() {
-    e2e!();
     let w = World::new("keep-huge", true);
     assert_eq!(summary(publish(&w, &[]).success())["added"], 4);
     repo_tool(&repo_dir(&w), "repo-remove", "other");
@@ -373,7 +368,6 @@ fn keep_beyond_any_clock_prunes_nothing() {
 
 #[test]
 fn stats_counts_beyond_any_clock_and_skips_damaged_log_lines() {
-    e2e!();
     let w = World::new("stats-hostile", false);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -432,7 +426,6 @@ fn stats_counts_beyond_any_clock_and_skips_damaged_log_lines() {
 
 #[test]
 fn seed_stdin_passes_over_a_line_longer_than_any_name_in_bounded_memory() {
-    e2e!();
     let w = World::new("seed-long-line", true);
     let tiny = w.fx.tiny.clone();
     w.pacman(&["-Sw", "--noconfirm", "tiny"]).success();
@@ -469,7 +462,6 @@ fn seed_stdin_passes_over_a_line_longer_than_any_name_in_bounded_memory() {
 
 #[test]
 fn doctor_json_escapes_what_the_node_answers() {
-    e2e!();
     let w = World::new("doctor-escape", false);
     let api = hostile(|_| {
         answer(
@@ -507,7 +499,6 @@ fn doctor_json_escapes_what_the_node_answers() {
 
 #[test]
 fn a_download_that_fails_before_its_first_byte_leaves_no_empty_part() {
-    e2e!();
     let w = World::new("no-empty-part", false);
     let tiny = w.fx.tiny.clone();
     std::fs::remove_file(repo_dir(&w).join(&tiny.filename)).expect("rm from the mirror");

@@ -19,7 +19,6 @@ fn index_files(w: &World) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn the_index_is_built_once_then_used() {
-    e2e!();
     let w = World::new("index-used", false);
     let tiny = &w.fx.tiny;
     let r = w.pacxfer(&["-v", "lookup", &tiny.filename]);
@@ -42,7 +41,6 @@ fn the_index_is_built_once_then_used() {
 
 #[test]
 fn a_changed_database_rebuilds_the_index() {
-    e2e!();
     let w = World::new("index-stale", false);
     let tiny = &w.fx.tiny;
     w.pacxfer(&["lookup", &tiny.filename]).success();
@@ -67,7 +65,6 @@ fn a_changed_database_rebuilds_the_index() {
 
 #[test]
 fn a_damaged_index_is_rebuilt_not_trusted() {
-    e2e!();
     let w = World::new("index-corrupt", false);
     let big = &w.fx.big;
     w.pacxfer(&["lookup", &big.filename]).success();
@@ -108,7 +105,6 @@ fn a_damaged_index_is_rebuilt_not_trusted() {
 
 #[test]
 fn an_unwritable_cache_still_gives_right_answers() {
-    e2e!();
     let mut w = World::new("index-unwritable", true);
     let tiny = w.fx.tiny.clone();
     // A regular file stands where the cache directory would be.
@@ -133,7 +129,6 @@ fn an_unwritable_cache_still_gives_right_answers() {
 
 #[test]
 fn concurrent_builders_all_answer_right() {
-    e2e!();
     let w = World::new("index-race", false);
     let fx = w.fx;
     let pkgs = [&fx.tiny, &fx.big, &fx.plus, &fx.other];

@@ -98,8 +98,7 @@ impl Node {
             .output()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot run {} ({e}): run ./contrib/deps.sh, which builds Kubo; \
-                     PACXFER_SKIP_E2E=1 skips these tests",
+                    "cannot run {} ({e}): run ./contrib/deps.sh, which builds Kubo",
                     bin.display()
                 )
             });

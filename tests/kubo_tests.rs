@@ -56,7 +56,6 @@ const UNKNOWN_NAME: &str = "k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xj
 
 #[test]
 fn kubo_answers_misses_at_once_and_pacxfer_moves_on() {
-    e2e!();
     let w = World::new("kubo-misses", true);
     let node = w.node();
     let tiny = w.fx.tiny.clone();
@@ -172,7 +171,6 @@ fn add_then_lose_a_block(node: &Node, name: &str, bytes: &[u8], child: usize) ->
 
 #[test]
 fn a_partial_dag_is_cut_off_and_the_mirror_resumes_it() {
-    e2e!();
     let mut w = World::new("kubo-partial", true);
     let big = w.fx.big.clone();
     let bytes = std::fs::read(&big.path).expect("read big");
@@ -209,7 +207,6 @@ fn a_partial_dag_is_cut_off_and_the_mirror_resumes_it() {
 
 #[test]
 fn on_an_online_node_a_partial_dag_stalls_and_the_breaker_opens() {
-    e2e!();
     let mut w = World::new("kubo-partial-online", false);
     let node = Node::start_with(
         w.dir.path(),
@@ -247,7 +244,6 @@ fn on_an_online_node_a_partial_dag_stalls_and_the_breaker_opens() {
 
 #[test]
 fn retrieval_timeout_and_nofetch_end_the_network_pass() {
-    e2e!();
     let mut w = World::new("kubo-network-pass", false);
     let other = w.fx.other.clone();
     for (label, config, status) in [
@@ -291,7 +287,6 @@ fn retrieval_timeout_and_nofetch_end_the_network_pass() {
 
 #[test]
 fn two_nodes_on_a_lan_the_package_comes_from_the_peer_by_bitswap() {
-    e2e!();
     let mut w = World::new("kubo-lan", false);
     let online = || Options {
         online: true,

@@ -259,7 +259,6 @@ fn newer_tiny(fx: &'static Fixtures) -> &'static Pkg {
 
 #[test]
 fn the_root_has_pacman_7_and_the_download_user() {
-    e2e!();
     let p7 = Pacman7::get();
     let version = p7.version();
     assert!(version.starts_with("7."), "pacman {version}");
@@ -269,7 +268,6 @@ fn the_root_has_pacman_7_and_the_download_user() {
 
 #[test]
 fn pacman7_syncs_downloads_and_installs_as_the_download_user() {
-    e2e!();
     let mut w = World7::new("pacman7-e2e", true, ARCH_SIGLEVEL);
     let (tiny, big) = (w.fx.tiny.clone(), w.fx.big.clone());
     w.ipfs_holds_tiny_and_big();
@@ -378,7 +376,6 @@ fn pacman7_syncs_downloads_and_installs_as_the_download_user() {
 
 #[test]
 fn pacman7_upgrades_with_syu_when_the_repo_gets_a_newer_package() {
-    e2e!();
     let w = World7::new("pacman7-syu", true, ARCH_SIGLEVEL);
     let newer = newer_tiny(w.fx).clone();
     // As contrib/tmpfiles.d makes /var/cache/pacxfer: pacxfer's cache belongs to the download user.
@@ -455,7 +452,6 @@ fn pacman7_upgrades_with_syu_when_the_repo_gets_a_newer_package() {
 
 #[test]
 fn pacman7_installs_an_epoch_name_and_goes_on_without_signatures_nobody_has() {
-    e2e!();
     // PackageOptional: pacman 7 asks for every package's .sig and accepts none.
     let w = World7::new("pacman7-epoch", true, "Optional");
     // No `dbpath` in pacxfer's config: it asks pacman 7's own pacman-conf, as the download
@@ -508,7 +504,6 @@ fn pacman7_installs_an_epoch_name_and_goes_on_without_signatures_nobody_has() {
 
 #[test]
 fn pacman7_resumes_a_part_file_left_in_the_cache() {
-    e2e!();
     let w = World7::new("pacman7-resume", false, ARCH_SIGLEVEL);
     let big = w.fx.big.clone();
     let bytes = std::fs::read(&big.path).expect("read");
@@ -578,7 +573,6 @@ fn cut_then_resumed(half: u64) -> Vec<(String, Option<u64>)> {
 
 #[test]
 fn pacman7_resumes_on_the_next_server_a_download_the_first_cut_off() {
-    e2e!();
     // One pacman call, two Servers: pacman 7 keeps its download directory, and the .part
     // in it, from one Server's call to the next.
     let w = World7::new("pacman7-next-server", false, "Never");
@@ -597,7 +591,6 @@ fn pacman7_resumes_on_the_next_server_a_download_the_first_cut_off() {
 
 #[test]
 fn pacman6_resumes_in_the_next_run_a_download_cut_off_in_a_failed_one() {
-    e2e!();
     // The contrast for the next test: pacman 6.0 (the host's) leaves the .part in CacheDir
     // when every Server failed, and pacxfer resumes it in the next run.
     let w = World7::new("pacman6-next-run", false, "Never");
@@ -618,7 +611,6 @@ fn pacman6_resumes_in_the_next_run_a_download_cut_off_in_a_failed_one() {
 /// keeps the bytes of a failed call in its own cache place and the next run resumes there.
 #[test]
 fn pacman7_resumes_in_the_next_run_a_download_cut_off_in_a_failed_one() {
-    e2e!();
     let w = World7::new("pacman7-next-run", false, "Never");
     let big = w.fx.big.clone();
     // As contrib/tmpfiles.d makes /var/cache/pacxfer: the download user's own place.
@@ -780,12 +772,10 @@ fn sync_asks_only_for_changes(pacman7: bool) {
 
 #[test]
 fn pacman7_sync_asks_only_for_databases_that_changed() {
-    e2e!();
     sync_asks_only_for_changes(true);
 }
 
 #[test]
 fn pacman6_sync_asks_only_for_databases_that_changed() {
-    e2e!();
     sync_asks_only_for_changes(false);
 }

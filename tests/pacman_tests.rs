@@ -7,7 +7,6 @@ use crate::world::World;
 
 #[test]
 fn pacman_syncs_downloads_and_installs_through_pacxfer() {
-    e2e!();
     let mut w = World::new("pacman-e2e", true);
     let (tiny, big, other) = (w.fx.tiny.clone(), w.fx.big.clone(), w.fx.other.clone());
     // Start from nothing: pacman -Sy downloads the database through pacxfer.
@@ -78,7 +77,6 @@ fn pacman_syncs_downloads_and_installs_through_pacxfer() {
 
 #[test]
 fn pacman_keeps_working_when_the_node_is_down_or_lies() {
-    e2e!();
     let mut w = World::new("pacman-faults", true);
     let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
     // The node serves other's bytes under tiny's checksum.
@@ -120,7 +118,6 @@ fn pacman_keeps_working_when_the_node_is_down_or_lies() {
 
 #[test]
 fn pacman_resumes_a_part_file_left_in_the_cache() {
-    e2e!();
     let w = World::new("pacman-resume", false);
     let big = &w.fx.big;
     let bytes = std::fs::read(&big.path).expect("read");

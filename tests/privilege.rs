@@ -74,7 +74,6 @@ fn owned_by_user_in_tmp(world: &Path, except: &Path) -> Vec<String> {
 
 #[test]
 fn as_the_download_user_only_the_output_is_written() {
-    e2e!();
     ensure_user();
     let w = World::new("download-user", false);
     open_to_all(w.dir.path());
@@ -137,7 +136,6 @@ fn as_the_download_user_only_the_output_is_written() {
 
 #[test]
 fn pacman_with_runuser_in_its_xfercommand_downloads_as_the_user() {
-    e2e!();
     ensure_user();
     let w = World::new("pacman-runuser", false);
     open_to_all(w.dir.path());
@@ -242,7 +240,6 @@ fn a_self_signed_https_mirror_is_refused() {
 
 #[test]
 fn the_download_user_keeps_its_own_cache_and_root_never_uses_it() {
-    e2e!();
     ensure_user();
     let w = World::new("download-user-cache", false);
     open_to_all(w.dir.path());
@@ -290,7 +287,6 @@ fn the_download_user_keeps_its_own_cache_and_root_never_uses_it() {
 /// owns, readable by all.
 #[test]
 fn prefetch_as_the_download_user() {
-    e2e!();
     ensure_user();
     let w = World::new("prefetch-user", false);
     crate::prefetch_tests::old_system(&w);

@@ -162,7 +162,6 @@ fn through(w: &World, proxy: u16, cert: &Path, url: &str, out: &Path) -> Run {
 
 #[test]
 fn plain_http_goes_through_squid_as_curl_sends_it_and_https_through_connect() {
-    e2e!();
     let w = World::new("squid", false);
     let certs = w.dir.join("certs");
     std::fs::create_dir_all(&certs).expect("mkdir certs");
@@ -238,7 +237,6 @@ fn plain_http_goes_through_squid_as_curl_sends_it_and_https_through_connect() {
 
 #[test]
 fn a_gateway_whose_tls_fails_is_skipped_like_a_dead_one() {
-    e2e!();
     let mut w = World::new("breaker-tls", false);
     let d = TestDir::new("breaker-tls-cert");
     let (cert, key) = certificate(d.path(), "127.0.0.1", "IP:127.0.0.1");

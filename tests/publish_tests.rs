@@ -75,7 +75,6 @@ fn listed(node: &crate::ipfs::Node, dir: &str) -> Vec<String> {
 
 #[test]
 fn a_published_cache_serves_pacman_with_and_without_pacxfer_when_the_mirror_is_gone() {
-    e2e!();
     let mut w = World::new("publish", true);
     let fx = w.fx;
     let r = publish(&w, &[]);
@@ -155,7 +154,6 @@ fn a_published_cache_serves_pacman_with_and_without_pacxfer_when_the_mirror_is_g
 /// Server; with `max_age = "0"` the same view serves.
 #[test]
 fn a_stale_published_view_is_not_used() {
-    e2e!();
     let mut w = World::new("publish-stale", true);
     let fx = w.fx;
     summary(publish(&w, &[]).success());
@@ -220,7 +218,6 @@ fn a_stale_published_view_is_not_used() {
 /// remembered like an answer.
 #[test]
 fn a_view_that_does_not_answer_is_asked_once() {
-    e2e!();
     let mut w = World::new("view-hang", false);
     let faults = crate::faultd::FaultServer::start(Vec::new());
     let gateway = faults.base(crate::faultd::Fault::Hang);
@@ -248,7 +245,6 @@ fn a_view_that_does_not_answer_is_asked_once() {
 /// published database: a new database is never linked beside an old signature.
 #[test]
 fn a_database_is_recorded_only_with_all_its_files() {
-    e2e!();
     let w = World::new("publish-dbfiles", true);
     summary(publish(&w, &[]).success());
     let db_cid = |w: &World| {
@@ -285,7 +281,6 @@ fn a_database_is_recorded_only_with_all_its_files() {
 /// file: the same call does not wait on it a second time for the package.
 #[test]
 fn a_hung_gateway_is_waited_on_once_per_call() {
-    e2e!();
     let mut w = World::new("view-hang-breaker", false);
     let faults = crate::faultd::FaultServer::start(Vec::new());
     let gateway = faults.base(crate::faultd::Fault::Hang);
@@ -306,7 +301,6 @@ fn a_hung_gateway_is_waited_on_once_per_call() {
 /// On a terminal, a bar per repository (packages done of all), then the same summary line.
 #[test]
 fn a_terminal_shows_a_bar_per_repository() {
-    e2e!();
     let w = World::new("publish-tty", true);
     let mut argv = vec![
         crate::util::pacxfer_bin()
@@ -352,7 +346,6 @@ pub(crate) fn repo_tool(dir: &Path, tool: &str, arg: &str) {
 
 #[test]
 fn publishing_again_adds_only_what_is_new_and_prunes_what_went() {
-    e2e!();
     let w = World::new("publish-again", true);
     let other = w.fx.other.clone();
     assert_eq!(summary(publish(&w, &[]).success())["added"], 4);
@@ -395,7 +388,6 @@ fn publishing_again_adds_only_what_is_new_and_prunes_what_went() {
 
 #[test]
 fn a_root_changed_behind_the_publishers_back_is_rebuilt_from_the_state() {
-    e2e!();
     let w = World::new("publish-repair", true);
     let tiny = w.fx.tiny.clone();
     let s = summary(publish(&w, &[]).success());
@@ -421,7 +413,6 @@ fn a_root_changed_behind_the_publishers_back_is_rebuilt_from_the_state() {
 /// nothing; a repository whose database cannot be had fails alone and keeps what it had.
 #[test]
 fn the_view_follows_the_state_and_a_missing_database_fails_alone() {
-    e2e!();
     let w = World::new("publish-view", true);
     let other = w.fx.other.clone();
     repo_tool(&repo_dir(&w), "repo-remove", "other");
@@ -491,7 +482,6 @@ fn the_view_follows_the_state_and_a_missing_database_fails_alone() {
 
 #[test]
 fn a_mirror_serving_a_wrong_package_is_refused_and_nothing_wrong_is_linked() {
-    e2e!();
     let w = World::new("publish-wrong", true);
     let big = w.fx.big.clone();
     let mut wrong = std::fs::read(&big.path).expect("read");
@@ -519,7 +509,6 @@ fn a_mirror_serving_a_wrong_package_is_refused_and_nothing_wrong_is_linked() {
 
 #[test]
 fn from_cache_publishes_what_this_machine_holds() {
-    e2e!();
     let w = World::new("publish-cache", true);
     w.pacman(&["-Sw", "--noconfirm", "tiny", "other"]).success();
     let state = state(&w);
@@ -547,7 +536,6 @@ fn from_cache_publishes_what_this_machine_holds() {
 
 #[test]
 fn bad_state_files_and_a_node_that_is_down_are_one_error_line() {
-    e2e!();
     let mut w = World::new("publish-bad", true);
     let junk = w.dir.join("publisher/state.sqlite");
     std::fs::create_dir_all(junk.parent().expect("dir")).expect("mkdir");
@@ -590,7 +578,6 @@ fn bad_state_files_and_a_node_that_is_down_are_one_error_line() {
 /// next run adds only that one, and the root holds all four.
 #[test]
 fn a_publisher_killed_mid_run_loses_nothing() {
-    e2e!();
     let w = World::new("publish-kill", true);
     let tiny = w.fx.tiny.clone();
     // Packages are fetched in database order; tiny comes last, and slowly.

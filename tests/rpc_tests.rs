@@ -18,7 +18,6 @@ fn profile_args() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn the_rpc_client_adds_files_over_tcp_and_a_unix_socket() {
-    e2e!();
     let d = TestDir::new("rpc");
     let sock = d.join("api.sock");
     let node = Node::start_with(
@@ -67,7 +66,6 @@ fn the_rpc_client_adds_files_over_tcp_and_a_unix_socket() {
 
 #[test]
 fn the_rpc_client_sends_kubos_api_authorization() {
-    e2e!();
     let d = TestDir::new("rpc-auth");
     let node = Node::start_with(
         d.path(),

@@ -88,7 +88,6 @@ fn replace_on_mirror(w: &World, pkg: &Pkg, bytes: &[u8]) {
 
 #[test]
 fn index_written_by_another_user_is_not_trusted() {
-    e2e!();
     let w = World::new("sec-index-owner", false);
     let other = w.fx.other.clone();
     let evil = b"not the package the database lists".repeat(100);
@@ -135,7 +134,6 @@ fn index_written_by_another_user_is_not_trusted() {
 
 #[test]
 fn forged_filename_in_a_trusted_index_cannot_steer_a_write() {
-    e2e!();
     let w = World::new("sec-index-filename", false);
     let tiny = w.fx.tiny.clone();
     let bytes = std::fs::read(&tiny.path).expect("read tiny");
@@ -185,7 +183,6 @@ fn answers_file(dir: &Path) -> PathBuf {
 
 #[test]
 fn forged_pacman_conf_answers_from_another_user_are_not_used() {
-    e2e!();
     let w = World::new("sec-answers", false);
     let tiny = w.fx.tiny.clone();
     let evil_root = w.dir.join("evil");
@@ -217,7 +214,6 @@ fn forged_pacman_conf_answers_from_another_user_are_not_used() {
 
 #[test]
 fn root_never_reads_a_users_xdg_cache() {
-    e2e!();
     let w = World::new("sec-xdg", false);
     let other = w.fx.other.clone();
     let evil = b"from the user's cache".repeat(50);
@@ -280,7 +276,6 @@ fn next_pids(n: u32) -> Vec<u32> {
 
 #[test]
 fn planted_links_in_the_cache_are_never_followed() {
-    e2e!();
     let mut w = World::new("sec-links", false);
     let dead = format!("http://127.0.0.1:{}", crate::util::dead_port());
     w.configure(&dead, &["/ipfs/{cid}"], "");
@@ -321,7 +316,6 @@ fn planted_links_in_the_cache_are_never_followed() {
 
 #[test]
 fn fifos_and_devices_at_cache_names_neither_hang_nor_fill_memory() {
-    e2e!();
     let mut w = World::new("sec-fifos", false);
     let dead = format!("http://127.0.0.1:{}", crate::util::dead_port());
     w.configure(&dead, &["/ipfs/{cid}"], "");
@@ -364,7 +358,6 @@ fn fifos_and_devices_at_cache_names_neither_hang_nor_fill_memory() {
 
 #[test]
 fn symlinked_or_special_output_is_refused() {
-    e2e!();
     let w = World::new("sec-output", false);
     let tiny = w.fx.tiny.clone();
     let victim = w.dir.join("victim");
@@ -408,7 +401,6 @@ fn symlinked_or_special_output_is_refused() {
 
 #[test]
 fn concurrent_writers_on_one_output_never_interleave() {
-    e2e!();
     let w = World::new("sec-concurrent", false);
     let big = w.fx.big.clone();
     let faults = FaultServer::start(std::fs::read(&big.path).expect("read big"));
@@ -455,7 +447,6 @@ fn concurrent_writers_on_one_output_never_interleave() {
 
 #[test]
 fn credentials_in_server_lines_are_never_shown_or_kept_readable() {
-    e2e!();
     let w = World::new("sec-credentials", false);
     let tiny = w.fx.tiny.clone();
     let private = w.dir.join("private.conf");
@@ -526,7 +517,6 @@ fn credentials_in_server_lines_are_never_shown_or_kept_readable() {
 
 #[test]
 fn control_characters_from_urls_are_escaped() {
-    e2e!();
     let w = World::new("sec-escapes", false);
     let dead = crate::util::dead_port();
     let url = format!(
@@ -545,7 +535,6 @@ fn control_characters_from_urls_are_escaped() {
 
 #[test]
 fn interrupted_index_builds_leave_no_temporaries() {
-    e2e!();
     let w = World::new("sec-stale", false);
     let cache = w.cache_dir();
     std::fs::create_dir_all(&cache).expect("mkdir");
@@ -588,7 +577,6 @@ fn epoch_db(w: &World, payload: &[u8]) -> (String, PathBuf) {
 
 #[test]
 fn epoch_written_as_underscore_is_found_with_and_without_an_index() {
-    e2e!();
     let w = World::new("sec-epoch", false);
     let payload = b"an ARM package whose file name spells its epoch 1_".repeat(200);
     let (filename, _db) = epoch_db(&w, &payload);
@@ -684,7 +672,6 @@ fn bomb_db(path: &Path, typeflag: u8, declared: u64) {
 
 #[test]
 fn tar_header_bombs_in_a_database_cost_no_memory() {
-    e2e!();
     let w = World::new("sec-tar-bomb", false);
     for (typeflag, what) in [(b'L', "long name"), (b'x', "pax header")] {
         let db = w.dbpath.join("sync/bomb.db");
@@ -717,7 +704,6 @@ fn tar_header_bombs_in_a_database_cost_no_memory() {
 /// every one is refused, and the refusals must cost neither memory nor screenfuls.
 #[test]
 fn a_database_of_huge_bad_entries_says_little() {
-    e2e!();
     let w = World::new("sec-huge-entries", false);
     let db = w.dbpath.join("sync/huge.db");
     let file = std::fs::File::create(&db).expect("create db");
@@ -763,7 +749,6 @@ fn a_database_of_huge_bad_entries_says_little() {
 /// owns the link, refused when another user does, whatever the link points at.
 #[test]
 fn cache_paths_through_links_another_user_owns_are_refused() {
-    e2e!();
     let mut w = World::new("sec-cache-links", false);
     let target = w.dir.join("roots-own-dir");
     std::fs::create_dir_all(&target).expect("mkdir");
@@ -810,7 +795,6 @@ fn cache_paths_through_links_another_user_owns_are_refused() {
 /// there is never waited on.
 #[test]
 fn an_include_that_is_a_fifo_does_not_hang() {
-    e2e!();
     let w = World::new("sec-include-fifo", false);
     let fifo = w.dir.join("include.fifo");
     run(Command::new("mkfifo").arg(&fifo)).success();
@@ -856,7 +840,6 @@ fn a_config_error_never_prints_the_api_password() {
 /// its lock and make root's next call wait; it is readable by all once whole.
 #[test]
 fn output_is_private_until_whole_so_no_user_can_hold_its_lock() {
-    e2e!();
     let w = World::new("sec-output-lock", false);
     std::fs::set_permissions(w.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let out = w.out("left.part");
@@ -890,7 +873,6 @@ fn output_is_private_until_whole_so_no_user_can_hold_its_lock() {
 /// or one in a directory others may write: refused, and left as it was.
 #[test]
 fn outputs_owned_by_others_linked_elsewhere_or_in_open_directories_are_refused() {
-    e2e!();
     let w = World::new("sec-output-owner", false);
     let tiny = w.fx.tiny.clone();
     let sticky = w.dir.join("sticky");

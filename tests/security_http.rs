@@ -86,7 +86,6 @@ fn holds(out: &Path) -> Vec<u8> {
 /// the per-read timeout.
 #[test]
 fn header_drip_is_bounded_by_the_stall_timeout() {
-    e2e!();
     let (mut w, faults, _) = setup("header-drip");
 
     // As the mirror of a file no database lists: the only source, so the error line is its.
@@ -132,7 +131,6 @@ fn header_drip_is_bounded_by_the_stall_timeout() {
 /// as long as the server drips.
 #[test]
 fn slow_body_drip_ends_as_a_stall() {
-    e2e!();
     let (w, faults, file) = setup("slow-drip");
     let out = w.out("drip.part");
     let r = xfer_within(
@@ -159,7 +157,6 @@ fn slow_body_drip_ends_as_a_stall() {
 /// every 3 s, found 2 bytes, and let it run forever.
 #[test]
 fn slow_body_drip_ends_as_a_stall_under_a_short_stall_timeout() {
-    e2e!();
     let (mut w, faults, _) = setup("slow-drip-2s");
     w.configure(
         &faults.base(Fault::SlowDrip),
@@ -180,7 +177,6 @@ fn slow_body_drip_ends_as_a_stall_under_a_short_stall_timeout() {
 /// the body (the per-read timeout), and a drip below the speed floor.
 #[test]
 fn gateway_that_stalls_after_answering_is_skipped_by_the_next_call() {
-    e2e!();
     for (fault, stall) in [(Fault::Stall, "2s"), (Fault::SlowDrip, "5s")] {
         let (mut w, faults, _) = setup(&format!("gateway-{}", fault.name()));
         w.configure(
@@ -238,7 +234,6 @@ fn gateway_that_stalls_after_answering_is_skipped_by_the_next_call() {
 /// half a file into place.
 #[test]
 fn partial_206_with_unknown_total_is_not_a_complete_file() {
-    e2e!();
     let (w, faults, _) = setup("partial-star");
     let out = w.out("partial.part");
     let r = xfer_within(
@@ -273,7 +268,6 @@ fn partial_206_with_unknown_total_is_not_a_complete_file() {
 /// ureq's config as it was, and pacxfer panicked (exit 101) instead of downloading.
 #[test]
 fn crlf_user_agent_is_cleaned_not_a_panic() {
-    e2e!();
     let w = World::new("crlf-ua", false);
     let pkg = w.fx.tiny.clone();
     let cases = [
@@ -325,7 +319,6 @@ fn crlf_user_agent_is_cleaned_not_a_panic() {
 /// rules, overrides `Content-Length`) and runs past the length the server also announced.
 #[test]
 fn unlisted_body_longer_than_announced_names_the_server_not_the_database() {
-    e2e!();
     let (w, faults, file) = setup("longer-than-announced");
 
     let out = w.out("chunked.part");
@@ -377,7 +370,6 @@ fn unlisted_body_longer_than_announced_names_the_server_not_the_database() {
 /// fault server is 50 KiB) and a sync database without a length are cut off.
 #[test]
 fn unlisted_signatures_and_databases_are_capped_like_pacmans_own() {
-    e2e!();
     let (w, faults, _) = setup("unlisted-caps");
     let out = w.dir.join("x.sig.part");
     let url = mirror_url(&faults, Fault::Good, &format!("{UNLISTED}.sig"));
@@ -397,7 +389,6 @@ fn unlisted_signatures_and_databases_are_capped_like_pacmans_own() {
 /// connect timeout plus the stall timeout from the first request (World: 10 s + 5 s).
 #[test]
 fn a_chain_of_slow_redirects_shares_one_header_deadline() {
-    e2e!();
     let (w, faults, _) = setup("slow-redirects");
     let out = w.dir.join("redirected.part");
     let url = mirror_url(&faults, Fault::SlowRedirect, UNLISTED);

@@ -28,7 +28,6 @@ fn gone_mirror_url(pkg: &Pkg) -> String {
 
 #[test]
 fn seed_shares_the_cache_and_skips_what_no_database_lists() {
-    e2e!();
     let w = World::new("seed-cache", true);
     let fx = w.fx;
     w.pacman(&["-Sw", "--noconfirm", "tiny", "big", "other"])
@@ -78,7 +77,6 @@ fn seed_shares_the_cache_and_skips_what_no_database_lists() {
 
 #[test]
 fn a_seeded_file_is_found_by_sha256_with_the_mirror_gone() {
-    e2e!();
     let w = World::new("seeded-source", true);
     let big = w.fx.big.clone();
     // The default templates alone cannot name a file of several blocks.
@@ -103,7 +101,6 @@ fn a_seeded_file_is_found_by_sha256_with_the_mirror_gone() {
 
 #[test]
 fn after_fetch_shares_what_came_from_the_mirror() {
-    e2e!();
     let mut w = World::new("after-fetch", true);
     w.share_extra = "after_fetch = true\n".into();
     let gateway = w.node().url.clone();
@@ -127,7 +124,6 @@ fn after_fetch_shares_what_came_from_the_mirror() {
 
 #[test]
 fn a_node_that_is_down_never_fails_a_download_or_a_hook() {
-    e2e!();
     let mut w = World::new("share-down", false);
     w.share_extra = "after_fetch = true\nafter_fetch_timeout = \"2s\"\n".into();
     let gateway = format!("http://127.0.0.1:{}", dead_port());
@@ -160,7 +156,6 @@ fn a_node_that_is_down_never_fails_a_download_or_a_hook() {
 /// `pacman -Sw`.
 #[test]
 fn the_alpm_hook_seeds_each_transaction() {
-    e2e!();
     let w = World::new("seed-hook", true);
     let hook = std::fs::read_to_string(crate::util::repo_root().join("contrib/pacxfer-seed.hook"))
         .expect("read hook");
@@ -216,7 +211,6 @@ fn the_alpm_hook_seeds_each_transaction() {
 
 #[test]
 fn seeded_on_one_node_fetched_through_another() {
-    e2e!();
     let mut w = World::new("seed-lan", false);
     let online = || Options {
         online: true,

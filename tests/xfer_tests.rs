@@ -8,7 +8,6 @@ use crate::world::World;
 
 #[test]
 fn small_package_comes_from_ipfs_by_raw_cid() {
-    e2e!();
     let w = World::new("small-ipfs", true);
     let tiny = &w.fx.tiny;
     let cid = w.add_raw(tiny);
@@ -30,7 +29,6 @@ fn small_package_comes_from_ipfs_by_raw_cid() {
 
 #[test]
 fn derived_raw_cids_match_the_node() {
-    e2e!();
     let w = World::new("cid-vectors", true);
     for pkg in [&w.fx.tiny, &w.fx.plus, &w.fx.other] {
         let bytes = std::fs::read(&pkg.path).expect("read");
@@ -54,7 +52,6 @@ fn derived_raw_cids_match_the_node() {
 
 #[test]
 fn derived_raw_cids_match_kubo_around_the_chunk_boundary() {
-    e2e!();
     let w = World::new("cid-boundary", true);
     const MIB: usize = 1 << 20;
     for size in [0, 1, MIB - 1, MIB, MIB + 1] {
@@ -90,7 +87,6 @@ fn derived_raw_cids_match_kubo_around_the_chunk_boundary() {
 
 #[test]
 fn large_package_comes_from_a_sha256_named_directory() {
-    e2e!();
     let mut w = World::new("large-ipfs", true);
     let big = w.fx.big.clone();
     let bytes = std::fs::read(&big.path).expect("read big");
@@ -116,7 +112,6 @@ fn large_package_comes_from_a_sha256_named_directory() {
 
 #[test]
 fn package_the_node_lacks_comes_from_the_mirror() {
-    e2e!();
     let w = World::new("node-lacks", true);
     let other = &w.fx.other;
     let out = w.out("other.part");
@@ -140,7 +135,6 @@ fn package_the_node_lacks_comes_from_the_mirror() {
 
 #[test]
 fn a_dead_gateway_falls_back_to_the_mirror() {
-    e2e!();
     let w = World::new("node-down", false);
     let tiny = &w.fx.tiny;
     let out = w.out("tiny.part");
@@ -160,7 +154,6 @@ fn a_dead_gateway_falls_back_to_the_mirror() {
 
 #[test]
 fn wrong_bytes_from_ipfs_never_reach_the_output() {
-    e2e!();
     let mut w = World::new("wrong-bytes", true);
     let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
     // The node holds the wrong file under tiny's checksum.
@@ -182,7 +175,6 @@ fn wrong_bytes_from_ipfs_never_reach_the_output() {
 
 #[test]
 fn a_part_file_from_an_earlier_failure_is_resumed() {
-    e2e!();
     let w = World::new("resume", false);
     let big = &w.fx.big;
     let bytes = std::fs::read(&big.path).expect("read big");
@@ -204,7 +196,6 @@ fn a_part_file_from_an_earlier_failure_is_resumed() {
 
 #[test]
 fn a_wrong_part_file_is_fetched_again_from_zero() {
-    e2e!();
     let w = World::new("resume-wrong", false);
     let big = &w.fx.big;
     let out = w.out("big.part");
@@ -226,7 +217,6 @@ fn a_wrong_part_file_is_fetched_again_from_zero() {
 
 #[test]
 fn a_complete_part_file_needs_no_network() {
-    e2e!();
     let w = World::new("resume-complete", false);
     let tiny = &w.fx.tiny;
     let out = w.out("tiny.part");
@@ -239,7 +229,6 @@ fn a_complete_part_file_needs_no_network() {
 
 #[test]
 fn signature_comes_from_the_database_without_network() {
-    e2e!();
     let w = World::new("sig-db", false);
     let tiny = &w.fx.tiny;
     let sig_name = format!("{}.sig", tiny.filename);
@@ -254,7 +243,6 @@ fn signature_comes_from_the_database_without_network() {
 
 #[test]
 fn signature_not_in_the_database_comes_from_the_mirror() {
-    e2e!();
     let w = World::new("sig-mirror", false);
     let sig_name = format!("{}.sig", w.fx.big.filename);
     let out = w.out(&format!("{sig_name}.part"));
@@ -266,7 +254,6 @@ fn signature_not_in_the_database_comes_from_the_mirror() {
 
 #[test]
 fn unlisted_files_are_downloaded_as_they_are() {
-    e2e!();
     let w = World::new("unlisted", true);
     // The mirror's database is newer than the copy in sync/ (an unchanged one is kept: see
     // unchanged_tests).
@@ -285,7 +272,6 @@ fn unlisted_files_are_downloaded_as_they_are() {
 
 #[test]
 fn a_file_missing_everywhere_fails_with_one_line() {
-    e2e!();
     let w = World::new("missing", false);
     let out = w.out("nope.part");
     let r = w.xfer(&w.url("nope-1.0-1-any.pkg.tar.zst"), &out);
@@ -299,7 +285,6 @@ fn a_file_missing_everywhere_fails_with_one_line() {
 
 #[test]
 fn epoch_and_plus_in_file_names() {
-    e2e!();
     let w = World::new("plus", true);
     let plus = &w.fx.plus;
     assert!(plus.filename.contains(':') && plus.filename.contains('+'));
@@ -312,7 +297,6 @@ fn epoch_and_plus_in_file_names() {
 
 #[test]
 fn local_file_urls_are_verified_too() {
-    e2e!();
     let w = World::new("file-url", false);
     let tiny = &w.fx.tiny;
     let local = w.dir.join("mirror/testrepo/os/x86_64").join(&tiny.filename);
@@ -336,7 +320,6 @@ fn local_file_urls_are_verified_too() {
 
 #[test]
 fn mirror_gets_pacmans_user_agent_and_redirects_are_followed() {
-    e2e!();
     let w = World::new("ua", false);
     let tiny = &w.fx.tiny;
     let out = w.out("tiny.part");
@@ -375,7 +358,6 @@ fn mirror_gets_pacmans_user_agent_and_redirects_are_followed() {
 
 #[test]
 fn the_mirror_goes_through_http_proxy_but_the_gateway_does_not() {
-    e2e!();
     let w = World::new("proxy", true);
     let (tiny, other) = (&w.fx.tiny, &w.fx.other);
     w.add_raw(tiny);
@@ -413,7 +395,6 @@ fn the_mirror_goes_through_http_proxy_but_the_gateway_does_not() {
 
 #[test]
 fn fetch_by_package_name_uses_the_server_lines() {
-    e2e!();
     let w = World::new("fetch-name", true);
     let (tiny, other) = (&w.fx.tiny, &w.fx.other);
     w.add_raw(tiny);
@@ -433,7 +414,6 @@ fn fetch_by_package_name_uses_the_server_lines() {
 
 #[test]
 fn lookup_shows_the_entry_and_the_sources_in_order() {
-    e2e!();
     let w = World::new("lookup", false);
     let tiny = &w.fx.tiny;
     let r = w.pacxfer(&["lookup", "--json", "tiny"]);
@@ -467,7 +447,6 @@ fn lookup_shows_the_entry_and_the_sources_in_order() {
 
 #[test]
 fn a_stalled_mirror_fails_and_the_next_call_resumes() {
-    e2e!();
     let mut w = World::new("stall", false);
     let big = w.fx.big.clone();
     let gateway = format!("http://127.0.0.1:{}", crate::util::dead_port());
@@ -504,7 +483,6 @@ fn a_stalled_mirror_fails_and_the_next_call_resumes() {
 
 #[test]
 fn a_body_cut_short_is_resumed_from_the_next_source() {
-    e2e!();
     let w = World::new("cut", false);
     let big = &w.fx.big;
     let out = w.out("big.part");
@@ -524,7 +502,6 @@ fn a_body_cut_short_is_resumed_from_the_next_source() {
 
 #[test]
 fn with_network_timeout_the_node_may_search_before_the_mirror() {
-    e2e!();
     let mut w = World::new("network", true);
     let other = w.fx.other.clone();
     let gateway = w.node().url.clone();
@@ -544,7 +521,6 @@ fn with_network_timeout_the_node_may_search_before_the_mirror() {
 
 #[test]
 fn a_hung_gateway_is_waited_for_once_then_skipped() {
-    e2e!();
     let mut w = World::new("hung", false);
     // Accepts connections (the kernel's backlog) and never answers.
     let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
