@@ -276,3 +276,268 @@ fn the_prefetch_units_are_valid() {
     .success()
     .stdout_has("Usage: pacxfer prefetch");
 }
+
+/// A tmpfs of `size` mounted on `dir` for one test (as root), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).expect("mkdir mount point");
+        crate::util::run(
+            std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755")])
+                .arg("tmpfs")
+                .arg(dir),
+        )
+        .success();
+        SmallDisk(dir.to_path_buf())
+    }
+
+    fn resize(&self, size: &str) {
+        crate::util::run(
+            std::process::Command::new("mount")
+                .args(["-o", &format!("remount,size={size}")])
+                .arg(&self.0),
+        )
+        .success();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The names in pacman's cache.
+fn cache_listing(w: &World) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache(w))
+        .expect("ls cache")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// An upgrade larger than the CacheDir's free space is refused before a byte is written, as
+/// pacman refuses it (its room for the files plus its cushion), and fetched once it fits.
+#[test]
+fn regression_an_upgrade_larger_than_the_free_space_is_refused_before_any_byte() {
+    let w = World::new("prefetch-no-room", false);
+    let fx = w.fx;
+    old_system(&w);
+    // About 3.3 MiB to fetch, on a 2 MiB filesystem.
+    let disk = SmallDisk::mount(&cache(&w), "2m");
+    let r = w.pacxfer(&["prefetch"]);
+    r.failure()
+        .one_error_line()
+        .stderr_has(&format!(
+            "not enough free space in pacman's CacheDir {}",
+            cache(&w).display()
+        ))
+        .stderr_has("2.0 MiB is free")
+        .stderr_has("free some space there (paccache -r, pacman -Sc)");
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        !r.stderr().contains("prefetched"),
+        "{}",
+        r.explain("summary")
+    );
+    assert_eq!(cache_listing(&w), Vec::<String>::new());
+    assert_eq!(package_hits(&w), 0, "{}", w.mirror.log_text());
+
+    // With room for the files and pacman's cushion (5 % of 4 MiB), it is all fetched.
+    disk.resize("4m");
+    let r = w.pacxfer(&["prefetch"]);
+    r.success()
+        .stderr_has("prefetched 4 of 4 files")
+        .stderr_has("a complete upgrade is ready: 4 packages");
+    for pkg in [&fx.tiny, &fx.big, &fx.plus, &fx.other] {
+        assert!(cached(&w, pkg), "{}", r.explain(&pkg.filename));
+    }
+    assert_eq!(cache_listing(&w).len(), 4, "{:?}", cache_listing(&w));
+}
+
+/// A filesystem that fills up during the batch anyway (here: big's `.part` from an earlier run
+/// holds wrong bytes, counted as resumable by the check, so its download starts over from byte
+/// 0 and needs more than there is) ends in one error line saying so; what the run wrote of the
+/// file that failed is removed, no further file is started, and no `.part` is left.
+#[test]
+fn regression_a_filesystem_filling_up_during_prefetch_leaves_no_part() {
+    let w = World::new("prefetch-enospc", false);
+    let fx = w.fx;
+    old_system(&w);
+    let _disk = SmallDisk::mount(&cache(&w), "2m");
+    // All but the last 64 KiB of big, as zeros, in a sparse file: it takes no room yet.
+    let part = cache(&w).join(format!("{}.part", fx.big.filename));
+    std::fs::File::create(&part)
+        .and_then(|f| f.set_len(fx.big.size - 64 * 1024))
+        .expect("sparse part");
+    let r = w.pacxfer(&["prefetch", "--jobs", "1"]);
+    r.failure()
+        .stderr_has(&format!(
+            "{}: not prefetched: cannot write the output file: No space left on device",
+            fx.big.filename
+        ))
+        .stderr_has(&format!("removed {}", part.display()))
+        .stderr_has(&format!(
+            "pacxfer: error: pacman's CacheDir {}",
+            cache(&w).display()
+        ))
+        .stderr_has(
+            "ran out of space: nothing this run wrote of the files that did not arrive is left \
+             (an earlier run's partial download is cut back to what it held, or removed once \
+             found wrong); free some space there (paccache -r, pacman -Sc) and prefetch again",
+        );
+    assert_eq!(r.code(), Some(1));
+    let err = r.stderr();
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("pacxfer: error:"))
+            .count(),
+        1,
+        "{}",
+        r.explain("one error line")
+    );
+    assert!(!err.contains("a complete upgrade is ready"), "{err}");
+    // Whatever is left is a whole package, never a `.part`.
+    let left = cache_listing(&w);
+    assert!(
+        !left.iter().any(|n| n.ends_with(".part")),
+        "{left:?}\n{}",
+        r.explain("a .part was left")
+    );
+    assert!(!left.contains(&fx.big.filename), "{left:?}");
+    for name in &left {
+        let pkg = [&fx.tiny, &fx.plus, &fx.other]
+            .into_iter()
+            .find(|p| &p.filename == name)
+            .unwrap_or_else(|| panic!("{name} left in the cache"));
+        assert!(cached(&w, pkg), "{}", r.explain(name));
+    }
+    // The files after big in pacman's order were not started: at most one request for each
+    // package, none after big's failure.
+    let order: Vec<String> = w
+        .mirror
+        .hits_for(".pkg.tar.zst")
+        .iter()
+        .map(|h| h.path.clone())
+        .collect();
+    let big_at = order
+        .iter()
+        .rposition(|p| p.ends_with(&fx.big.filename))
+        .expect("big was asked for");
+    assert_eq!(big_at, order.len() - 1, "{order:?}");
+}
+
+/// A repository whose database cannot be had is named, with why, and never reported as up to
+/// date. Without any copy of it pacman cannot plan the upgrade: nothing is claimed, exit 1.
+/// With an earlier run's copy, the other repositories' upgrade is fetched with it and the
+/// result said to be possibly incomplete, exit 1.
+#[test]
+fn regression_a_database_that_cannot_be_had_is_not_an_up_to_date_system() {
+    let w = World::new("prefetch-no-db", false);
+    let fx = w.fx;
+    old_system(&w);
+    let served = w.dir.join("mirror").join(REPO).join("os/x86_64");
+    let db = served.join(format!("{REPO}.db"));
+    let db_bytes = std::fs::read(&db).expect("read served db");
+
+    // The only repository's Server answers 404 for its database, and no run fetched it yet.
+    std::fs::remove_file(&db).expect("rm served db");
+    let r = w.pacxfer(&["prefetch"]);
+    r.failure()
+        .stderr_has(&format!(
+            "pacxfer: warning: [{REPO}] its database could not be had: cannot get {REPO}.db"
+        ))
+        .stderr_has(": HTTP 404; no earlier run fetched a copy of it")
+        .stderr_has(&format!(
+            "pacxfer: error: cannot tell what to prefetch: pacman needs every repository's \
+             database to plan the upgrade, and the database of {REPO} could not be had (1 of 1 \
+             repositories); prefetch again once the Servers answer"
+        ));
+    assert_eq!(r.code(), Some(1));
+    assert_eq!(r.stderr().lines().count(), 2, "{}", r.explain("two lines"));
+    assert!(
+        !r.stderr().contains("up to date"),
+        "{}",
+        r.explain("up to date")
+    );
+    assert_eq!(package_hits(&w), 0);
+
+    // A second repository (the same packages, listed after testrepo) is fetched once, with
+    // one package.
+    std::fs::write(&db, &db_bytes).expect("serve db again");
+    let second = w.dir.join("mirror/second/os/x86_64");
+    std::fs::create_dir_all(&second).expect("mkdir second");
+    std::fs::write(second.join("second.db"), &db_bytes).expect("second db");
+    let conf = std::fs::read_to_string(&w.pacman_conf).expect("read pacman.conf");
+    let with_second = |server: &str| {
+        std::fs::write(
+            &w.pacman_conf,
+            format!("{conf}\n[second]\nServer = {server}/$repo/os/$arch\n"),
+        )
+        .expect("write pacman.conf")
+    };
+    with_second(&w.mirror.url());
+    w.pacxfer(&["prefetch", "tiny"])
+        .success()
+        .stderr_has("prefetched 1 of 1 files");
+
+    // Now its Server answers 500: the copy fetched above is used, testrepo's upgrade is
+    // fetched, and the result is said to be incomplete.
+    let faults = crate::faultd::FaultServer::start(Vec::new());
+    let broken = crate::faultd::Fault::Status(500);
+    with_second(&faults.base(broken));
+    let r = w.pacxfer(&["prefetch"]);
+    r.failure()
+        .stderr_has(
+            "pacxfer: warning: [second] its database could not be had: cannot get second.db",
+        )
+        .stderr_has(": HTTP 500; the copy an earlier run fetched is used, and may be out of date")
+        .stderr_has("prefetched 3 of 3 files")
+        .stderr_has("1 already in the cache")
+        .stderr_has(
+            "pacxfer: warning: the upgrade prefetched may be incomplete: the database of second \
+             could not be had (1 of 2 repositories) and an earlier copy was used",
+        );
+    assert_eq!(r.code(), Some(1));
+    assert!(faults.hits(broken) > 0, "{}", faults.log_text());
+    assert!(
+        !r.stderr().contains("complete upgrade is ready"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!r.stderr().contains("up to date"), "{}", r.stderr());
+    for pkg in [&fx.tiny, &fx.big, &fx.plus, &fx.other] {
+        assert!(cached(&w, pkg), "{}", r.explain(&pkg.filename));
+    }
+
+    // Nothing left to fetch, but the same failure: still not "up to date".
+    let r = w.pacxfer(&["prefetch"]);
+    r.failure()
+        .stderr_has("prefetched 0 of 0 files")
+        .stderr_has("4 already in the cache")
+        .stderr_has("the upgrade prefetched may be incomplete");
+    assert_eq!(r.code(), Some(1));
+    assert!(!r.stderr().contains("up to date"), "{}", r.stderr());
+    assert!(
+        !r.stderr().contains("complete upgrade is ready"),
+        "{}",
+        r.stderr()
+    );
+
+    // Without its copy, pacman cannot plan the upgrade: nothing is claimed.
+    std::fs::remove_file(w.cache_dir().join("prefetch/sync/second.db")).expect("rm copy");
+    let r = w.pacxfer(&["prefetch"]);
+    r.failure()
+        .stderr_has("[second] its database could not be had")
+        .stderr_has("no earlier run fetched a copy of it")
+        .stderr_has(
+            "pacxfer: error: cannot tell what to prefetch: pacman needs every repository's \
+             database to plan the upgrade, and the database of second could not be had (1 of 2 \
+             repositories)",
+        );
+    assert_eq!(r.code(), Some(1));
+}

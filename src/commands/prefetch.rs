@@ -68,6 +68,9 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
         Private::prepare(place.path(), &session.dbpath).map_err(|e| anyhow::anyhow!(e))?;
     let repos = session.pacman_conf.repos()?;
     let mut servers: HashMap<String, Vec<String>> = HashMap::new();
+    // Repositories whose database could not be had this time (the result cannot be complete),
+    // each with whether an earlier run's copy is there.
+    let mut unsynced: Vec<(String, bool)> = Vec::new();
     for repo in &repos {
         let mut list = session.pacman_conf.servers(repo)?;
         // A published view whose publisher stopped would hold the system back: not asked.
@@ -82,13 +85,43 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
             }
             None => true,
         });
-        match prefetch::sync_db(&session.config, &private, repo, &list, &progress) {
-            Ok(()) => {}
-            Err(why) => progress.warn(&format!(
-                "[{repo}] {why}; its packages are judged by the copy of an earlier run, if any"
-            )),
+        if let Err(why) = prefetch::sync_db(&session.config, &private, repo, &list, &progress) {
+            let earlier = private.sync_dir().join(format!("{repo}.db")).is_file();
+            progress.warn(&format!(
+                "[{repo}] its database could not be had: {why}; {}",
+                if earlier {
+                    "the copy an earlier run fetched is used, and may be out of date"
+                } else {
+                    "no earlier run fetched a copy of it"
+                }
+            ));
+            unsynced.push((repo.clone(), earlier));
         }
         servers.insert(repo.clone(), list);
+    }
+    let unsynced_names = || {
+        unsynced
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // pacman plans an upgrade only with every repository's database (with one missing it
+    // fails, with all missing it sees nothing to do): without a copy there is nothing to ask.
+    let never_had: Vec<&str> = unsynced
+        .iter()
+        .filter(|(_, earlier)| !earlier)
+        .map(|(r, _)| r.as_str())
+        .collect();
+    if !never_had.is_empty() {
+        bail!(
+            "cannot tell what to prefetch: pacman needs every repository's database to plan the \
+             upgrade, and the database of {} could not be had ({} of {} repositories); \
+             prefetch again once the Servers answer",
+            never_had.join(", "),
+            never_had.len(),
+            repos.len()
+        );
     }
 
     // 2. What pacman would download.
@@ -97,7 +130,27 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
         &private,
         &args.packages,
     )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    .map_err(|e| {
+        if unsynced.is_empty() {
+            anyhow::anyhow!(e)
+        } else {
+            anyhow::anyhow!(
+                "{e} (judged with an earlier copy of the database of {}, which could not be had)",
+                unsynced_names()
+            )
+        }
+    })?;
+    // Said instead of "up to date" or "complete" when a database could not be had.
+    let incomplete = (!unsynced.is_empty()).then(|| {
+        format!(
+            "the database of {} could not be had ({} of {} repositories) and an earlier copy was \
+             used, so newer packages it may list are not known; prefetch again once the Servers \
+             answer",
+            unsynced_names(),
+            unsynced.len(),
+            repos.len()
+        )
+    });
 
     // 3. Each file not already there, planned.
     let config = session.fresh_config(&progress);
@@ -163,6 +216,9 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
         ));
     }
     if targets.is_empty() {
+        if let Some(why) = &incomplete {
+            bail!("nothing to prefetch from the databases at hand, but {why}");
+        }
         progress.info(if args.packages.is_empty() {
             "nothing to prefetch: the system is up to date with the mirrors' databases"
         } else {
@@ -171,7 +227,20 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    // 4. The downloads, side by side.
+    // 4. Room for it all before the first byte, as pacman checks it (an upgrade larger than
+    // the filesystem would fill it and still not arrive).
+    if jobs.iter().any(|j| j.plan.is_some() || j.sig.is_some()) {
+        match prefetch::check_space(&target_dir, &jobs) {
+            Ok(room) if !room.fits() => bail!("{}", prefetch::no_room(&target_dir, &room)),
+            Ok(_) => {}
+            Err(e) => progress.warn(&format!(
+                "cannot tell how much space is free in {}: {e}; prefetching without that check",
+                target_dir.display()
+            )),
+        }
+    }
+
+    // 5. The downloads, side by side.
     let packages = jobs.iter().filter(|j| j.plan.is_some()).count();
     let total: u64 = jobs
         .iter()
@@ -194,10 +263,11 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
         &seed,
     );
 
-    // 5. The summary.
+    // 6. The summary.
     let mut by_source: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut failed = Vec::new();
     let mut sig_missing = 0;
+    let out_of_space = outcomes.iter().any(|o| o.no_space);
     for o in &outcomes {
         match &o.result {
             Ok(f) => {
@@ -233,12 +303,33 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
              them itself"
         ));
     }
+    if out_of_space {
+        if !failed.is_empty() {
+            progress.warn(&format!(
+                "not prefetched ({}): {}",
+                failed.len(),
+                failed.join(" ")
+            ));
+        }
+        bail!(
+            "pacman's CacheDir {} ran out of space: nothing this run wrote of the files that \
+             did not arrive is left (an earlier run's partial download is cut back to what it \
+             held, or removed once found wrong); free some space there (paccache -r, pacman \
+             -Sc) and prefetch again",
+            target_dir.display()
+        );
+    }
     if !failed.is_empty() {
         progress.warn(&format!(
             "not prefetched ({}): {}; pacman will download them itself",
             failed.len(),
             failed.join(" ")
         ));
+    }
+    if let Some(why) = &incomplete {
+        progress.warn(&format!("the upgrade prefetched may be incomplete: {why}"));
+    }
+    if !failed.is_empty() || incomplete.is_some() {
         return Ok(ExitCode::FAILURE);
     }
     if unknown.is_empty() && sig_missing == 0 {
