@@ -89,8 +89,11 @@ fn use_api(w: &World, api: &str) {
     std::fs::write(&w.config, text).expect("write config");
 }
 
+/// What writes a run's standard input.
+type Feed<'a> = &'a dyn Fn(&mut dyn Write);
+
 /// Runs `cmd` under GNU time: its result and its peak memory (max RSS, KiB).
-fn measured(cmd: &mut Command, dir: &Path, stdin: Option<&dyn Fn(&mut dyn Write)>) -> (Run, u64) {
+fn measured(cmd: &mut Command, dir: &Path, stdin: Option<Feed<'_>>) -> (Run, u64) {
     let report = dir.join("time.out");
     let mut timed = Command::new("/usr/bin/time");
     timed
@@ -126,7 +129,7 @@ fn measured(cmd: &mut Command, dir: &Path, stdin: Option<&dyn Fn(&mut dyn Write)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse::<u64>().ok())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no max RSS from {cmdline}"));
     (Run { cmdline, output }, rss)
 }

@@ -60,7 +60,6 @@ fn sync_state(w: &World) -> (Vec<u8>, std::time::SystemTime) {
 
 #[test]
 fn prefetch_fills_the_cache_and_pacman_then_downloads_nothing() {
-    e2e!();
     let w = World::new("prefetch", true);
     let fx = w.fx;
     old_system(&w);
@@ -127,7 +126,6 @@ fn prefetch_fills_the_cache_and_pacman_then_downloads_nothing() {
 
 #[test]
 fn a_partial_prefetch_keeps_what_arrived_and_says_what_did_not() {
-    e2e!();
     let w = World::new("prefetch-partial", false);
     let fx = w.fx;
     old_system(&w);
@@ -149,7 +147,6 @@ fn a_partial_prefetch_keeps_what_arrived_and_says_what_did_not() {
 
 #[test]
 fn packages_named_are_fetched_alone_and_pacman_running_is_refused() {
-    e2e!();
     let w = World::new("prefetch-named", false);
     let fx = w.fx;
     // No local database: a wrong DBPath, not "everything is new".

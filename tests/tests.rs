@@ -2,18 +2,7 @@
 //!
 //! The end-to-end modules drive real Kubo nodes (`ipfs`, built or found by contrib/deps.sh),
 //! real ipfs-cluster peers (`.cluster/bin`, built by contrib/deps.sh) and real pacman; they fail
-//! when one is missing, unless PACXFER_SKIP_E2E=1 is set by hand.
-
-/// Starts an end-to-end test: returns early, saying so, only when a person set
-/// PACXFER_SKIP_E2E=1.
-macro_rules! e2e {
-    () => {
-        if crate::util::e2e_skipped() {
-            eprintln!("SKIPPED by PACXFER_SKIP_E2E=1");
-            return;
-        }
-    };
-}
+//! when one is missing (nothing skips them).
 
 mod chroot;
 mod cluster;

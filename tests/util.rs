@@ -97,11 +97,6 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// End-to-end parts (pacman, the IPFS node) are required unless a person turned them off.
-pub fn e2e_skipped() -> bool {
-    std::env::var("PACXFER_SKIP_E2E").is_ok_and(|v| v == "1")
-}
-
 /// A fresh directory for one test (mode 0700, in `<shared_root>/dirs`), removed when the
 /// test passes.
 pub struct TestDir {
