@@ -235,19 +235,46 @@ impl<'a> Context<'a> {
     }
 }
 
+/// Why [`into_file`] delivered nothing.
+#[derive(Debug)]
+pub struct Undelivered {
+    pub why: String,
+    /// The filesystem (or the user's quota) ran out of space opening or writing the file.
+    pub no_space: bool,
+}
+
+/// Whether an I/O error means the filesystem, or the user's quota, is full.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// What becomes of the `.part` of a download that failed: what arrived stays for the next try
+/// (pacman resumes a `.part` in its cache, and so does pacxfer as its XferCommand); an empty
+/// one says nothing and is removed.
+pub fn keep_what_arrived(out: &Output, _no_space: bool) -> Option<String> {
+    let _ = out.remove_if_empty();
+    None
+}
+
 /// Runs `plan` into `dest` through `dest.part`, renamed only once whole and verified; the
-/// file gets the server's Last-Modified when it gave one. What arrived of a failed download
-/// stays in the `.part` for the next try. The agents are `ctx`'s (a prefetch worker's keep
-/// their connections from one file to the next).
+/// file gets the server's Last-Modified when it gave one. When it fails, `failed` decides
+/// what becomes of the `.part` while its lock is still held (told whether the disk was full),
+/// and may say what it did ([`keep_what_arrived`] keeps what arrived). The agents are `ctx`'s
+/// (a prefetch worker's keep their connections from one file to the next).
 pub fn into_file(
     ctx: &Context<'_>,
     plan: &Plan,
     dest: &Path,
     progress: &Progress,
-) -> Result<Delivered, String> {
+    failed: impl FnOnce(&Output, bool) -> Option<String>,
+) -> Result<Delivered, Undelivered> {
     let mut part = dest.as_os_str().to_owned();
     part.push(".part");
     let part = PathBuf::from(part);
+    let undelivered = |why: String, no_space: bool| Undelivered { why, no_space };
     let mut out = Output::open(&part, || {
         progress.info(&format!(
             "waiting for another pacxfer that is writing {}",
@@ -256,27 +283,29 @@ pub fn into_file(
     })
     .map_err(|e| {
         progress.abandon();
-        format!("{}: {e}", part.display())
+        undelivered(format!("{}: {e}", part.display()), is_no_space(&e))
     })?;
     match run(plan, &mut out, ctx, progress) {
         Ok(done) => {
             out.finish()
-                .map_err(|e| format!("{}: {e}", part.display()))?;
+                .map_err(|e| undelivered(format!("{}: {e}", part.display()), is_no_space(&e)))?;
             if let Some(time) = done.modified {
                 // Without it the next run would ask unconditionally: only a cost.
                 let _ = out.set_mtime(time);
             }
-            std::fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+            std::fs::rename(&part, dest)
+                .map_err(|e| undelivered(format!("{}: {e}", dest.display()), false))?;
             Ok(done)
         }
         Err(e) => {
             progress.abandon();
-            // What arrived stays for the next try (pacman resumes a `.part` in its cache, and
-            // so does pacxfer as its XferCommand); an empty one says nothing.
-            if out.is_empty() {
-                let _ = std::fs::remove_file(&part);
+            let no_space = matches!(&e, DownloadError::Output(io) if is_no_space(io));
+            let mut why = e.to_string();
+            if let Some(did) = failed(&out, no_space) {
+                why.push_str("; ");
+                why.push_str(&did);
             }
-            Err(e.to_string())
+            Err(undelivered(why, no_space))
         }
     }
 }

@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::download::{self, Context, Delivered, DownloadError};
+use crate::download::{self, Context, Delivered, Undelivered};
 use crate::output::Output;
 use crate::plan::{self, Plan};
 use crate::progress::{size, Batch, Progress};
@@ -167,7 +167,7 @@ fn download_since(
 ) -> Result<Delivered, String> {
     let mut ctx = Context::new(config);
     ctx.existing = existing;
-    download::into_file(&ctx, plan, dest, progress)
+    download::into_file(&ctx, plan, dest, progress, download::keep_what_arrived).map_err(|e| e.why)
 }
 
 /// Refreshes the private copy of `repo`'s database (and `.db.sig`) from `servers` in order.
@@ -391,84 +391,31 @@ pub fn no_room(dir: &Path, room: &Room) -> String {
     )
 }
 
-/// Whether writing failed for lack of space on the filesystem, or of the user's quota.
-pub fn is_no_space(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-    )
-}
-
-/// A file that did not arrive.
-#[derive(Debug)]
-struct Missed {
-    why: String,
-    /// For lack of space or quota.
-    no_space: bool,
-}
-
-/// `dest` through `dest.part`, renamed only once verified (as [`download::into_file`]), with a
-/// failure for lack of space told apart: it marks the batch `full`, and once the batch is full,
-/// a file that fails gives back what this run wrote of it ([`give_back`]) while its lock is
-/// still held. Otherwise what arrived stays in the `.part` for the next try.
+/// `dest` through `dest.part` ([`download::into_file`]), with a failure for lack of space
+/// told apart: it marks the batch `full`, and once the batch is full, a file that fails gives
+/// back what this run wrote of it ([`give_back`]) while its lock is still held. Otherwise what
+/// arrived stays in the `.part` for the next try.
 fn into_cache(
     ctx: &Context<'_>,
     plan: &Plan,
     dest: &Path,
     progress: &Progress,
     full: &AtomicBool,
-) -> Result<Delivered, Missed> {
-    let mut part = dest.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let mut out = Output::open(&part, || {
-        progress.info(&format!(
-            "waiting for another pacxfer that is writing {}",
-            part.display()
-        ))
-    })
-    .map_err(|e| {
-        progress.abandon();
-        let no_space = is_no_space(&e);
+) -> Result<Delivered, Undelivered> {
+    let result = download::into_file(ctx, plan, dest, progress, |out, no_space| {
         if no_space {
             full.store(true, Ordering::SeqCst);
         }
-        Missed {
-            why: format!("{}: {e}", part.display()),
-            no_space,
+        if full.load(Ordering::SeqCst) {
+            Some(give_back(out))
+        } else {
+            download::keep_what_arrived(out, no_space)
         }
-    })?;
-    let failed = |why: String| Missed {
-        why,
-        no_space: false,
-    };
-    match download::run(plan, &mut out, ctx, progress) {
-        Ok(done) => {
-            out.finish()
-                .map_err(|e| failed(format!("{}: {e}", part.display())))?;
-            if let Some(time) = done.modified {
-                // Without it a later conditional request would ask in full: only a cost.
-                let _ = out.set_mtime(time);
-            }
-            std::fs::rename(&part, dest).map_err(|e| failed(format!("{}: {e}", dest.display())))?;
-            Ok(done)
-        }
-        Err(e) => {
-            progress.abandon();
-            let no_space = matches!(&e, DownloadError::Output(io) if is_no_space(io));
-            if no_space {
-                full.store(true, Ordering::SeqCst);
-            }
-            let mut why = e.to_string();
-            if full.load(Ordering::SeqCst) {
-                why.push_str("; ");
-                why.push_str(&give_back(&out));
-            } else if out.is_empty() {
-                let _ = std::fs::remove_file(&part);
-            }
-            Err(Missed { why, no_space })
-        }
+    });
+    if let Err(Undelivered { no_space: true, .. }) = &result {
+        full.store(true, Ordering::SeqCst);
     }
+    result
 }
 
 /// Gives back the space this run took for a file that did not arrive, `out` (whose lock is
@@ -582,7 +529,7 @@ fn fetch_one(
     batch: &Batch,
     after: &(dyn Fn(&Job, &Path) + Sync),
     full: &AtomicBool,
-) -> Result<(Fetched, bool), Missed> {
+) -> Result<(Fetched, bool), Undelivered> {
     // A bar only for a package that moves; a signature alone goes quietly.
     let progress = match job.plan {
         Some(_) => batch.file(&job.filename),
@@ -742,6 +689,7 @@ mod tests {
 
     #[test]
     fn only_a_full_filesystem_or_quota_counts_as_no_space() {
+        use crate::download::is_no_space;
         use std::io::{Error, ErrorKind};
         assert!(is_no_space(&Error::from_raw_os_error(
             rustix::io::Errno::NOSPC.raw_os_error()

@@ -190,7 +190,15 @@ fn download_to(
         &[],
         &[url.to_string()],
     );
-    download::into_file(&Context::new(&mirror_only), &plan, dest, progress).map(|_| ())
+    download::into_file(
+        &Context::new(&mirror_only),
+        &plan,
+        dest,
+        progress,
+        download::keep_what_arrived,
+    )
+    .map(|_| ())
+    .map_err(|e| e.why)
 }
 
 /// The display of one download of a run: its line only with `-v` (a run says one line per
