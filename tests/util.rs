@@ -87,6 +87,9 @@ pub fn pacxfer_bin() -> PathBuf {
         }
         std::fs::rename(&fresh, &bin)
             .unwrap_or_else(|e| panic!("cannot rename {}: {e}", fresh.display()));
+        // A rename between two links to one file (cargo's binary unchanged since the last
+        // run) leaves both names.
+        let _ = std::fs::remove_file(&fresh);
         bin
     })
     .clone()
