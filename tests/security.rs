@@ -848,9 +848,23 @@ fn output_is_private_until_whole_so_no_user_can_hold_its_lock() {
         std::fs::Permissions::from_mode(0o755),
     )
     .expect("chmod");
-    // A failed download leaves its .part behind, as pacman 6 keeps it.
-    let missing = w.url("no-such-file-1-1-any.pkg.tar.zst");
-    w.xfer(&missing, &out).failure();
+    // A failed download leaves the bytes it has in its .part, as pacman 6 keeps it: here an
+    // earlier call's first kilobyte (readable by all), and the mirror no longer has the file.
+    let tiny = w.fx.tiny.clone();
+    let head = std::fs::read(&tiny.path).expect("read tiny")[..1024].to_vec();
+    std::fs::write(&out, &head).expect("write part");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let on_mirror = w
+        .dir
+        .join("mirror")
+        .join(crate::fixtures::REPO)
+        .join("os/x86_64")
+        .join(&tiny.filename);
+    let kept = w.dir.join("tiny.kept");
+    std::fs::rename(&on_mirror, &kept).expect("take tiny off the mirror");
+    w.xfer(&w.url(&tiny.filename), &out).failure();
+    assert_eq!(std::fs::read(&out).expect("the .part stays"), head);
+    std::fs::rename(&kept, &on_mirror).expect("put tiny back");
     let mode = std::fs::metadata(&out).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "a .part in progress is private");
     let r = run(Command::new("runuser")
