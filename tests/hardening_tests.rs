@@ -73,7 +73,7 @@ fn answer(status: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// Points the world's `[share] api` at `api`.
-fn use_api(w: &World, api: &str) {
+pub(crate) fn use_api(w: &World, api: &str) {
     let text = std::fs::read_to_string(&w.config).expect("read config");
     let text: String = text
         .lines()
