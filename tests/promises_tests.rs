@@ -1165,3 +1165,40 @@ fn dbpath_from_the_command_line_or_environment_comes_before_the_config() {
         .stdout_has("repo:      testrepo");
     lookup_with(Some(&w.dbpath), Some(&empty)).failure();
 }
+
+/// `[share] after_fetch_timeout` bounds the seeding after a download: a node API that accepts
+/// and never answers does not hold the call (it would for the API client's own two minutes),
+/// and the download has succeeded all the same. The wait here is only a bound to fail on.
+#[test]
+fn share_after_fetch_timeout_bounds_seeding_on_a_hung_node() {
+    let w = World::new("promise-after-fetch-timeout", false);
+    let big = w.fx.big.clone();
+    let api = Canned::start(|_| None);
+    use_api(&w, &api.url);
+    // No seeded-copy question first: the seeding is the only thing the node is asked.
+    share_lines(
+        &w,
+        "seeded = false\nafter_fetch = true\nafter_fetch_timeout = \"1s\"\n",
+    );
+    let out = w.out(&format!("{}.part", big.filename));
+    let mut cmd = pacxfer();
+    cmd.env_remove("PACXFER_CACHE_DIR")
+        .arg("--config")
+        .arg(&w.config)
+        .arg(w.url(&big.filename))
+        .arg(&out);
+    let (r, _) = run_within(&mut cmd, Duration::from_secs(60));
+    assert!(
+        r.code().is_some(),
+        "{}",
+        r.explain("the seeding held the call past any after_fetch_timeout")
+    );
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &big.path, &r);
+    assert_eq!(api.requests().len(), 1, "{:?}", api.requests());
+    assert!(
+        api.requests()[0].contains("/api/v0/"),
+        "{:?}",
+        api.requests()
+    );
+}
