@@ -75,6 +75,10 @@ fn answer(status: &str, body: &[u8]) -> Vec<u8> {
 /// Points the world's `[share] api` at `api`.
 pub(crate) fn use_api(w: &World, api: &str) {
     let text = std::fs::read_to_string(&w.config).expect("read config");
+    assert!(
+        text.lines().any(|l| l.starts_with("api = ")),
+        "no [share] api line in\n{text}"
+    );
     let text: String = text
         .lines()
         .map(|l| {

@@ -93,6 +93,7 @@ fn http_answer(status: &str, length: usize, body: &[u8]) -> Vec<u8> {
 /// Adds `lines` under the `[share]` table of the world's config.
 fn share_lines(w: &World, lines: &str) {
     let text = std::fs::read_to_string(&w.config).expect("read config");
+    assert!(text.contains("[share]\n"), "no [share] table in\n{text}");
     let text = text.replacen("[share]\n", &format!("[share]\n{lines}"), 1);
     std::fs::write(&w.config, text).expect("write config");
 }
@@ -100,6 +101,7 @@ fn share_lines(w: &World, lines: &str) {
 /// Adds `lines` under the `[mirror]` table of the world's config.
 fn mirror_lines(w: &World, lines: &str) {
     let text = std::fs::read_to_string(&w.config).expect("read config");
+    assert!(text.contains("[mirror]\n"), "no [mirror] table in\n{text}");
     let text = text.replacen("[mirror]\n", &format!("[mirror]\n{lines}"), 1);
     std::fs::write(&w.config, text).expect("write config");
 }
@@ -107,6 +109,10 @@ fn mirror_lines(w: &World, lines: &str) {
 /// Sets the top-level `key` of the world's config to `value` (a TOML value).
 fn top_level(w: &World, key: &str, value: &str) {
     let text = std::fs::read_to_string(&w.config).expect("read config");
+    assert!(
+        text.lines().any(|l| l.starts_with(&format!("{key} = "))),
+        "no {key} in\n{text}"
+    );
     let text: String = text
         .lines()
         .map(|l| {

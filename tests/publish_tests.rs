@@ -604,14 +604,12 @@ fn a_publisher_killed_mid_run_loses_nothing() {
     w.mirror
         .slow_down(&tiny.filename, std::time::Duration::from_secs(3600));
     let text = std::fs::read_to_string(&w.config).expect("read config");
-    std::fs::write(
-        &w.config,
-        text.replace(
-            "[mirror]\nstall_timeout = \"5s\"",
-            "[mirror]\nstall_timeout = \"1h\"",
-        ),
-    )
-    .expect("write config");
+    let patient = text.replace(
+        "[mirror]\nstall_timeout = \"5s\"",
+        "[mirror]\nstall_timeout = \"1h\"",
+    );
+    assert_ne!(patient, text, "no [mirror] stall_timeout to lengthen");
+    std::fs::write(&w.config, patient).expect("write config");
     let mirror = format!("{}/$repo/os/$arch", w.mirror.url());
     let state = state(&w);
     let mut child = crate::util::pacxfer()
