@@ -343,6 +343,8 @@ mod tests {
     fn values_are_counted_outside_strings_only() {
         assert_eq!(count_values(b"{}", 10), 2);
         assert_eq!(count_values(br#"{"a":[1,2,3]}"#, 100), 6);
+        // An array of two strings: the array, and one `,` between them; what the strings
+        // hold is not counted.
         assert_eq!(count_values(br#"["[,{:","\",:"]"#, 100), 3);
         assert!(count_values(&b"[0,".repeat(1000), 50) > 50);
     }

@@ -99,6 +99,15 @@ fn stats_count_each_source() {
     w.add_raw(&fx.tiny);
     let r = w.pacman(&["-Sw", "--noconfirm", "tiny", "big"]);
     r.success();
+    // What really happened, from the servers' own records: tiny from the node, big from the
+    // mirror.
+    assert!(
+        w.mirror.hits_for(&fx.tiny.filename).is_empty(),
+        "{}",
+        w.mirror.log_text()
+    );
+    assert_eq!(w.mirror.hits_for(&fx.big.filename).len(), 1);
+    assert_eq!(w.node().answered(200), 1, "{:?}", w.node().responses());
     let s = w.pacxfer(&["stats", "--json"]);
     let v: serde_json::Value = serde_json::from_str(s.success().stdout().trim())
         .unwrap_or_else(|e| panic!("{}", s.explain(&e.to_string())));

@@ -73,8 +73,12 @@ fn answer(status: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// Points the world's `[share] api` at `api`.
-fn use_api(w: &World, api: &str) {
+pub(crate) fn use_api(w: &World, api: &str) {
     let text = std::fs::read_to_string(&w.config).expect("read config");
+    assert!(
+        text.lines().any(|l| l.starts_with("api = ")),
+        "no [share] api line in\n{text}"
+    );
     let text: String = text
         .lines()
         .map(|l| {
@@ -172,6 +176,18 @@ fn key_and_repository_names_that_are_paths_are_refused_before_the_node_is_asked(
             .filter_map(|e| e["Name"].as_str().map(str::to_string))
             .collect()
     };
+    // Whoever listens on the node's API port, counting what it is asked: here, a server of this
+    // file's own that answers every question with an error.
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let counting = hostile(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        answer(
+            "500 Internal Server Error",
+            br#"{"Message":"no","Code":0,"Type":"error"}"#,
+        )
+    });
+    let node_api = w.node().api.clone();
     for (flag, value, says) in [
         (
             "--ipns-key",
@@ -201,7 +217,23 @@ fn key_and_repository_names_that_are_paths_are_refused_before_the_node_is_asked(
             top.contains(&"keepme".to_string()) && !top.iter().any(|n| n == "pacxfer-publish"),
             "{flag} {value:?}: the MFS root changed: {top:?}"
         );
+        // The same refusal with the counting server on the API port: not one question.
+        use_api(&w, &counting);
+        let r = publish(&w, &[flag, value]);
+        r.failure().one_error_line().stderr_has(says);
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "{}",
+            r.explain(&format!("{flag} {value:?}: the node was asked"))
+        );
+        use_api(&w, &node_api);
     }
+    // The counting server does count: a plain name gets as far as asking it.
+    use_api(&w, &counting);
+    publish(&w, &["--ipns-key", "k.1"]).failure();
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    use_api(&w, &node_api);
     // Control: a plain key name publishes, beside what the MFS root already held.
     let s = summary(publish(&w, &["--ipns-key", "k.1"]).success());
     assert_eq!(s["added"], 4, "{s}");

@@ -75,19 +75,24 @@ fn pacman_syncs_downloads_and_installs_through_pacxfer() {
     assert_eq!(blob, 3 * 1024 * 1024, "{}", r.explain("installed blob"));
 }
 
+/// The node serves tiny's size with one byte changed: only the SHA-256 tells, and pacman gets
+/// the mirror's bytes; then the node is gone, and the mirror serves too.
 #[test]
 fn pacman_keeps_working_when_the_node_is_down_or_lies() {
     let mut w = World::new("pacman-faults", true);
     let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
-    // The node serves other's bytes under tiny's checksum.
-    let wrong = std::fs::read(&other.path).expect("read");
+    // The node serves bytes of tiny's size, one byte flipped, under tiny's checksum.
+    let mut wrong = std::fs::read(&tiny.path).expect("read");
+    let middle = wrong.len() / 2;
+    wrong[middle] ^= 0x55;
     let dir = w.node().add_dir(&[(tiny.sha256.as_str(), &wrong)]);
     let gateway = w.node().url.clone();
     let template = format!("/ipfs/{dir}/{{sha256}}");
     w.configure(&gateway, &[template.as_str()], "");
 
     let r = w.pacman(&["-Sw", "--noconfirm", "tiny"]);
-    r.success();
+    r.success()
+        .stderr_has("wrong bytes: SHA-256 does not match the database");
     assert_eq!(
         sha256_hex(&w.dir.join("cache").join(&tiny.filename)),
         tiny.sha256

@@ -100,7 +100,18 @@ fn prefetch_fills_the_cache_and_pacman_then_downloads_nothing() {
         .expect("ls cache")
         .flatten()
         .any(|e| e.file_name().to_string_lossy().ends_with(".part")));
+    // Which source served what, from the servers' own records: tiny from the node (its one
+    // whole answer), the others from the mirror.
     assert_eq!(w.mirror.hits_for(&fx.tiny.filename).len(), 0);
+    assert_eq!(w.node().answered(200), 1, "{:?}", w.node().responses());
+    for pkg in [&fx.big, &fx.plus, &fx.other] {
+        assert_eq!(
+            w.mirror.hits_for(&pkg.filename).len(),
+            1,
+            "{}",
+            w.mirror.log_text()
+        );
+    }
     // pacman's own databases were not touched.
     assert!(sync_state(&w) == before, "the sync database changed");
 
@@ -189,22 +200,30 @@ fn packages_named_are_fetched_alone_and_pacman_running_is_refused() {
     // pacman holds its lock: nothing is done.
     let lock = w.dbpath.join("db.lck");
     std::fs::write(&lock, b"").expect("lock");
-    w.pacxfer(&["prefetch"])
+    let hits = package_hits(&w);
+    w.pacxfer(&["prefetch", "tiny"])
         .failure()
         .one_error_line()
         .stderr_has("pacman is running");
+    assert_eq!(package_hits(&w), hits, "{}", w.mirror.log_text());
     std::fs::remove_file(&lock).expect("unlock");
 
-    // Another prefetch holds the lock: this one says so and does nothing.
+    // Another prefetch holds the lock: this one says so and does nothing. The holder keeps
+    // it until its standard input is closed (`cat` then ends, and flock with it), however
+    // slowly anything here runs.
     let prefetch_lock = w.cache_dir().join("prefetch/lock");
     let mut holder = std::process::Command::new("flock")
-        // -o: the lock stays with flock itself, so killing it frees the lock.
-        .arg("-o")
         .arg(&prefetch_lock)
-        .args(["sleep", "5"])
+        .arg("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("flock");
-    // Until flock holds it (`flock -n` then fails).
+    let release = |holder: &mut std::process::Child| {
+        drop(holder.stdin.take());
+        let _ = holder.wait();
+    };
+    // Until flock holds it (`flock -n` then fails); bounded only to fail with a message.
     let started = std::time::Instant::now();
     while crate::util::run(
         std::process::Command::new("flock")
@@ -216,19 +235,23 @@ fn packages_named_are_fetched_alone_and_pacman_running_is_refused() {
     .status
     .success()
     {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(4),
-            "flock never held the lock"
-        );
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            release(&mut holder);
+            panic!("flock never held the lock");
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let r = w.pacxfer(&["prefetch", "tiny"]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    release(&mut holder);
     r.failure()
         .one_error_line()
         .stderr_has("another pacxfer prefetch is running");
     assert!(!cached(&w, &fx.tiny));
+    // Control: with the lock free, the same call fetches it.
+    w.pacxfer(&["prefetch", "tiny"])
+        .success()
+        .stderr_has("prefetched 1 of 1 files");
+    assert!(cached(&w, &fx.tiny));
 }
 
 /// The systemd units pass `systemd-analyze verify` without a word, and the service's command

@@ -116,6 +116,7 @@ fn a_published_cache_serves_pacman_with_and_without_pacxfer_when_the_mirror_is_g
     let gateway = w.node().url.clone();
     let template = format!("/ipfs/{root}/{{sha256}}");
     w.configure(&gateway, &[&template], "");
+    let served = w.node().answered(200);
     let r = w.pacman(&["-Sw", "--noconfirm", "tiny", "big", "plus+pkg", "other"]);
     r.success();
     assert_eq!(
@@ -123,6 +124,14 @@ fn a_published_cache_serves_pacman_with_and_without_pacxfer_when_the_mirror_is_g
         4,
         "{}",
         r.explain("sources")
+    );
+    // The node's own count: four whole files served by its gateway, and the view's
+    // pacxfer.json once (its age is remembered for ten minutes).
+    assert_eq!(
+        w.node().answered(200),
+        served + 5,
+        "{:?}",
+        w.node().responses()
     );
     for pkg in [&fx.tiny, &fx.big, &fx.plus, &fx.other] {
         assert_eq!(
@@ -258,8 +267,10 @@ fn a_database_is_recorded_only_with_all_its_files() {
     };
     let before = db_cid(&w);
     repo_tool(&repo_dir(&w), "repo-remove", "other");
+    // Never answered while the publisher waits (its stall timeout is 5 s), however slowly
+    // the machine runs.
     w.mirror
-        .slow_down(".db.sig", std::time::Duration::from_secs(30));
+        .slow_down(".db.sig", std::time::Duration::from_secs(3600));
     let r = publish(&w, &[]);
     r.failure()
         .stderr_has("[testrepo]: cannot get testrepo.db.sig")
@@ -316,10 +327,17 @@ fn a_terminal_shows_a_bar_per_repository() {
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
         .join(" ");
-    // `script` runs the command on a pseudo-terminal and copies what it draws.
-    let r = run(Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .env("PACXFER_CACHE_DIR", w.cache_dir()));
+    // `script` runs the command on a pseudo-terminal and copies what it draws, in the
+    // environment the harness gives every pacxfer it runs (the config names the cache).
+    let mut script = Command::new("script");
+    for (key, value) in crate::util::pacxfer().get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    script.env_remove("PACXFER_CACHE_DIR");
+    let r = run(script.args(["-qec", &line, "/dev/null"]));
     r.success();
     let drawn = r.stdout();
     assert!(
@@ -580,9 +598,18 @@ fn bad_state_files_and_a_node_that_is_down_are_one_error_line() {
 fn a_publisher_killed_mid_run_loses_nothing() {
     let w = World::new("publish-kill", true);
     let tiny = w.fx.tiny.clone();
-    // Packages are fetched in database order; tiny comes last, and slowly.
+    // Packages are fetched in database order; tiny comes last, and is never answered (within
+    // an hour, with a stall timeout as long): the publisher is still waiting for it when it is
+    // killed, however slowly the machine runs.
     w.mirror
-        .slow_down(&tiny.filename, std::time::Duration::from_secs(30));
+        .slow_down(&tiny.filename, std::time::Duration::from_secs(3600));
+    let text = std::fs::read_to_string(&w.config).expect("read config");
+    let patient = text.replace(
+        "[mirror]\nstall_timeout = \"5s\"",
+        "[mirror]\nstall_timeout = \"1h\"",
+    );
+    assert_ne!(patient, text, "no [mirror] stall_timeout to lengthen");
+    std::fs::write(&w.config, patient).expect("write config");
     let mirror = format!("{}/$repo/os/$arch", w.mirror.url());
     let state = state(&w);
     let mut child = crate::util::pacxfer()
@@ -604,12 +631,17 @@ fn a_publisher_killed_mid_run_loses_nothing() {
             .unwrap_or(0)
     };
     while recorded() < 3 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(25),
-            "the first three packages were never recorded"
-        );
+        if started.elapsed() > std::time::Duration::from_secs(300) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the first three packages were never recorded");
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the publisher ended before it was killed"
+    );
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     // The state holds the three packages that were done.

@@ -87,5 +87,8 @@ fn the_rpc_client_sends_kubos_api_authorization() {
     assert!(with.call("id", &[]).expect("id")["ID"].is_string());
     let wrong =
         Rpc::new(&node.api, Some("basic:alice:nope"), Duration::from_secs(10)).expect("client");
-    assert!(wrong.call("id", &[]).is_err());
+    match wrong.call("id", &[]) {
+        Err(RpcError::Failed { status, .. }) => assert_eq!(status, 403),
+        other => panic!("a wrong authorization: {other:?}"),
+    }
 }

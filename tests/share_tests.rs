@@ -3,12 +3,11 @@
 //! found by SHA-256 alone, `after_fetch`, the ALPM hook under real pacman, a file seeded on
 //! one node and fetched through another, and a node that is down.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::fixtures::{Pkg, REPO};
 use crate::ipfs::{Node, Options};
-use crate::util::{dead_port, pacxfer_bin, run_within};
+use crate::util::{dead_port, run_within};
 use crate::world::World;
 
 /// The node's answer to `files/stat /pacxfer/<sha256>`, or `None`.
@@ -93,6 +92,8 @@ fn a_seeded_file_is_found_by_sha256_with_the_mirror_gone() {
         .stderr_has("from ipfs")
         .stderr_has(&format!("[{}/ipfs/{cid}]", w.node().url));
     w.assert_same(&out, &big.path, &r);
+    // The node's own count: the one whole file its gateway served.
+    assert_eq!(w.node().answered(200), 1, "{:?}", w.node().responses());
     // lookup lists the seeded copy first.
     let r = w.pacxfer(&["lookup", &big.filename]);
     r.success()
@@ -115,11 +116,14 @@ fn after_fetch_shares_what_came_from_the_mirror() {
         seeded(w.node(), &big).is_some(),
         "not seeded after the fetch"
     );
+    // Nothing from the node's gateway yet: big is too large for a derived CID.
+    assert_eq!(w.node().answered(200), 0, "{:?}", w.node().responses());
     let out = w.out("second.part");
     let r = w.xfer(&gone_mirror_url(&big), &out);
     r.success().stderr_has("from ipfs");
     w.assert_same(&out, &big.path, &r);
     assert_eq!(w.mirror.hits_for(&big.filename).len(), 1);
+    assert_eq!(w.node().answered(200), 1, "{:?}", w.node().responses());
 }
 
 #[test]
@@ -182,7 +186,8 @@ fn the_alpm_hook_seeds_each_transaction() {
 
     let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
     w.pacman(&["-Sw", "--noconfirm", "tiny", "other"]).success();
-    let mut child = Command::new(pacxfer_bin())
+    let mut child = crate::util::pacxfer()
+        .env_remove("PACXFER_CACHE_DIR")
         .arg("--config")
         .arg(&w.config)
         .args(&args)
@@ -231,8 +236,10 @@ fn seeded_on_one_node_fetched_through_another() {
         ),
     )
     .expect("write config");
+    // cache_dir = "" is the config's word only without PACXFER_CACHE_DIR.
     let r = crate::util::run(
-        Command::new(pacxfer_bin())
+        crate::util::pacxfer()
+            .env_remove("PACXFER_CACHE_DIR")
             .arg("--config")
             .arg(&conf_a)
             .args(["seed", tiny.path.to_str().expect("utf8")]),
@@ -247,4 +254,96 @@ fn seeded_on_one_node_fetched_through_another() {
         .stderr_has("(from the IPFS network)");
     w.assert_same(&out, &tiny.path, &r);
     assert!(a.blocks_sent() >= 1, "{}", a.bitswap());
+}
+
+/// Whether `node` holds `cid` with a recursive pin.
+fn pinned(node: &Node, cid: &str) -> bool {
+    node.rpc_raw(&format!("pin/ls?arg={cid}&type=recursive"), None)
+        .0
+        == 200
+}
+
+/// `[share] pin = true` pins what `seed` adds (besides linking it into MFS); by default a
+/// seeded file is linked, not pinned.
+#[test]
+fn seed_pins_only_with_share_pin_true() {
+    let mut w = World::new("seed-pin", true);
+    let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
+    let seed = |w: &World, pkg: &Pkg| {
+        w.pacxfer(&["seed", pkg.path.to_str().expect("utf8")])
+            .success()
+            .stderr_has("seed: 1 added");
+        seeded(w.node(), pkg).expect("seeded")["Hash"]
+            .as_str()
+            .expect("cid")
+            .to_string()
+    };
+    let cid = seed(&w, &tiny);
+    assert!(!pinned(w.node(), &cid), "pinned without [share] pin");
+    w.share_extra = "pin = true\n".into();
+    let gateway = w.node().url.clone();
+    w.configure(&gateway, &["/ipfs/{cid}"], "");
+    let cid = seed(&w, &other);
+    assert!(pinned(w.node(), &cid), "not pinned with [share] pin = true");
+}
+
+/// `[share] api` as a multiaddr, as Kubo writes it in `$IPFS_PATH/api`, and `api_auth` with
+/// Kubo's `API.Authorizations`: seed goes through. The control: the same node refuses a
+/// client without the secret.
+#[test]
+fn the_api_as_a_multiaddr_with_api_auth_is_used() {
+    let mut w = World::new("seed-multiaddr", false);
+    let node = Node::start_with(
+        w.dir.path(),
+        "ipfs",
+        Options {
+            online: false,
+            config: vec![(
+                "API.Authorizations",
+                serde_json::json!({"pacxfer": {"AuthSecret": "bearer:s3cr3t", "AllowedPaths": ["/api/v0"]}}),
+            )],
+        },
+    );
+    let port = node.api.rsplit(':').next().expect("port").to_string();
+    w.node = Some(node);
+    let tiny = w.fx.tiny.clone();
+    let gateway = w.node().url.clone();
+    let with = |w: &mut World, auth: &str| {
+        w.configure(&gateway, &["/ipfs/{cid}"], "");
+        let text = std::fs::read_to_string(&w.config).expect("read config");
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("api = ") {
+                    format!("api = \"/ip4/127.0.0.1/tcp/{port}\"\n{auth}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&w.config, text).expect("write config");
+    };
+    with(&mut w, "");
+    w.pacxfer(&["seed", tiny.path.to_str().expect("utf8")])
+        .failure()
+        .one_error_line()
+        .stderr_has("(HTTP 403)");
+    with(&mut w, "api_auth = \"bearer:s3cr3t\"");
+    let r = w.pacxfer(&["seed", tiny.path.to_str().expect("utf8")]);
+    r.success().stderr_has("seed: 1 added");
+    assert!(
+        !r.stderr().contains("s3cr3t"),
+        "{}",
+        r.explain("secret shown")
+    );
+    // Asked with the secret too: the node holds the seeded copy.
+    let stat = ureq::post(&format!(
+        "{}/api/v0/files/stat?arg=/pacxfer/{}",
+        w.node().api,
+        tiny.sha256
+    ))
+    .header("Authorization", "Bearer s3cr3t")
+    .send_empty()
+    .map(|r| r.status().as_u16());
+    assert_eq!(stat.ok(), Some(200), "tiny is not seeded");
 }

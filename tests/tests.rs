@@ -28,6 +28,7 @@ mod pacman7_tests;
 mod pacman_tests;
 mod prefetch_tests;
 mod privilege;
+mod promises_tests;
 mod proxy_tests;
 mod publish_tests;
 mod rpc_tests;

@@ -139,6 +139,9 @@ pub struct Rpc {
     timeout: Duration,
     /// When set, no call runs past it, however many are made.
     deadline: Option<Instant>,
+    /// The time the latest call was given (milliseconds), for the error that says how long
+    /// it waited: by the time a call times out, what is left before `deadline` is nothing.
+    last_allowed: std::sync::atomic::AtomicU64,
 }
 
 /// The methods [`Rpc::request`] makes.
@@ -201,6 +204,7 @@ impl Rpc {
             auth,
             timeout,
             deadline: None,
+            last_allowed: std::sync::atomic::AtomicU64::new(timeout.as_millis() as u64),
         })
     }
 
@@ -208,6 +212,11 @@ impl Rpc {
     pub fn until(mut self, at: Instant) -> Rpc {
         self.deadline = Some(at);
         self
+    }
+
+    /// How long the latest call was given.
+    fn waited(&self) -> Duration {
+        Duration::from_millis(self.last_allowed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The time the next call may take.
@@ -242,11 +251,11 @@ impl Rpc {
         match e {
             ureq::Error::Timeout(_) => RpcError::Timeout {
                 endpoint,
-                waited: self.allowed(),
+                waited: self.waited(),
             },
             ureq::Error::Io(io) if io.kind() == io::ErrorKind::TimedOut => RpcError::Timeout {
                 endpoint,
-                waited: self.allowed(),
+                waited: self.waited(),
             },
             other => RpcError::Unreachable {
                 endpoint,
@@ -313,7 +322,7 @@ impl Rpc {
         match kind {
             io::ErrorKind::TimedOut => RpcError::Timeout {
                 endpoint: self.endpoint.to_string(),
-                waited: self.allowed(),
+                waited: self.waited(),
             },
             _ => RpcError::BadAnswer {
                 command: command.to_string(),
@@ -376,6 +385,10 @@ impl Rpc {
     /// A request with this client's time limit and authorization.
     fn prepare<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         let allowed = self.allowed();
+        self.last_allowed.store(
+            allowed.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let req = req
             .config()
             .timeout_global(Some(allowed))
@@ -646,5 +659,26 @@ mod tests {
         assert_eq!(authorization("bearer:tok").as_deref(), Ok("Bearer tok"));
         assert!(authorization("basic:nopassword").is_err());
         assert!(authorization("token").is_err());
+    }
+
+    /// A call cut short by the client's deadline says how long it was given, not what was
+    /// left of the deadline when it ended (nothing).
+    #[test]
+    fn regression_a_timeout_says_how_long_the_call_was_given() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let rpc = Rpc::new(&endpoint, None, Duration::from_secs(30))
+            .expect("client")
+            .until(Instant::now() + Duration::from_secs(2));
+        let err = rpc.call("id", &[]).expect_err("no answer");
+        let _ = held.join();
+        match &err {
+            RpcError::Timeout { waited, .. } => assert!(
+                *waited >= Duration::from_secs(1) && *waited <= Duration::from_secs(2),
+                "{err}"
+            ),
+            other => panic!("not a timeout: {other}"),
+        }
     }
 }
