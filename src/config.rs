@@ -279,7 +279,7 @@ impl Config {
                     {
                         format!("{key} = ***")
                     } else {
-                        crate::shown::redact(snippet).into_owned()
+                        crate::ui::shown::redact(snippet).into_owned()
                     };
                     (Some(line_no), snippet)
                 }

@@ -28,7 +28,7 @@ use crate::http::{self, HttpError, RangeError, Stream};
 use crate::mirror;
 use crate::output::Output;
 use crate::plan::{Plan, Source};
-use crate::progress::{self, Progress};
+use crate::ui::progress::{self, Progress};
 use crate::verify::{self, Expected, PumpError, Verdict};
 
 /// Why one source did not deliver.

@@ -92,7 +92,9 @@ impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HttpError::Connect(why) => write!(f, "cannot connect: {why}"),
-            HttpError::Timeout(d) => write!(f, "no answer within {}", crate::progress::secs(*d)),
+            HttpError::Timeout(d) => {
+                write!(f, "no answer within {}", crate::ui::progress::secs(*d))
+            }
             HttpError::TooManyRedirects(n) => write!(f, "more than {n} redirects"),
             HttpError::Other(why) => write!(f, "{why}"),
         }
@@ -314,7 +316,7 @@ impl<R: Read> Read for SpeedFloor<R> {
                     format!(
                         "{} bytes in {}: slower than 1 byte/s",
                         self.got,
-                        crate::progress::secs(self.started.elapsed())
+                        crate::ui::progress::secs(self.started.elapsed())
                     ),
                 ));
             }

@@ -6,7 +6,6 @@
 //! them, with `gateway`, `mirror` and `http` fetching, `verify` checking while `output`
 //! writes, and `progress` telling the user. `commands` ties these together for each command.
 
-pub mod answer;
 pub mod breaker;
 pub mod cache;
 pub mod cli;
@@ -24,14 +23,13 @@ pub mod output;
 pub mod pacman_conf;
 pub mod plan;
 pub mod prefetch;
-pub mod progress;
 pub mod proxy;
 pub mod publish;
 pub mod share;
-pub mod shown;
 pub mod syncdb;
 pub mod tar;
 pub mod target;
+pub mod ui;
 pub mod verify;
 
 /// Sent to gateways, and to mirrors when pacman sets no `HTTP_USER_AGENT`.

@@ -29,8 +29,8 @@ use crate::config::Config;
 use crate::download::{self, Context, Delivered, Undelivered};
 use crate::output::Output;
 use crate::plan::{self, Plan};
-use crate::progress::{size, Batch, Progress};
 use crate::syncdb::{self, Entry, SyncDb};
+use crate::ui::progress::{size, Batch, Progress};
 
 /// The largest database and database signature taken (pacman's own limits).
 const DB_CAP: u64 = 128 << 20;
@@ -533,7 +533,7 @@ fn fetch_one(
     // A bar only for a package that moves; a signature alone goes quietly.
     let progress = match job.plan {
         Some(_) => batch.file(&job.filename),
-        None => Progress::plain(crate::progress::Verbosity::Quiet),
+        None => Progress::plain(crate::ui::progress::Verbosity::Quiet),
     };
     let dest = job.dir.join(&job.filename);
     let started = std::time::Instant::now();
@@ -554,7 +554,7 @@ fn fetch_one(
     let mut sig_no_space = false;
     let sig = job.sig.as_ref().map(|plan| {
         let name = format!("{}.sig", job.filename);
-        let quiet = Progress::plain(crate::progress::Verbosity::Quiet);
+        let quiet = Progress::plain(crate::ui::progress::Verbosity::Quiet);
         into_cache(ctx, plan, &job.dir.join(&name), &quiet, full)
             .map(|_| ())
             .map_err(|m| {

@@ -278,7 +278,7 @@ pub fn check_entry(e: &Entry) -> Result<(), DescError> {
         return Err(DescError::BadName(e.name.clone()));
     }
     for (key, value) in [("%VERSION%", &e.version), ("%ARCH%", &e.arch)] {
-        if value.chars().any(crate::shown::is_unsafe) {
+        if value.chars().any(crate::ui::shown::is_unsafe) {
             return Err(DescError::ControlCharacters(key));
         }
     }
@@ -319,7 +319,7 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     };
     Err(format!(
         "{what} {:?} cannot be used: {why} (a name is one path component: not empty, not . or .., no / or \\, no control characters)",
-        crate::answer::one_line(name)
+        crate::ui::answer::one_line(name)
     ))
 }
 
@@ -331,7 +331,7 @@ pub fn is_plain_filename(name: &str) -> bool {
         && name != ".."
         && !name.contains('/')
         && !name.contains('\\')
-        && !name.chars().any(crate::shown::is_unsafe)
+        && !name.chars().any(crate::ui::shown::is_unsafe)
 }
 
 /// The sync databases under `<dbpath>/sync`, sorted by repository name.

@@ -170,7 +170,7 @@ fn parse(bytes: &[u8], since: i64, out: &mut Vec<Record>) {
         if line.len() > LINE_MAX || taken >= RECORDS_MAX {
             continue;
         }
-        if let Ok(r) = crate::answer::parse::<Record>(line, 64) {
+        if let Ok(r) = crate::ui::answer::parse::<Record>(line, 64) {
             if r.at >= since && r.plausible() {
                 out.push(r);
                 taken += 1;

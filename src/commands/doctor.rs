@@ -15,8 +15,8 @@ use super::Session;
 use crate::breaker::State;
 use crate::http::{Client, ClientOptions, Get};
 use crate::ipfs::{template, views};
-use crate::progress::Progress;
 use crate::syncdb::{self, Query};
+use crate::ui::progress::Progress;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -287,7 +287,7 @@ fn database_signatures(session: &Session) -> Check {
 }
 
 fn databases(session: &Session) -> Check {
-    let progress = Progress::plain(crate::progress::Verbosity::Quiet);
+    let progress = Progress::plain(crate::ui::progress::Verbosity::Quiet);
     let dbs = match syncdb::list(&session.dbpath) {
         Ok(d) => d,
         Err(e) => {
@@ -690,7 +690,7 @@ pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
     checks.push(prefetch_timer());
 
     if json {
-        println!("{}", crate::answer::json_line(&checks)?);
+        println!("{}", crate::ui::answer::json_line(&checks)?);
     } else {
         for c in &checks {
             let tag = match c.status {
@@ -703,7 +703,7 @@ pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
             if let Some(fix) = &c.fix {
                 line.push_str(&format!(" -> {fix}"));
             }
-            println!("{}", crate::shown::shown(&line));
+            println!("{}", crate::ui::shown::shown(&line));
         }
     }
     Ok(if checks.iter().any(|c| c.status == Status::Fail) {

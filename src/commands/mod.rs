@@ -27,10 +27,10 @@ use crate::mirror::Existing;
 use crate::output::Output;
 use crate::pacman_conf::{self, PacmanConf};
 use crate::plan::{self, Plan};
-use crate::progress::{Progress, Verbosity};
 use crate::share::Sharer;
 use crate::syncdb::{self, DbError, Entry, Query};
 use crate::target::{split_sig, Scheme, Target};
+use crate::ui::progress::{Progress, Verbosity};
 
 /// What every command starts from.
 pub struct Session {
@@ -493,7 +493,7 @@ fn deliver(
         Ok(0) => {}
         Ok(n) => progress.note(&format!(
             "took back {} kept from an earlier failed call",
-            crate::progress::size(n)
+            crate::ui::progress::size(n)
         )),
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!(
@@ -749,7 +749,7 @@ struct BreakerJson {
 /// Prints one line of `lookup`, masked and escaped like every other line pacxfer prints.
 macro_rules! say {
     ($($arg:tt)*) => {
-        println!("{}", crate::shown::shown(&format!($($arg)*)))
+        println!("{}", crate::ui::shown::shown(&format!($($arg)*)))
     };
 }
 
@@ -769,7 +769,8 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
         .sources
         .iter()
         .map(|s| {
-            crate::shown::redact(&s.url().map_or_else(|| s.describe(), str::to_string)).into_owned()
+            crate::ui::shown::redact(&s.url().map_or_else(|| s.describe(), str::to_string))
+                .into_owned()
         })
         .collect();
     let known = cid::for_entry(entry, session.config.gateway.raw_block_max);
@@ -799,7 +800,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             sources,
             gateway_skipped: circuit,
         };
-        println!("{}", crate::answer::json_pretty(&doc)?);
+        println!("{}", crate::ui::answer::json_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "(none)".to_string());
@@ -814,7 +815,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
         or_none(
             entry
                 .csize
-                .map(|c| format!("{c} ({})", crate::progress::size(c)))
+                .map(|c| format!("{c} ({})", crate::ui::progress::size(c)))
         )
     );
     say!(

@@ -14,8 +14,8 @@ use super::Session;
 use crate::cli::PrefetchArgs;
 use crate::plan;
 use crate::prefetch::{self, Job, Private};
-use crate::progress::{size, Batch, Progress};
 use crate::syncdb::Entry;
+use crate::ui::progress::{size, Batch, Progress};
 
 /// Whether this process may create files in `dir`.
 fn writable(dir: &Path) -> bool {
@@ -292,8 +292,8 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     progress.info(&format!(
         "prefetched {} of {packages} files in {} ({}/s){}{}; {present} already in the cache",
         by_source.values().map(|v| v.0).sum::<u64>(),
-        crate::progress::secs(elapsed),
-        size(crate::progress::rate(fetched, elapsed)),
+        crate::ui::progress::secs(elapsed),
+        size(crate::ui::progress::rate(fetched, elapsed)),
         if sources.is_empty() { "" } else { ": " },
         sources.join(", "),
     ));

@@ -11,9 +11,9 @@ use anyhow::{bail, Result};
 
 use super::Session;
 use crate::ipfs::rpc::RpcError;
-use crate::progress::{self, Progress};
 use crate::share::{Outcome, Sharer};
 use crate::syncdb::Query;
+use crate::ui::progress::{self, Progress};
 use crate::verify::Expected;
 
 /// What `seed` was asked to share.
@@ -82,7 +82,7 @@ fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     // A hook passes one package name per line: a line longer than any name is skipped
     // unread (never held whole), and the input ends after as many lines as any upgrade has.
-    let lines = crate::answer::Lines {
+    let lines = crate::ui::answer::Lines {
         max_line: NAME_LINE_MAX,
         max_lines: NAMES_MAX,
         skip_long: true,
@@ -97,7 +97,7 @@ fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
                 names.push(name.to_string());
             }
         }
-        Ok::<(), crate::answer::AnswerError>(())
+        Ok::<(), crate::ui::answer::AnswerError>(())
     });
     match read {
         Ok(seen) if seen.too_long > 0 => progress.warn(&format!(

@@ -89,7 +89,7 @@ fn ask(config: &Config, view: &str) -> Result<Age, String> {
 /// The age a `pacxfer.json` gives.
 pub fn parse(text: &[u8]) -> Age {
     // The publisher's document is a handful of values; a view is anybody's answer.
-    let Ok(doc) = crate::answer::parse::<serde_json::Value>(text, 4096) else {
+    let Ok(doc) = crate::ui::answer::parse::<serde_json::Value>(text, 4096) else {
         return Age::Unknown;
     };
     match (doc["format"].as_str(), doc["published"].as_i64()) {

@@ -28,9 +28,9 @@ use crate::config::Config;
 use crate::download::{self, Context};
 use crate::ipfs::rpc::{Rpc, RpcError};
 use crate::plan;
-use crate::progress::{Progress, Verbosity};
 use crate::share::PROFILE;
 use crate::syncdb::{self, Entry, SyncDb};
+use crate::ui::progress::{Progress, Verbosity};
 use indicatif::ProgressBar;
 
 use state::{DbFile, FileRow, Listing, State};
@@ -77,7 +77,7 @@ impl Job {
         {
             return Err(format!(
                 "the IPNS key name {:?} cannot be used: only letters, digits, - _ and . (choose another --ipns-key)",
-                crate::answer::one_line(&self.ipns_key)
+                crate::ui::answer::one_line(&self.ipns_key)
             ));
         }
         Ok(())
@@ -427,13 +427,19 @@ impl<'a> Publisher<'a> {
             .map(|f| (f.sha256, f.size))
             .collect();
         let mut seen = Vec::new();
-        let bar =
-            crate::progress::packages_bar(repo, entries.len() as u64, self.progress.verbosity());
+        let bar = crate::ui::progress::packages_bar(
+            repo,
+            entries.len() as u64,
+            self.progress.verbosity(),
+        );
         let say = Progress::under(bar.clone(), self.progress.verbosity());
         for entry in &entries {
             if let Some(bar) = &bar {
                 bar.inc(1);
-                bar.set_message(format!("{added} added, {}", crate::progress::size(bytes)));
+                bar.set_message(format!(
+                    "{added} added, {}",
+                    crate::ui::progress::size(bytes)
+                ));
             }
             let Some((sha, size)) = entry.verifiable() else {
                 say.warn(&format!(
@@ -496,7 +502,7 @@ impl<'a> Publisher<'a> {
         self.progress.info(&format!(
             "[{repo}] {} packages: {added} added ({}), {present} already published",
             entries.len(),
-            crate::progress::size(bytes)
+            crate::ui::progress::size(bytes)
         ));
         Ok(())
     }
