@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use crate::cache::TrustedDir;
 use crate::download::Failure;
 use crate::http::{Client, ClientOptions, Get, RangeError, Stream};
-use crate::target::{Scheme, Target};
+use crate::pacman::target::{Scheme, Target};
 
 /// The copy of a database (or of its signature) that pacman holds in `<DBPath>/sync/`: the
 /// mirror is asked for the file only if it changed since this copy's mtime.

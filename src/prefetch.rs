@@ -233,7 +233,7 @@ pub fn pacman_targets(
     } else {
         cmd.arg("--").args(packages);
     }
-    let out = crate::pacman_conf::run_bounded_max(&mut cmd, PACMAN_LIMIT, PACMAN_OUTPUT_MAX)
+    let out = crate::pacman::conf::run_bounded_max(&mut cmd, PACMAN_LIMIT, PACMAN_OUTPUT_MAX)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::TimedOut => format!(
                 "pacman -Sp did not finish within {}s",
@@ -264,7 +264,9 @@ pub fn pacman_targets(
         };
         // pacman prints the file name as the database has it, not URL-encoded.
         let file = file.to_string();
-        if syncdb::is_plain_filename(repo) && syncdb::is_plain_filename(&file) {
+        if crate::pacman::names::is_plain_filename(repo)
+            && crate::pacman::names::is_plain_filename(&file)
+        {
             targets.push((repo.to_string(), file));
         }
     }

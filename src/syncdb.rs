@@ -4,6 +4,7 @@
 //! This module only reads. It knows nothing of URLs, gateways or downloads: it answers "which
 //! entries list this file name (or package name)?" and nothing else.
 
+use crate::pacman::names::is_plain_filename;
 use std::fmt;
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -303,35 +304,6 @@ pub fn parse_sha256(value: &str) -> Result<[u8; 32], DescError> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(value, &mut out).map_err(|_| DescError::BadChecksum(value.to_string()))?;
     Ok(out)
-}
-
-/// Refuses a name that is to become one path component (a repository, an architecture, an
-/// IPNS key, a file): `what` says what it names, for the message.
-pub fn check_name(what: &str, name: &str) -> Result<(), String> {
-    if is_plain_filename(name) {
-        return Ok(());
-    }
-    let why = match name {
-        "" => "it is empty",
-        "." | ".." => "it names a directory",
-        _ if name.contains(['/', '\\']) => "it holds a path separator",
-        _ => "it holds a control or bidirectional character",
-    };
-    Err(format!(
-        "{what} {:?} cannot be used: {why} (a name is one path component: not empty, not . or .., no / or \\, no control characters)",
-        crate::ui::answer::one_line(name)
-    ))
-}
-
-/// The one rule for a name that is used as one path component, and printed: not empty, not
-/// `.` or `..`, no separator, no control or bidirectional character.
-pub fn is_plain_filename(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains('/')
-        && !name.contains('\\')
-        && !name.chars().any(crate::ui::shown::is_unsafe)
 }
 
 /// The sync databases under `<dbpath>/sync`, sorted by repository name.

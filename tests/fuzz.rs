@@ -11,9 +11,10 @@ use std::path::Path;
 
 use pacxfer::config::Config;
 use pacxfer::ipfs::template;
-use pacxfer::syncdb::{self, is_plain_filename, parse_desc, Query, SyncDb};
+use pacxfer::pacman::names::is_plain_filename;
+use pacxfer::pacman::target::Target;
+use pacxfer::syncdb::{self, parse_desc, Query, SyncDb};
 use pacxfer::tar::{for_each_file, TarError, LONG_NAME_MAX, PAX_MAX};
-use pacxfer::target::Target;
 
 use crate::util::{show, TestDir};
 

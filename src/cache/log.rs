@@ -160,7 +160,7 @@ impl Record {
             && self.resumed <= self.bytes
             && self.seconds.is_finite()
             && (0.0..=1e9).contains(&self.seconds)
-            && crate::syncdb::is_plain_filename(&self.file)
+            && crate::pacman::names::is_plain_filename(&self.file)
     }
 }
 

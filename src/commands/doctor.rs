@@ -66,7 +66,7 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let out = crate::pacman_conf::run_bounded(&mut cmd, Duration::from_secs(10)).ok()?;
+    let out = crate::pacman::conf::run_bounded(&mut cmd, Duration::from_secs(10)).ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -25,11 +25,11 @@ use crate::ipfs::rpc::RpcError;
 use crate::ipfs::views;
 use crate::mirror::Existing;
 use crate::output::Output;
-use crate::pacman_conf::{self, PacmanConf};
+use crate::pacman::conf::{self as pacman_conf, PacmanConf};
+use crate::pacman::target::{split_sig, Scheme, Target};
 use crate::plan::{self, Plan};
 use crate::share::Sharer;
 use crate::syncdb::{self, DbError, Entry, Query};
-use crate::target::{split_sig, Scheme, Target};
 use crate::ui::progress::{Progress, Verbosity};
 
 /// What every command starts from.
@@ -649,7 +649,7 @@ fn resolve(session: &Session, what: &str, progress: &Progress) -> Result<Resolve
             mirrors: vec![target.url],
         });
     }
-    if !syncdb::is_plain_filename(what) {
+    if !crate::pacman::names::is_plain_filename(what) {
         bail!("{what:?} is not a URL, a package file name or a package name");
     }
     let order = session.repo_order(progress);

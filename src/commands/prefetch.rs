@@ -396,6 +396,6 @@ fn notify(text: &str) {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        let _ = crate::pacman_conf::run_bounded(&mut cmd, Duration::from_secs(5));
+        let _ = crate::pacman::conf::run_bounded(&mut cmd, Duration::from_secs(5));
     }
 }

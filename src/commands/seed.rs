@@ -93,7 +93,7 @@ fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
     let read = lines.read(&mut stdin.lock(), |line| {
         if let Ok(name) = std::str::from_utf8(line) {
             let name = name.trim();
-            if crate::syncdb::is_plain_filename(name) && named.insert(name.to_string()) {
+            if crate::pacman::names::is_plain_filename(name) && named.insert(name.to_string()) {
                 names.push(name.to_string());
             }
         }
@@ -158,7 +158,7 @@ pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<Exi
             .unwrap_or_default()
             .to_string();
         let shown = path.display().to_string();
-        let entries = if crate::syncdb::is_plain_filename(&name) {
+        let entries = if crate::pacman::names::is_plain_filename(&name) {
             session
                 .find(Query::Filename(&name), &[], &progress)
                 .unwrap_or_default()

@@ -56,7 +56,7 @@ pub struct Job {
 }
 
 impl Job {
-    /// Refuses names that cannot be one path component (`syncdb::check_name`), and an IPNS key
+    /// Refuses names that cannot be one path component (`crate::pacman::names::check_name`), and an IPNS key
     /// name Kubo would not take (letters, digits, `-`, `_`, `.`).
     pub fn check(&self) -> Result<(), String> {
         if self.repos.is_empty() {
@@ -66,10 +66,10 @@ impl Job {
             );
         }
         for repo in &self.repos {
-            syncdb::check_name("the repository name", repo)?;
+            crate::pacman::names::check_name("the repository name", repo)?;
         }
-        syncdb::check_name("the architecture", &self.arch)?;
-        syncdb::check_name("the IPNS key name", &self.ipns_key)?;
+        crate::pacman::names::check_name("the architecture", &self.arch)?;
+        crate::pacman::names::check_name("the IPNS key name", &self.ipns_key)?;
         if !self
             .ipns_key
             .chars()

@@ -6,7 +6,7 @@ use std::fmt;
 
 use percent_encoding::percent_decode_str;
 
-use crate::syncdb::is_plain_filename;
+use crate::pacman::names::is_plain_filename;
 
 /// How the bytes of a URL are reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
