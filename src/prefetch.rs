@@ -26,10 +26,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::db::entry::Entry;
+use crate::db::syncdb::{self, SyncDb};
 use crate::download::{self, Context, Delivered, Undelivered};
 use crate::output::Output;
 use crate::plan::{self, Plan};
-use crate::syncdb::{self, Entry, SyncDb};
 use crate::ui::progress::{size, Batch, Progress};
 
 /// The largest database and database signature taken (pacman's own limits).

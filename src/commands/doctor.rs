@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use super::Session;
 use crate::breaker::State;
+use crate::db::entry::Query;
+use crate::db::syncdb;
 use crate::http::{Client, ClientOptions, Get};
 use crate::ipfs::{template, views};
-use crate::syncdb::{self, Query};
 use crate::ui::progress::Progress;
 
 /// How a check came out.
@@ -303,13 +304,13 @@ fn databases(session: &Session) -> Check {
         .iter()
         .filter(|db| {
             matches!(
-                crate::index::lookup(
+                crate::db::index::lookup(
                     &session.places,
                     &db.path,
                     &db.repo,
                     Query::Filename("pacxfer-doctor-probe")
                 ),
-                Ok(crate::index::Lookup::Indexed(..))
+                Ok(crate::db::index::Lookup::Indexed(..))
             )
         })
         .count();

@@ -19,6 +19,8 @@ use serde::Serialize;
 use crate::breaker::State;
 use crate::cache::Places;
 use crate::config::{self, Config};
+use crate::db::entry::{Entry, Query};
+use crate::db::syncdb::{self, DbError};
 use crate::download::{self, Context, DownloadError};
 use crate::ipfs::cid::{self, KnownCid};
 use crate::ipfs::rpc::RpcError;
@@ -29,7 +31,6 @@ use crate::pacman::conf::{self as pacman_conf, PacmanConf};
 use crate::pacman::target::{split_sig, Scheme, Target};
 use crate::plan::{self, Plan};
 use crate::share::Sharer;
-use crate::syncdb::{self, DbError, Entry, Query};
 use crate::ui::progress::{Progress, Verbosity};
 
 /// What every command starts from.

@@ -12,9 +12,9 @@ use anyhow::{bail, Result};
 
 use super::Session;
 use crate::cli::PrefetchArgs;
+use crate::db::entry::Entry;
 use crate::plan;
 use crate::prefetch::{self, Job, Private};
-use crate::syncdb::Entry;
 use crate::ui::progress::{size, Batch, Progress};
 
 /// Whether this process may create files in `dir`.

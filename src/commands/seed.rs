@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use super::Session;
+use crate::db::entry::Query;
 use crate::ipfs::rpc::RpcError;
 use crate::share::{Outcome, Sharer};
-use crate::syncdb::Query;
 use crate::ui::progress::{self, Progress};
 use crate::verify::Expected;
 

@@ -25,11 +25,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::db::entry::Entry;
+use crate::db::syncdb::{self, SyncDb};
 use crate::download::{self, Context};
 use crate::ipfs::rpc::{Rpc, RpcError};
 use crate::plan;
 use crate::share::PROFILE;
-use crate::syncdb::{self, Entry, SyncDb};
 use crate::ui::progress::{Progress, Verbosity};
 use indicatif::ProgressBar;
 
