@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::gateway;
-use crate::http::{self, HttpError, RangeError, Stream};
+use crate::http::client::{self as http, HttpError, RangeError, Stream};
 use crate::mirror;
 use crate::output::Output;
 use crate::plan::{Plan, Source};
@@ -203,7 +203,7 @@ pub struct Context<'a> {
     pub existing: Option<mirror::Existing>,
     /// Mirror agents made so far, by the proxy they go through: files fetched one after the
     /// other with the same context (prefetch's workers) reuse their connections.
-    mirrors: std::cell::RefCell<Vec<(Option<String>, crate::http::Client)>>,
+    mirrors: std::cell::RefCell<Vec<(Option<String>, crate::http::client::Client)>>,
 }
 
 impl<'a> Context<'a> {
@@ -217,8 +217,11 @@ impl<'a> Context<'a> {
     }
 
     /// The agent for a mirror URL, made once per proxy.
-    fn mirror_client(&self, url: &str) -> Result<crate::http::Client, crate::http::HttpError> {
-        let proxy = crate::http::proxy_for(url, |k| std::env::var(k).ok());
+    fn mirror_client(
+        &self,
+        url: &str,
+    ) -> Result<crate::http::client::Client, crate::http::client::HttpError> {
+        let proxy = crate::http::client::proxy_for(url, |k| std::env::var(k).ok());
         if let Some((_, c)) = self.mirrors.borrow().iter().find(|(p, _)| *p == proxy) {
             return Ok(c.clone());
         }
@@ -530,7 +533,7 @@ fn transfer(
             if let Some(copy) = existing.filter(|_| from == 0) {
                 progress.note(&format!(
                     "asking {url} only if changed since {}",
-                    crate::http_date::format(copy.modified())
+                    crate::http::date::format(copy.modified())
                 ));
             }
             (

@@ -9,7 +9,7 @@ use crate::breaker::{Breaker, State};
 use crate::cache::Places;
 use crate::config::Config;
 use crate::download::Failure;
-use crate::http::{Client, ClientOptions, Get, HttpError, Stream};
+use crate::http::client::{Client, ClientOptions, Get, HttpError, Stream};
 
 /// The gateway: its HTTP agent and its circuit breaker.
 pub struct Gateway {
@@ -32,7 +32,7 @@ fn http_client(config: &Config) -> Result<Client, HttpError> {
         connect_timeout: config.gateway.connect_timeout,
         stall_timeout: config.gateway.stall_timeout,
         max_redirects: 3,
-        proxy: crate::http::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
+        proxy: crate::http::client::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
         user_agent: crate::USER_AGENT.to_string(),
     })
 }

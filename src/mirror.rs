@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use crate::cache::TrustedDir;
 use crate::download::Failure;
-use crate::http::{Client, ClientOptions, Get, RangeError, Stream};
+use crate::http::client::{Client, ClientOptions, Get, RangeError, Stream};
 use crate::pacman::target::{Scheme, Target};
 
 /// The copy of a database (or of its signature) that pacman holds in `<DBPath>/sync/`: the
@@ -84,17 +84,20 @@ impl Existing {
 }
 
 /// The agent for one mirror URL: the proxy curl would pick for it, pacman's User-Agent.
-pub fn client(config: &crate::config::Config, url: &str) -> Result<Client, crate::http::HttpError> {
+pub fn client(
+    config: &crate::config::Config,
+    url: &str,
+) -> Result<Client, crate::http::client::HttpError> {
     // pacman passes its environment through; a value that cannot be a header is not sent.
     let user_agent = std::env::var("HTTP_USER_AGENT")
         .ok()
-        .and_then(|ua| crate::http::header_value(&ua))
+        .and_then(|ua| crate::http::client::header_value(&ua))
         .unwrap_or_else(|| crate::USER_AGENT.to_string());
     Client::new(&ClientOptions {
         connect_timeout: config.mirror.connect_timeout,
         stall_timeout: config.mirror.stall_timeout,
         max_redirects: config.mirror.max_redirects,
-        proxy: crate::http::proxy_for(url, |k| std::env::var(k).ok()),
+        proxy: crate::http::client::proxy_for(url, |k| std::env::var(k).ok()),
         user_agent,
     })
 }
@@ -106,7 +109,7 @@ pub fn open(
     url: &str,
     from: u64,
     existing: Option<&Existing>,
-    client: impl FnOnce() -> Result<Client, crate::http::HttpError>,
+    client: impl FnOnce() -> Result<Client, crate::http::client::HttpError>,
 ) -> Result<Stream, Failure> {
     let target = Target::parse(url).map_err(|e| Failure::Other(e.to_string()))?;
     if target.scheme == Scheme::File {

@@ -15,7 +15,7 @@ use super::Session;
 use crate::breaker::State;
 use crate::db::entry::Query;
 use crate::db::syncdb;
-use crate::http::{Client, ClientOptions, Get};
+use crate::http::client::{Client, ClientOptions, Get};
 use crate::ipfs::{template, views};
 use crate::ui::progress::Progress;
 
@@ -234,8 +234,10 @@ fn database_signatures(session: &Session) -> Check {
         };
         let url = format!("{}/{repo}.db.sig", server.trim_end_matches('/'));
         // Through the proxy the environment names for this mirror, as downloads go.
-        let reply = http_client(crate::http::proxy_for(&url, |k| std::env::var(k).ok()))
-            .and_then(|c| c.get(&url, &Get::default()).ok());
+        let reply = http_client(crate::http::client::proxy_for(&url, |k| {
+            std::env::var(k).ok()
+        }))
+        .and_then(|c| c.get(&url, &Get::default()).ok());
         match reply {
             Some(r) if matches!(r.status, 404 | 410) => {
                 asked += 1;
@@ -676,9 +678,10 @@ fn http_client(proxy: Option<String>) -> Option<Client> {
 }
 
 pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
-    let client = http_client(crate::http::proxy_for(session.config.gateway_base(), |k| {
-        std::env::var(k).ok()
-    }));
+    let client = http_client(crate::http::client::proxy_for(
+        session.config.gateway_base(),
+        |k| std::env::var(k).ok(),
+    ));
     let mut checks = vec![
         pacman_version(),
         xfer_command(session),

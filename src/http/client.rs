@@ -113,7 +113,7 @@ impl Client {
             None => None,
         };
         let plain = match &opts.proxy {
-            Some(p) => crate::proxy::PlainProxy::from_url(p)
+            Some(p) => crate::http::proxy::PlainProxy::from_url(p)
                 .map_err(|e| HttpError::Other(format!("proxy {p:?} is not usable: {e}")))?,
             None => None,
         };
@@ -184,7 +184,7 @@ impl Client {
                 req = req.header("Cache-Control", "only-if-cached");
             }
             if let Some(since) = get.if_modified_since {
-                req = req.header("If-Modified-Since", crate::http_date::format(since));
+                req = req.header("If-Modified-Since", crate::http::date::format(since));
             }
             let req = req
                 .config()
@@ -235,7 +235,7 @@ impl Client {
         let last_modified = headers
             .get("last-modified")
             .and_then(|v| v.to_str().ok())
-            .and_then(crate::http_date::parse);
+            .and_then(crate::http::date::parse);
         let body = SpeedFloor::new(response.into_body().into_reader(), self.stall_timeout);
         Ok(Reply {
             status,
