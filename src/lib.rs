@@ -22,7 +22,6 @@ pub mod pacman;
 pub mod plan;
 pub mod prefetch;
 pub mod publish;
-pub mod share;
 pub mod ui;
 pub mod verify;
 

@@ -294,7 +294,7 @@ pub fn already_there(dirs: &[PathBuf], entry: &Entry) -> Option<PathBuf> {
     let (sha, size) = entry.verifiable()?;
     dirs.iter().map(|d| d.join(&entry.filename)).find(|p| {
         std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() == size)
-            && crate::share::hash_file(p).is_ok_and(|(got, _)| got == sha)
+            && crate::ipfs::seed::hash_file(p).is_ok_and(|(got, _)| got == sha)
     })
 }
 

@@ -30,7 +30,6 @@ use crate::output::Output;
 use crate::pacman::conf::{self as pacman_conf, PacmanConf};
 use crate::pacman::target::{split_sig, Scheme, Target};
 use crate::plan::{self, Plan};
-use crate::share::Sharer;
 use crate::ui::progress::{Progress, Verbosity};
 
 /// What every command starts from.
@@ -131,7 +130,7 @@ impl Session {
         let deadline = std::time::Instant::now()
             + self.config.gateway.connect_timeout
             + std::time::Duration::from_secs(1);
-        let Ok(sharer) = Sharer::new(share, Some(deadline)) else {
+        let Ok(sharer) = share.sharer(Some(deadline)) else {
             return Vec::new();
         };
         let mut found = Vec::new();
@@ -589,15 +588,15 @@ fn share_after_fetch(session: &Session, plan: &Plan, out: &Output, progress: &Pr
     }
     let share = &session.config.share;
     let deadline = std::time::Instant::now() + share.after_fetch_timeout;
-    let sharer = match Sharer::new(share, Some(deadline)) {
+    let sharer = match share.sharer(Some(deadline)) {
         Ok(s) => s,
         Err(e) => return progress.warn(&format!("not shared: {e}")),
     };
     match sharer.seed(out.path(), &sha256, len) {
-        Ok(crate::share::Outcome::Added { cid }) => {
+        Ok(crate::ipfs::seed::Outcome::Added { cid }) => {
             progress.note(&format!("shared through the IPFS node as {cid}"))
         }
-        Ok(crate::share::Outcome::Present { cid }) => {
+        Ok(crate::ipfs::seed::Outcome::Present { cid }) => {
             progress.note(&format!("the IPFS node already shares it ({cid})"))
         }
         Err(e @ (RpcError::Unreachable { .. } | RpcError::Timeout { .. })) => {

@@ -351,7 +351,7 @@ fn seed_one(share: &crate::config::ShareConfig, job: &Job, path: &Path, batch: &
     let Some((sha256, size)) = job.entry.verifiable() else {
         return;
     };
-    let sharer = match crate::share::Sharer::new(share, None) {
+    let sharer = match share.sharer(None) {
         Ok(s) => s,
         Err(e) => return batch.line(&format!("{}: not seeded: {e}", job.filename)),
     };

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use super::Session;
 use crate::db::entry::Query;
 use crate::ipfs::rpc::RpcError;
-use crate::share::{Outcome, Sharer};
+use crate::ipfs::seed::Outcome;
 use crate::ui::progress::{self, Progress};
 use crate::verify::Expected;
 
@@ -136,7 +136,11 @@ fn node_gone(e: &RpcError) -> bool {
 /// Runs `seed`. `if_running`: a node that cannot be reached is a note and exit 0 (for hooks).
 pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<ExitCode> {
     let progress = Progress::plain(session.verbosity);
-    let sharer = Sharer::new(&session.config.share, None).map_err(|e| anyhow::anyhow!(e))?;
+    let sharer = session
+        .config
+        .share
+        .sharer(None)
+        .map_err(|e| anyhow::anyhow!(e))?;
     // One question first, so that a node that is not running is one line, not one per file.
     if let Err(e) = sharer.seeded(&[0u8; 32]) {
         if if_running && node_gone(&e) {
@@ -203,7 +207,7 @@ pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<Exi
             progress.note(&format!("{shown}: already in the node ({cid})"));
             continue;
         }
-        let (sha256, size) = match crate::share::hash_file(path) {
+        let (sha256, size) = match crate::ipfs::seed::hash_file(path) {
             Ok(h) => h,
             Err(e) => {
                 tally.missing += 1;

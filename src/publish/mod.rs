@@ -29,8 +29,8 @@ use crate::db::entry::Entry;
 use crate::db::syncdb::{self, SyncDb};
 use crate::download::{self, Context};
 use crate::ipfs::rpc::{Rpc, RpcError};
+use crate::ipfs::seed::PROFILE;
 use crate::plan;
-use crate::share::PROFILE;
 use crate::ui::progress::{Progress, Verbosity};
 use indicatif::ProgressBar;
 
@@ -524,8 +524,8 @@ impl<'a> Publisher<'a> {
                 absent.push(name.clone());
                 continue;
             };
-            let (sha256, size) =
-                crate::share::hash_file(dest).map_err(|e| PublishError::Io(dest.clone(), e))?;
+            let (sha256, size) = crate::ipfs::seed::hash_file(dest)
+                .map_err(|e| PublishError::Io(dest.clone(), e))?;
             let sha256 = hex::encode(sha256);
             let same = old
                 .iter()
@@ -574,7 +574,7 @@ impl<'a> Publisher<'a> {
                 };
                 for dir in &self.job.cache_dirs {
                     let path = dir.join(&entry.filename);
-                    if let Ok((got, len)) = crate::share::hash_file(&path) {
+                    if let Ok((got, len)) = crate::ipfs::seed::hash_file(&path) {
                         if got == sha && len == size {
                             return Ok((path, false));
                         }
