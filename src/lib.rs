@@ -6,22 +6,20 @@
 //! them, with `gateway`, `mirror` and `http` fetching, `verify` checking while `output`
 //! writes, and `progress` telling the user. `commands` ties these together for each command.
 
-pub mod breaker;
 pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
 pub mod download;
-pub mod gateway;
 pub mod http;
 pub mod ipfs;
-pub mod mirror;
 pub mod output;
 pub mod pacman;
 pub mod plan;
 pub mod prefetch;
 pub mod publish;
+pub mod sources;
 pub mod ui;
 pub mod verify;
 

@@ -163,7 +163,7 @@ fn download_since(
     config: &Config,
     plan: &Plan,
     dest: &Path,
-    existing: Option<crate::mirror::Existing>,
+    existing: Option<crate::sources::mirror::Existing>,
     progress: &Progress,
 ) -> Result<Delivered, String> {
     let mut ctx = Context::new(config);
@@ -195,7 +195,7 @@ pub fn sync_db(
         part.push(".part");
         let _ = std::fs::remove_file(PathBuf::from(part));
         let cap = if required { DB_CAP } else { SIG_CAP };
-        let existing = crate::mirror::Existing::open(&private.sync_dir(), &name, cap)
+        let existing = crate::sources::mirror::Existing::open(&private.sync_dir(), &name, cap)
             .ok()
             .flatten();
         match download_since(&mirror_only, &plan, &dest, existing, progress) {

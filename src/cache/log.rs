@@ -54,7 +54,7 @@ fn is_view(url: &str) -> bool {
     let Some(at) = url.find("/ipns/").or_else(|| url.find("/ipfs/")) else {
         return false;
     };
-    crate::ipfs::views::view_of(&url[at..]).is_some()
+    crate::sources::views::view_of(&url[at..]).is_some()
 }
 
 /// What a file is to pacman.

@@ -12,11 +12,12 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Session;
-use crate::breaker::State;
 use crate::db::entry::Query;
 use crate::db::syncdb;
 use crate::http::client::{Client, ClientOptions, Get};
-use crate::ipfs::{template, views};
+use crate::ipfs::template;
+use crate::sources::breaker::State;
+use crate::sources::views;
 use crate::ui::progress::Progress;
 
 /// How a check came out.
@@ -351,7 +352,7 @@ fn gateway(session: &Session, client: Option<&Client>) -> Vec<Check> {
         return vec![check("gateway", Status::Skip, "[gateway] enabled = false")];
     }
     let mut out = Vec::new();
-    match crate::gateway::breaker(config).state() {
+    match crate::sources::gateway::breaker(config).state() {
         State::Closed => out.push(check("breaker", Status::Ok, "closed: the gateway is asked")),
         State::Open { left, reason } => out.push(
             check(

@@ -16,7 +16,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
-use crate::breaker::State;
 use crate::cache::Places;
 use crate::config::{self, Config};
 use crate::db::entry::{Entry, Query};
@@ -24,12 +23,13 @@ use crate::db::syncdb::{self, DbError};
 use crate::download::{self, Context, DownloadError};
 use crate::ipfs::cid::{self, KnownCid};
 use crate::ipfs::rpc::RpcError;
-use crate::ipfs::views;
-use crate::mirror::Existing;
 use crate::output::Output;
 use crate::pacman::conf::{self as pacman_conf, PacmanConf};
 use crate::pacman::target::{split_sig, Scheme, Target};
 use crate::plan::{self, Plan};
+use crate::sources::breaker::State;
+use crate::sources::mirror::Existing;
+use crate::sources::views;
 use crate::ui::progress::{Progress, Verbosity};
 
 /// What every command starts from.
@@ -114,7 +114,7 @@ impl Session {
         if expect.is_empty() {
             return Vec::new();
         }
-        let breaker = crate::breaker::Breaker::new(
+        let breaker = crate::sources::breaker::Breaker::new(
             self.places.clone(),
             &format!("api {}", share.api),
             self.config.gateway.breaker,
@@ -778,7 +778,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
         KnownCid::Database(_) => "database",
         KnownCid::RawBlock(_) => "raw-block",
     });
-    let circuit = match crate::gateway::breaker(&session.config).state() {
+    let circuit = match crate::sources::gateway::breaker(&session.config).state() {
         State::Open { left, reason } if session.config.gateway.enabled => Some(BreakerJson {
             seconds_left: left.as_secs(),
             reason,

@@ -79,7 +79,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
                 progress.warn(&format!(
                     "[{repo}] {view} was last published {} ago, more than [gateway] max_age: \
                      its databases are not used",
-                    crate::ipfs::views::shown_age(old)
+                    crate::sources::views::shown_age(old)
                 ));
                 false
             }

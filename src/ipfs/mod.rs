@@ -8,4 +8,3 @@ pub mod cid;
 pub mod rpc;
 pub mod seed;
 pub mod template;
-pub mod views;
