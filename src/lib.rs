@@ -11,17 +11,14 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
-pub mod download;
 pub mod http;
 pub mod ipfs;
-pub mod output;
 pub mod pacman;
-pub mod plan;
 pub mod prefetch;
 pub mod publish;
 pub mod sources;
+pub mod transfer;
 pub mod ui;
-pub mod verify;
 
 /// Sent to gateways, and to mirrors when pacman sets no `HTTP_USER_AGENT`.
 pub const USER_AGENT: &str = concat!("pacxfer/", env!("CARGO_PKG_VERSION"));

@@ -28,9 +28,9 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::db::entry::Entry;
 use crate::db::syncdb::{self, SyncDb};
-use crate::download::{self, Context, Delivered, Undelivered};
-use crate::output::Output;
-use crate::plan::{self, Plan};
+use crate::transfer::download::{self, Context, Delivered, Undelivered};
+use crate::transfer::output::Output;
+use crate::transfer::plan::{self, Plan};
 use crate::ui::progress::{size, Batch, Progress};
 
 /// The largest database and database signature taken (pacman's own limits).
@@ -80,7 +80,7 @@ pub struct Fetched {
 
 /// Where a delivery came from, in words for the summary.
 pub fn source_kind(plan: &Plan, done: &Delivered) -> &'static str {
-    match crate::cache::log::origin(plan, done) {
+    match crate::transfer::log::origin(plan, done) {
         "node" => "this node",
         "network" => "the IPFS network",
         "view" => "a cache view",
@@ -545,9 +545,9 @@ fn fetch_one(
             let d = into_cache(ctx, plan, &dest, &progress, full)?;
             let source = source_kind(plan, &d);
             progress.done(&job.filename, source, &d.url, d.bytes, d.resumed);
-            crate::cache::log::record(
+            crate::transfer::log::record(
                 places,
-                &crate::cache::log::Record::new(&job.filename, plan, &d, started.elapsed()),
+                &crate::transfer::log::Record::new(&job.filename, plan, &d, started.elapsed()),
             );
             after(job, &dest);
             (Some(source), d.bytes)
@@ -692,7 +692,7 @@ mod tests {
 
     #[test]
     fn only_a_full_filesystem_or_quota_counts_as_no_space() {
-        use crate::download::is_no_space;
+        use crate::transfer::download::is_no_space;
         use std::io::{Error, ErrorKind};
         assert!(is_no_space(&Error::from_raw_os_error(
             rustix::io::Errno::NOSPC.raw_os_error()

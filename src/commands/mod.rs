@@ -20,16 +20,16 @@ use crate::cache::Places;
 use crate::config::{self, Config};
 use crate::db::entry::{Entry, Query};
 use crate::db::syncdb::{self, DbError};
-use crate::download::{self, Context, DownloadError};
 use crate::ipfs::cid::{self, KnownCid};
 use crate::ipfs::rpc::RpcError;
-use crate::output::Output;
 use crate::pacman::conf::{self as pacman_conf, PacmanConf};
 use crate::pacman::target::{split_sig, Scheme, Target};
-use crate::plan::{self, Plan};
 use crate::sources::breaker::State;
 use crate::sources::mirror::Existing;
 use crate::sources::views;
+use crate::transfer::download::{self, Context, DownloadError};
+use crate::transfer::output::Output;
+use crate::transfer::plan::{self, Plan};
 use crate::ui::progress::{Progress, Verbosity};
 
 /// What every command starts from.
@@ -489,7 +489,7 @@ fn deliver(
         )
     })?;
     let expect = plan.expected();
-    match crate::cache::partial::restore(&session.places, &expect, &mut out) {
+    match crate::transfer::partial::restore(&session.places, &expect, &mut out) {
         Ok(0) => {}
         Ok(n) => progress.note(&format!(
             "took back {} kept from an earlier failed call",
@@ -524,7 +524,7 @@ fn deliver(
     }
     match result {
         Ok(done) => {
-            crate::cache::partial::forget(&session.places, &expect);
+            crate::transfer::partial::forget(&session.places, &expect);
             let bytes = out
                 .finish()
                 .with_context(|| format!("cannot write output file {}", output.display()))?;
@@ -541,9 +541,9 @@ fn deliver(
                 detail.push_str(&format!("; ipfs: {miss}"));
             }
             progress.done(filename, done.source, &detail, bytes, done.resumed);
-            crate::cache::log::record(
+            crate::transfer::log::record(
                 &session.places,
-                &crate::cache::log::Record::new(filename, plan, &done, started.elapsed()),
+                &crate::transfer::log::Record::new(filename, plan, &done, started.elapsed()),
             );
             if session.config.share.after_fetch && done.source == "mirror" {
                 share_after_fetch(session, plan, &out, progress);
@@ -553,7 +553,7 @@ fn deliver(
         Err(e) => {
             progress.abandon();
             // pacman 7 removes OUTPUT's directory after a failure: keep what arrived.
-            crate::cache::partial::save(&session.places, &expect, output, out.len());
+            crate::transfer::partial::save(&session.places, &expect, output, out.len());
             // Nothing arrived: no empty `.part` is left where pacman keeps its downloads.
             if let Err(e) = out.remove_if_empty() {
                 progress.warn(&format!(

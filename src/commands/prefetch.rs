@@ -13,8 +13,8 @@ use anyhow::{bail, Result};
 use super::Session;
 use crate::cli::PrefetchArgs;
 use crate::db::entry::Entry;
-use crate::plan;
 use crate::prefetch::{self, Job, Private};
+use crate::transfer::plan;
 use crate::ui::progress::{size, Batch, Progress};
 
 /// Whether this process may create files in `dir`.

@@ -13,8 +13,8 @@ use super::Session;
 use crate::db::entry::Query;
 use crate::ipfs::rpc::RpcError;
 use crate::ipfs::seed::Outcome;
+use crate::transfer::verify::Expected;
 use crate::ui::progress::{self, Progress};
-use crate::verify::Expected;
 
 /// What `seed` was asked to share.
 pub enum Which<'a> {

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Session;
-use crate::cache::log;
+use crate::transfer::log;
 use crate::ui::progress::{secs, size};
 
 /// Files and bytes of one source.

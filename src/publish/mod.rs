@@ -27,10 +27,10 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::db::entry::Entry;
 use crate::db::syncdb::{self, SyncDb};
-use crate::download::{self, Context};
 use crate::ipfs::rpc::{Rpc, RpcError};
 use crate::ipfs::seed::PROFILE;
-use crate::plan;
+use crate::transfer::download::{self, Context};
+use crate::transfer::plan;
 use crate::ui::progress::{Progress, Verbosity};
 use indicatif::ProgressBar;
 

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::db::entry::Entry;
 use crate::ipfs::cid;
 use crate::ipfs::template;
-use crate::verify::Expected;
+use crate::transfer::verify::Expected;
 
 /// One place the bytes may come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 
 use std::io::{self, Read};
 
-use crate::output::Output;
+use crate::transfer::output::Output;
 use crate::ui::progress::Progress;
 
 /// What the bytes must be, from one database entry.

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Places;
-use crate::download::Delivered;
-use crate::plan::{Plan, Source};
+use crate::cache::Places;
+use crate::transfer::download::Delivered;
+use crate::transfer::plan::{Plan, Source};
 
 /// The log's file name.
 pub const NAME: &str = "downloads.log";
@@ -109,7 +109,7 @@ pub fn record(places: &Places, record: &Record) {
     for dir in places
         .dirs()
         .iter()
-        .filter_map(|d| super::TrustedDir::open(d, true).ok())
+        .filter_map(|d| crate::cache::TrustedDir::open(d, true).ok())
     {
         match dir.append(NAME, &line, LOG_MAX) {
             Ok(()) => return,

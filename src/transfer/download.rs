@@ -24,13 +24,13 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::http::client::{self as http, HttpError, RangeError, Stream};
-use crate::output::Output;
-use crate::plan::{Plan, Source};
 use crate::sources::error::SourceError;
 use crate::sources::gateway;
 use crate::sources::mirror;
+use crate::transfer::output::Output;
+use crate::transfer::plan::{Plan, Source};
+use crate::transfer::verify::{self, Expected, PumpError, Verdict};
 use crate::ui::progress::{self, Progress};
-use crate::verify::{self, Expected, PumpError, Verdict};
 
 /// Why one source did not deliver: what the source itself said, or what its bytes proved.
 #[derive(Debug)]
