@@ -13,7 +13,10 @@ use anyhow::{bail, Result};
 use super::Session;
 use crate::cli::PrefetchArgs;
 use crate::db::entry::Entry;
-use crate::prefetch::{self, Job, Private};
+use crate::prefetch::batch;
+use crate::prefetch::private::{self, Private};
+use crate::prefetch::space;
+use crate::prefetch::Job;
 use crate::transfer::plan;
 use crate::ui::progress::{size, Batch, Progress};
 
@@ -85,7 +88,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
             }
             None => true,
         });
-        if let Err(why) = prefetch::sync_db(&session.config, &private, repo, &list, &progress) {
+        if let Err(why) = private::sync_db(&session.config, &private, repo, &list, &progress) {
             let earlier = private.sync_dir().join(format!("{repo}.db")).is_file();
             progress.warn(&format!(
                 "[{repo}] its database could not be had: {why}; {}",
@@ -125,7 +128,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     }
 
     // 2. What pacman would download.
-    let targets = prefetch::pacman_targets(
+    let targets = private::pacman_targets(
         session.config.pacman_conf.as_deref(),
         &private,
         &args.packages,
@@ -161,7 +164,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     let mut checks_sigs: HashMap<String, bool> = HashMap::new();
     for (repo, file) in &targets {
         if !entries.contains_key(repo) {
-            let map = prefetch::entries(&private, repo, &progress)
+            let map = private::entries(&private, repo, &progress)
                 .map_err(|e| anyhow::anyhow!("[{repo}]: {e}"))?;
             entries.insert(repo.clone(), map);
         }
@@ -176,7 +179,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
             && !cache_dirs
                 .iter()
                 .any(|d| d.join(format!("{file}.sig")).is_file());
-        let there = prefetch::already_there(&cache_dirs, entry).is_some();
+        let there = private::already_there(&cache_dirs, entry).is_some();
         if there {
             present += 1;
             if !sig_wanted {
@@ -230,8 +233,8 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     // 4. Room for it all before the first byte, as pacman checks it (an upgrade larger than
     // the filesystem would fill it and still not arrive).
     if jobs.iter().any(|j| j.plan.is_some() || j.sig.is_some()) {
-        match prefetch::check_space(&target_dir, &jobs) {
-            Ok(room) if !room.fits() => bail!("{}", prefetch::no_room(&target_dir, &room)),
+        match space::check_space(&target_dir, &jobs) {
+            Ok(room) if !room.fits() => bail!("{}", space::no_room(&target_dir, &room)),
             Ok(_) => {}
             Err(e) => progress.warn(&format!(
                 "cannot tell how much space is free in {}: {e}; prefetching without that check",
@@ -254,7 +257,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
             seed_one(share, job, path, &batch);
         }
     };
-    let outcomes = prefetch::run_batch(
+    let outcomes = batch::run_batch(
         &session.config,
         &session.places,
         &jobs,
