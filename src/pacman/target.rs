@@ -139,6 +139,14 @@ impl fmt::Display for Scheme {
     }
 }
 
+/// Files that no database lists as a package, so no lookup is needed.
+pub fn never_listed(name: &str) -> bool {
+    name.ends_with(".db")
+        || name.ends_with(".files")
+        || name.contains(".db.tar")
+        || name.contains(".files.tar")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
