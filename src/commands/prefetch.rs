@@ -1,6 +1,6 @@
 //! `pacxfer prefetch [PKG...]`: fetch the next upgrade (or the packages named and their missing
 //! dependencies) into pacman's cache ahead of time, in parallel, so that `pacman -Syu` only
-//! installs. The work is in `prefetch`; this file checks the ground, plans each file and
+//! installs. The command of its engine: the work is in the `prefetch` folder; this file checks the ground, plans each file and
 //! says what happened.
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,6 +1,6 @@
 //! `pacxfer publish`: fill and refresh a package cache in IPFS from a mirror (or from this
 //! machine's pacman cache), for a LAN, a community network or a third-party repository.
-//! The work is in `publish`; this file turns arguments into a job and the outcome into lines.
+//! The command of its engine: the work is in the `publish` folder; this file turns arguments into a job and the outcome into lines.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

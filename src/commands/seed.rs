@@ -2,7 +2,7 @@
 //! node. With no argument, every package file in pacman's CacheDir; with `--stdin`, the
 //! packages whose names an ALPM hook passes (`NeedsTargets`). A file is shared only when a
 //! sync database lists its file name with its exact SHA-256 and size; the rest are skipped
-//! and counted. A file the node already holds is not read at all.
+//! and counted. The command of the seeding engine `ipfs::seed`. A file the node already holds is not read at all.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

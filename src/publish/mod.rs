@@ -1,4 +1,4 @@
-//! Publishing a package cache into IPFS: for each repository, the sync database from a mirror
+//! Publishing a package cache into IPFS (the engine of `commands/publish.rs`, the command): for each repository, the sync database from a mirror
 //! (or from this machine), every package it lists that the cache lacks, fetched through
 //! pacxfer's own download path (resume, timeouts, verification against the database), added
 //! to the node with the `unixfs-v1-2025` settings, recorded in the state, and linked into one
