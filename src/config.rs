@@ -95,6 +95,16 @@ pub struct ShareConfig {
     pub seeded: bool,
 }
 
+impl ShareConfig {
+    /// The node these settings name, for seeding; calls end by `deadline` when one is given.
+    pub fn sharer(
+        &self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<crate::ipfs::seed::Sharer, String> {
+        crate::ipfs::seed::Sharer::new(&self.api, self.api_auth.as_deref(), self.pin, deadline)
+    }
+}
+
 impl Default for ShareConfig {
     fn default() -> Self {
         ShareConfig {
@@ -279,7 +289,7 @@ impl Config {
                     {
                         format!("{key} = ***")
                     } else {
-                        crate::shown::redact(snippet).into_owned()
+                        crate::ui::shown::redact(snippet).into_owned()
                     };
                     (Some(line_no), snippet)
                 }

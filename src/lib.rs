@@ -1,38 +1,45 @@
 //! pacxfer: pacman's downloader that fetches packages from IPFS first and verifies every byte
 //! against the sync databases' SHA-256, falling back to the HTTP mirror.
 //!
-//! One download, in order: `target` parses pacman's URL, `syncdb` finds the file's entry,
-//! `plan` lists the sources (`ipfs::cid` and `ipfs::template` make the gateway URLs), `download` walks
-//! them, with `gateway`, `mirror` and `http` fetching, `verify` checking while `output`
-//! writes, and `progress` telling the user. `commands` ties these together for each command.
+//! One folder per layer; each uses only the layers listed before it (no import runs the other
+//! way, and there are no import circles):
+//!
+//! 1. `ui`: what is printed (`shown`), bars and lines (`progress`), answers from outside read
+//!    with bounded memory (`answer`).
+//! 2. `cache`: the places caches live in, and the trust rule.
+//! 3. `pacman`: pacman's URL (`target`), its name rule (`names`), `pacman-conf` (`conf`) and its
+//!    remembered answers (`conf_cache`).
+//! 4. `db`: an entry and its rules with the one match rule (`entry`), `desc`, `tar`, the
+//!    reader (`syncdb`) and the `index`.
+//! 5. `http`: the client, proxies, dates.
+//! 6. `ipfs`: CIDs, gateway templates, the RPC client, seeding (`seed`, the engine of
+//!    `commands::seed`).
+//! 7. `config`: the settings (it checks addresses and templates with `ipfs`).
+//! 8. `sources`: the gateway, mirrors, the breaker, published views, and their `error`.
+//! 9. `transfer`: the `plan`, the main loop (`download`), `verify`, `output`, `partial`
+//!    downloads kept across calls, the download `log`.
+//! 10. `publish` and `prefetch`: the engines of those commands.
+//! 11. `cli` and `commands`: the command line, and one thin file per command.
+//!
+//! One download, in order: `pacman::target` parses pacman's URL, `db::syncdb` finds the file's
+//! entry, `transfer::plan` lists the sources, `transfer::download` walks them with
+//! `sources::gateway` and `sources::mirror` fetching over `http`, `transfer::verify` judging
+//! the bytes while `transfer::output` writes them, and `ui::progress` telling the user;
+//! `commands::xfer` ties it together for pacman's call.
 
-pub mod answer;
-pub mod breaker;
 pub mod cache;
 pub mod cli;
 pub mod commands;
-pub mod conf_cache;
 pub mod config;
-pub mod download;
-pub mod gateway;
+pub mod db;
 pub mod http;
-pub mod http_date;
-pub mod index;
 pub mod ipfs;
-pub mod mirror;
-pub mod output;
-pub mod pacman_conf;
-pub mod plan;
+pub mod pacman;
 pub mod prefetch;
-pub mod progress;
-pub mod proxy;
 pub mod publish;
-pub mod share;
-pub mod shown;
-pub mod syncdb;
-pub mod tar;
-pub mod target;
-pub mod verify;
+pub mod sources;
+pub mod transfer;
+pub mod ui;
 
 /// Sent to gateways, and to mirrors when pacman sets no `HTTP_USER_AGENT`.
 pub const USER_AGENT: &str = concat!("pacxfer/", env!("CARGO_PKG_VERSION"));

@@ -7,7 +7,7 @@ use clap::Parser;
 
 use pacxfer::cli::{Cli, Command};
 use pacxfer::commands::{self, Session};
-use pacxfer::progress::Verbosity;
+use pacxfer::ui::progress::Verbosity;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!(
                 "pacxfer: error: {}",
-                pacxfer::shown::shown(&format!("{err:#}"))
+                pacxfer::ui::shown::shown(&format!("{err:#}"))
             );
             ExitCode::FAILURE
         }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use pacxfer::breaker::Breaker;
 use pacxfer::cache::Places;
+use pacxfer::sources::breaker::Breaker;
 
 use crate::world::World;
 

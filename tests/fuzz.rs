@@ -10,10 +10,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use pacxfer::config::Config;
+use pacxfer::db::desc::parse_desc;
+use pacxfer::db::entry::Query;
+use pacxfer::db::syncdb::{self, SyncDb};
+use pacxfer::db::tar::{for_each_file, TarError, LONG_NAME_MAX, PAX_MAX};
 use pacxfer::ipfs::template;
-use pacxfer::syncdb::{self, is_plain_filename, parse_desc, Query, SyncDb};
-use pacxfer::tar::{for_each_file, TarError, LONG_NAME_MAX, PAX_MAX};
-use pacxfer::target::Target;
+use pacxfer::pacman::names::is_plain_filename;
+use pacxfer::pacman::target::Target;
 
 use crate::util::{show, TestDir};
 

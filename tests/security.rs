@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pacxfer::cache::Places;
-use pacxfer::index::{self, Identity};
-use pacxfer::syncdb::Entry;
+use pacxfer::db::entry::Entry;
+use pacxfer::db::index::{self, Identity};
 use sha2::{Digest, Sha256};
 
 use crate::faultd::{Fault, FaultServer};

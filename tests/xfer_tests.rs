@@ -58,7 +58,7 @@ fn derived_raw_cids_match_kubo_around_the_chunk_boundary() {
         let bytes: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         let node_cid = w.node().add_with("f", &bytes, "only-hash=true");
         let sha: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-        let entry = pacxfer::syncdb::Entry {
+        let entry = pacxfer::db::entry::Entry {
             repo: "r".into(),
             filename: "f-1-1-any.pkg.tar.zst".into(),
             name: "f".into(),

@@ -1,9 +1,9 @@
 //! Where pacxfer keeps what it remembers between calls (database indexes, pacman-conf answers,
 //! the gateway's breaker state): the places, in order of preference, each used only when it
-//! passes the trust rule of [`trust`], and read and written only through it.
+//! passes the trust rule of [`trust`], and read and written only through it. What is kept
+//! there for a transfer (partial downloads, the download log) is the transfer's own
+//! (`transfer::partial`, `transfer::log`). Uses nothing of pacxfer's.
 
-pub mod log;
-pub mod partial;
 pub mod trust;
 
 use std::path::{Path, PathBuf};

@@ -12,11 +12,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Session;
-use crate::breaker::State;
-use crate::http::{Client, ClientOptions, Get};
-use crate::ipfs::{template, views};
-use crate::progress::Progress;
-use crate::syncdb::{self, Query};
+use crate::db::entry::Query;
+use crate::db::syncdb;
+use crate::http::client::{Client, ClientOptions, Get};
+use crate::ipfs::template;
+use crate::sources::breaker::State;
+use crate::sources::views;
+use crate::ui::progress::Progress;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,7 +68,7 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let out = crate::pacman_conf::run_bounded(&mut cmd, Duration::from_secs(10)).ok()?;
+    let out = crate::pacman::conf::run_bounded(&mut cmd, Duration::from_secs(10)).ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
@@ -233,8 +235,10 @@ fn database_signatures(session: &Session) -> Check {
         };
         let url = format!("{}/{repo}.db.sig", server.trim_end_matches('/'));
         // Through the proxy the environment names for this mirror, as downloads go.
-        let reply = http_client(crate::http::proxy_for(&url, |k| std::env::var(k).ok()))
-            .and_then(|c| c.get(&url, &Get::default()).ok());
+        let reply = http_client(crate::http::client::proxy_for(&url, |k| {
+            std::env::var(k).ok()
+        }))
+        .and_then(|c| c.get(&url, &Get::default()).ok());
         match reply {
             Some(r) if matches!(r.status, 404 | 410) => {
                 asked += 1;
@@ -287,7 +291,7 @@ fn database_signatures(session: &Session) -> Check {
 }
 
 fn databases(session: &Session) -> Check {
-    let progress = Progress::plain(crate::progress::Verbosity::Quiet);
+    let progress = Progress::plain(crate::ui::progress::Verbosity::Quiet);
     let dbs = match syncdb::list(&session.dbpath) {
         Ok(d) => d,
         Err(e) => {
@@ -303,13 +307,13 @@ fn databases(session: &Session) -> Check {
         .iter()
         .filter(|db| {
             matches!(
-                crate::index::lookup(
+                crate::db::index::lookup(
                     &session.places,
                     &db.path,
                     &db.repo,
                     Query::Filename("pacxfer-doctor-probe")
                 ),
-                Ok(crate::index::Lookup::Indexed(..))
+                Ok(crate::db::index::Lookup::Indexed(..))
             )
         })
         .count();
@@ -348,7 +352,7 @@ fn gateway(session: &Session, client: Option<&Client>) -> Vec<Check> {
         return vec![check("gateway", Status::Skip, "[gateway] enabled = false")];
     }
     let mut out = Vec::new();
-    match crate::gateway::breaker(config).state() {
+    match crate::sources::gateway::breaker(config).state() {
         State::Closed => out.push(check("breaker", Status::Ok, "closed: the gateway is asked")),
         State::Open { left, reason } => out.push(
             check(
@@ -675,9 +679,10 @@ fn http_client(proxy: Option<String>) -> Option<Client> {
 }
 
 pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
-    let client = http_client(crate::http::proxy_for(session.config.gateway_base(), |k| {
-        std::env::var(k).ok()
-    }));
+    let client = http_client(crate::http::client::proxy_for(
+        session.config.gateway_base(),
+        |k| std::env::var(k).ok(),
+    ));
     let mut checks = vec![
         pacman_version(),
         xfer_command(session),
@@ -690,7 +695,7 @@ pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
     checks.push(prefetch_timer());
 
     if json {
-        println!("{}", crate::answer::json_line(&checks)?);
+        println!("{}", crate::ui::answer::json_line(&checks)?);
     } else {
         for c in &checks {
             let tag = match c.status {
@@ -703,7 +708,7 @@ pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
             if let Some(fix) = &c.fix {
                 line.push_str(&format!(" -> {fix}"));
             }
-            println!("{}", crate::shown::shown(&line));
+            println!("{}", crate::ui::shown::shown(&line));
         }
     }
     Ok(if checks.iter().any(|c| c.status == Status::Fail) {

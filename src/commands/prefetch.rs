@@ -1,6 +1,6 @@
 //! `pacxfer prefetch [PKG...]`: fetch the next upgrade (or the packages named and their missing
 //! dependencies) into pacman's cache ahead of time, in parallel, so that `pacman -Syu` only
-//! installs. The work is in `prefetch`; this file checks the ground, plans each file and
+//! installs. The command of its engine: the work is in the `prefetch` folder; this file checks the ground, plans each file and
 //! says what happened.
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,10 +12,13 @@ use anyhow::{bail, Result};
 
 use super::Session;
 use crate::cli::PrefetchArgs;
-use crate::plan;
-use crate::prefetch::{self, Job, Private};
-use crate::progress::{size, Batch, Progress};
-use crate::syncdb::Entry;
+use crate::db::entry::Entry;
+use crate::prefetch::batch;
+use crate::prefetch::private::{self, Private};
+use crate::prefetch::space;
+use crate::prefetch::Job;
+use crate::transfer::plan;
+use crate::ui::progress::{size, Batch, Progress};
 
 /// Whether this process may create files in `dir`.
 fn writable(dir: &Path) -> bool {
@@ -79,13 +82,13 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
                 progress.warn(&format!(
                     "[{repo}] {view} was last published {} ago, more than [gateway] max_age: \
                      its databases are not used",
-                    crate::ipfs::views::shown_age(old)
+                    crate::sources::views::shown_age(old)
                 ));
                 false
             }
             None => true,
         });
-        if let Err(why) = prefetch::sync_db(&session.config, &private, repo, &list, &progress) {
+        if let Err(why) = private::sync_db(&session.config, &private, repo, &list, &progress) {
             let earlier = private.sync_dir().join(format!("{repo}.db")).is_file();
             progress.warn(&format!(
                 "[{repo}] its database could not be had: {why}; {}",
@@ -125,7 +128,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     }
 
     // 2. What pacman would download.
-    let targets = prefetch::pacman_targets(
+    let targets = private::pacman_targets(
         session.config.pacman_conf.as_deref(),
         &private,
         &args.packages,
@@ -161,7 +164,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     let mut checks_sigs: HashMap<String, bool> = HashMap::new();
     for (repo, file) in &targets {
         if !entries.contains_key(repo) {
-            let map = prefetch::entries(&private, repo, &progress)
+            let map = private::entries(&private, repo, &progress)
                 .map_err(|e| anyhow::anyhow!("[{repo}]: {e}"))?;
             entries.insert(repo.clone(), map);
         }
@@ -176,7 +179,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
             && !cache_dirs
                 .iter()
                 .any(|d| d.join(format!("{file}.sig")).is_file());
-        let there = prefetch::already_there(&cache_dirs, entry).is_some();
+        let there = private::already_there(&cache_dirs, entry).is_some();
         if there {
             present += 1;
             if !sig_wanted {
@@ -230,8 +233,8 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     // 4. Room for it all before the first byte, as pacman checks it (an upgrade larger than
     // the filesystem would fill it and still not arrive).
     if jobs.iter().any(|j| j.plan.is_some() || j.sig.is_some()) {
-        match prefetch::check_space(&target_dir, &jobs) {
-            Ok(room) if !room.fits() => bail!("{}", prefetch::no_room(&target_dir, &room)),
+        match space::check_space(&target_dir, &jobs) {
+            Ok(room) if !room.fits() => bail!("{}", space::no_room(&target_dir, &room)),
             Ok(_) => {}
             Err(e) => progress.warn(&format!(
                 "cannot tell how much space is free in {}: {e}; prefetching without that check",
@@ -254,7 +257,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
             seed_one(share, job, path, &batch);
         }
     };
-    let outcomes = prefetch::run_batch(
+    let outcomes = batch::run_batch(
         &session.config,
         &session.places,
         &jobs,
@@ -292,8 +295,8 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
     progress.info(&format!(
         "prefetched {} of {packages} files in {} ({}/s){}{}; {present} already in the cache",
         by_source.values().map(|v| v.0).sum::<u64>(),
-        crate::progress::secs(elapsed),
-        size(crate::progress::rate(fetched, elapsed)),
+        crate::ui::progress::secs(elapsed),
+        size(crate::ui::progress::rate(fetched, elapsed)),
         if sources.is_empty() { "" } else { ": " },
         sources.join(", "),
     ));
@@ -351,7 +354,7 @@ fn seed_one(share: &crate::config::ShareConfig, job: &Job, path: &Path, batch: &
     let Some((sha256, size)) = job.entry.verifiable() else {
         return;
     };
-    let sharer = match crate::share::Sharer::new(share, None) {
+    let sharer = match share.sharer(None) {
         Ok(s) => s,
         Err(e) => return batch.line(&format!("{}: not seeded: {e}", job.filename)),
     };
@@ -396,6 +399,6 @@ fn notify(text: &str) {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        let _ = crate::pacman_conf::run_bounded(&mut cmd, Duration::from_secs(5));
+        let _ = crate::pacman::conf::run_bounded(&mut cmd, Duration::from_secs(5));
     }
 }

@@ -1,6 +1,6 @@
 //! `pacxfer publish`: fill and refresh a package cache in IPFS from a mirror (or from this
 //! machine's pacman cache), for a LAN, a community network or a third-party repository.
-//! The work is in `publish`; this file turns arguments into a job and the outcome into lines.
+//! The command of its engine: the work is in the `publish` folder; this file turns arguments into a job and the outcome into lines.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,8 +9,8 @@ use anyhow::{bail, Result};
 
 use super::Session;
 use crate::cli::PublishArgs;
-use crate::progress::Progress;
 use crate::publish::{Job, Publisher};
+use crate::ui::progress::Progress;
 
 /// Where the state lives unless `--state` says: root's in /var/lib/pacxfer, a user's under
 /// `$XDG_STATE_HOME` (default ~/.local/state).
@@ -80,7 +80,7 @@ pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
         summary.root,
         summary.name,
         summary.added,
-        crate::progress::size(summary.bytes),
+        crate::ui::progress::size(summary.bytes),
         summary.present,
         summary.pruned,
         if summary.skipped > 0 {
@@ -109,7 +109,7 @@ pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
         }
     }
     if args.json {
-        println!("{}", crate::answer::json_line(summary)?);
+        println!("{}", crate::ui::answer::json_line(summary)?);
     }
     if let Some(e) = report.cluster_error {
         return Err(e.into());
@@ -125,7 +125,7 @@ pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
 fn cluster_line(root: &str, url: &str, p: &crate::publish::cluster::Pinned) -> String {
     let mut line = format!(
         "pinned /ipfs/{root} in the ipfs-cluster at {}{}: on {} of {} peers",
-        crate::shown::redact(url),
+        crate::ui::shown::redact(url),
         if p.updated { " (pin update)" } else { "" },
         p.pinned,
         p.allocated

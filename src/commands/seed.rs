@@ -2,7 +2,7 @@
 //! node. With no argument, every package file in pacman's CacheDir; with `--stdin`, the
 //! packages whose names an ALPM hook passes (`NeedsTargets`). A file is shared only when a
 //! sync database lists its file name with its exact SHA-256 and size; the rest are skipped
-//! and counted. A file the node already holds is not read at all.
+//! and counted. The command of the seeding engine `ipfs::seed`. A file the node already holds is not read at all.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use super::Session;
+use crate::db::entry::Query;
 use crate::ipfs::rpc::RpcError;
-use crate::progress::{self, Progress};
-use crate::share::{Outcome, Sharer};
-use crate::syncdb::Query;
-use crate::verify::Expected;
+use crate::ipfs::seed::Outcome;
+use crate::transfer::verify::Expected;
+use crate::ui::progress::{self, Progress};
 
 /// What `seed` was asked to share.
 pub enum Which<'a> {
@@ -82,7 +82,7 @@ fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     // A hook passes one package name per line: a line longer than any name is skipped
     // unread (never held whole), and the input ends after as many lines as any upgrade has.
-    let lines = crate::answer::Lines {
+    let lines = crate::ui::answer::Lines {
         max_line: NAME_LINE_MAX,
         max_lines: NAMES_MAX,
         skip_long: true,
@@ -93,11 +93,11 @@ fn named_files(session: &Session, progress: &Progress) -> Result<Vec<PathBuf>> {
     let read = lines.read(&mut stdin.lock(), |line| {
         if let Ok(name) = std::str::from_utf8(line) {
             let name = name.trim();
-            if crate::syncdb::is_plain_filename(name) && named.insert(name.to_string()) {
+            if crate::pacman::names::is_plain_filename(name) && named.insert(name.to_string()) {
                 names.push(name.to_string());
             }
         }
-        Ok::<(), crate::answer::AnswerError>(())
+        Ok::<(), crate::ui::answer::AnswerError>(())
     });
     match read {
         Ok(seen) if seen.too_long > 0 => progress.warn(&format!(
@@ -136,7 +136,11 @@ fn node_gone(e: &RpcError) -> bool {
 /// Runs `seed`. `if_running`: a node that cannot be reached is a note and exit 0 (for hooks).
 pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<ExitCode> {
     let progress = Progress::plain(session.verbosity);
-    let sharer = Sharer::new(&session.config.share, None).map_err(|e| anyhow::anyhow!(e))?;
+    let sharer = session
+        .config
+        .share
+        .sharer(None)
+        .map_err(|e| anyhow::anyhow!(e))?;
     // One question first, so that a node that is not running is one line, not one per file.
     if let Err(e) = sharer.seeded(&[0u8; 32]) {
         if if_running && node_gone(&e) {
@@ -158,7 +162,7 @@ pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<Exi
             .unwrap_or_default()
             .to_string();
         let shown = path.display().to_string();
-        let entries = if crate::syncdb::is_plain_filename(&name) {
+        let entries = if crate::pacman::names::is_plain_filename(&name) {
             session
                 .find(Query::Filename(&name), &[], &progress)
                 .unwrap_or_default()
@@ -203,7 +207,7 @@ pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<Exi
             progress.note(&format!("{shown}: already in the node ({cid})"));
             continue;
         }
-        let (sha256, size) = match crate::share::hash_file(path) {
+        let (sha256, size) = match crate::ipfs::seed::hash_file(path) {
             Ok(h) => h,
             Err(e) => {
                 tally.missing += 1;

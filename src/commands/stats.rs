@@ -9,8 +9,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Session;
-use crate::cache::log;
-use crate::progress::{secs, size};
+use crate::transfer::log;
+use crate::ui::progress::{secs, size};
 
 /// Files and bytes of one source.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -145,7 +145,7 @@ pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
         s.log.push_str(&format!(" and {also}"));
     }
     if json {
-        println!("{}", crate::answer::json_line(&s)?);
+        println!("{}", crate::ui::answer::json_line(&s)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -157,7 +157,7 @@ pub fn stats(session: &Session, days: u64, json: bool) -> Result<ExitCode> {
     for (source, t) in &s.sources {
         println!(
             "  {:<38} {:>6} files {:>11}  in {}",
-            crate::shown::shown(label(source)),
+            crate::ui::shown::shown(label(source)),
             t.files,
             size(t.bytes),
             secs(duration(t.seconds))

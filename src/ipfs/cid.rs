@@ -5,7 +5,7 @@
 //! `bafkrei`. Larger files have a dag-pb root whose CID depends on how they were added, so it
 //! cannot be computed here; it must come from the database (`%CID%`) or a path layout.
 
-use crate::syncdb::Entry;
+use crate::db::entry::Entry;
 
 /// The CIDv1 of a file stored as one raw block with this SHA-256.
 pub fn raw_block_cid(sha256: &[u8; 32]) -> String {
@@ -56,7 +56,7 @@ mod tests {
     #[test]
     fn empty_file_raw_cid() {
         // The raw-leaf CIDv1 of the empty file, as IPFS nodes report it.
-        let sha = crate::syncdb::parse_sha256(
+        let sha = crate::db::entry::parse_sha256(
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         )
         .expect("hex");
@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn hello_world_raw_cid() {
         // sha256("hello world") with raw leaves and CIDv1.
-        let sha = crate::syncdb::parse_sha256(
+        let sha = crate::db::entry::parse_sha256(
             "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
         )
         .expect("hex");

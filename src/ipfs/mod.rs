@@ -1,9 +1,10 @@
 //! IPFS as pacxfer sees it: CIDs and how they relate to the sync databases' SHA-256
-//! (`cid`), and the gateway path templates that name a file in a node (`template`).
-//! The gateway as a download source lives in `gateway`. `rpc` talks to the node's RPC API to put
-//! files into it; `views` judges the age of a published cache view.
+//! (`cid`), the gateway path templates that name a file in a node (`template`), the client of
+//! the node's RPC API (`rpc`), and seeding files into the node's MFS by SHA-256 (`seed`, the
+//! engine of `pacxfer seed`). The gateway as a download source, and published views, are
+//! `sources`. Uses `ui` and `db`'s checksum parsing.
 
 pub mod cid;
 pub mod rpc;
+pub mod seed;
 pub mod template;
-pub mod views;

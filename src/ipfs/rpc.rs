@@ -1,7 +1,7 @@
 //! A client for Kubo's RPC API (`/api/v0/...`): what sharing and publishing need to put files
 //! into the user's node. Every call is a POST with its arguments in the query string; answers
 //! are one JSON value, or one per line for streaming calls (`add`), bounded in size and time,
-//! and parsed a line at a time with the memory each line may take bounded (`crate::answer`);
+//! and parsed a line at a time with the memory each line may take bounded (`crate::ui::answer`);
 //! an error's message is shown as one short line.
 //! The endpoint is an URL (`http://127.0.0.1:5001`), a multiaddr as Kubo writes it in
 //! `$IPFS_PATH/api` (`/ip4/127.0.0.1/tcp/5001`), or a unix socket (`/unix/run/ipfs/api.sock`),
@@ -77,7 +77,7 @@ impl Endpoint {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::Http(url) => write!(f, "{}", crate::shown::redact(url)),
+            Endpoint::Http(url) => write!(f, "{}", crate::ui::shown::redact(url)),
             Endpoint::Unix(path) => write!(f, "/unix{}", path.display()),
         }
     }
@@ -112,7 +112,7 @@ impl fmt::Display for RpcError {
             RpcError::Timeout { endpoint, waited } => write!(
                 f,
                 "the IPFS node's API at {endpoint} did not answer within {}",
-                crate::progress::secs(*waited)
+                crate::ui::progress::secs(*waited)
             ),
             RpcError::Failed {
                 command,
@@ -283,13 +283,13 @@ impl Rpc {
             #[serde(rename = "Message")]
             message: String,
         }
-        let message = crate::answer::parse::<KuboError>(text.as_bytes(), 64)
+        let message = crate::ui::answer::parse::<KuboError>(text.as_bytes(), 64)
             .map(|e| e.message)
             .unwrap_or(text);
         Err(RpcError::Failed {
             command: command.to_string(),
             status,
-            message: crate::answer::one_line(&message),
+            message: crate::ui::answer::one_line(&message),
         })
     }
 
@@ -326,13 +326,13 @@ impl Rpc {
             },
             _ => RpcError::BadAnswer {
                 command: command.to_string(),
-                why: crate::answer::one_line(&why),
+                why: crate::ui::answer::one_line(&why),
             },
         }
     }
 
     /// Reads the JSON lines of a 200 answer, `max` bytes in all, handing each value to `each`:
-    /// no line longer than [`LINE_MAX`], none holding more than [`crate::answer::VALUES_MAX`]
+    /// no line longer than [`LINE_MAX`], none holding more than [`crate::ui::answer::VALUES_MAX`]
     /// values, at most `max_lines` of them.
     fn read_lines(
         &self,
@@ -342,7 +342,7 @@ impl Rpc {
         max_lines: usize,
         mut each: impl FnMut(serde_json::Value) -> Result<(), RpcError>,
     ) -> Result<(), RpcError> {
-        use crate::answer::{AnswerError, Lines, VALUES_MAX};
+        use crate::ui::answer::{AnswerError, Lines, VALUES_MAX};
         let bad = |e: AnswerError| match e {
             AnswerError::Read(kind, why) => self.read_error(command, kind, why),
             other => RpcError::BadAnswer {
@@ -368,7 +368,7 @@ impl Rpc {
             }
         }
         let read = lines.read(&mut reader, |line| {
-            let value = crate::answer::parse(line, VALUES_MAX)?;
+            let value = crate::ui::answer::parse(line, VALUES_MAX)?;
             each(value).map_err(Stop::Rpc)
         });
         match read {
@@ -512,7 +512,7 @@ impl Rpc {
         }
         serde_json::from_value(last).map_err(|e| RpcError::BadAnswer {
             command: "add".into(),
-            why: crate::answer::one_line(&e.to_string()),
+            why: crate::ui::answer::one_line(&e.to_string()),
         })
     }
 }

@@ -108,11 +108,11 @@ impl Cluster {
         let (status, text) = self.rpc.request(method, path).map_err(|e| match e {
             RpcError::Unreachable { why, .. } => ClusterError::Unreachable {
                 url: self.url.clone(),
-                why: crate::shown::redact(&why).into_owned(),
+                why: crate::ui::shown::redact(&why).into_owned(),
             },
             RpcError::Timeout { waited, .. } => ClusterError::Unreachable {
                 url: self.url.clone(),
-                why: format!("no answer within {}", crate::progress::secs(waited)),
+                why: format!("no answer within {}", crate::ui::progress::secs(waited)),
             },
             other => ClusterError::BadAnswer {
                 url: self.url.clone(),
@@ -123,7 +123,7 @@ impl Cluster {
         let value = if text.trim().is_empty() {
             serde_json::Value::Null
         } else {
-            match crate::answer::parse(text.as_bytes(), crate::answer::VALUES_MAX) {
+            match crate::ui::answer::parse(text.as_bytes(), crate::ui::answer::VALUES_MAX) {
                 Ok(v) => v,
                 Err(_) if !(200..300).contains(&status) => serde_json::Value::String(text),
                 Err(e) => {
@@ -139,7 +139,7 @@ impl Cluster {
             return Ok((status, value));
         }
         // The REST API's errors: {"code": 500, "message": "..."}.
-        let message = crate::answer::one_line(
+        let message = crate::ui::answer::one_line(
             value["message"]
                 .as_str()
                 .or(value.as_str())
@@ -160,7 +160,7 @@ impl Cluster {
                 url: self.url.clone(),
                 what: format!("{} {path}", method.as_str()),
                 status: 404,
-                message: crate::answer::one_line(value["message"].as_str().unwrap_or_default()),
+                message: crate::ui::answer::one_line(value["message"].as_str().unwrap_or_default()),
             }),
             (_, value) => Ok(value),
         }
@@ -174,7 +174,10 @@ impl Cluster {
             (_, value) => Err(ClusterError::BadAnswer {
                 url: self.url.clone(),
                 what: "GET /allocations".into(),
-                why: format!("not a pin: {}", crate::answer::one_line(&value.to_string())),
+                why: format!(
+                    "not a pin: {}",
+                    crate::ui::answer::one_line(&value.to_string())
+                ),
             }),
         }
     }
@@ -229,7 +232,7 @@ pub struct Pinned {
     /// Replaced roots left pinned until the root is pinned everywhere (a later run).
     pub left: Vec<String>,
     /// Peers that failed to pin it, with their status: the first few, and how many.
-    pub failed: crate::answer::FirstFew,
+    pub failed: crate::ui::answer::FirstFew,
 }
 
 /// Where a peer's pin of the root stands.
@@ -342,7 +345,7 @@ pub fn pin_root(
     let until = Instant::now() + wait;
     loop {
         let statuses = cluster.status(root)?;
-        let (mut pending, mut failed) = (0, crate::answer::FirstFew::default());
+        let (mut pending, mut failed) = (0, crate::ui::answer::FirstFew::default());
         pinned.pinned = 0;
         pinned.allocated = 0;
         for (peer, status) in &statuses {
@@ -350,7 +353,7 @@ pub fn pin_root(
                 Stand::Pinned => pinned.pinned += 1,
                 Stand::Elsewhere => continue,
                 Stand::Failed => {
-                    failed.push(|| crate::answer::one_line(&format!("{peer}: {status}")))
+                    failed.push(|| crate::ui::answer::one_line(&format!("{peer}: {status}")))
                 }
                 Stand::Pending => pending += 1,
             }

@@ -1,4 +1,4 @@
-//! Publishing a package cache into IPFS: for each repository, the sync database from a mirror
+//! Publishing a package cache into IPFS (the engine of `commands/publish.rs`, the command): for each repository, the sync database from a mirror
 //! (or from this machine), every package it lists that the cache lacks, fetched through
 //! pacxfer's own download path (resume, timeouts, verification against the database), added
 //! to the node with the `unixfs-v1-2025` settings, recorded in the state, and linked into one
@@ -25,12 +25,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::download::{self, Context};
+use crate::db::entry::Entry;
+use crate::db::syncdb::{self, SyncDb};
 use crate::ipfs::rpc::{Rpc, RpcError};
-use crate::plan;
-use crate::progress::{Progress, Verbosity};
-use crate::share::PROFILE;
-use crate::syncdb::{self, Entry, SyncDb};
+use crate::ipfs::seed::PROFILE;
+use crate::transfer::download::{self, Context};
+use crate::transfer::plan;
+use crate::ui::progress::{Progress, Verbosity};
 use indicatif::ProgressBar;
 
 use state::{DbFile, FileRow, Listing, State};
@@ -56,7 +57,7 @@ pub struct Job {
 }
 
 impl Job {
-    /// Refuses names that cannot be one path component (`syncdb::check_name`), and an IPNS key
+    /// Refuses names that cannot be one path component (`crate::pacman::names::check_name`), and an IPNS key
     /// name Kubo would not take (letters, digits, `-`, `_`, `.`).
     pub fn check(&self) -> Result<(), String> {
         if self.repos.is_empty() {
@@ -66,10 +67,10 @@ impl Job {
             );
         }
         for repo in &self.repos {
-            syncdb::check_name("the repository name", repo)?;
+            crate::pacman::names::check_name("the repository name", repo)?;
         }
-        syncdb::check_name("the architecture", &self.arch)?;
-        syncdb::check_name("the IPNS key name", &self.ipns_key)?;
+        crate::pacman::names::check_name("the architecture", &self.arch)?;
+        crate::pacman::names::check_name("the IPNS key name", &self.ipns_key)?;
         if !self
             .ipns_key
             .chars()
@@ -77,7 +78,7 @@ impl Job {
         {
             return Err(format!(
                 "the IPNS key name {:?} cannot be used: only letters, digits, - _ and . (choose another --ipns-key)",
-                crate::answer::one_line(&self.ipns_key)
+                crate::ui::answer::one_line(&self.ipns_key)
             ));
         }
         Ok(())
@@ -427,13 +428,19 @@ impl<'a> Publisher<'a> {
             .map(|f| (f.sha256, f.size))
             .collect();
         let mut seen = Vec::new();
-        let bar =
-            crate::progress::packages_bar(repo, entries.len() as u64, self.progress.verbosity());
+        let bar = crate::ui::progress::packages_bar(
+            repo,
+            entries.len() as u64,
+            self.progress.verbosity(),
+        );
         let say = Progress::under(bar.clone(), self.progress.verbosity());
         for entry in &entries {
             if let Some(bar) = &bar {
                 bar.inc(1);
-                bar.set_message(format!("{added} added, {}", crate::progress::size(bytes)));
+                bar.set_message(format!(
+                    "{added} added, {}",
+                    crate::ui::progress::size(bytes)
+                ));
             }
             let Some((sha, size)) = entry.verifiable() else {
                 say.warn(&format!(
@@ -496,7 +503,7 @@ impl<'a> Publisher<'a> {
         self.progress.info(&format!(
             "[{repo}] {} packages: {added} added ({}), {present} already published",
             entries.len(),
-            crate::progress::size(bytes)
+            crate::ui::progress::size(bytes)
         ));
         Ok(())
     }
@@ -517,8 +524,8 @@ impl<'a> Publisher<'a> {
                 absent.push(name.clone());
                 continue;
             };
-            let (sha256, size) =
-                crate::share::hash_file(dest).map_err(|e| PublishError::Io(dest.clone(), e))?;
+            let (sha256, size) = crate::ipfs::seed::hash_file(dest)
+                .map_err(|e| PublishError::Io(dest.clone(), e))?;
             let sha256 = hex::encode(sha256);
             let same = old
                 .iter()
@@ -567,7 +574,7 @@ impl<'a> Publisher<'a> {
                 };
                 for dir in &self.job.cache_dirs {
                     let path = dir.join(&entry.filename);
-                    if let Ok((got, len)) = crate::share::hash_file(&path) {
+                    if let Ok((got, len)) = crate::ipfs::seed::hash_file(&path) {
                         if got == sha && len == size {
                             return Ok((path, false));
                         }

@@ -276,7 +276,7 @@ pub fn update(rpc: &Rpc, state: &mut State, job: &Job) -> Result<Updated, Publis
     let doc = serde_json::json!({
         "format": "pacxfer-cache-1",
         "published": published,
-        "mirror": job.mirror.as_deref().map(|m| crate::shown::redact(m).into_owned()),
+        "mirror": job.mirror.as_deref().map(|m| crate::ui::shown::redact(m).into_owned()),
         "arch": job.arch,
         "repos": dbfiles.iter().filter(|f| f.name.ends_with(".db")).map(|f| serde_json::json!({
             "repo": f.repo,

@@ -28,7 +28,7 @@ pub fn packages_bar(repo: &str, len: u64, verbosity: Verbosity) -> Option<Progre
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(5));
     bar.set_style(style(PACKAGES));
-    bar.set_prefix(crate::shown::escape(repo).into_owned());
+    bar.set_prefix(crate::ui::shown::escape(repo).into_owned());
     Some(bar)
 }
 
@@ -82,7 +82,7 @@ impl Progress {
         let bar = (tty && verbosity != Verbosity::Quiet).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
             bar.set_style(style(BYTES));
-            bar.set_message(crate::shown::escape(filename).into_owned());
+            bar.set_message(crate::ui::shown::escape(filename).into_owned());
             bar
         });
         Progress {
@@ -110,7 +110,7 @@ impl Progress {
     }
 
     fn line(&self, text: &str) {
-        let text = crate::shown::shown(text);
+        let text = crate::ui::shown::shown(text);
         match self.outer.as_ref().or(self.bar.as_ref()) {
             Some(bar) => bar.suspend(|| eprintln!("pacxfer: {text}")),
             None => eprintln!("pacxfer: {text}"),
@@ -228,7 +228,7 @@ impl Batch {
 
     /// A line above the bars.
     pub fn line(&self, text: &str) {
-        let text = format!("pacxfer: {}", crate::shown::shown(text));
+        let text = format!("pacxfer: {}", crate::ui::shown::shown(text));
         match &self.total {
             Some(total) => total.suspend(|| eprintln!("{text}")),
             None => eprintln!("{text}"),

@@ -5,10 +5,10 @@
 //! Pure: no I/O happens here, so `pacxfer lookup` prints exactly what a download would try.
 
 use crate::config::Config;
+use crate::db::entry::Entry;
 use crate::ipfs::cid;
 use crate::ipfs::template;
-use crate::syncdb::Entry;
-use crate::verify::Expected;
+use crate::transfer::verify::Expected;
 
 /// One place the bytes may come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

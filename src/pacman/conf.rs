@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::cache::Places;
-use crate::conf_cache::ConfCache;
+use crate::pacman::conf_cache::ConfCache;
 
 /// How long pacman-conf may take: it answers in milliseconds, unless what pacman.conf
 /// includes can block it.
@@ -314,7 +314,9 @@ fn plausible(args: &[&str], lines: &[String]) -> bool {
     match args {
         ["DBPath"] => lines.len() == 1 && Path::new(&lines[0]).is_absolute(),
         ["CacheDir"] => lines.iter().all(|l| Path::new(l).is_absolute()),
-        ["--repo-list"] => lines.iter().all(|r| crate::syncdb::is_plain_filename(r)),
+        ["--repo-list"] => lines
+            .iter()
+            .all(|r| crate::pacman::names::is_plain_filename(r)),
         ["--repo", _, "Server" | "CacheServer"] => lines.iter().all(|url| {
             url.split_once("://").is_some_and(|(scheme, rest)| {
                 !scheme.is_empty()

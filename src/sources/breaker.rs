@@ -80,7 +80,7 @@ impl Breaker {
             return;
         }
         let until = unix_now().saturating_add(self.open_for.as_millis() as u64);
-        let reason: String = crate::shown::redact(reason)
+        let reason: String = crate::ui::shown::redact(reason)
             .chars()
             .filter(|c| !c.is_control())
             .take(500)

@@ -6,7 +6,7 @@ use std::fmt;
 
 use percent_encoding::percent_decode_str;
 
-use crate::syncdb::is_plain_filename;
+use crate::pacman::names::is_plain_filename;
 
 /// How the bytes of a URL are reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,14 @@ impl fmt::Display for Scheme {
             Scheme::File => "file",
         })
     }
+}
+
+/// Files that no database lists as a package, so no lookup is needed.
+pub fn never_listed(name: &str) -> bool {
+    name.ends_with(".db")
+        || name.ends_with(".files")
+        || name.contains(".db.tar")
+        || name.contains(".files.tar")
 }
 
 #[cfg(test)]

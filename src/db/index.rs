@@ -28,7 +28,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::cache::Places;
-use crate::syncdb::{Entry, Query};
+use crate::db::entry::{Entry, Query};
 
 const MAGIC: &[u8; 8] = b"PXFRIDX\0";
 const VERSION: u32 = 2;
@@ -334,7 +334,7 @@ impl Index {
             };
             // Held to the same rules as the database it was made from: a name that could
             // steer a write or a source is never answered, whoever wrote the index.
-            crate::syncdb::check_entry(&entry)
+            crate::db::entry::check_entry(&entry)
                 .map_err(|_| Stale::Corrupt("record fails the database's rules"))?;
             found.push(entry);
         }

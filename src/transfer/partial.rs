@@ -10,9 +10,9 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use super::Places;
-use crate::output::Output;
-use crate::verify::Expected;
+use crate::cache::Places;
+use crate::transfer::output::Output;
+use crate::transfer::verify::Expected;
 
 /// The name a partial download of the file with this SHA-256 is kept under.
 fn name(sha256: &[u8; 32]) -> String {

@@ -92,7 +92,9 @@ impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HttpError::Connect(why) => write!(f, "cannot connect: {why}"),
-            HttpError::Timeout(d) => write!(f, "no answer within {}", crate::progress::secs(*d)),
+            HttpError::Timeout(d) => {
+                write!(f, "no answer within {}", crate::ui::progress::secs(*d))
+            }
             HttpError::TooManyRedirects(n) => write!(f, "more than {n} redirects"),
             HttpError::Other(why) => write!(f, "{why}"),
         }
@@ -111,7 +113,7 @@ impl Client {
             None => None,
         };
         let plain = match &opts.proxy {
-            Some(p) => crate::proxy::PlainProxy::from_url(p)
+            Some(p) => crate::http::proxy::PlainProxy::from_url(p)
                 .map_err(|e| HttpError::Other(format!("proxy {p:?} is not usable: {e}")))?,
             None => None,
         };
@@ -182,7 +184,7 @@ impl Client {
                 req = req.header("Cache-Control", "only-if-cached");
             }
             if let Some(since) = get.if_modified_since {
-                req = req.header("If-Modified-Since", crate::http_date::format(since));
+                req = req.header("If-Modified-Since", crate::http::date::format(since));
             }
             let req = req
                 .config()
@@ -233,7 +235,7 @@ impl Client {
         let last_modified = headers
             .get("last-modified")
             .and_then(|v| v.to_str().ok())
-            .and_then(crate::http_date::parse);
+            .and_then(crate::http::date::parse);
         let body = SpeedFloor::new(response.into_body().into_reader(), self.stall_timeout);
         Ok(Reply {
             status,
@@ -314,7 +316,7 @@ impl<R: Read> Read for SpeedFloor<R> {
                     format!(
                         "{} bytes in {}: slower than 1 byte/s",
                         self.got,
-                        crate::progress::secs(self.started.elapsed())
+                        crate::ui::progress::secs(self.started.elapsed())
                     ),
                 ));
             }

@@ -197,7 +197,7 @@ pub fn one_line(text: &str) -> String {
     while !first.is_char_boundary(cut) {
         cut -= 1;
     }
-    let shown = crate::shown::shown(&first[..cut]);
+    let shown = crate::ui::shown::shown(&first[..cut]);
     let mut out: String = shown.chars().take(SHOWN_MAX).collect();
     if out.len() < shown.len() || cut < first.len() || first.len() < all.len() {
         out.push_str(&format!("… ({} bytes in all)", all.len()));
@@ -262,23 +262,23 @@ pub fn json_pretty(value: &impl Serialize) -> serde_json::Result<String> {
 fn masked(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
-        Value::String(s) => Value::String(crate::shown::redact(&s).into_owned()),
+        Value::String(s) => Value::String(crate::ui::shown::redact(&s).into_owned()),
         Value::Array(a) => Value::Array(a.into_iter().map(masked).collect()),
         Value::Object(o) => Value::Object(
             o.into_iter()
-                .map(|(k, v)| (crate::shown::redact(&k).into_owned(), masked(v)))
+                .map(|(k, v)| (crate::ui::shown::redact(&k).into_owned(), masked(v)))
                 .collect(),
         ),
         other => other,
     }
 }
 
-/// Writes a string fragment with the characters [`crate::shown::is_unsafe`] names as
+/// Writes a string fragment with the characters [`crate::ui::shown::is_unsafe`] names as
 /// `\uXXXX` (serde_json itself escapes only C0 controls, `"` and `\`).
 fn write_fragment<W: ?Sized + io::Write>(writer: &mut W, fragment: &str) -> io::Result<()> {
     let mut start = 0;
     for (i, c) in fragment.char_indices() {
-        if crate::shown::is_unsafe(c) {
+        if crate::ui::shown::is_unsafe(c) {
             writer.write_all(&fragment.as_bytes()[start..i])?;
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
@@ -437,7 +437,7 @@ mod tests {
             "key\u{1b}": ["\n"],
         });
         let line = json_line(&v).expect("json");
-        assert!(!line.chars().any(crate::shown::is_unsafe), "{line}");
+        assert!(!line.chars().any(crate::ui::shown::is_unsafe), "{line}");
         assert!(!line.contains("secret"), "{line}");
         assert!(
             line.contains(r"a\u001b[2Jb\u007f\u0085\u202ec\u2066"),

@@ -8,8 +8,8 @@
 
 use std::io::{self, Read};
 
-use crate::output::Output;
-use crate::progress::Progress;
+use crate::transfer::output::Output;
+use crate::ui::progress::Progress;
 
 /// What the bytes must be, from one database entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn pumping() {
-        let progress = Progress::plain(crate::progress::Verbosity::Quiet);
+        let progress = Progress::plain(crate::ui::progress::Verbosity::Quiet);
         let dir = tempfile::tempdir().expect("tmp");
         let mut out = output(&dir);
 

@@ -58,20 +58,20 @@ pub fn since(at: i64) -> Duration {
 /// breaker, as it does for a file, so the same call does not wait on it twice. `Err` when the
 /// gateway gave no usable answer.
 fn ask(config: &Config, view: &str) -> Result<Age, String> {
-    use crate::download::Failure;
-    let gateway = crate::gateway::client(config).map_err(|e| e.to_string())?;
+    use crate::sources::error::SourceError;
+    let gateway = crate::sources::gateway::client(config).map_err(|e| e.to_string())?;
     let url = format!("{}{view}/pacxfer.json", config.gateway_base());
-    let opened = match crate::gateway::open(&gateway, &url, true, 0, None) {
+    let opened = match crate::sources::gateway::open(&gateway, &url, true, 0, None) {
         // Not in this node: only the network can say, when pacxfer may wait for it.
-        Err(Failure::NotCached) if !config.gateway.network_timeout.is_zero() => {
+        Err(SourceError::NotCached) if !config.gateway.network_timeout.is_zero() => {
             let budget = Some(config.gateway.network_timeout);
-            crate::gateway::open(&gateway, &url, false, 0, budget)
+            crate::sources::gateway::open(&gateway, &url, false, 0, budget)
         }
         other => other,
     };
     let mut stream = match opened {
         Ok(s) => s,
-        Err(Failure::Status(404 | 410)) => return Ok(Age::Unknown),
+        Err(SourceError::Status(404 | 410)) => return Ok(Age::Unknown),
         Err(e) => return Err(e.to_string()),
     };
     let mut text = Vec::new();
@@ -89,7 +89,7 @@ fn ask(config: &Config, view: &str) -> Result<Age, String> {
 /// The age a `pacxfer.json` gives.
 pub fn parse(text: &[u8]) -> Age {
     // The publisher's document is a handful of values; a view is anybody's answer.
-    let Ok(doc) = crate::answer::parse::<serde_json::Value>(text, 4096) else {
+    let Ok(doc) = crate::ui::answer::parse::<serde_json::Value>(text, 4096) else {
         return Age::Unknown;
     };
     match (doc["format"].as_str(), doc["published"].as_i64()) {
@@ -145,8 +145,8 @@ pub fn age(config: &Config, places: &Places, view: &str) -> Option<Age> {
         return last;
     }
     if matches!(
-        crate::gateway::breaker(config).state(),
-        crate::breaker::State::Open { .. }
+        crate::sources::gateway::breaker(config).state(),
+        crate::sources::breaker::State::Open { .. }
     ) {
         return last;
     }

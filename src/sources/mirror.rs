@@ -13,9 +13,9 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use crate::cache::TrustedDir;
-use crate::download::Failure;
-use crate::http::{Client, ClientOptions, Get, RangeError, Stream};
-use crate::target::{Scheme, Target};
+use crate::http::client::{Client, ClientOptions, Get, RangeError, Stream};
+use crate::pacman::target::{Scheme, Target};
+use crate::sources::error::SourceError;
 
 /// The copy of a database (or of its signature) that pacman holds in `<DBPath>/sync/`: the
 /// mirror is asked for the file only if it changed since this copy's mtime.
@@ -68,9 +68,9 @@ impl Existing {
     }
 
     /// The copy as the body of a 304 answer, from its first byte.
-    fn stream(&self, url: &str) -> Result<Stream, Failure> {
-        let mut file = self.file.try_clone().map_err(Failure::Local)?;
-        file.seek(SeekFrom::Start(0)).map_err(Failure::Local)?;
+    fn stream(&self, url: &str) -> Result<Stream, SourceError> {
+        let mut file = self.file.try_clone().map_err(SourceError::Local)?;
+        file.seek(SeekFrom::Start(0)).map_err(SourceError::Local)?;
         Ok(Stream {
             body: Box::new(file),
             start: 0,
@@ -84,17 +84,20 @@ impl Existing {
 }
 
 /// The agent for one mirror URL: the proxy curl would pick for it, pacman's User-Agent.
-pub fn client(config: &crate::config::Config, url: &str) -> Result<Client, crate::http::HttpError> {
+pub fn client(
+    config: &crate::config::Config,
+    url: &str,
+) -> Result<Client, crate::http::client::HttpError> {
     // pacman passes its environment through; a value that cannot be a header is not sent.
     let user_agent = std::env::var("HTTP_USER_AGENT")
         .ok()
-        .and_then(|ua| crate::http::header_value(&ua))
+        .and_then(|ua| crate::http::client::header_value(&ua))
         .unwrap_or_else(|| crate::USER_AGENT.to_string());
     Client::new(&ClientOptions {
         connect_timeout: config.mirror.connect_timeout,
         stall_timeout: config.mirror.stall_timeout,
         max_redirects: config.mirror.max_redirects,
-        proxy: crate::http::proxy_for(url, |k| std::env::var(k).ok()),
+        proxy: crate::http::client::proxy_for(url, |k| std::env::var(k).ok()),
         user_agent,
     })
 }
@@ -106,14 +109,14 @@ pub fn open(
     url: &str,
     from: u64,
     existing: Option<&Existing>,
-    client: impl FnOnce() -> Result<Client, crate::http::HttpError>,
-) -> Result<Stream, Failure> {
-    let target = Target::parse(url).map_err(|e| Failure::Other(e.to_string()))?;
+    client: impl FnOnce() -> Result<Client, crate::http::client::HttpError>,
+) -> Result<Stream, SourceError> {
+    let target = Target::parse(url).map_err(|e| SourceError::Other(e.to_string()))?;
     if target.scheme == Scheme::File {
         return open_file(&target, from);
     }
     let existing = existing.filter(|_| from == 0);
-    let client = client().map_err(Failure::Request)?;
+    let client = client().map_err(SourceError::Request)?;
     let reply = client
         .get(
             url,
@@ -123,38 +126,39 @@ pub fn open(
                 ..Get::default()
             },
         )
-        .map_err(Failure::Request)?;
+        .map_err(SourceError::Request)?;
     match (reply.status, existing) {
         // The body of a 304 is never read: the copy pacman holds is the answer.
         (304, Some(copy)) => copy.stream(&reply.url),
-        (304, None) => Err(Failure::UnaskedNotModified),
-        (200 | 206 | 416, _) => reply.into_stream(from).map_err(Failure::Range),
-        (status, _) => Err(Failure::Status(status)),
+        (304, None) => Err(SourceError::UnaskedNotModified),
+        (200 | 206 | 416, _) => reply.into_stream(from).map_err(SourceError::Range),
+        (status, _) => Err(SourceError::Status(status)),
     }
 }
 
-fn open_file(target: &Target, from: u64) -> Result<Stream, Failure> {
+fn open_file(target: &Target, from: u64) -> Result<Stream, SourceError> {
     let path = target
         .file_path()
-        .ok_or_else(|| Failure::Other(format!("{} is not a local file URL", target.url)))?;
+        .ok_or_else(|| SourceError::Other(format!("{} is not a local file URL", target.url)))?;
     // Never blocks on a FIFO; anything but a regular file is refused below.
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
         .open(&path)
         .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Failure::Status(404),
-            _ => Failure::Local(e),
+            io::ErrorKind::NotFound => SourceError::Status(404),
+            _ => SourceError::Local(e),
         })?;
-    let meta = file.metadata().map_err(Failure::Local)?;
+    let meta = file.metadata().map_err(SourceError::Local)?;
     if !meta.is_file() {
-        return Err(Failure::Other(format!("{path} is not a regular file")));
+        return Err(SourceError::Other(format!("{path} is not a regular file")));
     }
     let total = meta.len();
     if from > total {
-        return Err(Failure::Range(RangeError::NotSatisfiable));
+        return Err(SourceError::Range(RangeError::NotSatisfiable));
     }
-    file.seek(SeekFrom::Start(from)).map_err(Failure::Local)?;
+    file.seek(SeekFrom::Start(from))
+        .map_err(SourceError::Local)?;
     Ok(Stream {
         body: Box::new(file),
         start: from,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Places;
-use crate::download::Delivered;
-use crate::plan::{Plan, Source};
+use crate::cache::Places;
+use crate::transfer::download::Delivered;
+use crate::transfer::plan::{Plan, Source};
 
 /// The log's file name.
 pub const NAME: &str = "downloads.log";
@@ -54,7 +54,7 @@ fn is_view(url: &str) -> bool {
     let Some(at) = url.find("/ipns/").or_else(|| url.find("/ipfs/")) else {
         return false;
     };
-    crate::ipfs::views::view_of(&url[at..]).is_some()
+    crate::sources::views::view_of(&url[at..]).is_some()
 }
 
 /// What a file is to pacman.
@@ -109,7 +109,7 @@ pub fn record(places: &Places, record: &Record) {
     for dir in places
         .dirs()
         .iter()
-        .filter_map(|d| super::TrustedDir::open(d, true).ok())
+        .filter_map(|d| crate::cache::TrustedDir::open(d, true).ok())
     {
         match dir.append(NAME, &line, LOG_MAX) {
             Ok(()) => return,
@@ -160,7 +160,7 @@ impl Record {
             && self.resumed <= self.bytes
             && self.seconds.is_finite()
             && (0.0..=1e9).contains(&self.seconds)
-            && crate::syncdb::is_plain_filename(&self.file)
+            && crate::pacman::names::is_plain_filename(&self.file)
     }
 }
 
@@ -170,7 +170,7 @@ fn parse(bytes: &[u8], since: i64, out: &mut Vec<Record>) {
         if line.len() > LINE_MAX || taken >= RECORDS_MAX {
             continue;
         }
-        if let Ok(r) = crate::answer::parse::<Record>(line, 64) {
+        if let Ok(r) = crate::ui::answer::parse::<Record>(line, 64) {
             if r.at >= since && r.plausible() {
                 out.push(r);
                 taken += 1;

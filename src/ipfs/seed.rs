@@ -1,4 +1,5 @@
-//! Sharing back: putting a package file this machine holds into its own IPFS node, so that
+//! Sharing back, the engine of `pacxfer seed` (`commands/seed.rs` is the command): putting a
+//! package file this machine holds into its own IPFS node, so that
 //! the node serves it to the LAN and the world, and finding it there again by SHA-256.
 //!
 //! A file is added with Kubo's `unixfs-v1-2025` import settings spelled out (CIDv1, raw
@@ -17,7 +18,6 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
-use crate::config::ShareConfig;
 use crate::ipfs::rpc::{Rpc, RpcError};
 
 /// Where seeded files are linked in the node's MFS.
@@ -57,15 +57,21 @@ pub struct Sharer {
 }
 
 impl Sharer {
-    /// The node of `config`; calls end by `deadline` when one is given.
-    pub fn new(config: &ShareConfig, deadline: Option<Instant>) -> Result<Sharer, String> {
-        let rpc = Rpc::new(&config.api, config.api_auth.as_deref(), CALL_TIMEOUT)?;
+    /// The node whose API is at `api` (`auth` in `ipfs --api-auth` form), pinning what it
+    /// adds when `pin` says so; calls end by `deadline` when one is given.
+    pub fn new(
+        api: &str,
+        auth: Option<&str>,
+        pin: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Sharer, String> {
+        let rpc = Rpc::new(api, auth, CALL_TIMEOUT)?;
         Ok(Sharer {
             rpc: match deadline {
                 Some(at) => rpc.until(at),
                 None => rpc,
             },
-            pin: config.pin,
+            pin,
         })
     }
 

@@ -23,29 +23,21 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::gateway;
-use crate::http::{self, HttpError, RangeError, Stream};
-use crate::mirror;
-use crate::output::Output;
-use crate::plan::{Plan, Source};
-use crate::progress::{self, Progress};
-use crate::verify::{self, Expected, PumpError, Verdict};
+use crate::http::client::{self as http, HttpError, RangeError, Stream};
+use crate::sources::error::SourceError;
+use crate::sources::gateway;
+use crate::sources::mirror;
+use crate::transfer::output::Output;
+use crate::transfer::plan::{Plan, Source};
+use crate::transfer::verify::{self, Expected, PumpError, Verdict};
+use crate::ui::progress::{self, Progress};
 
-/// Why one source did not deliver.
+/// Why one source did not deliver: what the source itself said, or what its bytes proved.
 #[derive(Debug)]
 pub enum Failure {
-    /// The local IPFS node does not hold it (412 to `only-if-cached`).
-    NotCached,
-    /// No response: connection refused, unreachable, timeout, TLS.
-    Request(HttpError),
-    /// An HTTP status that carries no file.
-    Status(u16),
-    /// 304 (not modified) to a request that set no condition: there is no file to keep.
-    UnaskedNotModified,
-    /// A range answer that does not continue the file.
-    Range(RangeError),
-    /// The source went silent for the stall timeout.
-    Stalled,
+    /// What the source said: no connection, a status that carries no file, a bad range
+    /// answer, silence, no budget left (`sources::error`).
+    Source(SourceError),
     /// Reading the body failed (reset, broken encoding, body shorter than announced).
     Read(io::Error),
     /// The body ended before the file did.
@@ -62,31 +54,22 @@ pub enum Failure {
     Html,
     /// The source's whole file has another size than the database lists.
     WrongSize { got: u64, want: u64 },
-    /// No time left to let the IPFS node search the network.
-    NoBudget,
-    /// A local (`file://`) source could not be read.
-    Local(io::Error),
     /// Writing the output failed: nothing else can succeed.
     Write(io::Error),
     /// Anything else, said in words.
     Other(String),
 }
 
+impl From<SourceError> for Failure {
+    fn from(e: SourceError) -> Failure {
+        Failure::Source(e)
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::NotCached => write!(f, "not in the local IPFS node"),
-            Failure::Request(e) => write!(f, "{e}"),
-            Failure::Status(code) => write!(f, "HTTP {code}"),
-            Failure::UnaskedNotModified => write!(
-                f,
-                "HTTP 304 (not modified) to a request that asked for no condition"
-            ),
-            Failure::Range(RangeError::NotSatisfiable) => {
-                write!(f, "HTTP 416: cannot resume from this offset")
-            }
-            Failure::Range(RangeError::Wrong(why)) => write!(f, "bad range answer: {why}"),
-            Failure::Stalled => write!(f, "stalled: no data within the stall timeout"),
+            Failure::Source(e) => write!(f, "{e}"),
             Failure::Read(e) => write!(f, "transfer broke off: {e}"),
             Failure::Short { got, want } => {
                 write!(f, "body ended early at {got} of {want} bytes")
@@ -113,8 +96,6 @@ impl fmt::Display for Failure {
                 f,
                 "wrong bytes: its file is {got} bytes, the database lists {want}"
             ),
-            Failure::NoBudget => write!(f, "network_timeout used up"),
-            Failure::Local(e) => write!(f, "{e}"),
             Failure::Write(e) => write!(f, "cannot write output: {e}"),
             Failure::Other(why) => write!(f, "{why}"),
         }
@@ -122,11 +103,22 @@ impl fmt::Display for Failure {
 }
 
 impl Failure {
+    /// What the source said, when the failure is that.
+    fn source_said(&self) -> Option<&SourceError> {
+        match self {
+            Failure::Source(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Whether the source is not there at all, or hangs, so its other URLs need not be tried.
     fn unreachable(&self) -> bool {
         matches!(
             self,
-            Failure::Request(HttpError::Connect(_) | HttpError::Timeout(_)) | Failure::Stalled
+            Failure::Source(
+                SourceError::Request(HttpError::Connect(_) | HttpError::Timeout(_))
+                    | SourceError::Stalled
+            )
         )
     }
 
@@ -141,8 +133,9 @@ impl Failure {
                 | Failure::TooLarge { .. }
                 | Failure::LongerThanAnnounced { .. }
                 | Failure::OverCap { .. }
-                | Failure::Range(RangeError::Wrong(_))
-                | Failure::UnaskedNotModified
+                | Failure::Source(
+                    SourceError::Range(RangeError::Wrong(_)) | SourceError::UnaskedNotModified
+                )
         )
     }
 }
@@ -203,7 +196,7 @@ pub struct Context<'a> {
     pub existing: Option<mirror::Existing>,
     /// Mirror agents made so far, by the proxy they go through: files fetched one after the
     /// other with the same context (prefetch's workers) reuse their connections.
-    mirrors: std::cell::RefCell<Vec<(Option<String>, crate::http::Client)>>,
+    mirrors: std::cell::RefCell<Vec<(Option<String>, crate::http::client::Client)>>,
 }
 
 impl<'a> Context<'a> {
@@ -217,8 +210,11 @@ impl<'a> Context<'a> {
     }
 
     /// The agent for a mirror URL, made once per proxy.
-    fn mirror_client(&self, url: &str) -> Result<crate::http::Client, crate::http::HttpError> {
-        let proxy = crate::http::proxy_for(url, |k| std::env::var(k).ok());
+    fn mirror_client(
+        &self,
+        url: &str,
+    ) -> Result<crate::http::client::Client, crate::http::client::HttpError> {
+        let proxy = crate::http::client::proxy_for(url, |k| std::env::var(k).ok());
         if let Some((_, c)) = self.mirrors.borrow().iter().find(|(p, _)| *p == proxy) {
             return Ok(c.clone());
         }
@@ -348,7 +344,7 @@ pub fn run(
         let result = attempt(source, out, ctx, progress, budget);
         if let Source::Gateway { .. } = source {
             if let Ok(gateway) = ctx.gateway_client() {
-                gateway.settle(result.as_ref().map(|_| ()));
+                gateway.settle(result.as_ref().map(|_| ()).map_err(Failure::source_said));
             }
         }
         match result {
@@ -488,9 +484,11 @@ fn attempt(
     loop {
         let resumed = !out.is_empty();
         match transfer(source, out, ctx, progress, budget) {
-            Err(Failure::Mismatch | Failure::WrongSize { .. } | Failure::Range(_))
-                if resumed && !from_zero =>
-            {
+            Err(
+                Failure::Mismatch
+                | Failure::WrongSize { .. }
+                | Failure::Source(SourceError::Range(_)),
+            ) if resumed && !from_zero => {
                 progress.note("resumed file is wrong or cannot be resumed; starting over");
                 out.truncate().map_err(Failure::Write)?;
                 from_zero = true;
@@ -516,7 +514,7 @@ fn transfer(
             expect,
         } => {
             if budget.is_some_and(|b| b.is_zero()) {
-                return Err(Failure::NoBudget);
+                return Err(SourceError::NoBudget.into());
             }
             let client = ctx.gateway_client()?;
             (
@@ -530,7 +528,7 @@ fn transfer(
             if let Some(copy) = existing.filter(|_| from == 0) {
                 progress.note(&format!(
                     "asking {url} only if changed since {}",
-                    crate::http_date::format(copy.modified())
+                    crate::http::date::format(copy.modified())
                 ));
             }
             (
@@ -598,7 +596,7 @@ fn transfer(
             out.truncate().map_err(Failure::Write)?;
             return Err(too_large(limit));
         }
-        Err(PumpError::Read(e)) if http::is_stall(&e) => return Err(Failure::Stalled),
+        Err(PumpError::Read(e)) if http::is_stall(&e) => return Err(SourceError::Stalled.into()),
         Err(PumpError::Read(e)) => return Err(Failure::Read(e)),
     }
     if expect.is_empty() {

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use crate::breaker::{Breaker, State};
 use crate::cache::Places;
 use crate::config::Config;
-use crate::download::Failure;
-use crate::http::{Client, ClientOptions, Get, HttpError, Stream};
+use crate::http::client::{Client, ClientOptions, Get, HttpError, Stream};
+use crate::sources::breaker::{Breaker, State};
+use crate::sources::error::SourceError;
 
 /// The gateway: its HTTP agent and its circuit breaker.
 pub struct Gateway {
@@ -32,7 +32,7 @@ fn http_client(config: &Config) -> Result<Client, HttpError> {
         connect_timeout: config.gateway.connect_timeout,
         stall_timeout: config.gateway.stall_timeout,
         max_redirects: 3,
-        proxy: crate::http::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
+        proxy: crate::http::client::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
         user_agent: crate::USER_AGENT.to_string(),
     })
 }
@@ -49,15 +49,16 @@ pub fn breaker(config: &Config) -> Breaker {
 impl Gateway {
     /// Closes or opens the breaker once a request is over: a whole answer (the file, or a
     /// status saying why not) closes it; an answer that then stalled or dripped below the
-    /// speed floor opens it, so the next calls do not wait on the same hung node. A request that brought no answer was already
-    /// handled by [`open`].
-    pub fn settle(&self, outcome: Result<(), &Failure>) {
+    /// speed floor opens it, so the next calls do not wait on the same hung node. A request that
+    /// brought no answer was already handled by [`open`]. `Err(None)`: the source answered,
+    /// and its bytes were judged wrong.
+    pub fn settle(&self, outcome: Result<(), Option<&SourceError>>) {
         match outcome {
             Ok(()) => self.breaker.reset(),
-            Err(Failure::Request(_) | Failure::NoBudget) => {}
+            Err(Some(SourceError::Request(_) | SourceError::NoBudget)) => {}
             // Searching the network or not, a node that stalls mid-body would stall the next
             // call the same way.
-            Err(Failure::Stalled) => self
+            Err(Some(SourceError::Stalled)) => self
                 .breaker
                 .trip("answered, then stalled or sent less than 1 byte/s"),
             Err(_) => self.breaker.reset(),
@@ -75,9 +76,9 @@ pub fn open(
     cached_only: bool,
     from: u64,
     response_timeout: Option<Duration>,
-) -> Result<Stream, Failure> {
+) -> Result<Stream, SourceError> {
     if let State::Open { left, reason } = gateway.breaker.state() {
-        return Err(Failure::Request(HttpError::Connect(format!(
+        return Err(SourceError::Request(HttpError::Connect(format!(
             "skipped for {}s more (circuit open after: {reason})",
             left.as_secs()
         ))));
@@ -99,12 +100,12 @@ pub fn open(
             {
                 gateway.breaker.trip(&e.to_string());
             }
-            return Err(Failure::Request(e));
+            return Err(SourceError::Request(e));
         }
     };
     match reply.status {
-        200 | 206 | 416 => reply.into_stream(from).map_err(Failure::Range),
-        412 => Err(Failure::NotCached),
-        status => Err(Failure::Status(status)),
+        200 | 206 | 416 => reply.into_stream(from).map_err(SourceError::Range),
+        412 => Err(SourceError::NotCached),
+        status => Err(SourceError::Status(status)),
     }
 }

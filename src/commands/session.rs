@@ -1,0 +1,235 @@
+//! What every command starts from: the configuration, pacman's settings, the sync databases
+//! and their indexes, the cache places, and the verbosity (`Session`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use crate::cache::Places;
+use crate::config::{self, Config};
+use crate::db::entry::{Entry, Query};
+use crate::db::syncdb::{self, DbError};
+use crate::ipfs::rpc::RpcError;
+use crate::pacman::conf::{self as pacman_conf, PacmanConf};
+use crate::pacman::target::Target;
+use crate::sources::breaker::State;
+use crate::sources::views;
+use crate::transfer::plan::{self};
+use crate::ui::progress::{Progress, Verbosity};
+
+/// What every command starts from.
+pub struct Session {
+    pub config: Config,
+    pub dbpath: PathBuf,
+    /// Where indexes and gateway state live.
+    pub places: Places,
+    pub pacman_conf: PacmanConf,
+    pub verbosity: Verbosity,
+}
+
+impl Session {
+    /// Reads the configuration and settles the database path.
+    pub fn open(
+        config_path: Option<&Path>,
+        dbpath: Option<&Path>,
+        cache_dir: Option<&Path>,
+        verbosity: Verbosity,
+    ) -> Result<Session> {
+        let mut config = match config_path {
+            Some(path) => Config::load(path, true)?,
+            None => Config::load(Path::new(config::DEFAULT_PATH), false)?,
+        };
+        if let Some(dir) = cache_dir {
+            config.cache_dir = Some(dir.to_path_buf());
+        }
+        let places = Places::new(config.cache_dir.as_deref());
+        let pacman_conf = PacmanConf::new(config.pacman_conf.clone(), places.clone());
+        let dbpath = pacman_conf::resolve_dbpath(dbpath, config.dbpath.as_deref(), &pacman_conf);
+        Ok(Session {
+            config,
+            dbpath,
+            places,
+            pacman_conf,
+            verbosity,
+        })
+    }
+
+    /// The entries listing `query`, with unreadable databases reported as warnings.
+    pub(crate) fn find(
+        &self,
+        query: Query<'_>,
+        repo_order: &[String],
+        progress: &Progress,
+    ) -> Result<Vec<Entry>, DbError> {
+        let found = syncdb::find(&self.dbpath, query, repo_order, &self.places)?;
+        // A hostile database may hold any number of bad entries: a few lines say enough.
+        const SHOWN: usize = 10;
+        for problem in found.problems.iter().take(SHOWN) {
+            progress.warn(&problem.to_string());
+        }
+        if found.problems.len() > SHOWN {
+            progress.warn(&format!(
+                "and {} more entries that could not be read",
+                found.problems.len() - SHOWN
+            ));
+        }
+        for note in &found.notes {
+            progress.note(note);
+        }
+        Ok(found.entries)
+    }
+
+    /// The copies of the file the node holds because this machine seeded them
+    /// (`/pacxfer/<sha256>` in its MFS). One quick question to the node's API; a node whose
+    /// API is down or hangs is skipped by later calls for `[gateway] breaker`, like the
+    /// gateway.
+    pub(crate) fn seeded_copies(
+        &self,
+        is_sig: bool,
+        candidates: &[Entry],
+        url_dirs: &[String],
+        progress: &Progress,
+    ) -> Vec<plan::Seeded> {
+        let share = &self.config.share;
+        if is_sig || !share.seeded || !self.config.gateway.enabled {
+            return Vec::new();
+        }
+        let chosen = plan::choose(candidates, url_dirs);
+        let expect = plan::expectations(&chosen);
+        if expect.is_empty() {
+            return Vec::new();
+        }
+        let breaker = crate::sources::breaker::Breaker::new(
+            self.places.clone(),
+            &format!("api {}", share.api),
+            self.config.gateway.breaker,
+        );
+        if let State::Open { left, reason } = breaker.state() {
+            progress.note(&format!(
+                "node API {} skipped for {}s more (after: {reason})",
+                share.api,
+                left.as_secs()
+            ));
+            return Vec::new();
+        }
+        let deadline = std::time::Instant::now()
+            + self.config.gateway.connect_timeout
+            + std::time::Duration::from_secs(1);
+        let Ok(sharer) = share.sharer(Some(deadline)) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for x in expect {
+            match sharer.seeded(&x.sha256) {
+                Ok(Some(s)) if s.size == x.size => found.push(plan::Seeded {
+                    expect: x,
+                    cid: s.cid,
+                }),
+                Ok(_) => {}
+                Err(e) => {
+                    if matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. }) {
+                        breaker.trip(&e.to_string());
+                    }
+                    progress.note(&format!("no seeded copy looked for: {e}"));
+                    return found;
+                }
+            }
+        }
+        breaker.reset();
+        found
+    }
+
+    /// pacman.conf's repository order, or none when pacman-conf cannot say.
+    pub(super) fn repo_order(&self, progress: &Progress) -> Vec<String> {
+        self.pacman_conf.repos().unwrap_or_else(|e| {
+            progress.note(&format!("{e}; repositories taken in name order"));
+            Vec::new()
+        })
+    }
+
+    /// The configuration for planning one file: the templates that read from a published
+    /// view older than `[gateway] max_age` left out, each with a warning.
+    pub(crate) fn fresh_config(&self, progress: &Progress) -> std::borrow::Cow<'_, Config> {
+        let config = &self.config;
+        if !config.gateway.enabled || config.gateway.max_age.is_zero() {
+            return std::borrow::Cow::Borrowed(config);
+        }
+        let stale: Vec<&String> = config
+            .gateway
+            .paths
+            .iter()
+            .filter(|t| {
+                let Some(view) = views::view_of(t) else {
+                    return false;
+                };
+                let Some(old) = views::too_old(config, &self.places, view) else {
+                    return false;
+                };
+                progress.warn(&format!(
+                    "{view} was last published {} ago, more than [gateway] max_age: not used \
+                     (its publisher may have stopped)",
+                    views::shown_age(old)
+                ));
+                true
+            })
+            .collect();
+        if stale.is_empty() {
+            return std::borrow::Cow::Borrowed(config);
+        }
+        let mut fresh = config.clone();
+        fresh.gateway.paths.retain(|t| !stale.contains(&t));
+        std::borrow::Cow::Owned(fresh)
+    }
+
+    /// The published view `url` reads from through the configured gateway, and its age, when
+    /// it is older than `[gateway] max_age`.
+    pub(crate) fn stale_view(&self, url: &str) -> Option<(String, std::time::Duration)> {
+        let config = &self.config;
+        if config.gateway.max_age.is_zero() {
+            return None;
+        }
+        let path = url
+            .strip_prefix(config.gateway_base())
+            .filter(|p| p.starts_with('/'))?;
+        let view = views::view_of(path)?;
+        views::too_old(config, &self.places, view).map(|old| (view.to_string(), old))
+    }
+
+    /// Refuses a database pacman asks from a published view older than `[gateway] max_age`
+    /// (a `Server` line pointing at the gateway's mirror view): pacman then tries its next
+    /// server instead of syncing from a cache that stopped.
+    pub(super) fn refuse_stale_database(&self, target: &Target) -> Result<()> {
+        if !crate::pacman::target::never_listed(&target.listed_name) {
+            return Ok(());
+        }
+        if let Some((view, old)) = self.stale_view(&target.url) {
+            bail!(
+                "{view} was last published {} ago, more than [gateway] max_age: its {} is \
+                 refused so that a cache that stopped cannot hold back upgrades; pacman will \
+                 try its next server",
+                views::shown_age(old),
+                target.filename
+            );
+        }
+        Ok(())
+    }
+
+    /// The mirror URLs of `entry`'s repository, from its Server lines.
+    pub(super) fn mirror_urls(
+        &self,
+        entry: &Entry,
+        file: &str,
+        progress: &Progress,
+    ) -> Vec<String> {
+        match self.pacman_conf.servers(&entry.repo) {
+            Ok(servers) => servers
+                .iter()
+                .map(|s| format!("{}/{file}", s.trim_end_matches('/')))
+                .collect(),
+            Err(e) => {
+                progress.warn(&format!("{e}: no mirror URLs for [{}]", entry.repo));
+                Vec::new()
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The sync databases: one package's entry, the rules it is held to and the one match rule
+//! (`entry`), a `desc` member (`desc`), the bounded tar reader (`tar`), reading and searching
+//! the databases (`syncdb`), and the per-database index that answers a search without reading
+//! a database (`index`). `entry` is below both `syncdb` and `index`, which use it; `syncdb`
+//! asks `index` first. Uses `ui`, `cache` and `pacman`'s name rule.
+
+pub mod desc;
+pub mod entry;
+pub mod index;
+pub mod syncdb;
+pub mod tar;
