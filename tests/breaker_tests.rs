@@ -1,13 +1,15 @@
 //! The gateway's circuit breaker across calls: a dead gateway is tried once, then skipped
 //! until the breaker's time is up; an answer from the gateway closes it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use pacxfer::cache::Places;
 use pacxfer::sources::breaker::Breaker;
 
 use crate::world::World;
 
+/// A gateway nobody listens on is tried once ("cannot connect"); the next call skips it
+/// ("circuit open") and still gets the file from the mirror, and `lookup` says for how long.
 #[test]
 fn a_dead_gateway_is_skipped_by_later_calls() {
     let mut w = World::new("breaker-open", false);
@@ -38,39 +40,55 @@ fn a_dead_gateway_is_skipped_by_later_calls() {
     );
 }
 
+/// Whether the world's cache holds a breaker state for `gateway`.
+fn has_state(w: &World, gateway: &str) -> bool {
+    w.cache_dir()
+        .join(Places::name_for("gateway", gateway.as_bytes(), "state"))
+        .exists()
+}
+
+/// An open breaker skips the gateway; once its time is up the next call asks the gateway
+/// again, and the gateway's answer (any answer: a 404 here) closes the breaker, its state
+/// removed, rather than leaving it to expire.
 #[test]
 fn the_breaker_reopens_the_way_once_its_time_is_up_and_an_answer_closes_it() {
     let mut w = World::new("breaker-close", false);
     // The mirror stands in as a gateway that answers (404 for /ipfs paths).
     let gateway = w.mirror.url();
-    w.configure(&gateway, &["/ipfs/{cid}"], "breaker = \"6s\"");
-    let breaker = Breaker::new(
-        Places::new(Some(&w.cache_dir())),
-        &gateway,
-        Duration::from_secs(6),
-    );
-    breaker.trip("cannot connect: test");
+    w.configure(&gateway, &["/ipfs/{cid}"], "breaker = \"1h\"");
+    let breaker =
+        |open_for: Duration| Breaker::new(Places::new(Some(&w.cache_dir())), &gateway, open_for);
+    breaker(Duration::from_secs(3600)).trip("cannot connect: test");
     let tiny = w.fx.tiny.clone();
-
-    let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("1.part"));
-    r.success()
-        .stderr_has("circuit open after: cannot connect: test");
-    assert!(
+    let gateway_asked = || {
         w.mirror
             .hits()
             .iter()
-            .all(|h| !h.path.starts_with("/ipfs/")),
-        "{}",
-        w.mirror.log_text()
-    );
+            .filter(|h| h.path.starts_with("/ipfs/"))
+            .count()
+    };
 
-    std::thread::sleep(Duration::from_millis(6100));
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("1.part"));
+    r.success()
+        .stderr_has("circuit open after: cannot connect: test")
+        .stderr_has("from mirror");
+    assert_eq!(gateway_asked(), 0, "{}", w.mirror.log_text());
+
+    // Tripped again for one millisecond: a state whose time is up once that has passed.
+    breaker(Duration::from_millis(1)).trip("cannot connect: test");
+    assert!(has_state(&w, &gateway));
+    // Its end (whole milliseconds) lies before this moment plus one.
+    let up = SystemTime::now() + Duration::from_millis(2);
+    while SystemTime::now() < up {
+        std::thread::yield_now();
+    }
     let r = w.xfer_verbose(&w.url(&tiny.filename), &w.out("2.part"));
-    r.success().stderr_has("HTTP 404");
+    r.success().stderr_has("HTTP 404").stderr_has("from mirror");
+    assert_eq!(gateway_asked(), 1, "{}", w.mirror.log_text());
     assert!(
-        w.mirror.hits().iter().any(|h| h.path.starts_with("/ipfs/")),
+        !has_state(&w, &gateway),
         "{}",
-        w.mirror.log_text()
+        r.explain("the gateway answered, yet its breaker state is still there")
     );
     let r = w.pacxfer(&["lookup", &tiny.filename]);
     r.success().stdout_has("circuit closed");

@@ -9,7 +9,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::faultd::{Fault, FaultServer};
 use crate::fixtures::REPO;
@@ -96,18 +95,23 @@ fn one_call_fails_over(pacman7: bool, name: &str, first: &str, faults: Option<&F
     }
 }
 
+/// pacman 6, first Server refusing connections: one XferCommand call per file moves on to the
+/// second Server itself.
 #[test]
 fn pacman6_one_call_moves_past_a_server_that_refuses_connections() {
     let dead = format!("http://127.0.0.1:{}/$repo/os/$arch", dead_port());
     one_call_fails_over(false, "failover6-refused", &dead, None);
 }
 
+/// pacman 7 (download user, sandbox), first Server refusing connections: one call per file.
 #[test]
 fn pacman7_one_call_moves_past_a_server_that_refuses_connections() {
     let dead = format!("http://127.0.0.1:{}/$repo/os/$arch", dead_port());
     one_call_fails_over(true, "failover7-refused", &dead, None);
 }
 
+/// pacman 6, first Server answering 500: one call per file, the failing Server asked once per
+/// file.
 #[test]
 fn pacman6_one_call_moves_past_a_server_that_answers_500() {
     let faults = FaultServer::start(b"unused".to_vec());
@@ -115,6 +119,8 @@ fn pacman6_one_call_moves_past_a_server_that_answers_500() {
     one_call_fails_over(false, "failover6-500", &first, Some(&faults));
 }
 
+/// pacman 7, first Server answering 500: one call per file, the failing Server asked once per
+/// file.
 #[test]
 fn pacman7_one_call_moves_past_a_server_that_answers_500() {
     let faults = FaultServer::start(b"unused".to_vec());
@@ -130,6 +136,9 @@ fn servers(w: &World, servers: &[String]) {
     std::fs::write(&w.pacman_conf, format!("{head}[{REPO}]\n{lines}")).expect("write");
 }
 
+/// From the Server pacman gave, only the ones after it are tried, in pacman.conf's order, each
+/// resumed where the last one broke off; the error line says whether pacman has another
+/// Server to try.
 #[test]
 fn only_the_servers_after_the_one_pacman_gave_are_tried_in_pacmans_order() {
     let w = World::new("failover-order", false);
@@ -196,6 +205,8 @@ fn only_the_servers_after_the_one_pacman_gave_are_tried_in_pacmans_order() {
         ));
 }
 
+/// A URL that is none of the repository's Server lines fails alone: the repository's Server
+/// (the mirror) is never asked.
 #[test]
 fn a_url_that_is_no_server_of_the_repository_is_the_only_one_tried() {
     let w = World::new("failover-foreign", false);
@@ -215,14 +226,16 @@ fn a_url_that_is_no_server_of_the_repository_is_the_only_one_tried() {
     assert!(w.mirror.hits().is_empty(), "{}", w.mirror.log_text());
 }
 
-/// Runs `pacxfer --config <World's> ARGS` with `/usr/bin/pacman-conf` replaced, in a private
-/// mount namespace, by a wrapper that logs each run to `log` and then runs a copy of the real
-/// program.
+/// Runs `pacxfer --config <World's> ARGS` (the harness's command, its environment cleaned)
+/// with `/usr/bin/pacman-conf` replaced, in a mount namespace of pacxfer's own, by a wrapper
+/// that logs each run to `log` and then runs a copy of the real program.
 fn counting_pacman_conf(w: &World, args: &[&str], log: &Path) -> Run {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
     let real = w.dir.join("pacman-conf.real");
+    let wrapper = w.dir.join("pacman-conf.wrapper");
     if !real.exists() {
         std::fs::copy("/usr/bin/pacman-conf", &real).expect("copy pacman-conf");
-        let wrapper = w.dir.join("pacman-conf.wrapper");
         std::fs::write(
             &wrapper,
             format!(
@@ -234,19 +247,67 @@ fn counting_pacman_conf(w: &World, args: &[&str], log: &Path) -> Run {
         .expect("write wrapper");
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg("mount --bind \"$0\" /usr/bin/pacman-conf && exec \"$@\"")
-        .arg(w.dir.join("pacman-conf.wrapper"))
-        .arg(pacxfer_bin())
+    let wrapper = std::ffi::CString::new(wrapper.as_os_str().as_bytes()).expect("no NUL");
+    let mut cmd = crate::util::pacxfer();
+    cmd.env_remove("PACXFER_CACHE_DIR")
         .arg("--config")
         .arg(&w.config)
         .args(args);
-    cmd.env_remove("PACXFER_CACHE_DIR")
-        .env_remove("PACXFER_CONFIG");
+    // SAFETY: between fork and exec only system calls run, on memory made before the fork.
+    unsafe {
+        cmd.pre_exec(move || bind_over_pacman_conf(&wrapper));
+    }
     run(&mut cmd)
 }
 
+/// In the calling process (a child between fork and exec): a private mount namespace in which
+/// `file` is bind-mounted over `/usr/bin/pacman-conf`.
+fn bind_over_pacman_conf(file: &std::ffi::CStr) -> std::io::Result<()> {
+    use std::ffi::{c_char, c_int, c_ulong, c_void};
+    extern "C" {
+        fn unshare(flags: c_int) -> c_int;
+        fn mount(
+            source: *const c_char,
+            target: *const c_char,
+            fstype: *const c_char,
+            flags: c_ulong,
+            data: *const c_void,
+        ) -> c_int;
+    }
+    const CLONE_NEWNS: c_int = 0x0002_0000;
+    const MS_BIND: c_ulong = 4096;
+    const MS_REC: c_ulong = 16384;
+    const MS_PRIVATE: c_ulong = 1 << 18;
+    let check = |rc: c_int| {
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    let none = std::ptr::null();
+    // SAFETY: valid NUL-terminated strings and null pointers where the calls allow them.
+    unsafe {
+        check(unshare(CLONE_NEWNS))?;
+        check(mount(
+            none,
+            c"/".as_ptr(),
+            none,
+            MS_REC | MS_PRIVATE,
+            std::ptr::null(),
+        ))?;
+        check(mount(
+            file.as_ptr(),
+            c"/usr/bin/pacman-conf".as_ptr(),
+            none,
+            MS_BIND,
+            std::ptr::null(),
+        ))
+    }
+}
+
+/// pacman-conf's refusal (a repository pacman.conf no longer lists) is remembered like its
+/// answers: the same lookup and download run pacman-conf no more, until pacman.conf changes.
 #[test]
 fn pacman_conf_refusals_are_remembered_until_pacman_conf_changes() {
     // The database of a repository pacman.conf no longer lists, still in sync/: `lookup` asks

@@ -83,8 +83,10 @@ pub const SLOW_REDIRECT: Duration = Duration::from_secs(4);
 pub const DRIP_GAP: Duration = Duration::from_millis(250);
 /// How many pieces a drip sends.
 pub const DRIP_PIECES: u32 = 8;
-/// How long a stalled or hung connection is held open at most.
-const HOLD: Duration = Duration::from_secs(30);
+/// How long a stalled or hung connection is held open at most (it ends sooner when the client
+/// goes away): longer than any test lets a run go on, so that only the client's own timeout
+/// can end its wait.
+const HOLD: Duration = Duration::from_secs(600);
 const JUNK: usize = 4096;
 /// The gap between two bytes of a slow drip: below any stall timeout the tests use, and
 /// below the speed floor of 1 byte/s.

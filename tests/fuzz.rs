@@ -106,12 +106,14 @@ fn mutate(rng: &mut Rng, data: &mut Vec<u8>, dictionary: &[&[u8]]) {
 }
 
 /// Runs `check` on `count` inputs made by `make`; a panic or a broken property fails the test
-/// with the input that caused it. Prints the total.
+/// with the input that caused it. `check` says whether the target accepted the input (so that
+/// the properties of accepted inputs were checked); a run in which it accepted none proves
+/// nothing about them and fails. Prints the totals.
 fn fuzz(
     target: &str,
     default_count: usize,
     mut make: impl FnMut(&mut Rng) -> Vec<u8>,
-    mut check: impl FnMut(&[u8]) -> Result<(), String>,
+    mut check: impl FnMut(&[u8]) -> Result<bool, String>,
 ) {
     let count = iterations(default_count);
     let seed = seed();
@@ -119,11 +121,15 @@ fn fuzz(
         ^ target
             .bytes()
             .fold(0u64, |h, b| h.rotate_left(5) ^ b as u64));
+    let mut accepted = 0usize;
     for i in 0..count {
         let input = make(&mut rng);
         let outcome = catch_unwind(AssertUnwindSafe(|| check(&input)));
         let why = match outcome {
-            Ok(Ok(())) => continue,
+            Ok(Ok(taken)) => {
+                accepted += usize::from(taken);
+                continue;
+            }
             Ok(Err(why)) => why,
             Err(_) => "panicked".to_string(),
         };
@@ -132,8 +138,13 @@ fn fuzz(
             String::from_utf8_lossy(&input)
         );
     }
+    assert!(
+        count == 0 || accepted > 0,
+        "fuzz {target}: none of {count} inputs was accepted (PACXFER_FUZZ_SEED={seed}): the \
+         properties of accepted inputs were never checked"
+    );
     show(&format!(
-        "fuzz {target}: {count} executions, seed {seed}, no crash\n"
+        "fuzz {target}: {count} executions ({accepted} accepted), seed {seed}, no crash\n"
     ));
 }
 
@@ -159,8 +170,12 @@ const DESC_WORDS: &[&[u8]] = &[
     b"a/b",
 ];
 
+/// Mutated `desc` entries: never a panic; an accepted entry has a plain file name and keeps
+/// its repository. The unmutated entry is accepted with its file name.
 #[test]
 fn fuzz_desc_parsing() {
+    let seed = parse_desc(DESC, "core").expect("the unmutated desc parses");
+    assert_eq!(seed.filename, "zstd-1.5.6-1-x86_64.pkg.tar.zst");
     fuzz(
         "syncdb::parse_desc",
         30_000,
@@ -176,7 +191,8 @@ fn fuzz_desc_parsing() {
                     Err(format!("accepted the file name {:?}", e.filename))
                 }
                 Ok(e) if e.repo != "core" => Err("lost the repository".into()),
-                _ => Ok(()),
+                Ok(_) => Ok(true),
+                Err(_) => Ok(false),
             }
         },
     );
@@ -213,6 +229,9 @@ fn compressed(data: &[u8]) -> Vec<Vec<u8>> {
     ]
 }
 
+/// Mutated databases in every compression a sync database may use: never a panic; every
+/// entry found has a plain file name, and every problem reported is one line. Unmutated, each
+/// finds both entries.
 #[test]
 fn fuzz_database_reader() {
     let dir = TestDir::new("fuzz-db");
@@ -227,6 +246,25 @@ fn fuzz_database_reader() {
         repo: "core".into(),
         path: path.clone(),
     };
+    for seed in &seeds {
+        std::fs::write(&path, seed).expect("write db");
+        for (query, want) in [
+            (
+                Query::Filename("zstd-1.5.6-1-x86_64.pkg.tar.zst"),
+                "zstd-1.5.6-1-x86_64.pkg.tar.zst",
+            ),
+            (Query::Name("zlib"), "zlib-1.5.6-1-x86_64.pkg.tar.zst"),
+        ] {
+            let found = syncdb::search(&db, query, &mut |_| {}).expect("the unmutated db reads");
+            assert_eq!(
+                found
+                    .iter()
+                    .map(|e| e.filename.as_str())
+                    .collect::<Vec<_>>(),
+                [want]
+            );
+        }
+    }
     fuzz(
         "syncdb::search",
         3_000,
@@ -243,6 +281,7 @@ fn fuzz_database_reader() {
         },
         |input| {
             std::fs::write(&path, input).expect("write db");
+            let mut accepted = false;
             for query in [
                 Query::Filename("zstd-1.5.6-1-x86_64.pkg.tar.zst"),
                 Query::Name("zlib"),
@@ -252,6 +291,7 @@ fn fuzz_database_reader() {
                     if let Some(e) = found.iter().find(|e| !is_plain_filename(&e.filename)) {
                         return Err(format!("found the file name {:?}", e.filename));
                     }
+                    accepted |= !found.is_empty();
                 }
                 for p in problems {
                     let line = p.to_string();
@@ -260,7 +300,7 @@ fn fuzz_database_reader() {
                     }
                 }
             }
-            Ok(())
+            Ok(accepted)
         },
     );
 }
@@ -425,6 +465,9 @@ fn tar_crate_files(input: &[u8]) -> std::io::Result<TarFiles> {
     Ok(found)
 }
 
+/// Mutated archives (GNU, pax, ustar, v7 headers): the reader never hands out more data than
+/// the input holds, nor paths over its limits, nor more of a member than its size; errors are
+/// one line at a header boundary; unmutated, it reads what the `tar` crate reads.
 #[test]
 fn fuzz_tar_reader() {
     let seeds = tar_seeds();
@@ -531,7 +574,7 @@ fn fuzz_tar_reader() {
                     ));
                 }
             }
-            Ok(())
+            Ok(result.is_ok() && !members.is_empty())
         },
     );
 }
@@ -554,6 +597,8 @@ const URL_WORDS: &[&[u8]] = &[
     b"[::1]",
 ];
 
+/// Mutated URLs: an accepted one yields a plain file name, and a `.sig` of exactly the file it
+/// names. The unmutated URLs are accepted.
 #[test]
 fn fuzz_url_and_file_name_parsing() {
     let seeds = [
@@ -562,6 +607,9 @@ fn fuzz_url_and_file_name_parsing() {
         "file:///srv/repo/core.db",
         "http://user@[::1]:8080/a%2Bb-1-1-any.pkg.tar.zst?x=1#y",
     ];
+    for url in seeds {
+        assert!(Target::parse(url).is_ok(), "{url}");
+    }
     fuzz(
         "target::Target::parse",
         30_000,
@@ -573,7 +621,7 @@ fn fuzz_url_and_file_name_parsing() {
         |input| {
             let url = String::from_utf8_lossy(input);
             let Ok(t) = Target::parse(&url) else {
-                return Ok(());
+                return Ok(false);
             };
             if !is_plain_filename(&t.filename) || t.listed_name.is_empty() {
                 return Err(format!("file name {:?} from {url:?}", t.filename));
@@ -583,11 +631,13 @@ fn fuzz_url_and_file_name_parsing() {
                 return Err(format!("{url:?}: .sig of {:?}?", t.listed_name));
             }
             let _ = t.file_path();
-            Ok(())
+            Ok(true)
         },
     );
 }
 
+/// Mutated templates and values: a value never adds a path segment, a dot segment, a query,
+/// a fragment or a space to the gateway path. The unmutated templates expand.
 #[test]
 fn fuzz_template_expansion() {
     let templates = [
@@ -609,6 +659,13 @@ fn fuzz_template_expansion() {
         b" ",
         b"\xc3\xa9",
     ];
+    for t in templates {
+        assert!(template::validate(t).is_ok(), "{t}");
+        assert!(
+            template::expand(t, |_| Some("core".to_string())).is_some(),
+            "{t}"
+        );
+    }
     fuzz(
         "template::expand",
         30_000,
@@ -631,10 +688,10 @@ fn fuzz_template_expansion() {
             let (t, value) = text.split_once('\0').unwrap_or((&text, ""));
             let valid = template::validate(t).is_ok();
             let Some(path) = template::expand(t, |_| Some(value.to_string())) else {
-                return Ok(());
+                return Ok(false);
             };
             if !valid {
-                return Ok(());
+                return Ok(false);
             }
             // Each value stays inside its one path segment: no new segment, no dot segment.
             let own = t.split('/').count();
@@ -651,7 +708,7 @@ fn fuzz_template_expansion() {
                     "{value:?} left a query, fragment or space: {path:?}"
                 ));
             }
-            Ok(())
+            Ok(true)
         },
     );
 }
@@ -662,6 +719,9 @@ paths = [\"/ipfs/{cid}\", \"/ipns/k51/{sha256}\"]\nconnect_timeout = \"500ms\"\n
 stall_timeout = \"5s\"\nnetwork_timeout = \"0\"\nraw_block_max = 1048576\n\n\
 [mirror]\nconnect_timeout = \"10s\"\nstall_timeout = \"10s\"\nmax_redirects = 10\n";
 
+/// Mutated configurations: an accepted one has an `http(s)://` gateway, non-zero stall
+/// timeouts and valid templates; an error is one line naming the file. The unmutated one is
+/// accepted.
 #[test]
 fn fuzz_config_parsing() {
     let words: &[&[u8]] = &[
@@ -685,6 +745,7 @@ fn fuzz_config_parsing() {
         b"\\u0000",
     ];
     let file = Path::new("/etc/pacxfer.conf");
+    Config::parse(CONFIG, file).expect("the unmutated config parses");
     fuzz(
         "config::Config::parse",
         10_000,
@@ -711,14 +772,14 @@ fn fuzz_config_parsing() {
                     {
                         return Err("accepted a bad template".into());
                     }
-                    Ok(())
+                    Ok(true)
                 }
                 Err(e) => {
                     let line = e.to_string();
                     if line.contains('\n') || !line.contains("/etc/pacxfer.conf") {
                         Err(format!("error not one line naming the file: {line:?}"))
                     } else {
-                        Ok(())
+                        Ok(false)
                     }
                 }
             }

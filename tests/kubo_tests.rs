@@ -54,6 +54,9 @@ const ABSENT: &str = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52z
 /// An IPNS name no node here has a record for.
 const UNKNOWN_NAME: &str = "k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8";
 
+/// What Kubo answers for misses (412 under `only-if-cached`, 404 without), ranges (206 with
+/// `Content-Range`) and HEAD; and pacxfer passing each kind of template it lacks with one
+/// cache-only question, the views' ages asked once and remembered.
 #[test]
 fn kubo_answers_misses_at_once_and_pacxfer_moves_on() {
     let w = World::new("kubo-misses", true);
@@ -169,6 +172,9 @@ fn add_then_lose_a_block(node: &Node, name: &str, bytes: &[u8], child: usize) ->
     dir
 }
 
+/// A file whose second block the offline node lacks: Kubo sends 200 and the first 1 MiB, then
+/// ends the body; pacxfer keeps that MiB and asks the mirror only for the rest. With the first
+/// block missing Kubo answers 500 and the mirror serves the whole file.
 #[test]
 fn a_partial_dag_is_cut_off_and_the_mirror_resumes_it() {
     let mut w = World::new("kubo-partial", true);
@@ -198,13 +204,25 @@ fn a_partial_dag_is_cut_off_and_the_mirror_resumes_it() {
     assert_eq!(hits[0].range.as_deref(), Some("bytes=1048576-"));
 
     // With the first child gone, Kubo fails before the body: 500, and the mirror serves it all.
-    let other_dir = add_then_lose_a_block(w.node(), "first-gone", &bytes, 0);
+    let other_dir = add_then_lose_a_block(w.node(), &big.sha256, &bytes, 0);
     assert_eq!(
-        get(&format!("{gw}/ipfs/{other_dir}/first-gone"), true, None).0,
+        get(&format!("{gw}/ipfs/{other_dir}/{}", big.sha256), true, None).0,
         500
     );
+    let template = format!("/ipfs/{other_dir}/{{sha256}}");
+    w.configure(&gw, &[&template], "");
+    let out = w.out("big-first-gone.part");
+    let r = w.xfer_verbose(&w.url(&big.filename), &out);
+    r.success().stderr_has("HTTP 500").stderr_has("from mirror");
+    w.assert_same(&out, &big.path, &r);
+    let hits = w.mirror.hits_for(&big.filename);
+    assert_eq!(hits.len(), 2, "{}", w.mirror.log_text());
+    assert_eq!(hits[1].range, None, "{}", w.mirror.log_text());
 }
 
+/// On an online node the same partial file stalls while Kubo searches: pacxfer gives up after
+/// the stall timeout, keeps what arrived, resumes from the mirror, and the next call skips the
+/// gateway (breaker open).
 #[test]
 fn on_an_online_node_a_partial_dag_stalls_and_the_breaker_opens() {
     let mut w = World::new("kubo-partial-online", false);
@@ -220,13 +238,14 @@ fn on_an_online_node_a_partial_dag_stalls_and_the_breaker_opens() {
     let bytes = std::fs::read(&big.path).expect("read big");
     let dir = add_then_lose_a_block(&node, &big.sha256, &bytes, 1);
     let template = format!("/ipfs/{dir}/{{sha256}}");
-    w.configure(&node.url, &[&template], "stall_timeout = \"2s\"");
+    w.configure(&node.url, &[&template], "stall_timeout = \"3s\"");
     let out = w.out("big.part");
     let r = w.xfer_verbose(&w.url(&big.filename), &out);
     r.success().stderr_has("stalled").stderr_has("from mirror");
     w.assert_same(&out, &big.path, &r);
     // What arrived before the stall is kept: the mirror is asked only for the rest.
     let hits = w.mirror.hits_for(&big.filename);
+    assert_eq!(hits.len(), 1, "{}", w.mirror.log_text());
     let from: u64 = hits[0]
         .range
         .as_deref()
@@ -242,6 +261,8 @@ fn on_an_online_node_a_partial_dag_stalls_and_the_breaker_opens() {
         .stderr_has("from mirror");
 }
 
+/// The network pass ends with Kubo's 504 after `Gateway.RetrievalTimeout`, or its 404 with
+/// `Gateway.NoFetch`, and the mirror serves.
 #[test]
 fn retrieval_timeout_and_nofetch_end_the_network_pass() {
     let mut w = World::new("kubo-network-pass", false);
@@ -285,6 +306,9 @@ fn retrieval_timeout_and_nofetch_end_the_network_pass() {
     }
 }
 
+/// Two online nodes on loopback: without a network budget the user's node's 412 sends pacxfer
+/// to the mirror, with no package block crossing; with one, tiny and big come from the peer by
+/// bitswap, and the mirror is not asked for them.
 #[test]
 fn two_nodes_on_a_lan_the_package_comes_from_the_peer_by_bitswap() {
     let mut w = World::new("kubo-lan", false);

@@ -160,6 +160,9 @@ fn through(w: &World, proxy: u16, cert: &Path, url: &str, out: &Path) -> Run {
     run(&mut cmd)
 }
 
+/// Through Debian's squid: an `http://` mirror is one GET in the absolute form (no CONNECT,
+/// which squid refuses to that port, as `curl -p` shows), an `https://` mirror a CONNECT to
+/// its TLS port then TLS to the mirror's own name.
 #[test]
 fn plain_http_goes_through_squid_as_curl_sends_it_and_https_through_connect() {
     let w = World::new("squid", false);
@@ -235,6 +238,8 @@ fn plain_http_goes_through_squid_as_curl_sends_it_and_https_through_connect() {
     );
 }
 
+/// A gateway whose certificate is refused opens the breaker like one that refuses
+/// connections: the next call skips it.
 #[test]
 fn a_gateway_whose_tls_fails_is_skipped_like_a_dead_one() {
     let mut w = World::new("breaker-tls", false);

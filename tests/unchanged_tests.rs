@@ -42,6 +42,8 @@ fn sync_db(w: &World) -> PathBuf {
     w.dbpath.join("sync").join(format!("{REPO}.db"))
 }
 
+/// A copy with the mirror's time is asked against (`If-Modified-Since` of that time); on the
+/// 304 it is copied into OUTPUT, keeping its mtime, mode 0644.
 #[test]
 fn an_unchanged_database_is_asked_for_conditionally_and_copied_on_304() {
     let w = World::new("unchanged-304", false);
@@ -67,6 +69,8 @@ fn an_unchanged_database_is_asked_for_conditionally_and_copied_on_304() {
     assert_eq!(mode, 0o644, "{}", r.explain("mode at finish"));
 }
 
+/// A database the mirror changed since the copy is downloaded (200) and gets the mirror's
+/// `Last-Modified` as mtime.
 #[test]
 fn a_changed_database_is_downloaded_and_gets_the_mirrors_time() {
     let w = World::new("unchanged-changed", false);
@@ -88,6 +92,7 @@ fn a_changed_database_is_downloaded_and_gets_the_mirrors_time() {
     assert_eq!(mtime(&out), (PAST + 3600) as i64, "{}", r.explain("mtime"));
 }
 
+/// With no copy (after `pacman -Syy`) the database is asked for without a condition.
 #[test]
 fn without_a_copy_the_database_is_asked_for_without_condition() {
     // As after `pacman -Syy`, which removes the database first.
@@ -105,6 +110,8 @@ fn without_a_copy_the_database_is_asked_for_without_condition() {
     assert_eq!(mtime(&out), PAST as i64);
 }
 
+/// A server that ignores `If-Modified-Since` and answers 200: the mirror's bytes arrive, not
+/// the copy's.
 #[test]
 fn a_server_that_ignores_the_condition_still_serves_the_database() {
     let w = World::new("unchanged-ignored", false);
@@ -124,6 +131,8 @@ fn a_server_that_ignores_the_condition_still_serves_the_database() {
     w.assert_same(&out, &mirror_db(&w), &r);
 }
 
+/// A 304 with a body: the copy is kept, never the body. A 304 to a request without a
+/// condition is no file: one error line, no OUTPUT bytes.
 #[test]
 fn a_304_body_is_never_taken_and_a_304_nobody_asked_for_fails() {
     // The fault server's 304 has a text body and no Last-Modified.
@@ -149,13 +158,21 @@ fn a_304_body_is_never_taken_and_a_304_nobody_asked_for_fails() {
     assert_eq!(faults.hits(Fault::Status(304)), 2, "{}", faults.log_text());
 }
 
+/// A copy whose mtime is when it was written here (not a whole second, as a time set from
+/// `Last-Modified` is) is never asked against: the mirror's database changed within that same
+/// second, and a server comparing whole seconds would answer 304 and the old database would
+/// stay. The same copy with a whole-second mtime is asked against (and, here, kept on 304).
 #[test]
 fn a_copy_written_here_rather_than_given_the_mirrors_time_is_not_asked_against() {
-    // As World made it, or an older downloader left it: its mtime is when it was written,
-    // and the mirror's database changed within that same second. Asked with that time, a
-    // server comparing whole seconds would answer 304 and the old database would stay.
     let w = World::new("unchanged-local-time", false);
+    // The mirror's database changed at PAST, the copy was written half a second later.
+    set_mtime(&mirror_db(&w), PAST);
     std::fs::write(sync_db(&w), b"an older database").expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(sync_db(&w))
+        .and_then(|f| f.set_modified(UNIX_EPOCH + Duration::new(PAST, 500_000_000)))
+        .expect("set mtime");
     let out = w.out(&format!("{REPO}.db.part"));
     let r = w.xfer(&w.url(&format!("{REPO}.db")), &out);
     r.success().stderr_has("from mirror");
@@ -169,8 +186,28 @@ fn a_copy_written_here_rather_than_given_the_mirrors_time_is_not_asked_against()
         w.mirror.log_text()
     );
     w.assert_same(&out, &mirror_db(&w), &r);
+
+    // Control: the same copy given a whole second is asked against, and this server's 304
+    // keeps it.
+    set_mtime(&sync_db(&w), PAST);
+    let out = w.out(&format!("{REPO}.db.2.part"));
+    let r = w.xfer(&w.url(&format!("{REPO}.db")), &out);
+    r.success().stderr_has("unchanged");
+    let hits = w.mirror.hits_for(&format!("{REPO}.db"));
+    assert_eq!(
+        hits.iter()
+            .map(|h| (h.status, h.if_modified_since.is_some()))
+            .collect::<Vec<_>>(),
+        [(200, false), (304, true)],
+        "{}",
+        w.mirror.log_text()
+    );
+    w.assert_same(&out, &sync_db(&w), &r);
 }
 
+/// A copy that others may write, or a symbolic link, is never asked against nor copied:
+/// anyone could have put other bytes there. The same copy as a regular file only its owner may
+/// write is.
 #[test]
 fn a_copy_that_others_may_write_or_a_link_is_not_used() {
     let w = World::new("unchanged-untrusted", false);
@@ -200,4 +237,21 @@ fn a_copy_that_others_may_write_or_a_link_is_not_used() {
         w.mirror.log_text()
     );
     w.assert_same(&out2, &mirror_db(&w), &r2);
+
+    // Control: the link's target as a regular file, mode 0644, is asked against.
+    std::fs::remove_file(sync_db(&w)).expect("rm link");
+    std::fs::rename(&elsewhere, sync_db(&w)).expect("move");
+    std::fs::set_permissions(sync_db(&w), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out3 = w.out(&format!("{REPO}.db.3.part"));
+    let r3 = w.xfer(&w.url(&format!("{REPO}.db")), &out3);
+    r3.success().stderr_has("unchanged");
+    let hits = w.mirror.hits_for(&format!("{REPO}.db"));
+    assert_eq!(
+        hits.last()
+            .map(|h| (h.status, h.if_modified_since.is_some())),
+        Some((304, true)),
+        "{}",
+        w.mirror.log_text()
+    );
+    w.assert_same(&out3, &mirror_db(&w), &r3);
 }

@@ -6,6 +6,8 @@ use sha2::Digest;
 use crate::util::pacxfer;
 use crate::world::World;
 
+/// A package of at most 1 MiB added as one raw block is fetched by the CID its SHA-256
+/// gives: the node answered it (one 200) and the mirror was never asked.
 #[test]
 fn small_package_comes_from_ipfs_by_raw_cid() {
     let w = World::new("small-ipfs", true);
@@ -27,6 +29,8 @@ fn small_package_comes_from_ipfs_by_raw_cid() {
     );
 }
 
+/// The CIDs `lookup` derives from the database's SHA-256 are the ones Kubo computes for the
+/// packages (`add --only-hash`); a package of more than one block gets none.
 #[test]
 fn derived_raw_cids_match_the_node() {
     let w = World::new("cid-vectors", true);
@@ -50,6 +54,8 @@ fn derived_raw_cids_match_the_node() {
     assert!(doc["cid"].is_null(), "{doc}");
 }
 
+/// Around the 1 MiB chunk (0, 1, 1 MiB - 1, 1 MiB, 1 MiB + 1 bytes) a CID is derived exactly
+/// when Kubo makes one raw block, and it is Kubo's.
 #[test]
 fn derived_raw_cids_match_kubo_around_the_chunk_boundary() {
     let w = World::new("cid-boundary", true);
@@ -85,6 +91,8 @@ fn derived_raw_cids_match_kubo_around_the_chunk_boundary() {
     }
 }
 
+/// A multi-block package is fetched through an IPNS name whose directory names entries by
+/// SHA-256: the node answered it and the mirror was never asked.
 #[test]
 fn large_package_comes_from_a_sha256_named_directory() {
     let mut w = World::new("large-ipfs", true);
@@ -110,6 +118,7 @@ fn large_package_comes_from_a_sha256_named_directory() {
     );
 }
 
+/// A package the node lacks: the node's 412 to the cache-only question, then the mirror.
 #[test]
 fn package_the_node_lacks_comes_from_the_mirror() {
     let w = World::new("node-lacks", true);
@@ -133,46 +142,94 @@ fn package_the_node_lacks_comes_from_the_mirror() {
     );
 }
 
+/// A gateway nobody listens on is tried (and found dead: "cannot connect"), and the mirror
+/// serves the file in the same call.
 #[test]
 fn a_dead_gateway_falls_back_to_the_mirror() {
     let w = World::new("node-down", false);
     let tiny = &w.fx.tiny;
     let out = w.out("tiny.part");
 
-    let r = w.xfer(&w.url(&tiny.filename), &out);
-    r.success().stderr_has("from mirror");
-    w.assert_same(&out, &tiny.path, &r);
-    let mut cmd = pacxfer();
-    let r = crate::util::run(
-        cmd.args(["-v", "--config"])
-            .arg(&w.config)
-            .arg(w.url(&tiny.filename))
-            .arg(w.out("tiny3.part")),
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &out);
+    r.success()
+        .stderr_has("/ipfs/bafkrei")
+        .stderr_has("cannot connect")
+        .stderr_has("from mirror");
+    assert!(
+        !r.stderr().contains("circuit open"),
+        "{}",
+        r.explain("the gateway was not tried")
     );
-    r.success().stderr_has("cannot connect");
+    w.assert_same(&out, &tiny.path, &r);
+    assert_eq!(
+        w.mirror.hits_for(&tiny.filename).len(),
+        1,
+        "{}",
+        w.mirror.log_text()
+    );
 }
 
+/// The node serves, under tiny's SHA-256, a file of tiny's exact size with its last byte
+/// flipped: only the SHA-256 check can refuse it, and it does. The mirror then serves the
+/// whole file from byte 0; with the mirror down too the call fails and OUTPUT holds none of the
+/// node's bytes. The same directory layout holding the right bytes is served from IPFS.
 #[test]
 fn wrong_bytes_from_ipfs_never_reach_the_output() {
     let mut w = World::new("wrong-bytes", true);
-    let (tiny, other) = (w.fx.tiny.clone(), w.fx.other.clone());
-    // The node holds the wrong file under tiny's checksum.
-    let wrong = std::fs::read(&other.path).expect("read other");
-    let dir = w.node().add_dir(&[(tiny.sha256.as_str(), &wrong)]);
+    let tiny = w.fx.tiny.clone();
+    let right = std::fs::read(&tiny.path).expect("read tiny");
+    let mut wrong = right.clone();
+    *wrong.last_mut().expect("tiny is not empty") ^= 0x01;
+    assert_eq!(wrong.len(), right.len());
+    let bad_dir = w.node().add_dir(&[(tiny.sha256.as_str(), &wrong)]);
     let gateway = w.node().url.clone();
-    let template = format!("/ipfs/{dir}/{{sha256}}");
+    let template = format!("/ipfs/{bad_dir}/{{sha256}}");
     w.configure(&gateway, &[template.as_str()], "");
     let out = w.out("tiny.part");
 
-    let r = w.xfer(&w.url(&tiny.filename), &out);
+    let r = w.xfer_verbose(&w.url(&tiny.filename), &out);
     r.success()
-        .stderr_has("wrong bytes")
+        .stderr_has("wrong bytes: SHA-256 does not match the database")
         .stderr_has("from mirror");
     w.assert_same(&out, &tiny.path, &r);
     assert_eq!(w.node().answered(200), 1, "{:?}", w.node().responses());
-    assert_eq!(w.mirror.hits_for(&tiny.filename).len(), 1);
+    let hits = w.mirror.hits_for(&tiny.filename);
+    assert!(
+        hits.len() == 1 && hits[0].range.is_none(),
+        "the mirror is asked for the whole file: {}",
+        w.mirror.log_text()
+    );
+
+    // Nothing else can deliver: the call fails, and the node's bytes are not in OUTPUT.
+    let dead = format!(
+        "http://127.0.0.1:{}/{}/os/x86_64/{}",
+        crate::util::dead_port(),
+        crate::fixtures::REPO,
+        tiny.filename
+    );
+    let out = w.out("tiny-nowhere.part");
+    let r = w.xfer(&dead, &out);
+    r.failure().one_error_line();
+    assert_eq!(w.node().answered(200), 2, "{:?}", w.node().responses());
+    let left = std::fs::read(&out).unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "{}",
+        r.explain(&format!("OUTPUT holds {} bytes", left.len()))
+    );
+
+    // Control: the right bytes in the same layout are taken from the node.
+    let good_dir = w.node().add_dir(&[(tiny.sha256.as_str(), &right)]);
+    let template = format!("/ipfs/{good_dir}/{{sha256}}");
+    w.configure(&gateway, &[template.as_str()], "");
+    let out = w.out("tiny-right.part");
+    let r = w.xfer(&dead, &out);
+    r.success().stderr_has("from ipfs");
+    w.assert_same(&out, &tiny.path, &r);
 }
 
+/// A `.part` holding the right first half is resumed: the mirror is asked only for the rest
+/// (`Range: bytes=HALF-`) and the whole is right.
 #[test]
 fn a_part_file_from_an_earlier_failure_is_resumed() {
     let w = World::new("resume", false);
@@ -194,6 +251,8 @@ fn a_part_file_from_an_earlier_failure_is_resumed() {
     assert_eq!(hits[0].bytes as usize, bytes.len() - half);
 }
 
+/// A `.part` of wrong bytes is resumed, found wrong once whole, and fetched again from byte
+/// 0: two requests, the second without `Range`, and the right file.
 #[test]
 fn a_wrong_part_file_is_fetched_again_from_zero() {
     let w = World::new("resume-wrong", false);
@@ -215,9 +274,11 @@ fn a_wrong_part_file_is_fetched_again_from_zero() {
     assert_eq!(hits[1].range, None);
 }
 
+/// A `.part` that already holds the whole file is checked and kept: neither the node nor the
+/// mirror is asked anything. Without it, both are.
 #[test]
 fn a_complete_part_file_needs_no_network() {
-    let w = World::new("resume-complete", false);
+    let w = World::new("resume-complete", true);
     let tiny = &w.fx.tiny;
     let out = w.out("tiny.part");
     std::fs::copy(&tiny.path, &out).expect("copy");
@@ -225,8 +286,19 @@ fn a_complete_part_file_needs_no_network() {
     r.success();
     w.assert_same(&out, &tiny.path, &r);
     assert!(w.mirror.hits().is_empty(), "{}", w.mirror.log_text());
+    assert!(!w.node().asked(), "{:?}", w.node().responses());
+
+    // Control: with no `.part`, the node is asked (it lacks the file) and the mirror serves.
+    let out = w.out("tiny-fresh.part");
+    let r = w.xfer(&w.url(&tiny.filename), &out);
+    r.success().stderr_has("from mirror");
+    w.assert_same(&out, &tiny.path, &r);
+    assert_eq!(w.node().answered(412), 1, "{:?}", w.node().responses());
+    assert_eq!(w.mirror.hits_for(&tiny.filename).len(), 1);
 }
 
+/// A `.sig` the database embeds (`%PGPSIG%`) is written from it, byte for byte the detached
+/// signature, with no request to the mirror.
 #[test]
 fn signature_comes_from_the_database_without_network() {
     let w = World::new("sig-db", false);
@@ -241,6 +313,7 @@ fn signature_comes_from_the_database_without_network() {
     assert!(w.mirror.hits().is_empty(), "{}", w.mirror.log_text());
 }
 
+/// A `.sig` the database does not embed comes from the mirror.
 #[test]
 fn signature_not_in_the_database_comes_from_the_mirror() {
     let w = World::new("sig-mirror", false);
@@ -252,6 +325,8 @@ fn signature_not_in_the_database_comes_from_the_mirror() {
     assert_eq!(w.mirror.hits_for(&sig_name).len(), 1);
 }
 
+/// A file no database lists (the database itself) comes from the mirror as it is, and the
+/// node is never asked for it.
 #[test]
 fn unlisted_files_are_downloaded_as_they_are() {
     let w = World::new("unlisted", true);
@@ -270,6 +345,8 @@ fn unlisted_files_are_downloaded_as_they_are() {
     );
 }
 
+/// A file nobody has: exit non-zero with one error line naming the file, the 404 and that no
+/// other Server follows, and no OUTPUT bytes.
 #[test]
 fn a_file_missing_everywhere_fails_with_one_line() {
     let w = World::new("missing", false);
@@ -283,6 +360,7 @@ fn a_file_missing_everywhere_fails_with_one_line() {
     assert_eq!(std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0), 0);
 }
 
+/// A file name with an epoch (`:`) and a `+` is found in the database and served from IPFS.
 #[test]
 fn epoch_and_plus_in_file_names() {
     let w = World::new("plus", true);
@@ -295,6 +373,8 @@ fn epoch_and_plus_in_file_names() {
     w.assert_same(&out, &plus.path, &r);
 }
 
+/// `file://` URLs are served, and verified like any source: another file, or one byte
+/// changed, under the listed name is refused (one error line, no OUTPUT bytes).
 #[test]
 fn local_file_urls_are_verified_too() {
     let w = World::new("file-url", false);
@@ -305,19 +385,41 @@ fn local_file_urls_are_verified_too() {
     r.success().stderr_has("from mirror");
     w.assert_same(&out, &tiny.path, &r);
 
-    // A local repository holding wrong bytes under the listed name.
+    // A local repository holding wrong bytes under the listed name: another file, and one of
+    // the same size with one byte changed.
     let bad_dir = w.dir.join("badrepo");
     std::fs::create_dir_all(&bad_dir).expect("mkdir");
-    std::fs::copy(&w.fx.other.path, bad_dir.join(&tiny.filename)).expect("copy");
-    let out2 = w.out("tiny-bad.part");
-    let r = w.xfer(
-        &format!("file://{}/{}", bad_dir.display(), tiny.filename),
-        &out2,
-    );
-    r.failure().one_error_line();
-    assert_eq!(std::fs::metadata(&out2).map(|m| m.len()).unwrap_or(0), 0);
+    let mut flipped = std::fs::read(&tiny.path).expect("read tiny");
+    flipped[0] ^= 0x01;
+    for (what, bytes, why) in [
+        (
+            "another file",
+            std::fs::read(&w.fx.other.path).expect("read other"),
+            "wrong bytes: its file is",
+        ),
+        (
+            "one byte changed",
+            flipped,
+            "wrong bytes: SHA-256 does not match the database",
+        ),
+    ] {
+        std::fs::write(bad_dir.join(&tiny.filename), bytes).expect("write bad file");
+        let out2 = w.out("tiny-bad.part");
+        let r = w.xfer(
+            &format!("file://{}/{}", bad_dir.display(), tiny.filename),
+            &out2,
+        );
+        r.failure().one_error_line().stderr_has(why);
+        assert_eq!(
+            std::fs::metadata(&out2).map(|m| m.len()).unwrap_or(0),
+            0,
+            "{what}"
+        );
+    }
 }
 
+/// Every request to the mirror, redirects included, carries pacman's `HTTP_USER_AGENT`;
+/// four redirects are followed, and a redirect loop ends in one error line.
 #[test]
 fn mirror_gets_pacmans_user_agent_and_redirects_are_followed() {
     let w = World::new("ua", false);
@@ -329,14 +431,15 @@ fn mirror_gets_pacmans_user_agent_and_redirects_are_followed() {
         tiny.filename
     );
     let mut cmd = pacxfer();
-    cmd.env(
-        "HTTP_USER_AGENT",
-        "pacman/6.0.2 (Linux x86_64) libalpm/13.0.2",
-    )
-    .arg("--config")
-    .arg(&w.config)
-    .arg(&url)
-    .arg(&out);
+    cmd.env_remove("PACXFER_CACHE_DIR")
+        .env(
+            "HTTP_USER_AGENT",
+            "pacman/6.0.2 (Linux x86_64) libalpm/13.0.2",
+        )
+        .arg("--config")
+        .arg(&w.config)
+        .arg(&url)
+        .arg(&out);
     let r = crate::util::run(&mut cmd);
     r.success();
     w.assert_same(&out, &tiny.path, &r);
@@ -356,6 +459,8 @@ fn mirror_gets_pacmans_user_agent_and_redirects_are_followed() {
     r.failure().one_error_line().stderr_has("redirects");
 }
 
+/// With `http_proxy` set, the mirror (whose name does not resolve) is reached through the
+/// proxy, and the loopback gateway is not proxied.
 #[test]
 fn the_mirror_goes_through_http_proxy_but_the_gateway_does_not() {
     let w = World::new("proxy", true);
@@ -365,7 +470,8 @@ fn the_mirror_goes_through_http_proxy_but_the_gateway_does_not() {
     let url = |f: &str| format!("http://mirror.invalid/testrepo/os/x86_64/{f}");
     let run_with_proxy = |u: String, out: std::path::PathBuf| {
         let mut cmd = pacxfer();
-        cmd.env("http_proxy", w.mirror.url())
+        cmd.env_remove("PACXFER_CACHE_DIR")
+            .env("http_proxy", w.mirror.url())
             .arg("--config")
             .arg(&w.config)
             .arg(u)
@@ -393,6 +499,8 @@ fn the_mirror_goes_through_http_proxy_but_the_gateway_does_not() {
     );
 }
 
+/// `fetch NAME` and `fetch FILENAME` find the file through pacman's Server lines: from IPFS
+/// when the node holds it, else from the mirror (asked once), leaving no `.part`.
 #[test]
 fn fetch_by_package_name_uses_the_server_lines() {
     let w = World::new("fetch-name", true);
@@ -412,6 +520,8 @@ fn fetch_by_package_name_uses_the_server_lines() {
     assert_eq!(w.mirror.hits_for(&other.filename).len(), 1);
 }
 
+/// `lookup` shows the database's entry (repository, file name, SHA-256, size, signature) and
+/// the sources in the order they are tried; an unknown name is exit 1 with one error line.
 #[test]
 fn lookup_shows_the_entry_and_the_sources_in_order() {
     let w = World::new("lookup", false);
@@ -445,6 +555,9 @@ fn lookup_shows_the_entry_and_the_sources_in_order() {
     r.failure().one_error_line().stderr_has("no-such-package");
 }
 
+/// A mirror that sends 1 MiB and goes silent is given up after the stall timeout ("stalled",
+/// not the server closing a minute later), the 1 MiB is kept, and the next call resumes at
+/// it.
 #[test]
 fn a_stalled_mirror_fails_and_the_next_call_resumes() {
     let mut w = World::new("stall", false);
@@ -452,9 +565,11 @@ fn a_stalled_mirror_fails_and_the_next_call_resumes() {
     let gateway = format!("http://127.0.0.1:{}", crate::util::dead_port());
     w.configure(&gateway, &["/ipfs/{cid}"], "");
     let conf = std::fs::read_to_string(&w.config).expect("read config");
+    let mirror_stall = "[mirror]\nstall_timeout = \"5s\"";
+    assert!(conf.contains(mirror_stall), "{conf}");
     std::fs::write(
         &w.config,
-        conf.replace("stall_timeout = \"5s\"", "stall_timeout = \"1s\""),
+        conf.replace(mirror_stall, "[mirror]\nstall_timeout = \"1s\""),
     )
     .expect("write config");
     let out = w.out("big.part");
@@ -481,6 +596,9 @@ fn a_stalled_mirror_fails_and_the_next_call_resumes() {
     );
 }
 
+/// A server announces the whole file, sends its first 500,000 bytes and closes: the call
+/// fails, keeping exactly those bytes, and pacman's next call (the next Server) asks only for
+/// the rest (`Range: bytes=500000-`) and completes the file.
 #[test]
 fn a_body_cut_short_is_resumed_from_the_next_source() {
     let w = World::new("cut", false);
@@ -493,13 +611,29 @@ fn a_body_cut_short_is_resumed_from_the_next_source() {
     );
     let r = w.xfer(&cut, &out);
     r.failure().one_error_line().stderr_has("broke off");
-    let kept = std::fs::metadata(&out).expect("part kept").len();
-    assert!(kept <= 500000, "kept {kept}");
+    let kept = std::fs::read(&out).expect("part kept");
+    let whole = std::fs::read(&big.path).expect("read big");
+    assert!(
+        kept.len() == 500_000 && whole.starts_with(&kept),
+        "{}",
+        r.explain(&format!("kept {} bytes", kept.len()))
+    );
     let r = w.xfer(&w.url(&big.filename), &out);
-    r.success();
+    r.success().stderr_has("resumed at");
     w.assert_same(&out, &big.path, &r);
+    let hits = w.mirror.hits_for(&big.filename);
+    assert_eq!(hits.len(), 2, "{}", w.mirror.log_text());
+    assert!(hits[0].path.starts_with("/cut/"), "{}", w.mirror.log_text());
+    assert_eq!(
+        (hits[1].range.as_deref(), hits[1].bytes),
+        (Some("bytes=500000-"), big.size - 500_000),
+        "{}",
+        w.mirror.log_text()
+    );
 }
 
+/// With `network_timeout` the node is asked twice, cache-only (412) then allowing a network
+/// search (404 from this offline node), before the mirror.
 #[test]
 fn with_network_timeout_the_node_may_search_before_the_mirror() {
     let mut w = World::new("network", true);
@@ -519,6 +653,8 @@ fn with_network_timeout_the_node_may_search_before_the_mirror() {
     assert_eq!(responses.get(&404), Some(&1), "{responses:?}");
 }
 
+/// A gateway that accepts connections and never answers costs one stall timeout: its second
+/// template is not tried, and the mirror serves.
 #[test]
 fn a_hung_gateway_is_waited_for_once_then_skipped() {
     let mut w = World::new("hung", false);
