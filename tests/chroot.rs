@@ -85,7 +85,8 @@ impl Pacman7 {
     /// at the same paths, a clean environment and stdin closed; at most `limit`.
     pub fn run<S: AsRef<OsStr>>(&self, visible: &[&Path], argv: &[S], limit: Duration) -> Run {
         let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        crate::util::daemon_env(&mut cmd, Path::new("/root"))
+            .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
             .arg(SCRIPT)
             .arg("sh")
             .arg(&self.root);

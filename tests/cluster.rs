@@ -80,7 +80,7 @@ impl Cluster {
         let mut secret: Option<serde_json::Value> = None;
         for (i, node) in nodes.iter().enumerate() {
             let path = dir.join(format!("cluster{}", i + 1));
-            let init = Command::new(bin("ipfs-cluster-service"))
+            let init = crate::util::daemon_env(&mut Command::new(bin("ipfs-cluster-service")), dir)
                 .args(["init", "--consensus", "crdt", "--datastore", "leveldb"])
                 .args(["--randomports", "--force"])
                 .env("IPFS_CLUSTER_PATH", &path)
@@ -139,7 +139,7 @@ impl Cluster {
             let out = std::fs::File::create(&log).expect("peer log");
             let err = out.try_clone().expect("peer log");
             let mut cmd = Command::new(bin("ipfs-cluster-service"));
-            cmd.arg("daemon");
+            crate::util::daemon_env(&mut cmd, dir).arg("daemon");
             if let Some(addr) = bootstrap {
                 cmd.args(["--bootstrap", &addr]);
             }
@@ -245,7 +245,8 @@ impl Peer {
 
     /// `ipfs-cluster-ctl --host <this peer> --enc json ARGS`: its JSON values.
     pub fn ctl(&self, args: &[&str]) -> Vec<serde_json::Value> {
-        let out = Command::new(bin("ipfs-cluster-ctl"))
+        let home = self.log.parent().unwrap_or(Path::new("/"));
+        let out = crate::util::daemon_env(&mut Command::new(bin("ipfs-cluster-ctl")), home)
             .args([
                 "--host",
                 &self.api_maddr,

@@ -125,12 +125,19 @@ pub fn makepkg(pkgbuild: &str, dest: &Path) {
     let mut cmd = if is_root {
         run(Command::new("chown").args(["-R", "builder:"]).arg(&dir)).success();
         let mut c = Command::new("runuser");
-        c.args(["-u", "builder", "--", "env"]);
+        c.args(["-u", "builder", "--", "env", "-i"]);
         c
     } else {
-        Command::new("env")
+        let mut c = Command::new("env");
+        c.arg("-i");
+        c
     };
-    cmd.arg("PKGEXT=.pkg.tar.zst")
+    // Nothing of the caller's environment (PKGDEST, BUILDDIR, PACKAGER, MAKEFLAGS, a HOME
+    // with its own makepkg.conf) reaches makepkg.
+    cmd.arg(format!("PATH={}", crate::util::PATH))
+        .arg(format!("HOME={}", dir.display()))
+        .arg("LANG=C")
+        .arg("PKGEXT=.pkg.tar.zst")
         .arg("CARCH=x86_64")
         .arg(format!("PKGDEST={}", dir.display()))
         .args(["makepkg", "--nodeps", "--noconfirm", "--force"])

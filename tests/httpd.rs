@@ -6,12 +6,15 @@
 //! `If-Modified-Since` with 304 and no body when the file's mtime (in whole seconds) is not
 //! later than the date asked; `ignore_conditions` makes it a server that ignores the header.
 //! HTTP dates are written and read by GNU `date`, not by pacxfer's code.
+//!
+//! [`Mirror::hold`] stops answers part-way through their body until the test lets them go: a
+//! test that needs a download in progress waits for it to be there, never for a time.
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -39,6 +42,62 @@ pub struct Mirror {
     slow: Arc<Mutex<Vec<(String, Duration)>>>,
     /// Answer every request in full, whatever `If-Modified-Since` says.
     ignore_conditions: Arc<AtomicBool>,
+    /// Answers held part-way through their body.
+    holds: Arc<Mutex<Vec<Hold>>>,
+}
+
+/// Answers for paths ending in a suffix, held after a number of body bytes until released.
+#[derive(Clone)]
+pub struct Hold {
+    suffix: String,
+    after: u64,
+    state: Arc<(Mutex<HoldState>, Condvar)>,
+}
+
+#[derive(Default)]
+struct HoldState {
+    /// Answers that sent their first bytes and wait.
+    arrived: usize,
+    released: bool,
+}
+
+impl Hold {
+    /// Lets every held answer, and every later one, go on.
+    pub fn release(&self) {
+        let (lock, cvar) = &*self.state;
+        lock.lock().expect("hold lock").released = true;
+        cvar.notify_all();
+    }
+
+    /// Waits until `n` answers have sent their first bytes and are held; a clear failure
+    /// when they are not there within a minute.
+    #[track_caller]
+    pub fn wait_held(&self, n: usize) {
+        let (lock, cvar) = &*self.state;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut state = lock.lock().expect("hold lock");
+        while state.arrived < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{} of {n} requests for *{} reached the mirror within 60 s",
+                state.arrived,
+                self.suffix
+            );
+            state = cvar.wait_timeout(state, left).expect("hold lock").0;
+        }
+    }
+
+    /// Called by an answer once its first `after` bytes are out: waits for the release.
+    fn hold_here(&self) {
+        let (lock, cvar) = &*self.state;
+        let mut state = lock.lock().expect("hold lock");
+        state.arrived += 1;
+        cvar.notify_all();
+        while !state.released {
+            state = cvar.wait(state).expect("hold lock");
+        }
+    }
 }
 
 impl Mirror {
@@ -50,12 +109,14 @@ impl Mirror {
         let stop = Arc::new(AtomicBool::new(false));
         let slow: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
         let ignore_conditions = Arc::new(AtomicBool::new(false));
-        let (root2, log2, stop2, slow2, ignore2) = (
+        let holds: Arc<Mutex<Vec<Hold>>> = Arc::default();
+        let (root2, log2, stop2, slow2, ignore2, holds2) = (
             root.to_path_buf(),
             log.clone(),
             stop.clone(),
             slow.clone(),
             ignore_conditions.clone(),
+            holds.clone(),
         );
         thread::spawn(move || {
             for conn in listener.incoming() {
@@ -65,8 +126,9 @@ impl Mirror {
                 let Ok(conn) = conn else { continue };
                 let (root, log, slow) = (root2.clone(), log2.clone(), slow2.clone());
                 let honour = !ignore2.load(Ordering::SeqCst);
+                let holds = holds2.lock().expect("holds lock").clone();
                 thread::spawn(move || {
-                    let _ = handle(conn, &root, &log, &slow, honour);
+                    let _ = handle(conn, &root, &log, &slow, honour, &holds);
                 });
             }
         });
@@ -76,7 +138,20 @@ impl Mirror {
             stop,
             slow,
             ignore_conditions,
+            holds,
         }
+    }
+
+    /// From now on, answers for paths ending in `suffix` send their headers and `after` bytes
+    /// of body, then wait until the returned [`Hold`] is released (or the mirror dropped).
+    pub fn hold(&self, suffix: &str, after: u64) -> Hold {
+        let hold = Hold {
+            suffix: suffix.to_string(),
+            after,
+            state: Arc::default(),
+        };
+        self.holds.lock().expect("holds lock").push(hold.clone());
+        hold
     }
 
     /// From now on, answer in full whatever `If-Modified-Since` says (as some servers do).
@@ -126,6 +201,9 @@ impl Mirror {
 impl Drop for Mirror {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        for hold in self.holds.lock().expect("holds lock").iter() {
+            hold.release();
+        }
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect_timeout(
             &([127, 0, 0, 1], self.port).into(),
@@ -177,6 +255,7 @@ fn handle(
     log: &Mutex<Vec<Hit>>,
     slow: &Mutex<Vec<(String, Duration)>>,
     honour_conditions: bool,
+    holds: &[Hold],
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
@@ -234,27 +313,41 @@ fn handle(
         .as_deref()
         .filter(|_| honour_conditions)
         .and_then(unix_time);
-    respond(
-        &mut out,
-        root,
-        &method,
-        &path,
-        range.as_deref(),
-        since,
-        record,
-    )?;
+    let asked = Asked {
+        method: &method,
+        path: &path,
+        range: range.as_deref(),
+        if_modified_since: since,
+        hold: holds.iter().find(|h| path.ends_with(h.suffix.as_str())),
+    };
+    respond(&mut out, root, &asked, record)?;
     Ok(())
+}
+
+/// What a request asks, as `respond` needs it.
+struct Asked<'a> {
+    method: &'a str,
+    path: &'a str,
+    range: Option<&'a str>,
+    /// `If-Modified-Since` in seconds since the epoch, when honoured.
+    if_modified_since: Option<i64>,
+    /// The hold its answer waits on, if any.
+    hold: Option<&'a Hold>,
 }
 
 fn respond(
     out: &mut TcpStream,
     root: &Path,
-    method: &str,
-    path: &str,
-    range: Option<&str>,
-    if_modified_since: Option<i64>,
+    asked: &Asked<'_>,
     record: impl FnOnce(u16, u64),
 ) -> std::io::Result<()> {
+    let Asked {
+        method,
+        path,
+        range,
+        if_modified_since,
+        hold,
+    } = *asked;
     // `/redirect/N/<path>` answers 302 N times before `<path>`; `/redirect/loop/...` forever.
     if let Some(rest) = path.strip_prefix("/redirect/") {
         let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
@@ -273,9 +366,16 @@ fn respond(
         return out.write_all(head.as_bytes());
     }
     // `/stall/N/<path>` sends the headers and N bytes of `<path>`, then nothing for 60 s;
-    // `/cut/N/<path>` sends N bytes and closes, after announcing the whole length.
+    // `/cut/N/<path>` sends N bytes and closes, after announcing the whole length;
+    // `/nolength/<path>` sends the whole file with no `Content-Length`, ignoring `Range`, and
+    // closes: its end is the end of the body.
     let mut stop_after = None;
-    let mut path = path.to_string();
+    let (no_length, path) = match path.strip_prefix("/nolength/") {
+        Some(rest) => (true, format!("/{rest}")),
+        None => (false, path.to_string()),
+    };
+    let range = range.filter(|_| !no_length);
+    let mut path = path;
     for (prefix, stall) in [("/stall/", true), ("/cut/", false)] {
         if let Some(rest) = path.strip_prefix(prefix) {
             let (n, tail) = rest.split_once('/').unwrap_or((rest, ""));
@@ -324,8 +424,13 @@ fn respond(
         None => (200, 0, len.saturating_sub(1)),
     };
     let count = if len == 0 { 0 } else { end - start + 1 };
+    let length = if no_length {
+        String::new()
+    } else {
+        format!("Content-Length: {count}\r\nAccept-Ranges: bytes\r\n")
+    };
     let mut head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {count}\r\nAccept-Ranges: bytes\r\nLast-Modified: {last_modified}\r\nConnection: close\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/octet-stream\r\n{length}Last-Modified: {last_modified}\r\nConnection: close\r\n",
         if status == 206 { "Partial Content" } else { "OK" }
     );
     if status == 206 {
@@ -343,7 +448,13 @@ fn respond(
         return Ok(());
     }
     file.seek(SeekFrom::Start(start))?;
-    std::io::copy(&mut file.take(planned), out)?;
+    let mut body = file.take(planned);
+    if let Some(hold) = hold {
+        std::io::copy(&mut (&mut body).take(hold.after), out)?;
+        out.flush()?;
+        hold.hold_here();
+    }
+    std::io::copy(&mut body, out)?;
     out.flush()?;
     if let Some((_, true)) = stop_after {
         thread::sleep(Duration::from_secs(60));

@@ -91,7 +91,7 @@ impl Node {
         let bin = ipfs_bin();
         let repo = dir.join(name);
         let log = dir.join(format!("{name}-daemon.log"));
-        let init = Command::new(&bin)
+        let init = crate::util::daemon_env(&mut Command::new(&bin), dir)
             .args(["init", "--profile=test"])
             .env("IPFS_PATH", &repo)
             .stdin(Stdio::null())
@@ -139,7 +139,7 @@ impl Node {
         let out = std::fs::File::create(&log).expect("daemon log");
         let err = out.try_clone().expect("daemon log");
         let mut cmd = Command::new(&bin);
-        cmd.arg("daemon");
+        crate::util::daemon_env(&mut cmd, dir).arg("daemon");
         if !opts.online {
             cmd.arg("--offline");
         }

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{pacxfer_bin, run, sha256_hex, Run, TestDir, SHARED_PREFIX};
+use crate::util::{pacxfer_bin, pacxfer_via, run, sha256_hex, Run, TestDir, SHARED_PREFIX};
 use crate::world::World;
 
 /// The unprivileged user, made when missing.
@@ -41,12 +41,8 @@ fn open_to_all(dir: &Path) {
 
 /// `pacxfer --config CONF ARGS...` as `USER`, with HOME=/root as pacman 7 leaves it.
 fn as_user(config: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new("runuser");
-    cmd.args(["-u", USER, "--", "env", "HOME=/root"])
-        .arg(pacxfer_bin())
-        .arg("--config")
-        .arg(config)
-        .args(args);
+    let mut cmd = pacxfer_via(&["runuser", "-u", USER, "--", "env", "HOME=/root"]);
+    cmd.arg("--config").arg(config).args(args);
     run(&mut cmd)
 }
 
@@ -82,6 +78,18 @@ fn as_the_download_user_only_the_output_is_written() {
     writable_by_user(&out_dir);
     let out = out_dir.join(format!("{}.part", other.filename));
     let before = owned_by_user_in_tmp(w.dir.path(), &out_dir);
+    // Control: a file the user makes in /tmp is seen.
+    let mark = std::path::PathBuf::from(format!("/tmp/.pacxfer-test-mark-{}", std::process::id()));
+    run(Command::new("runuser")
+        .args(["-u", USER, "--", "touch"])
+        .arg(&mark))
+    .success();
+    let seen = owned_by_user_in_tmp(w.dir.path(), &out_dir);
+    std::fs::remove_file(&mark).expect("rm mark");
+    assert!(
+        seen.contains(&mark.display().to_string()),
+        "the user's file in /tmp was not seen: {seen:?}"
+    );
 
     let r = as_user(
         &w.config,
@@ -171,12 +179,16 @@ fn pacman_with_runuser_in_its_xfercommand_downloads_as_the_user() {
     assert_eq!(w.mirror.hits_for(&other.filename).len(), 1);
 }
 
+/// A server whose certificate no system store trusts is refused, and nothing is written;
+/// the control is the same server trusted through `SSL_CERT_FILE`, whose file then arrives.
 #[test]
 fn a_self_signed_https_mirror_is_refused() {
     let d = TestDir::new("self-signed");
     let openssl = |args: &[&str]| {
         let mut c = Command::new("openssl");
-        c.args(args).current_dir(d.path());
+        crate::util::daemon_env(&mut c, d.path())
+            .args(args)
+            .current_dir(d.path());
         c
     };
     run(&mut openssl(&[
@@ -195,47 +207,76 @@ fn a_self_signed_https_mirror_is_refused() {
         "/CN=127.0.0.1",
         "-addext",
         "subjectAltName=IP:127.0.0.1",
+        // A server's own certificate, not a CA's (webpki refuses a CA as a server).
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
     ]))
     .success();
+    // `-WWW` serves the files of its directory.
+    let served = d.write("served/core.db", b"a database no database lists".repeat(10));
     let port = crate::util::dead_port();
-    let mut server = openssl(&[
-        "s_server",
-        "-quiet",
-        "-www",
-        "-cert",
-        "cert.pem",
-        "-key",
-        "key.pem",
-        "-accept",
-        &port.to_string(),
-    ])
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .expect("start openssl s_server");
-    // Wait until it listens.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
+    let log = d.join("s_server.log");
+    let mut server = Some(
+        openssl(&[
+            "s_server",
+            "-WWW",
+            "-cert",
+            "../cert.pem",
+            "-key",
+            "../key.pem",
+            "-accept",
+            &port.to_string(),
+        ])
+        .current_dir(d.join("served"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start openssl s_server"),
+    );
+    crate::util::wait_for_log(&mut server, &log, "openssl s_server", |t| {
+        t.contains("ACCEPT")
+    });
+    std::fs::create_dir_all(d.join("sync")).expect("mkdir sync");
+    let pacman_conf = d.write(
+        "pacman.conf",
+        format!("[options]\nDBPath = {}/\n", d.path().display()),
+    );
+    let conf = d.write(
+        "c.conf",
+        format!(
+            "dbpath = {:?}\npacman_conf = {:?}\ncache_dir = \"\"\n[gateway]\nenabled = false\n\
+             [share]\napi = \"http://127.0.0.1:{}\"\n",
+            d.path().display().to_string(),
+            pacman_conf.display().to_string(),
+            crate::util::dead_port()
+        ),
+    );
+    let url = format!("https://127.0.0.1:{port}/core.db");
+    let fetch = |out: &Path, trust: bool| {
+        let mut cmd = crate::util::pacxfer();
+        if trust {
+            cmd.env("SSL_CERT_FILE", d.join("cert.pem"));
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let conf = d.write("c.conf", "cache_dir = \"\"\n[gateway]\nenabled = false\n");
+        run(cmd.arg("--config").arg(&conf).arg(&url).arg(out))
+    };
     let out = d.join("x.part");
-    let r = run(crate::util::pacxfer()
-        .arg("--config")
-        .arg(&conf)
-        .arg("--dbpath")
-        .arg(d.path())
-        .arg(format!("https://127.0.0.1:{port}/core.db"))
-        .arg(&out));
-    let _ = server.kill();
-    let _ = server.wait();
-    r.failure()
+    let refused = fetch(&out, false);
+    let trusted_out = d.join("trusted.part");
+    let trusted = fetch(&trusted_out, true);
+    crate::util::kill_daemon(&mut server);
+    refused
+        .failure()
         .one_error_line()
         .stderr_has("invalid peer certificate");
     assert_eq!(std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0), 0);
+    trusted.success();
+    assert_eq!(
+        std::fs::read(&trusted_out).expect("read"),
+        std::fs::read(&served).expect("read"),
+        "{}",
+        trusted.explain("the file over TLS")
+    );
 }
 
 #[test]

@@ -15,9 +15,10 @@
 //! - a file no database lists whose body ran past the server's own length was blamed on "the
 //!   database": the error now names the server's length.
 //!
-//! Each hang test bounds pacxfer with a limit well above what the fixed code needs and well
-//! below how long the fault would go on, and asserts that pacxfer ended on its own with the
-//! error, not how fast.
+//! Each hang test asserts that pacxfer ended on its own with the error the fix gives; the
+//! limit after which it is killed is far above what the fixed code needs, and there only to
+//! fail fast: without the fix each ends with another error (when the fault ends) or not at
+//! all, never with the one asserted.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,14 +26,14 @@ use std::time::Duration;
 
 use crate::faultd::{Fault, FaultServer};
 use crate::fixtures::REPO;
-use crate::util::{pacxfer, run_within, Run};
+use crate::util::{run_within, Run};
 use crate::world::World;
 
 /// A file name no database lists.
 const UNLISTED: &str = "unlisted-1.0-1-any.pkg.tar.zst";
-/// How long a hang test waits before killing pacxfer: the drips go on for 60 s, the fixed
-/// code ends within a few stall timeouts.
-const LIMIT: Duration = Duration::from_secs(30);
+/// How long a hang test waits before killing pacxfer, only to fail fast: the fixed code ends
+/// within a few stall timeouts, a drip goes on for 60 s.
+const LIMIT: Duration = Duration::from_secs(180);
 
 /// A world whose gateway is nowhere, and a fault server serving the package no IPFS node
 /// holds (the one `World` lists in its database).
@@ -50,28 +51,23 @@ fn mirror_url(faults: &FaultServer, fault: Fault, file: &str) -> String {
 
 /// `pacxfer [-v] --config <world config> URL OUTPUT`, ended after `LIMIT` at the latest.
 fn xfer_within(w: &World, verbose: bool, url: &str, out: &Path) -> Run {
-    let mut cmd = pacxfer();
-    cmd.env_remove("PACXFER_CACHE_DIR")
-        .arg("--config")
-        .arg(&w.config);
-    if verbose {
-        cmd.arg("-v");
-    }
-    cmd.arg(url).arg(out);
-    bounded(&mut cmd)
+    let out = out.to_str().expect("utf8");
+    let args: &[&str] = if verbose {
+        &["-v", url, out]
+    } else {
+        &[url, out]
+    };
+    bounded(&mut w.pacxfer_cmd(args))
 }
 
-/// Runs `cmd`, asserting that it ended on its own before `LIMIT`.
+/// Runs `cmd`, asserting that it ended on its own (it is killed after `LIMIT`).
 #[track_caller]
 fn bounded(cmd: &mut Command) -> Run {
-    let (run, took) = run_within(cmd, LIMIT);
+    let (run, _) = run_within(cmd, LIMIT);
     assert!(
-        took < LIMIT && run.code().is_some(),
+        run.code().is_some(),
         "{}",
-        run.explain(&format!(
-            "still running after {:.1}s: killed",
-            took.as_secs_f64()
-        ))
+        run.explain(&format!("still running after {}s: killed", LIMIT.as_secs()))
     );
     run
 }
@@ -281,14 +277,8 @@ fn crlf_user_agent_is_cleaned_not_a_panic() {
     for (i, (raw, sent)) in cases.iter().enumerate() {
         let out = w.out(&format!("{i}.part"));
         let before = w.mirror.hits_for(&pkg.filename).len();
-        let mut cmd = pacxfer();
-        cmd.env_remove("PACXFER_CACHE_DIR")
-            .env("HTTP_USER_AGENT", raw)
-            .arg("--config")
-            .arg(&w.config)
-            .arg(w.url(&pkg.filename))
-            .arg(&out);
-        let r = bounded(&mut cmd);
+        let mut cmd = w.pacxfer_cmd(&[&w.url(&pkg.filename), out.to_str().expect("utf8")]);
+        let r = bounded(cmd.env("HTTP_USER_AGENT", raw));
         r.success().stderr_has("from mirror");
         w.assert_same(&out, &pkg.path, &r);
         let hits = w.mirror.hits_for(&pkg.filename);
@@ -366,11 +356,14 @@ fn unlisted_body_longer_than_announced_names_the_server_not_the_database() {
 }
 
 /// Files no database lists have no checksum to hold them to; pacman's own downloader caps
-/// their size by kind. A signature larger than 16 KiB (the package file played by the
-/// fault server is 50 KiB) and a sync database without a length are cut off.
+/// their size by kind. A signature larger than 16 KiB (the package file played by the fault
+/// server is 50 KiB) is cut off; a sync database over 128 MiB is refused before a byte moves
+/// when its server announces the length, and cut off at 128 MiB when it does not. The same
+/// bytes as a package of a repository this machine has not synced, and a small database
+/// without a length, are taken whole.
 #[test]
 fn unlisted_signatures_and_databases_are_capped_like_pacmans_own() {
-    let (w, faults, _) = setup("unlisted-caps");
+    let (w, faults, file) = setup("unlisted-caps");
     let out = w.dir.join("x.sig.part");
     let url = mirror_url(&faults, Fault::Good, &format!("{UNLISTED}.sig"));
     let r = xfer_within(&w, false, &url, &out);
@@ -381,7 +374,35 @@ fn unlisted_signatures_and_databases_are_capped_like_pacmans_own() {
     // The same bytes as a package of a repository this machine has not synced: no cap.
     let out = w.dir.join("unlisted.part");
     let url = mirror_url(&faults, Fault::Good, UNLISTED);
-    xfer_within(&w, false, &url, &out).success();
+    let r = xfer_within(&w, false, &url, &out);
+    r.success();
+    assert!(holds(&out) == file, "{}", r.explain("the whole file"));
+
+    // A database of 128 MiB and one byte (a sparse file: nothing on disk) on the world's
+    // mirror, with and without its length.
+    const CAP: u64 = 128 << 20;
+    let repo_dir = w.dir.join("mirror").join(REPO).join("os/x86_64");
+    let huge = std::fs::File::create(repo_dir.join("huge.db")).expect("create huge.db");
+    huge.set_len(CAP + 1).expect("sparse huge.db");
+    let cut = format!("sent more than {CAP} bytes, more than pacman accepts");
+    let out = w.dir.join("announced.db.part");
+    let r = xfer_within(&w, false, &w.url("huge.db"), &out);
+    r.failure().one_error_line().stderr_has(&cut);
+    assert!(holds(&out).is_empty(), "{}", r.explain("OUTPUT emptied"));
+    let nolength = |file: &str| format!("{}/nolength/{REPO}/os/x86_64/{file}", w.mirror.url());
+    let out = w.dir.join("unannounced.db.part");
+    let r = xfer_within(&w, false, &nolength("huge.db"), &out);
+    r.failure().one_error_line().stderr_has(&cut);
+    assert!(holds(&out).is_empty(), "{}", r.explain("OUTPUT emptied"));
+    // Control: a database within the cap, without a length, is taken whole.
+    let out = w.dir.join("small.db.part");
+    let r = xfer_within(&w, false, &nolength(&format!("{REPO}.db")), &out);
+    r.success();
+    assert!(
+        holds(&out) == std::fs::read(w.fx.db()).expect("read db"),
+        "{}",
+        r.explain("the whole database")
+    );
 }
 
 /// Each hop of a redirect chain used to get the whole header deadline again: ten slow 302s

@@ -1,5 +1,6 @@
-//! Test helpers: a fresh directory per test, the pacxfer binary, and commands whose whole
-//! session (argv, cwd, exit status, stdout, stderr) is printed when an assertion fails.
+//! Test helpers: a fresh directory per test, the pacxfer binary run with the test's own
+//! environment and nothing of the machine's ([`pacxfer`]), and commands whose whole session
+//! (argv, exit status, stdout, stderr) is printed when an assertion fails.
 //!
 //! Each test's directory and the pacxfer binary the tests run live below /tmp
 //! ([`shared_root`]), not below the checkout: other users work in them (pacman 7's download
@@ -10,7 +11,7 @@ use std::ffi::OsStr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Where the tests' shared places are made, one per build of pacxfer.
 pub const SHARED_PREFIX: &str = "/tmp/pacxfer-tests-";
@@ -101,7 +102,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// A fresh directory for one test (mode 0700, in `<shared_root>/dirs`), removed when the
-/// test passes.
+/// test ends.
 pub struct TestDir {
     dir: tempfile::TempDir,
 }
@@ -243,6 +244,7 @@ fn cmdline(cmd: &Command) -> String {
 
 /// Runs a command to completion with stdin closed.
 pub fn run(cmd: &mut Command) -> Run {
+    settle_cache_dir(cmd);
     let cmdline = cmdline(cmd);
     let output = cmd
         .stdin(Stdio::null())
@@ -251,35 +253,213 @@ pub fn run(cmd: &mut Command) -> Run {
     Run { cmdline, output }
 }
 
-/// A pacxfer command with no configuration from the environment leaking in.
+/// The only PATH the commands of a test see: the system's directories, in the usual order.
+pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+thread_local! {
+    /// This test's own directory (libtest runs each test on a thread of its own).
+    static OWN: std::cell::OnceCell<TestDir> = const { std::cell::OnceCell::new() };
+}
+
+/// This test's own directory, made on first use and removed when the test ends: the HOME of
+/// every pacxfer it runs, the configuration a pacxfer called without `--config` reads
+/// (`pacxfer.conf`: its own `cache/`, `db/` and `pacman.conf`, a gateway and a node API
+/// where nothing listens), and the cache of a pacxfer whose configuration names none.
+pub fn own_dir() -> PathBuf {
+    OWN.with(|own| {
+        own.get_or_init(|| {
+            let name = std::thread::current()
+                .name()
+                .unwrap_or("thread")
+                .rsplit("::")
+                .next()
+                .unwrap_or("thread")
+                .to_string();
+            let dir = TestDir::new(&format!("own-{name}"));
+            std::fs::create_dir_all(dir.join("home")).expect("mkdir home");
+            std::fs::create_dir_all(dir.join("db/sync")).expect("mkdir db");
+            let pacman_conf = dir.write(
+                "pacman.conf",
+                format!("[options]\nDBPath = {}/\n", dir.join("db").display()),
+            );
+            let nowhere = format!("http://127.0.0.1:{}", dead_port());
+            dir.write(
+                "pacxfer.conf",
+                format!(
+                    "dbpath = {:?}\npacman_conf = {:?}\ncache_dir = {:?}\n\n[gateway]\nurl = \
+                     {nowhere:?}\n\n[share]\napi = {nowhere:?}\n",
+                    dir.join("db").display().to_string(),
+                    pacman_conf.display().to_string(),
+                    dir.join("cache").display().to_string(),
+                ),
+            );
+            dir
+        })
+        .path()
+        .to_path_buf()
+    })
+}
+
+/// Gives `cmd` this test's environment and nothing of the machine's: PATH ([`PATH`]), HOME
+/// in [`own_dir`], the C locale, and `PACXFER_CONFIG` naming the test's own configuration
+/// (so a pacxfer called without `--config` never reads /etc/pacxfer.conf). No proxy, no
+/// `PACXFER_*` of the caller, no `XDG_*`, no `HTTP_USER_AGENT`: a test that wants one sets
+/// it on the command itself. For pacxfer and for whatever runs it (pacman, runuser, ...).
+pub fn test_env(cmd: &mut Command) -> &mut Command {
+    let own = own_dir();
+    cmd.env_clear()
+        .env("PATH", PATH)
+        .env("HOME", own.join("home"))
+        .env("LANG", "C")
+        .env("LC_ALL", "C")
+        .env("PACXFER_CONFIG", own.join("pacxfer.conf"))
+}
+
+/// The pacxfer binary with this test's environment ([`test_env`]): every test runs pacxfer
+/// through this or [`pacxfer_via`], and [`run`], [`run_within`] or [`spawn`].
+///
+/// What a test's configuration says is never overridden: a `cache_dir` it names (`""` for
+/// none) is the cache pacxfer uses. A configuration that names none would send pacxfer to
+/// the machine's own places (`/var/cache/pacxfer`, root's `~/.cache`), so when those run
+/// it, such a call gets `PACXFER_CACHE_DIR` = `<own_dir>/cache`; a test that sets
+/// `PACXFER_CACHE_DIR`, passes `--cache-dir`, or asks for pacxfer's own default places with
+/// [`default_places`] decides itself.
 pub fn pacxfer() -> Command {
     let mut cmd = Command::new(pacxfer_bin());
-    // Caches go to the build directory, never to the machine's /var/cache/pacxfer, and each
-    // test has its own (libtest names each test's thread after the test): what one test's
-    // calls leave (a breaker, a kept partial download) is never another test's.
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("main")
-        .replace("::", "-");
-    cmd.env(
-        "PACXFER_CACHE_DIR",
-        repo_root().join("target").join("test-cache").join(test),
-    );
-    for var in [
-        "PACXFER_CONFIG",
-        "PACXFER_DBPATH",
-        "http_proxy",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "no_proxy",
-        "NO_PROXY",
-        "HTTP_USER_AGENT",
-    ] {
-        cmd.env_remove(var);
-    }
+    test_env(&mut cmd);
     cmd
+}
+
+/// pacxfer run by another program (`runuser -u USER --`, `prlimit ... --`, `sh -c ...`):
+/// `wrapper` then the binary, with this test's environment given to the wrapper.
+pub fn pacxfer_via<S: AsRef<OsStr>>(wrapper: &[S]) -> Command {
+    let (program, args) = wrapper.split_first().expect("a wrapper program");
+    let mut cmd = Command::new(program);
+    cmd.args(args).arg(pacxfer_bin());
+    test_env(&mut cmd);
+    cmd
+}
+
+/// A mount in the private mount namespace of [`pacxfer_with_mounts`].
+pub enum Mount<'a> {
+    /// `source` bind-mounted on `target`.
+    Bind(&'a Path, &'a Path),
+    /// An empty tmpfs (root's, mode 0755) on `target`: what was there is out of sight.
+    Empty(&'a Path),
+}
+
+/// pacxfer in a private mount namespace (root only) in which `mounts` are made first, in
+/// order: machine places a test must neither read nor write (`/var/cache`, root's home)
+/// replaced by the test's own, or programs hidden (an empty `/usr/bin`, given last). Nothing
+/// is mounted outside it; it ends with the call.
+pub fn pacxfer_with_mounts(mounts: &[Mount<'_>]) -> Command {
+    assert_eq!(
+        rustix::process::geteuid().as_raw(),
+        0,
+        "a private mount namespace needs root"
+    );
+    // The command's own PATH is the one pacxfer gets; the mounts are made with the system's.
+    const SCRIPT: &str = r#"set -e
+given=$PATH
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+while [ "$1" != -- ]; do
+    if [ "$1" = empty ]; then
+        mount -t tmpfs -o mode=0755 tmpfs "$2"
+        shift 2
+    else
+        mount --bind "$2" "$3"
+        shift 3
+    fi
+done
+shift
+export PATH="$given"
+exec "$@"
+"#;
+    let mut wrapper: Vec<std::ffi::OsString> = [
+        "/usr/bin/unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        SCRIPT,
+        "sh",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    for m in mounts {
+        match m {
+            Mount::Bind(source, target) => {
+                wrapper.extend(["bind".into(), source.into(), target.into()]);
+            }
+            Mount::Empty(target) => wrapper.extend(["empty".into(), target.into()]),
+        }
+    }
+    wrapper.push("--".into());
+    pacxfer_via(&wrapper)
+}
+
+/// Marks a pacxfer command whose configuration names no `cache_dir` as one that must use
+/// pacxfer's default places (`/var/cache/pacxfer`, root's `~/.cache`): only in a private
+/// mount namespace where they are the test's own ([`pacxfer_with_mounts`]).
+pub fn default_places(cmd: &mut Command) -> &mut Command {
+    cmd.env(DEFAULT_PLACES, "1")
+}
+
+const DEFAULT_PLACES: &str = "PACXFER_TESTS_DEFAULT_PLACES";
+
+/// For a command that runs pacxfer (itself, or through a wrapper) whose configuration names
+/// no `cache_dir`, sets `PACXFER_CACHE_DIR` to the test's own (see [`pacxfer`]), unless the
+/// test chose the cache itself.
+fn settle_cache_dir(cmd: &mut Command) {
+    if cmd
+        .get_envs()
+        .any(|(k, v)| k == OsStr::new(DEFAULT_PLACES) && v.is_some())
+    {
+        cmd.env_remove(DEFAULT_PLACES);
+        return;
+    }
+    let bin = pacxfer_bin();
+    let argv: Vec<&OsStr> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .collect();
+    let Some(at) = argv.iter().position(|a| Path::new(a) == bin) else {
+        return;
+    };
+    let args = &argv[at + 1..];
+    let chosen_by_test = cmd
+        .get_envs()
+        .any(|(k, _)| k == OsStr::new("PACXFER_CACHE_DIR"))
+        || args.iter().any(|a| {
+            let a = a.to_string_lossy();
+            a == "--cache-dir" || a.starts_with("--cache-dir=")
+        });
+    if chosen_by_test {
+        return;
+    }
+    let from_args = args.iter().enumerate().find_map(|(i, a)| {
+        let text = a.to_string_lossy();
+        if text == "--config" {
+            args.get(i + 1).map(PathBuf::from)
+        } else {
+            text.strip_prefix("--config=").map(PathBuf::from)
+        }
+    });
+    let config = from_args.or_else(|| {
+        cmd.get_envs()
+            .find(|(k, _)| *k == OsStr::new("PACXFER_CONFIG"))
+            .and_then(|(_, v)| v.map(PathBuf::from))
+    });
+    // pacxfer refuses a configuration it cannot read or parse before it looks at a cache.
+    let names_cache = config
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .map(|table| table.contains_key("cache_dir"));
+    if names_cache == Some(false) {
+        cmd.env("PACXFER_CACHE_DIR", own_dir().join("cache"));
+    }
 }
 
 /// The SHA-256 of a file, in hex, computed by `sha256sum` (not by pacxfer's code).
@@ -303,56 +483,142 @@ pub fn dead_port() -> u16 {
     port
 }
 
-/// Runs a command with stdin closed, killing it if it has not ended within `limit`; returns
-/// the finished command and how long it took.
-pub fn run_within(cmd: &mut Command, limit: std::time::Duration) -> (Run, std::time::Duration) {
+/// Gives a daemon or tool a test starts (Kubo, ipfs-cluster, makepkg, unshare) a clean
+/// environment: [`PATH`], `HOME` = `home`, the C locale, and nothing else of the machine's.
+pub fn daemon_env<'c>(cmd: &'c mut Command, home: &Path) -> &'c mut Command {
+    cmd.env_clear()
+        .env("PATH", PATH)
+        .env("HOME", home)
+        .env("LANG", "C")
+        .env("LC_ALL", "C")
+}
+
+/// A command started with stdin closed whose output is collected while it runs.
+pub struct Running {
+    cmdline: String,
+    child: std::process::Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Starts a command with stdin closed, its stdout and stderr collected as they come.
+pub fn spawn(cmd: &mut Command) -> Running {
     use std::io::Read;
+    settle_cache_dir(cmd);
     let cmdline = cmdline(cmd);
-    let started = std::time::Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmdline}: {e}"));
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+    let collect = |pipe: Box<dyn Read + Send>, into: Arc<Mutex<Vec<u8>>>| {
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
+            let mut pipe = pipe;
+            let mut buf = [0u8; 8192];
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => into.lock().expect("output").extend_from_slice(&buf[..n]),
+                }
             }
-            buf
         })
     };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
+    let (stdout, stderr) = (Arc::default(), Arc::default());
+    let readers = vec![
+        collect(
+            Box::new(child.stdout.take().expect("stdout")),
+            Arc::clone(&stdout),
+        ),
+        collect(
+            Box::new(child.stderr.take().expect("stderr")),
+            Arc::clone(&stderr),
+        ),
+    ];
+    Running {
+        cmdline,
+        child,
+        stdout,
+        stderr,
+        readers,
+    }
+}
+
+impl Running {
+    /// What it wrote to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().expect("stderr")).into_owned()
+    }
+
+    /// Waits until its stderr holds `needle`; fails (after killing it) when it ends first
+    /// or has not said it within `limit`.
+    #[track_caller]
+    pub fn wait_for_stderr(&mut self, needle: &str, limit: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while !self.stderr_so_far().contains(needle) {
+            let ended = self.child.try_wait().expect("wait for child").is_some();
+            if ended || started.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} never said {needle:?} ({}):\n{}",
+                    self.cmdline,
+                    if ended {
+                        "it ended".to_string()
+                    } else {
+                        format!("{}s", limit.as_secs())
+                    },
+                    self.stderr_so_far()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            break child.wait().expect("wait for killed child");
+    }
+
+    /// Waits for it to end: killed when it has not ended within `limit` (then its status says
+    /// it was killed by a signal, and [`Run::code`] is `None`).
+    pub fn finish_within(mut self, limit: std::time::Duration) -> (Run, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for child") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait for killed child");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let took = started.elapsed();
+        for r in self.readers.drain(..) {
+            r.join().expect("output reader");
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    let took = started.elapsed();
-    let output = Output {
-        status,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    };
-    (Run { cmdline, output }, took)
+        let take = |b: &Arc<Mutex<Vec<u8>>>| std::mem::take(&mut *b.lock().expect("output"));
+        let output = Output {
+            status,
+            stdout: take(&self.stdout),
+            stderr: take(&self.stderr),
+        };
+        (
+            Run {
+                cmdline: self.cmdline,
+                output,
+            },
+            took,
+        )
+    }
+
+    /// Waits for it to end (10 minutes at most, then it is killed).
+    pub fn finish(self) -> Run {
+        self.finish_within(std::time::Duration::from_secs(600)).0
+    }
+}
+
+/// Runs a command with stdin closed, killing it if it has not ended within `limit`; returns
+/// the finished command and how long it took.
+pub fn run_within(cmd: &mut Command, limit: std::time::Duration) -> (Run, std::time::Duration) {
+    spawn(cmd).finish_within(limit)
 }
 
 /// Prints past the test harness's capture: for figures that belong in every run's output.

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::fixtures::{self, copy_tree, Fixtures, Pkg, REPO};
 use crate::httpd::Mirror;
 use crate::ipfs::Node;
-use crate::util::{pacxfer, pacxfer_bin, run, Run, TestDir};
+use crate::util::{pacxfer, pacxfer_bin, run, test_env, Run, TestDir};
 
 pub struct World {
     pub dir: TestDir,
@@ -20,6 +20,8 @@ pub struct World {
     pub pacman_conf: PathBuf,
     /// Extra `[share]` lines for the next `configure`.
     pub share_extra: String,
+    /// `[mirror] stall_timeout` for the next `configure`.
+    pub mirror_stall: &'static str,
 }
 
 impl World {
@@ -42,6 +44,7 @@ impl World {
             node,
             dbpath,
             share_extra: String::new(),
+            mirror_stall: "5s",
         };
         let gateway = world
             .node
@@ -63,11 +66,12 @@ impl World {
             .map(|n| n.api.clone())
             .unwrap_or_else(|| format!("http://127.0.0.1:{}", crate::util::dead_port()));
         let text = format!(
-            "dbpath = {:?}\npacman_conf = {:?}\ncache_dir = {:?}\n\n[gateway]\nurl = {gateway:?}\npaths = [{}]\n{gateway_extra}\n\n[mirror]\nstall_timeout = \"5s\"\n\n[share]\napi = {api:?}\n{}\n",
+            "dbpath = {:?}\npacman_conf = {:?}\ncache_dir = {:?}\n\n[gateway]\nurl = {gateway:?}\npaths = [{}]\n{gateway_extra}\n\n[mirror]\nstall_timeout = {:?}\n\n[share]\napi = {api:?}\n{}\n",
             self.dbpath.display().to_string(),
             self.pacman_conf.display().to_string(),
             self.cache_dir().display().to_string(),
             paths.join(", "),
+            self.mirror_stall,
             self.share_extra
         );
         std::fs::write(&self.config, text).expect("write config");
@@ -130,24 +134,22 @@ impl World {
         self.configure(&gateway, &["/ipfs/{cid}", &by_sha], "");
     }
 
+    /// `pacxfer --config <world config> ARGS...`, not yet run.
+    pub fn pacxfer_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = pacxfer();
+        cmd.arg("--config").arg(&self.config).args(args);
+        cmd
+    }
+
     /// `pacxfer --config <world config> ARGS...`
     pub fn pacxfer(&self, args: &[&str]) -> Run {
-        let mut cmd = pacxfer();
-        cmd.env_remove("PACXFER_CACHE_DIR")
-            .arg("--config")
-            .arg(&self.config)
-            .args(args);
-        run(&mut cmd)
+        run(&mut self.pacxfer_cmd(args))
     }
 
     /// The XferCommand form: `pacxfer URL OUTPUT`.
     pub fn xfer(&self, url: &str, out: &Path) -> Run {
         let mut cmd = pacxfer();
-        cmd.env_remove("PACXFER_CACHE_DIR")
-            .arg("--config")
-            .arg(&self.config)
-            .arg(url)
-            .arg(out);
+        cmd.arg("--config").arg(&self.config).arg(url).arg(out);
         run(&mut cmd)
     }
 
@@ -157,20 +159,14 @@ impl World {
         self.pacxfer(&["-v", url, &out])
     }
 
-    /// Real pacman on this world's pacman.conf.
+    /// Real pacman on this world's pacman.conf, with the test's environment, which pacman
+    /// passes on to its XferCommand.
     pub fn pacman(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new("pacman");
-        cmd.arg("--config").arg(&self.pacman_conf).args(args);
-        // pacman passes its environment on to the XferCommand.
-        for var in [
-            "PACXFER_CONFIG",
-            "PACXFER_DBPATH",
-            "http_proxy",
-            "https_proxy",
-            "all_proxy",
-        ] {
-            cmd.env_remove(var);
-        }
+        test_env(&mut cmd)
+            .arg("--config")
+            .arg(&self.pacman_conf)
+            .args(args);
         run(&mut cmd)
     }
 
