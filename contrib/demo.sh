@@ -63,7 +63,7 @@ done
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Kubo: the `ipfs` that contrib/deps.sh built, else the one on PATH (as tests/ipfs.rs does).
+# Kubo: the `ipfs` that contrib/deps.sh built, else the one on PATH (as tests/harness/kubo.rs does).
 if [ -x "$top/.kubo/bin/ipfs" ]; then ipfs=$top/.kubo/bin/ipfs; else ipfs=ipfs; fi
 # Kubo's unixfs-v1-2025 import settings, spelled out: files up to 1 MiB are one raw block.
 profile="cid-version=1&raw-leaves=true&chunker=size-1048576&hash=sha2-256"

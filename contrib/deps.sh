@@ -8,11 +8,11 @@
 # Otherwise the pinned version is built from the Go module proxy into .kubo/bin/ipfs (ignored
 # by git) and reused by later runs; the first build takes 3-6 minutes on 2 cores.
 #
-# ipfs-cluster: tests/cluster_tests.rs runs a real two-peer cluster (`[publish] cluster`), with
+# ipfs-cluster: tests/publish/cluster_pins.rs runs a real two-peer cluster (`[publish] cluster`), with
 # ipfs-cluster-service and ipfs-cluster-ctl CLUSTER_VERSION built from the Go module proxy into
 # .cluster/bin (ignored by git) and reused by later runs; the first build takes 1-4 minutes.
 #
-# pacman 7: tests/pacman7_tests.rs runs Debian trixie's pacman 7.0 in a minimal trixie root that
+# pacman 7: tests/pacman/pacman7.rs runs Debian trixie's pacman 7.0 in a minimal trixie root that
 # debootstrap makes once into .pacman7/root (ignored by git), from the Debian mirror this
 # machine's apt uses; about a minute (see install_pacman7_root).
 set -euo pipefail
@@ -138,11 +138,11 @@ build_cluster() {
     )
 }
 
-# pacman 7.0 for tests/pacman7_tests.rs: Debian trixie's pacman-package-manager (7.0) with what
+# pacman 7.0 for tests/pacman/pacman7.rs: Debian trixie's pacman-package-manager (7.0) with what
 # it needs to run and to verify signatures (gpg), in a minimal trixie root made by debootstrap
 # (`--variant=minbase`), plus the `alpm` user that `DownloadUser = alpm` switches to (Debian's
 # package does not create it). The tests run pacman in it with chroot, in a private mount
-# namespace (tests/chroot.rs). Made once: .pacman7/root.done records the recipe it was made
+# namespace (tests/harness/chroot.rs). Made once: .pacman7/root.done records the recipe it was made
 # with, and a root without it (an interrupted run) is removed and made again, reusing the .debs
 # already downloaded into .pacman7/debs. About a minute; its log is .pacman7/debootstrap.log.
 # PACXFER_DEBIAN_MIRROR overrides the Debian mirror (default: the one apt uses here).

@@ -13,7 +13,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 ./contrib/deps.sh
 
 # Nothing the tests run depends on where the checkout lies: each test's directory, its caches
-# and the pacxfer binary it runs live below /tmp (tests/util.rs, shared_root), and every
+# and the pacxfer binary it runs live below /tmp (tests/harness/util.rs, shared_root), and every
 # command gets the test's own environment, not this shell's (no proxy, no PACXFER_*, no XDG_*).
 
 say "cargo fmt --check"

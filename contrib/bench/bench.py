@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-# Kubo's `unixfs-v1-2025` import settings, spelled out (as tests/ipfs.rs does): CIDv1, raw
+# Kubo's `unixfs-v1-2025` import settings, spelled out (as tests/harness/kubo.rs does): CIDv1, raw
 # leaves, 1 MiB chunks, sha2-256, so a file of at most 1 MiB is one raw block.
 PROFILE = "cid-version=1&raw-leaves=true&chunker=size-1048576&hash=sha2-256"
 MB = 1_000_000
@@ -527,7 +527,7 @@ def start_server(argv: list[str], log: Path) -> tuple[subprocess.Popen, str]:
 
 
 def ipfs_bin() -> str:
-    """Kubo's `ipfs`: the one contrib/deps.sh built, else the one on PATH (tests/ipfs.rs's
+    """Kubo's `ipfs`: the one contrib/deps.sh built, else the one on PATH (tests/harness/kubo.rs's
     rule)."""
     built = TOP / ".kubo" / "bin" / "ipfs"
     if built.exists():

@@ -1,0 +1,3 @@
+//! `pacxfer prefetch` (`src/prefetch/`): an upgrade fetched ahead of pacman (`upgrade`).
+
+pub(crate) mod upgrade;
