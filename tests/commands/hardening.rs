@@ -107,6 +107,9 @@ fn measured(cmd: &mut Command, dir: &Path, stdin: Option<Feed<'_>>) -> (Run, u64
         .arg(&report)
         .arg(cmd.get_program())
         .args(cmd.get_args());
+    // The harness's environment and nothing of the machine's: `cmd` was made with a cleared
+    // environment and the test's own variables, which are all it names.
+    timed.env_clear();
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => timed.env(k, v),
@@ -141,10 +144,7 @@ fn measured(cmd: &mut Command, dir: &Path, stdin: Option<Feed<'_>>) -> (Run, u64
 /// `pacxfer --config <world> ARGS` as `World::pacxfer` runs it.
 fn pacxfer_cmd(w: &World, args: &[&str]) -> Command {
     let mut cmd = crate::harness::util::pacxfer();
-    cmd.env_remove("PACXFER_CACHE_DIR")
-        .arg("--config")
-        .arg(&w.config)
-        .args(args);
+    cmd.arg("--config").arg(&w.config).args(args);
     cmd
 }
 

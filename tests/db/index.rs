@@ -317,9 +317,10 @@ fn a_bad_entry_is_reported_on_every_lookup_not_only_the_first() {
     let conf = d.write(
         "pacxfer.conf",
         format!(
-            "cache_dir = {:?}\npacman_conf = {:?}\n[gateway]\nenabled = false\n",
+            "cache_dir = {:?}\npacman_conf = {:?}\n[gateway]\nenabled = false\n[share]\napi = \"http://127.0.0.1:{}\"\n",
             d.join("cache").display().to_string(),
-            pacman_conf.display().to_string()
+            pacman_conf.display().to_string(),
+            crate::harness::util::dead_port()
         ),
     );
     d.write(

@@ -150,13 +150,15 @@ impl Bench {
 
     /// The config of one case: its gateway below the case's own path (`/<fault>/c<index>`),
     /// its own cache directory (a kept partial download or a breaker is never another case's),
-    /// and a pacman.conf of the bench's own, never the machine's.
+    /// a pacman.conf of the bench's own, never the machine's, and a node API on a port nothing
+    /// listens on, never the machine's own node.
     fn config(&self, index: usize, gateway: Fault) -> PathBuf {
         let name = format!("conf/{index}.conf");
         let text = format!(
             "dbpath = {:?}\npacman_conf = {:?}\ncache_dir = {:?}\n\n[gateway]\nurl = \"{}/c{index}\"\n\
              paths = [\"/ipfs/{{cid}}\"]\nconnect_timeout = \"{}ms\"\nstall_timeout = \"{}ms\"\n\n\
-             [mirror]\nconnect_timeout = \"{}ms\"\nstall_timeout = \"{}ms\"\nmax_redirects = 5\n",
+             [mirror]\nconnect_timeout = \"{}ms\"\nstall_timeout = \"{}ms\"\nmax_redirects = 5\n\n\
+             [share]\napi = \"http://127.0.0.1:{}\"\n",
             self.dir.join("db").display().to_string(),
             self.dir.join("pacman.conf").display().to_string(),
             self.dir.join(format!("cache/{index}")).display().to_string(),
@@ -165,6 +167,7 @@ impl Bench {
             GATEWAY_STALL.as_millis(),
             MIRROR_CONNECT.as_millis(),
             MIRROR_STALL.as_millis(),
+            crate::harness::util::dead_port(),
         );
         self.dir.write(&name, text)
     }
