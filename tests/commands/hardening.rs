@@ -8,8 +8,7 @@
 //! The hostile API and cluster here are a fault server of this file's own: they answer every
 //! request with one canned reply, as anybody listening on the node's port could.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -22,43 +21,9 @@ use crate::publish::runs::{publish, repo_dir, repo_tool, summary};
 /// answers here would cost from 1 to 1.5 GB parsed whole.
 const RSS_MAX_KB: u64 = 150 * 1024;
 
-/// Serves every connection on a loopback port with `reply(request line)`, then closes it.
-/// Returns `http://127.0.0.1:PORT`.
+/// A server answering every request with `reply(request line)`: its URL.
 fn hostile(reply: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let reply = Arc::new(reply);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let reply = Arc::clone(&reply);
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while head.len() < 64 << 10 && !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                // A body is read and dropped, so the client is never cut off while sending.
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<u64>().ok())?
-                    })
-                    .unwrap_or(0);
-                let _ = std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
-                let line = head.lines().next().unwrap_or_default().to_string();
-                let _ = stream.write_all(&reply(&line));
-                let _ = stream.shutdown(std::net::Shutdown::Both);
-            });
-        }
-    });
-    format!("http://127.0.0.1:{port}")
+    crate::harness::canned::Canned::start(move |line| Some(reply(line))).url
 }
 
 /// An HTTP answer with a JSON body.

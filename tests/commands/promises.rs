@@ -7,7 +7,6 @@
 //! server's, and the request lines the small servers of this file record.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::commands::hardening::use_api;
+use crate::harness::canned::Canned;
 use crate::harness::chroot::Pacman7;
 use crate::harness::faultd::{Fault, FaultServer};
 use crate::harness::fixtures::REPO;
@@ -25,58 +25,6 @@ use crate::harness::world::World;
 /// The longest any one call here is waited for: only so that a call that hangs fails the test
 /// with a message instead of holding the run. No verdict depends on it.
 const HUNG: Duration = Duration::from_secs(180);
-
-/// A loopback HTTP server of this file's own: it records each request line and answers with
-/// `reply(request line)`, then closes; `None` holds the connection open and answers nothing
-/// (a node API or gateway that accepted and hangs).
-struct Canned {
-    url: String,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl Canned {
-    fn start(reply: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) -> Canned {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!(
-            "http://127.0.0.1:{}",
-            listener.local_addr().expect("addr").port()
-        );
-        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (log, reply) = (requests.clone(), Arc::new(reply));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (log, reply) = (log.clone(), reply.clone());
-                std::thread::spawn(move || {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while head.len() < 64 << 10 && !head.ends_with(b"\r\n\r\n") {
-                        match stream.read(&mut byte) {
-                            Ok(1) => head.push(byte[0]),
-                            _ => return,
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&head).into_owned();
-                    let line = head.lines().next().unwrap_or_default().to_string();
-                    log.lock().expect("log").push(line.clone());
-                    match reply(&line) {
-                        Some(bytes) => {
-                            let _ = stream.write_all(&bytes);
-                            let _ = stream.shutdown(std::net::Shutdown::Both);
-                        }
-                        // Held until the client goes away.
-                        None => while matches!(stream.read(&mut byte), Ok(n) if n > 0) {},
-                    }
-                });
-            }
-        });
-        Canned { url, requests }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().expect("log").clone()
-    }
-}
 
 /// An HTTP/1.1 answer: `status`, `Content-Length: length`, then `body` (which may be shorter
 /// than `length`: the connection is closed after it).

@@ -1,9 +1,10 @@
 //! The harness every test uses: a fresh directory per test and the one way to spawn pacxfer
 //! with a cleaned environment (`util`), one test's world of mirror, databases, node and configs
-//! (`world`), the test mirror (`httpd`) and the fault-injecting server (`faultd`), throwaway Kubo
+//! (`world`), the test mirror (`httpd`), a server with one canned reply for faults (`canned`) and the fault-injecting server (`faultd`), throwaway Kubo
 //! nodes (`kubo`) and ipfs-cluster peers (`cluster`), the pacman 7 root (`chroot`), and the
 //! packages and repository built once with makepkg (`fixtures`).
 
+pub(crate) mod canned;
 pub(crate) mod chroot;
 pub(crate) mod cluster;
 pub(crate) mod faultd;
