@@ -32,7 +32,8 @@ pub const LINE_MAX: u64 = 1 << 20;
 /// The most lines of an answer that is not a listing.
 pub const LINES_MAX: usize = 100_000;
 
-/// The most read of an error answer (its message is shown cut to one short line).
+/// The most read of an error answer (its message is shown cut to one short line; the rest
+/// is not read).
 pub const ERROR_MAX: u64 = 64 << 10;
 
 /// Where the API listens.
@@ -276,7 +277,17 @@ impl Rpc {
         if status == 200 {
             return Ok(response);
         }
-        let (status, text) = self.answer(command, Ok(response), ERROR_MAX)?;
+        // Only the head of an error answer is read: a longer one is cut, never refused, so
+        // its message (or its first line) is still shown.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        response
+            .body_mut()
+            .as_reader()
+            .take(ERROR_MAX)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.read_error(command, e.kind(), e.to_string()))?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         // Kubo's errors: {"Message": "...", "Code": 0, "Type": "error"}.
         #[derive(serde::Deserialize)]
         struct KuboError {
