@@ -455,12 +455,7 @@ impl Rpc {
     ) -> Result<serde_json::Value, RpcError> {
         let url = self.url(command, args);
         let response = self.check(command, self.post(&url).send_empty())?;
-        let mut last = serde_json::Value::Null;
-        self.read_lines(command, response, ANSWER_MAX, LINES_MAX, |v| {
-            last = v;
-            Ok(())
-        })?;
-        Ok(last)
+        self.last_value(command, response)
     }
 
     /// Sends `body` as the one file of a multipart request to `command`; the last JSON value
@@ -494,6 +489,16 @@ impl Rpc {
             )
             .send(ureq::SendBody::from_reader(&mut body));
         let response = self.check(command, response)?;
+        self.last_value(command, response)
+    }
+
+    /// The last JSON value of a 200 answer (`null` for none), read as [`Rpc::read_lines`]
+    /// reads one that is not a listing.
+    fn last_value(
+        &self,
+        command: &str,
+        response: ureq::http::Response<ureq::Body>,
+    ) -> Result<serde_json::Value, RpcError> {
         let mut last = serde_json::Value::Null;
         self.read_lines(command, response, ANSWER_MAX, LINES_MAX, |v| {
             last = v;

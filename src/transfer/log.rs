@@ -97,6 +97,29 @@ impl Record {
             seconds: took.as_secs_f64(),
         }
     }
+
+    /// Whether the record could have been written by pacxfer: known kinds and sources, sizes
+    /// a file can have, a time that is a time. Anything else is a damaged or forged line and
+    /// is not counted (it could make the sums wrap, or print what pacxfer never wrote).
+    fn plausible(&self) -> bool {
+        const SOURCES: [&str; 8] = [
+            "node",
+            "network",
+            "view",
+            "db-signature",
+            "mirror",
+            "unchanged",
+            "partial",
+            "other",
+        ];
+        ["package", "signature", "database"].contains(&self.kind.as_str())
+            && SOURCES.contains(&self.source.as_str())
+            && self.bytes <= BYTES_MAX
+            && self.resumed <= self.bytes
+            && self.seconds.is_finite()
+            && (0.0..=1e9).contains(&self.seconds)
+            && crate::pacman::names::is_plain_filename(&self.file)
+    }
 }
 
 /// Appends `record`; silently nothing when no place can be written.
@@ -138,31 +161,6 @@ const RECORDS_MAX: usize = 100_000;
 
 /// The largest file a record may claim: more is a damaged line, not a download.
 const BYTES_MAX: u64 = 1 << 50;
-
-impl Record {
-    /// Whether the record could have been written by pacxfer: known kinds and sources, sizes
-    /// a file can have, a time that is a time. Anything else is a damaged or forged line and
-    /// is not counted (it could make the sums wrap, or print what pacxfer never wrote).
-    fn plausible(&self) -> bool {
-        const SOURCES: [&str; 8] = [
-            "node",
-            "network",
-            "view",
-            "db-signature",
-            "mirror",
-            "unchanged",
-            "partial",
-            "other",
-        ];
-        ["package", "signature", "database"].contains(&self.kind.as_str())
-            && SOURCES.contains(&self.source.as_str())
-            && self.bytes <= BYTES_MAX
-            && self.resumed <= self.bytes
-            && self.seconds.is_finite()
-            && (0.0..=1e9).contains(&self.seconds)
-            && crate::pacman::names::is_plain_filename(&self.file)
-    }
-}
 
 fn parse(bytes: &[u8], since: i64, out: &mut Vec<Record>) {
     let mut taken = 0;
