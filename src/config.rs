@@ -34,6 +34,7 @@ pub const KEYS: &[&str] = &[
     "after_fetch",
     "after_fetch_timeout",
     "seeded",
+    "lan",
     "cluster",
     "cluster_auth",
     "replication_min",
@@ -93,6 +94,9 @@ pub struct ShareConfig {
     /// Ask the node for files seeded into it (`/pacxfer/<sha256>` in its MFS) before the
     /// gateway templates.
     pub seeded: bool,
+    /// Share on the LAN: after seeding, publish the `/pacxfer` directory under the node's
+    /// own key; before the templates, ask the LAN peers' directories (see `ipfs::lan`).
+    pub lan: bool,
 }
 
 impl ShareConfig {
@@ -114,6 +118,7 @@ impl Default for ShareConfig {
             after_fetch: false,
             after_fetch_timeout: Duration::from_secs(5),
             seeded: true,
+            lan: true,
         }
     }
 }
@@ -135,10 +140,12 @@ pub struct GatewayConfig {
     /// between two reads of a body.
     #[serde(deserialize_with = "duration")]
     pub stall_timeout: Duration,
-    /// After no template is in the local node: how long the node may take to start
-    /// answering while it fetches from the IPFS network. 0 turns this off.
-    #[serde(deserialize_with = "duration")]
-    pub network_timeout: Duration,
+    /// How long the node may take to start answering while it fetches from other peers.
+    /// Unset: [`LAN_WAIT`] for copies LAN peers list, and no search of the IPFS network for
+    /// the templates; set: that long for both; 0: no fetching from other peers at all. Read
+    /// it through [`GatewayConfig::network_wait`] and [`GatewayConfig::searches_network`].
+    #[serde(deserialize_with = "opt_duration")]
+    pub network_timeout: Option<Duration>,
     /// Files no larger than this (bytes) are taken to be one raw block, so their CID is
     /// derived from the SHA-256.
     pub raw_block_max: u64,
@@ -149,6 +156,25 @@ pub struct GatewayConfig {
     /// `pacxfer.json` is older than this is not used. 0 turns this off.
     #[serde(deserialize_with = "duration")]
     pub max_age: Duration,
+}
+
+/// How long the node may take to start sending a copy LAN peers list, when
+/// `network_timeout` is not set: a peer on the LAN answers within milliseconds, so waiting
+/// longer only delays the mirror when the peer has just gone away.
+pub const LAN_WAIT: Duration = Duration::from_secs(2);
+
+impl GatewayConfig {
+    /// How long the node may take to start sending what it fetches from other peers (LAN
+    /// copies, and the templates' network step); zero: never fetch from other peers.
+    pub fn network_wait(&self) -> Duration {
+        self.network_timeout.unwrap_or(LAN_WAIT)
+    }
+
+    /// Whether the node may search the whole IPFS network for the templates (only when the
+    /// user set `network_timeout` to more than 0).
+    pub fn searches_network(&self) -> bool {
+        self.network_timeout.is_some_and(|d| !d.is_zero())
+    }
 }
 
 /// `[mirror]`: the HTTP mirror pacman gave (`%u`) and the Server lines.
@@ -173,7 +199,7 @@ impl Default for GatewayConfig {
             paths: vec!["/ipfs/{cid}".to_string()],
             connect_timeout: Duration::from_millis(500),
             stall_timeout: Duration::from_secs(5),
-            network_timeout: Duration::ZERO,
+            network_timeout: None,
             raw_block_max: 1 << 20,
             breaker: Duration::from_secs(120),
             max_age: Duration::from_secs(3 * 86_400),
@@ -247,6 +273,11 @@ impl std::error::Error for ConfigError {}
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// Deserializes an optional duration (see [`duration`]).
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
 }
 
 /// Reads a duration such as `"500ms"`, `"10s"`, `"2m"`, or `"0"`.
@@ -400,7 +431,10 @@ mod tests {
         assert_eq!(c.gateway.url, "http://127.0.0.1:8080");
         assert_eq!(c.gateway.paths, vec!["/ipfs/{cid}"]);
         assert_eq!(c.gateway.connect_timeout, Duration::from_millis(500));
-        assert_eq!(c.gateway.network_timeout, Duration::ZERO);
+        assert_eq!(c.gateway.network_timeout, None);
+        assert_eq!(c.gateway.network_wait(), LAN_WAIT);
+        assert!(!c.gateway.searches_network());
+        assert!(c.share.lan);
         assert_eq!(c.gateway.raw_block_max, 1048576);
         assert_eq!(c.mirror.stall_timeout, Duration::from_secs(10));
     }
@@ -416,7 +450,10 @@ mod tests {
         assert_eq!(c.dbpath.as_deref(), Some(Path::new("/tmp/db")));
         assert_eq!(c.gateway_base(), "http://10.0.0.2:8080");
         assert_eq!(c.gateway.paths.len(), 2);
-        assert_eq!(c.gateway.network_timeout, Duration::from_secs(20));
+        assert_eq!(c.gateway.network_timeout, Some(Duration::from_secs(20)));
+        assert!(c.gateway.searches_network());
+        let off = parse("[gateway]\nnetwork_timeout = \"0\"\n").expect("valid");
+        assert!(off.gateway.network_wait().is_zero() && !off.gateway.searches_network());
         assert_eq!(c.mirror.stall_timeout, Duration::from_secs(60));
     }
 
@@ -472,7 +509,9 @@ mod tests {
         assert_eq!(c.gateway.paths, d.gateway.paths);
         assert_eq!(c.gateway.connect_timeout, d.gateway.connect_timeout);
         assert_eq!(c.gateway.stall_timeout, d.gateway.stall_timeout);
-        assert_eq!(c.gateway.network_timeout, d.gateway.network_timeout);
+        // Setting network_timeout, even to the LAN wait, also lets the node search the
+        // network: only the wait is the default.
+        assert_eq!(c.gateway.network_wait(), d.gateway.network_wait());
         assert_eq!(c.gateway.raw_block_max, d.gateway.raw_block_max);
         assert_eq!(c.gateway.breaker, d.gateway.breaker);
         assert_eq!(c.mirror.connect_timeout, d.mirror.connect_timeout);
@@ -483,6 +522,7 @@ mod tests {
         assert_eq!(c.share.after_fetch, d.share.after_fetch);
         assert_eq!(c.share.after_fetch_timeout, d.share.after_fetch_timeout);
         assert_eq!(c.share.seeded, d.share.seeded);
+        assert_eq!(c.share.lan, d.share.lan);
         assert_eq!(c.publish.replication_min, d.publish.replication_min);
         assert_eq!(c.publish.replication_max, d.publish.replication_max);
         assert_eq!(c.publish.expire_days, d.publish.expire_days);

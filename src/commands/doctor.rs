@@ -520,11 +520,11 @@ fn node_api(session: &Session) -> Vec<Check> {
         .and_then(|v| v["Value"].as_bool())
         .unwrap_or(false);
     out.push(
-        if no_fetch && !session.config.gateway.network_timeout.is_zero() {
+        if no_fetch && !session.config.gateway.network_wait().is_zero() {
             check(
             "kubo-settings",
             Status::Warn,
-            "Gateway.NoFetch is true, so [gateway] network_timeout can never find a file on the \
+            "Gateway.NoFetch is true, so the node can never fetch a file from LAN peers or the \
              IPFS network",
         )
         .fix("set Gateway.NoFetch to false, or network_timeout to \"0\"")
@@ -534,7 +534,7 @@ fn node_api(session: &Session) -> Vec<Check> {
                 Status::Ok,
                 format!(
                     "Gateway.NoFetch = {no_fetch}; pacxfer asks the node cache-only first{}",
-                    if session.config.gateway.network_timeout.is_zero() {
+                    if session.config.gateway.network_wait().is_zero() {
                         " and never waits on the network"
                     } else {
                         ""

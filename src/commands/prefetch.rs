@@ -266,6 +266,16 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
         &seed,
     );
 
+    if args.seed && share.lan && outcomes.iter().any(|o| o.result.is_ok()) {
+        let announced = share
+            .sharer(None)
+            .map_err(|e| e.to_string())
+            .and_then(|s| crate::ipfs::lan::announce(s.rpc()).map_err(|e| e.to_string()));
+        if let Err(e) = announced {
+            progress.warn(&format!("LAN peers will not find what was seeded: {e}"));
+        }
+    }
+
     // 6. The summary.
     let mut by_source: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut failed = Vec::new();

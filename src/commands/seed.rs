@@ -243,6 +243,18 @@ pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<Exi
         }
     }
     let skipped = tally.unlisted + tally.differs + tally.missing;
+    if session.config.share.lan {
+        match crate::ipfs::lan::announce(sharer.rpc()) {
+            Ok(root) => progress.note(&format!(
+                "{} ({root}) published under this node's peer ID for LAN peers",
+                crate::ipfs::seed::MFS_DIR
+            )),
+            Err(e) => {
+                tally.failed += 1;
+                progress.warn(&format!("LAN peers will not find what is seeded: {e}"));
+            }
+        }
+    }
     progress.info(&format!(
         "seed: {} added ({}), {} already in the node, {} skipped ({} not in any sync database, {} differing from it, {} unreadable){}; node API {}",
         tally.added,

@@ -17,6 +17,9 @@ use crate::sources::views;
 use crate::transfer::plan::{self};
 use crate::ui::progress::{Progress, Verbosity};
 
+/// The cache file naming LAN peers not to ask for a while (`ipfs::lan::parse_no_view`).
+const NO_VIEW: &str = "lan-no-view";
+
 /// What every command starts from.
 pub struct Session {
     pub config: Config,
@@ -119,11 +122,13 @@ impl Session {
             return Vec::new();
         };
         let mut found = Vec::new();
-        for x in expect {
+        for x in &expect {
+            let x = *x;
             match sharer.seeded(&x.sha256) {
                 Ok(Some(s)) if s.size == x.size => found.push(plan::Seeded {
                     expect: x,
                     cid: s.cid,
+                    peers: Vec::new(),
                 }),
                 Ok(_) => {}
                 Err(e) => {
@@ -136,7 +141,98 @@ impl Session {
             }
         }
         breaker.reset();
+        if found.is_empty() && share.lan && !self.config.gateway.network_wait().is_zero() {
+            found = self.lan_copies(sharer.rpc(), &expect, progress);
+        }
         found
+    }
+
+    /// The copies of the file that LAN peers' directories list (`ipfs::lan`). Peers known to
+    /// have no directory are not asked; those that turn out to have none, or do not answer in
+    /// time, are remembered in the cache places.
+    fn lan_copies(
+        &self,
+        rpc: &crate::ipfs::rpc::Rpc,
+        expect: &[crate::transfer::verify::Expected],
+        progress: &Progress,
+    ) -> Vec<plan::Seeded> {
+        use crate::ipfs::lan;
+        let peers = match lan::lan_peers(rpc) {
+            Ok(peers) => peers,
+            Err(e) => {
+                progress.note(&format!("no LAN peer asked: {e}"));
+                return Vec::new();
+            }
+        };
+        let now = crate::unix_millis();
+        let mut skipped = self
+            .places
+            .read_first(NO_VIEW, 64 * 1024)
+            .map(|b| lan::parse_no_view(&String::from_utf8_lossy(&b), now))
+            .unwrap_or_default();
+        let ask: Vec<String> = peers
+            .into_iter()
+            .filter(|p| !skipped.iter().any(|(s, _)| s == p))
+            .collect();
+        if ask.is_empty() {
+            return Vec::new();
+        }
+        // A peer on the LAN resolves within milliseconds; the bound only matters for a node
+        // that also knows the internet's DHT, and is kept below the call's own deadline so
+        // that such a peer is remembered, not waited for on every file.
+        let finder = lan::Finder::new(rpc, std::time::Duration::from_millis(800));
+        let mut out = Vec::new();
+        let mut remember = false;
+        for x in expect {
+            let found = finder.find(&x.sha256, &ask);
+            for peer in &found.no_view {
+                skipped.push((peer.clone(), now + lan::NO_VIEW_FOR.as_millis() as u64));
+                remember = true;
+            }
+            for (peer, why) in &found.failed {
+                progress.note(&format!("LAN peer {peer}: {why}"));
+                skipped.push((peer.clone(), now + 60_000));
+                remember = true;
+            }
+            let none = found.copies.is_empty() && found.failed.is_empty();
+            for copy in found.copies {
+                if copy.size != x.size {
+                    progress.note(&format!(
+                        "LAN {} list {} with {} bytes, not {}: not asked",
+                        plan::peer_list(&copy.peers),
+                        hex::encode(x.sha256),
+                        copy.size,
+                        x.size
+                    ));
+                    continue;
+                }
+                progress.note(&format!(
+                    "LAN {} list {}",
+                    plan::peer_list(&copy.peers),
+                    hex::encode(x.sha256)
+                ));
+                out.push(plan::Seeded {
+                    expect: *x,
+                    cid: copy.cid,
+                    peers: copy.peers,
+                });
+            }
+            if none {
+                progress.note(&format!(
+                    "no LAN peer lists {} ({} asked)",
+                    hex::encode(x.sha256),
+                    ask.len() - found.no_view.len()
+                ));
+            }
+        }
+        if remember {
+            let text: String = skipped
+                .iter()
+                .map(|(peer, until)| format!("{peer} {until}\n"))
+                .collect();
+            self.places.write_first(NO_VIEW, text.as_bytes());
+        }
+        out
     }
 
     /// pacman.conf's repository order, or none when pacman-conf cannot say.

@@ -42,7 +42,7 @@ pub struct Stats {
     pub log: String,
 }
 
-const IPFS: [&str; 3] = ["node", "network", "view"];
+const IPFS: [&str; 4] = ["node", "lan", "network", "view"];
 
 pub fn compute(records: &[log::Record], days: u64) -> Stats {
     let mut s = Stats {
@@ -105,7 +105,8 @@ fn duration(seconds: f64) -> std::time::Duration {
 fn label(source: &str) -> &str {
     match source {
         "node" => "IPFS, this node",
-        "network" => "IPFS, the network (LAN and beyond)",
+        "lan" => "IPFS, LAN peers",
+        "network" => "IPFS, the network",
         "view" => "IPFS, cache views",
         "db-signature" => "signatures in the databases",
         "mirror" => "the mirror",

@@ -348,7 +348,13 @@ fn share_after_fetch(session: &Session, plan: &Plan, out: &Output, progress: &Pr
     };
     match sharer.seed(out.path(), &sha256, len) {
         Ok(crate::ipfs::seed::Outcome::Added { cid }) => {
-            progress.note(&format!("shared through the IPFS node as {cid}"))
+            progress.note(&format!("shared through the IPFS node as {cid}"));
+            if share.lan {
+                match crate::ipfs::lan::announce(sharer.rpc()) {
+                    Ok(root) => progress.note(&format!("LAN peers find it under {root}")),
+                    Err(e) => progress.note(&format!("not announced to LAN peers: {e}")),
+                }
+            }
         }
         Ok(crate::ipfs::seed::Outcome::Present { cid }) => {
             progress.note(&format!("the IPFS node already shares it ({cid})"))

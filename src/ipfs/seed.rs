@@ -75,6 +75,11 @@ impl Sharer {
         })
     }
 
+    /// The node's API client.
+    pub fn rpc(&self) -> &Rpc {
+        &self.rpc
+    }
+
     /// The node's API address, for messages.
     pub fn endpoint(&self) -> String {
         self.rpc.endpoint().to_string()

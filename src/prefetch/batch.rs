@@ -38,6 +38,7 @@ pub struct Fetched {
 pub fn source_kind(plan: &Plan, done: &Delivered) -> &'static str {
     match crate::transfer::log::origin(plan, done) {
         "node" => "this node",
+        "lan" => "LAN peers",
         "network" => "the IPFS network",
         "view" => "a cache view",
         "db-signature" => "the database",

@@ -63,8 +63,8 @@ fn ask(config: &Config, view: &str) -> Result<Age, String> {
     let url = format!("{}{view}/pacxfer.json", config.gateway_base());
     let opened = match crate::sources::gateway::open(&gateway, &url, true, 0, None) {
         // Not in this node: only the network can say, when pacxfer may wait for it.
-        Err(SourceError::NotCached) if !config.gateway.network_timeout.is_zero() => {
-            let budget = Some(config.gateway.network_timeout);
+        Err(SourceError::NotCached) if config.gateway.searches_network() => {
+            let budget = Some(config.gateway.network_wait());
             crate::sources::gateway::open(&gateway, &url, false, 0, budget)
         }
         other => other,

@@ -325,24 +325,23 @@ pub fn run(
     let mut gateway_down = false;
     let mut network_deadline: Option<Instant> = None;
     for (i, source) in plan.sources.iter().enumerate() {
-        if let Source::Gateway { .. } = source {
-            if gateway_down {
-                continue;
-            }
+        if source.through_gateway() && gateway_down {
+            continue;
         }
         let budget = match source {
             Source::Gateway {
                 cached_only: false, ..
-            } => {
+            }
+            | Source::Lan { .. } => {
                 let deadline = *network_deadline
-                    .get_or_insert_with(|| Instant::now() + ctx.config.gateway.network_timeout);
+                    .get_or_insert_with(|| Instant::now() + ctx.config.gateway.network_wait());
                 Some(deadline.saturating_duration_since(Instant::now()))
             }
             _ => None,
         };
         progress.note(&format!("trying {}", source.describe()));
         let result = attempt(source, out, ctx, progress, budget);
-        if let Source::Gateway { .. } = source {
+        if source.through_gateway() {
             if let Ok(gateway) = ctx.gateway_client() {
                 gateway.settle(result.as_ref().map(|_| ()).map_err(Failure::source_said));
             }
@@ -368,13 +367,13 @@ pub fn run(
                     url,
                     bytes,
                     resumed: out.found().min(bytes),
-                    ipfs_miss: ipfs_miss.filter(|_| source.label() != "ipfs"),
+                    ipfs_miss: ipfs_miss.filter(|_| !source.through_gateway()),
                     modified,
                 });
             }
             Err(Failure::Write(e)) => return Err(DownloadError::Output(e)),
             Err(why) => {
-                if let Source::Gateway { .. } = source {
+                if source.through_gateway() {
                     gateway_down |= why.unreachable();
                     ipfs_miss.get_or_insert_with(|| why.to_string());
                 }
@@ -409,10 +408,7 @@ fn already_whole(
     let expect: Vec<Expected> = plan
         .sources
         .iter()
-        .flat_map(|s| match s {
-            Source::Gateway { expect, .. } | Source::Mirror { expect, .. } => expect.clone(),
-            Source::DbSignature { .. } => Vec::new(),
-        })
+        .flat_map(|s| s.expect().to_vec())
         .collect();
     if expect.is_empty() {
         return Ok(None);
@@ -521,6 +517,13 @@ fn transfer(
                 gateway::open(client, url, *cached_only, from, budget)?,
                 expect,
             )
+        }
+        Source::Lan { url, expect, .. } => {
+            if budget.is_some_and(|b| b.is_zero()) {
+                return Err(SourceError::NoBudget.into());
+            }
+            let client = ctx.gateway_client()?;
+            (gateway::open(client, url, false, from, budget)?, expect)
         }
         Source::Mirror { url, expect } => {
             // Only a file no database lists (a database) is asked conditionally.

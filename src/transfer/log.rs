@@ -36,6 +36,7 @@ pub fn origin(plan: &Plan, done: &Delivered) -> &'static str {
             cached_only: true, ..
         }) => "node",
         Some(Source::Gateway { .. }) => "network",
+        Some(Source::Lan { .. }) => "lan",
         Some(Source::Mirror { .. }) => "mirror",
         Some(Source::DbSignature { .. }) => "db-signature",
         None => match done.source {
@@ -102,8 +103,9 @@ impl Record {
     /// a file can have, a time that is a time. Anything else is a damaged or forged line and
     /// is not counted (it could make the sums wrap, or print what pacxfer never wrote).
     fn plausible(&self) -> bool {
-        const SOURCES: [&str; 8] = [
+        const SOURCES: [&str; 9] = [
             "node",
+            "lan",
             "network",
             "view",
             "db-signature",

@@ -1,6 +1,8 @@
 //! The ordered list of sources for one file, decided before any byte moves: the signature
-//! embedded in the database, then the IPFS gateway (each path template, first asking only the
-//! local node, then, if allowed, letting it search the network), then the mirror URLs.
+//! embedded in the database, then the IPFS gateway (the node's own seeded copy and each path
+//! template, asking only the local node), then copies LAN peers list (fetched through the
+//! node), then, if allowed, the templates again letting the node search the network, then
+//! the mirror URLs.
 //!
 //! Pure: no I/O happens here, so `pacxfer lookup` prints exactly what a download would try.
 
@@ -21,6 +23,12 @@ pub enum Source {
         cached_only: bool,
         expect: Vec<Expected>,
     },
+    /// A copy that LAN peers list (`ipfs::lan`), fetched through the gateway by its CID.
+    Lan {
+        url: String,
+        peers: Vec<String>,
+        expect: Vec<Expected>,
+    },
     /// A mirror URL (`http(s)://` or `file://`). An empty `expect` means the file is not
     /// listed in any database and cannot be checked here.
     Mirror { url: String, expect: Vec<Expected> },
@@ -32,6 +40,7 @@ impl Source {
         match self {
             Source::DbSignature { .. } => "db-signature",
             Source::Gateway { .. } => "ipfs",
+            Source::Lan { .. } => "lan",
             Source::Mirror { .. } => "mirror",
         }
     }
@@ -49,6 +58,7 @@ impl Source {
                     format!("{url} (from the IPFS network)")
                 }
             }
+            Source::Lan { url, peers, .. } => format!("{url} (from LAN {})", peer_list(peers)),
             Source::Mirror { url, .. } => url.clone(),
         }
     }
@@ -57,17 +67,54 @@ impl Source {
     pub fn url(&self) -> Option<&str> {
         match self {
             Source::DbSignature { .. } => None,
-            Source::Gateway { url, .. } | Source::Mirror { url, .. } => Some(url),
+            Source::Gateway { url, .. } | Source::Lan { url, .. } | Source::Mirror { url, .. } => {
+                Some(url)
+            }
         }
+    }
+
+    /// What the bytes must be (empty for a file no database lists or a signature).
+    pub fn expect(&self) -> &[Expected] {
+        match self {
+            Source::Gateway { expect, .. }
+            | Source::Lan { expect, .. }
+            | Source::Mirror { expect, .. } => expect,
+            Source::DbSignature { .. } => &[],
+        }
+    }
+
+    /// Whether the bytes come through the IPFS gateway.
+    pub fn through_gateway(&self) -> bool {
+        matches!(self, Source::Gateway { .. } | Source::Lan { .. })
     }
 }
 
-/// A copy of the file that the node holds because this machine seeded it (`files/stat` of
-/// `/pacxfer/<sha256>` found it; see `share`).
+/// "peer 12D3…" or "peers 12D3…, 12D3… and 3 more", for lines.
+pub fn peer_list(peers: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = if peers.len() == 1 { "peer " } else { "peers " }.to_string();
+    text.push_str(
+        &peers
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if peers.len() > SHOWN {
+        text.push_str(&format!(" and {} more", peers.len() - SHOWN));
+    }
+    text
+}
+
+/// A copy of the file by CID: one the node holds because this machine seeded it (`files/stat`
+/// of `/pacxfer/<sha256>` found it; `peers` empty), or one that LAN peers' directories list
+/// (`peers` names them; see `ipfs::lan`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seeded {
     pub expect: Expected,
     pub cid: String,
+    pub peers: Vec<String>,
 }
 
 /// The sources for one file, and anything odd met while choosing them.
@@ -105,13 +152,9 @@ impl Plan {
     /// database lists).
     pub fn expected(&self) -> Vec<Expected> {
         let mut out: Vec<Expected> = Vec::new();
-        for s in &self.sources {
-            if let Source::Gateway { expect, .. } | Source::Mirror { expect, .. } = s {
-                for x in expect {
-                    if !out.contains(x) {
-                        out.push(*x);
-                    }
-                }
+        for x in self.sources.iter().flat_map(Source::expect) {
+            if !out.contains(x) {
+                out.push(*x);
             }
         }
         out
@@ -208,7 +251,10 @@ pub fn plan(
     let expect = expectations(&chosen);
     if config.gateway.enabled && !expect.is_empty() {
         let mut urls: Vec<(String, Expected)> = Vec::new();
-        for s in seeded.iter().filter(|s| expect.contains(&s.expect)) {
+        for s in seeded
+            .iter()
+            .filter(|s| s.peers.is_empty() && expect.contains(&s.expect))
+        {
             let url = format!("{}/ipfs/{}", config.gateway_base(), s.cid);
             if !urls.iter().any(|(u, _)| *u == url) {
                 urls.push((url, s.expect));
@@ -224,15 +270,29 @@ pub fn plan(
                 }
             }
         }
-        let network = !config.gateway.network_timeout.is_zero();
-        for cached_only in [true, false] {
-            if !cached_only && !network {
-                break;
+        plan.sources
+            .extend(urls.iter().map(|(url, x)| Source::Gateway {
+                url: url.clone(),
+                cached_only: true,
+                expect: vec![*x],
+            }));
+        if !config.gateway.network_wait().is_zero() {
+            for s in seeded
+                .iter()
+                .filter(|s| !s.peers.is_empty() && expect.contains(&s.expect))
+            {
+                plan.sources.push(Source::Lan {
+                    url: format!("{}/ipfs/{}", config.gateway_base(), s.cid),
+                    peers: s.peers.clone(),
+                    expect: vec![s.expect],
+                });
             }
+        }
+        if config.gateway.searches_network() {
             plan.sources
                 .extend(urls.iter().map(|(url, x)| Source::Gateway {
                     url: url.clone(),
-                    cached_only,
+                    cached_only: false,
                     expect: vec![*x],
                 }));
         }
@@ -292,7 +352,7 @@ mod tests {
         c.gateway.url = "http://127.0.0.1:8080/".into();
         c.gateway.paths = paths.iter().map(|s| s.to_string()).collect();
         if network {
-            c.gateway.network_timeout = std::time::Duration::from_secs(5);
+            c.gateway.network_timeout = Some(std::time::Duration::from_secs(5));
         }
         c
     }
