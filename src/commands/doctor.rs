@@ -600,7 +600,68 @@ fn node_api(session: &Session) -> Vec<Check> {
             .fix("seed them again: `pacxfer seed`"),
         });
     }
+    out.push(lan(session, &rpc));
     out
+}
+
+/// Sharing on the LAN: how many LAN peers the node is connected to, whether the node finds
+/// them by itself (mDNS), and whether what this machine seeded is published for them.
+fn lan(session: &Session, rpc: &crate::ipfs::rpc::Rpc) -> Check {
+    use crate::ipfs::lan;
+    if !session.config.share.lan {
+        return check("lan", Status::Skip, "[share] lan = false");
+    }
+    let (all, on_lan) = match lan::peer_counts(rpc) {
+        Ok(c) => c,
+        Err(e) => return check("lan", Status::Warn, format!("no peer list: {e}")),
+    };
+    let peers = format!("{on_lan} LAN peers connected ({all} peers in all)");
+    let mdns = rpc
+        .call("config", &[("arg", "Discovery.MDNS.Enabled")])
+        .ok()
+        .and_then(|v| v["Value"].as_bool())
+        .unwrap_or(true);
+    if !mdns {
+        return check(
+            "lan",
+            Status::Warn,
+            format!("{peers}; mDNS is off, so the node finds no LAN peer by itself"),
+        )
+        .fix("ipfs config --json Discovery.MDNS.Enabled true, then restart the node");
+    }
+    let Ok(root) = lan::mfs_root(rpc) else {
+        return check(
+            "lan",
+            Status::Ok,
+            format!("{peers}; nothing seeded here yet for them to find"),
+        );
+    };
+    let published = lan::own_id(rpc).and_then(|id| lan::own_record(rpc, &id).map(|r| (id, r)));
+    match published {
+        Ok((id, Some(r))) if r == root => check(
+            "lan",
+            Status::Ok,
+            format!("{peers}; what is seeded here is published under {id}"),
+        ),
+        Ok((_, found)) => check(
+            "lan",
+            Status::Warn,
+            format!(
+                "{peers}; LAN peers {} this node's /pacxfer",
+                if found.is_some() {
+                    "see an older"
+                } else {
+                    "cannot find"
+                }
+            ),
+        )
+        .fix("pacxfer seed (it publishes /pacxfer again)"),
+        Err(e) => check(
+            "lan",
+            Status::Warn,
+            format!("{peers}; not known whether /pacxfer is published: {e}"),
+        ),
+    }
 }
 
 fn prefetch_timer() -> Check {

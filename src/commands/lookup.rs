@@ -28,6 +28,8 @@ struct LookupJson<'a> {
     cid: Option<&'a str>,
     cid_source: Option<&'static str>,
     sources: Vec<String>,
+    /// The LAN peers whose directories list the file (`ipfs::lan`).
+    lan_peers: Vec<String>,
     /// The gateway's circuit breaker: `null` when closed.
     gateway_skipped: Option<BreakerJson>,
 }
@@ -65,6 +67,16 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
                 .into_owned()
         })
         .collect();
+    let mut lan_peers: Vec<String> = Vec::new();
+    for s in &plan.sources {
+        if let crate::transfer::plan::Source::Lan { peers, .. } = s {
+            for p in peers {
+                if !lan_peers.contains(p) {
+                    lan_peers.push(p.clone());
+                }
+            }
+        }
+    }
     let known = cid::for_entry(entry, session.config.gateway.raw_block_max);
     let cid_source = known.as_ref().map(|k| match k {
         KnownCid::Database(_) => "database",
@@ -90,6 +102,7 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
             cid: known.as_ref().map(KnownCid::as_str),
             cid_source,
             sources,
+            lan_peers,
             gateway_skipped: circuit,
         };
         println!("{}", crate::ui::answer::json_pretty(&doc)?);
@@ -145,6 +158,12 @@ pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
                 ),
                 None => "circuit closed: tried first".to_string(),
             }
+        );
+    }
+    if !lan_peers.is_empty() {
+        say!(
+            "lan:       listed by {}",
+            crate::transfer::plan::peer_list(&lan_peers)
         );
     }
     say!("sources:");

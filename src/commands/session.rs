@@ -196,12 +196,11 @@ impl Session {
             }
             let none = found.copies.is_empty() && found.failed.is_empty();
             for copy in found.copies {
-                if copy.size != x.size {
+                if let Some(size) = copy.size.filter(|s| *s != x.size) {
                     progress.note(&format!(
-                        "LAN {} list {} with {} bytes, not {}: not asked",
+                        "LAN {} list {} with {size} bytes, not {}: not asked",
                         plan::peer_list(&copy.peers),
                         hex::encode(x.sha256),
-                        copy.size,
                         x.size
                     ));
                     continue;

@@ -26,9 +26,9 @@ pub struct Stats {
     pub days: u64,
     pub files: u64,
     pub bytes: u64,
-    /// By source: node, network, view, db-signature, mirror, unchanged, partial.
+    /// By source: node, lan, network, view, db-signature, mirror, unchanged, partial.
     pub sources: BTreeMap<String, Tally>,
-    /// Packages served by IPFS (node, network, views) over all packages, by count.
+    /// Packages served by IPFS (node, LAN, network, views) over all packages, by count.
     pub hit_rate: Option<f64>,
     /// The same by bytes.
     pub byte_hit_rate: Option<f64>,

@@ -272,7 +272,8 @@ pub(super) fn deliver(
             }
             match download::run(&plan.mirrors_only(&f.later), &mut out, &ctx, progress) {
                 Err(DownloadError::AllFailed(more)) => failed.extend(more),
-                other => result = other,
+                // Positions in that plan are not positions in `plan`: the log goes by label.
+                other => result = other.map(|d| download::Delivered { index: None, ..d }),
             }
         }
     }
@@ -301,6 +302,8 @@ pub(super) fn deliver(
             );
             if session.config.share.after_fetch && done.source == "mirror" {
                 share_after_fetch(session, plan, &out, progress);
+            } else if session.config.share.after_fetch && done.source == "lan" {
+                share_lan_copy(session, &done.url, &out, progress);
             }
             Ok(out)
         }
@@ -323,6 +326,28 @@ pub(super) fn deliver(
                 other => bail!("could not download {filename}: {other}; {what_next}"),
             }
         }
+    }
+}
+
+/// Links a file that just came from LAN peers, verified, into this node's `/pacxfer` too (its
+/// blocks are in the node already, so nothing is added), and publishes the directory again:
+/// the next machine finds it here as well, and keeps finding it when the first one is gone.
+fn share_lan_copy(session: &Session, url: &str, out: &Output, progress: &Progress) {
+    let Some(cid) = url.rsplit_once("/ipfs/").map(|(_, c)| c) else {
+        return;
+    };
+    let share = &session.config.share;
+    let deadline = std::time::Instant::now() + share.after_fetch_timeout;
+    let sharer = match share.sharer(Some(deadline)) {
+        Ok(s) => s,
+        Err(e) => return progress.warn(&format!("not shared: {e}")),
+    };
+    let linked = sharer
+        .link(cid, &out.sha256(), out.len())
+        .and_then(|_| crate::ipfs::lan::announce(sharer.rpc()));
+    match linked {
+        Ok(root) => progress.note(&format!("shared on the LAN from here too ({root})")),
+        Err(e) => progress.note(&format!("not shared: {e}")),
     }
 }
 

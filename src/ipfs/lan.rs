@@ -43,7 +43,9 @@ pub const NO_VIEW_FOR: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LanCopy {
     pub cid: String,
-    pub size: u64,
+    /// The size the peer's node gives (unknown for one raw block, which is not fetched to
+    /// ask).
+    pub size: Option<u64>,
     /// The peers whose directories list it.
     pub peers: Vec<String>,
 }
@@ -142,7 +144,7 @@ pub fn peer_counts(rpc: &Rpc) -> Result<(usize, usize), RpcError> {
 
 /// What one peer's directory says about one file.
 enum PeerAnswer {
-    Has { cid: String, size: u64 },
+    Has { cid: String, size: Option<u64> },
     Lacks,
     NoView,
     Failed(String),
@@ -232,29 +234,49 @@ impl<'a> Finder<'a> {
             }
             Err(e) => return PeerAnswer::Failed(e.to_string()),
         };
-        match self
+        // `resolve` walks the directory without fetching the file's own block: `files/stat`
+        // would bring a file of one raw block (up to 1 MiB) whole into the node.
+        let cid = match self
             .rpc
-            .call("files/stat", &[("arg", &format!("/ipfs/{root}/{name}"))])
+            .call("resolve", &[("arg", &format!("/ipfs/{root}/{name}"))])
         {
-            Ok(stat) => {
-                let cid = stat["Hash"].as_str().unwrap_or("");
-                match (stat["Type"].as_str(), stat["Size"].as_u64()) {
-                    (Some("file"), Some(size)) if is_cid(cid) => PeerAnswer::Has {
-                        cid: cid.to_string(),
-                        size,
-                    },
-                    _ => PeerAnswer::Lacks,
-                }
-            }
+            Ok(v) => match v["Path"].as_str().and_then(|p| p.strip_prefix("/ipfs/")) {
+                Some(cid) if is_cid(cid) => cid.to_string(),
+                _ => return PeerAnswer::Failed("its entry resolves to no /ipfs/ path".into()),
+            },
             // Kubo: `no link named "<name>" under <root>`.
             Err(RpcError::Failed { message, .. })
                 if message.contains("no link named") || message.contains("not exist") =>
             {
-                PeerAnswer::Lacks
+                return PeerAnswer::Lacks
             }
+            Err(e) => return PeerAnswer::Failed(e.to_string()),
+        };
+        if is_raw_block(&cid) {
+            return PeerAnswer::Has { cid, size: None };
+        }
+        // A larger file's root block is small; its size lets a wrong entry be passed over
+        // before a byte of it is fetched.
+        match self
+            .rpc
+            .call("files/stat", &[("arg", &format!("/ipfs/{cid}"))])
+        {
+            Ok(stat) => match (stat["Type"].as_str(), stat["Size"].as_u64()) {
+                (Some("file"), Some(size)) => PeerAnswer::Has {
+                    cid,
+                    size: Some(size),
+                },
+                _ => PeerAnswer::Lacks,
+            },
             Err(e) => PeerAnswer::Failed(e.to_string()),
         }
     }
+}
+
+/// Whether `cid` names one raw block (CIDv1, codec raw, sha2-256: `bafkrei...`): the whole
+/// file is that block, at most 1 MiB.
+fn is_raw_block(cid: &str) -> bool {
+    cid.starts_with("bafkrei")
 }
 
 /// Whether `text` can be a CID (letters and digits only).

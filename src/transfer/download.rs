@@ -148,6 +148,8 @@ pub struct Delivered {
     pub source: &'static str,
     /// The URL that served, for `-v`.
     pub url: String,
+    /// The position in the plan of the source that served (none for an earlier `.part`).
+    pub index: Option<usize>,
     /// The file size.
     pub bytes: u64,
     /// Bytes that were already there from an earlier call.
@@ -365,6 +367,7 @@ pub fn run(
                         source.label()
                     },
                     url,
+                    index: Some(i),
                     bytes,
                     resumed: out.found().min(bytes),
                     ipfs_miss: ipfs_miss.filter(|_| !source.through_gateway()),
@@ -419,6 +422,7 @@ fn already_whole(
             Ok(Some(Delivered {
                 source: "partial",
                 url: out.path().display().to_string(),
+                index: None,
                 bytes: out.len(),
                 resumed: out.len(),
                 ipfs_miss: None,

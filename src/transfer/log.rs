@@ -26,10 +26,7 @@ pub fn origin(plan: &Plan, done: &Delivered) -> &'static str {
         "partial" => return "partial",
         _ => {}
     }
-    let source = plan
-        .sources
-        .iter()
-        .find(|s| s.url() == Some(done.url.as_str()));
+    let source = done.index.and_then(|i| plan.sources.get(i));
     match source {
         Some(Source::Gateway { url, .. }) if is_view(url) => "view",
         Some(Source::Gateway {

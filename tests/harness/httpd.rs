@@ -104,6 +104,11 @@ impl Mirror {
     /// Serves `root` on 127.0.0.1.
     pub fn serve(root: &Path) -> Mirror {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind mirror");
+        Mirror::serve_on(listener, root)
+    }
+
+    /// Serves `root` on `listener` (one made in another network namespace, for instance).
+    pub fn serve_on(listener: TcpListener, root: &Path) -> Mirror {
         let port = listener.local_addr().expect("addr").port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));

@@ -68,7 +68,7 @@ fn agent() -> ureq::Agent {
 }
 
 /// Sets `path` (dotted) in a JSON document to `value`.
-fn set_path(doc: &mut serde_json::Value, path: &str, value: serde_json::Value) {
+pub fn set_path(doc: &mut serde_json::Value, path: &str, value: serde_json::Value) {
     let mut at = doc;
     let parts: Vec<&str> = path.split('.').collect();
     for part in &parts[..parts.len() - 1] {

@@ -1,0 +1,176 @@
+//! Sharing on a LAN (`ipfs::lan`), end to end: three machines in their own network
+//! namespaces on one bridge, each with its own Kubo node (mDNS, no bootstrap peers), pacman
+//! root and pacxfer config, and the mirror behind an uplink in a fourth namespace. Real pacman
+//! 6 downloads through pacxfer; the mirror's log says what crossed the uplink, each machine's
+//! pacxfer log (`pacxfer stats`) where its bytes came from.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::harness::lan::{Lan, Machine};
+use crate::harness::util::{spawn, Run};
+
+/// `pacman -Sy`, then `pacman -S` of `names`, on `m`.
+fn upgrade(m: &Machine, names: &[&str]) -> Run {
+    m.pacman(&["-Sy", "--noconfirm"]).success();
+    let mut args = vec!["-S", "--noconfirm"];
+    args.extend_from_slice(names);
+    m.pacman(&args)
+}
+
+/// Packages (not databases) by source in `m`'s download log.
+fn package_sources(m: &Machine) -> BTreeMap<String, u64> {
+    let stats = m.stats();
+    let mut out = BTreeMap::new();
+    if let Some(sources) = stats["sources"].as_object() {
+        for (k, v) in sources {
+            out.insert(k.clone(), v["files"].as_u64().unwrap_or(0));
+        }
+    }
+    out
+}
+
+#[test]
+fn three_machines_take_each_package_from_the_uplink_once() {
+    let lan = Lan::new("lan-three", 3, "400mbit");
+    let names = lan.names();
+    let pkgs = &lan.repo.pkgs;
+    let total: u64 = pkgs.iter().map(|p| p.size).sum();
+    assert!(total > 90 << 20, "the repository is about 100 MB ({total})");
+
+    // Machine 1 upgrades first: everything crosses the uplink, once.
+    let m1 = &lan.machines[0];
+    let r1 = upgrade(m1, &names);
+    r1.success();
+    m1.assert_has_all(pkgs, &r1);
+    let hits = lan.package_hits();
+    assert_eq!(
+        hits.len(),
+        pkgs.len(),
+        "{}",
+        r1.explain("every package from the mirror")
+    );
+    assert!(hits.values().all(|n| *n == 1), "{hits:?}");
+
+    // Machines 2 and 3 upgrade at the same moment: nothing more crosses the uplink.
+    let (r2, r3) = std::thread::scope(|s| {
+        let a = s.spawn(|| upgrade(&lan.machines[1], &names));
+        let b = s.spawn(|| upgrade(&lan.machines[2], &names));
+        (a.join().expect("machine 2"), b.join().expect("machine 3"))
+    });
+    for (m, r) in [(&lan.machines[1], &r2), (&lan.machines[2], &r3)] {
+        r.success();
+        m.assert_has_all(pkgs, r);
+        let by_source = package_sources(m);
+        assert_eq!(
+            by_source.get("lan").copied(),
+            Some(pkgs.len() as u64),
+            "{}",
+            r.explain(&format!(
+                "{}: every package from LAN peers: {by_source:?}",
+                m.ns
+            ))
+        );
+    }
+    let hits = lan.package_hits();
+    assert!(
+        hits.len() == pkgs.len() && hits.values().all(|n| *n == 1),
+        "each package crossed the uplink once: {hits:?}\n{}",
+        r2.explain("machine 2")
+    );
+    // The first machine's node sent blocks; the mirror sent each package once.
+    assert!(m1.node.blocks_sent() > 0);
+}
+
+#[test]
+fn a_lan_peer_that_lies_or_goes_away_is_passed_over_for_the_mirror() {
+    let lan = Lan::new("lan-faults", 3, "400mbit");
+    let names = lan.names();
+    let pkgs = &lan.repo.pkgs;
+    let (m1, m2) = (&lan.machines[0], &lan.machines[1]);
+    upgrade(m1, &names).success();
+    assert_eq!(lan.package_hits().len(), pkgs.len());
+
+    // Machine 1 serves wrong bytes of the right size for one package.
+    let liar = &pkgs[20];
+    let fake = lan.dir.join("fake");
+    let garbage: Vec<u8> = (0..liar.size).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(&fake, &garbage).expect("write fake");
+    let fake_cid = m1
+        .node
+        .cli(&[
+            "add",
+            "-Q",
+            "--cid-version=1",
+            "--raw-leaves",
+            "--chunker=size-1048576",
+            &fake.display().to_string(),
+        ])
+        .trim()
+        .to_string();
+    let entry = format!("/pacxfer/{}", liar.sha256);
+    m1.node.cli(&["files", "rm", &entry]);
+    m1.node
+        .cli(&["files", "cp", &format!("/ipfs/{fake_cid}"), &entry]);
+    let root = m1.node.cli(&["files", "stat", "--hash", "/pacxfer"]);
+    m1.node.cli(&[
+        "name",
+        "publish",
+        "--key=self",
+        "--ttl=15s",
+        &format!("/ipfs/{}", root.trim()),
+    ]);
+    m2.pacman(&["-Sy", "--noconfirm"]).success();
+    let r = m2.pacman(&["-S", "--noconfirm", &liar.name]);
+    r.success();
+    m2.assert_has_all(std::slice::from_ref(liar), &r);
+    let out = format!("{}{}", r.stdout(), r.stderr());
+    assert!(
+        out.contains("SHA-256 does not match") && out.contains("LAN"),
+        "{}",
+        r.explain("the lying peer is named")
+    );
+    assert_eq!(
+        lan.package_hits().get(&liar.filename),
+        Some(&2),
+        "{}",
+        r.explain("mirror")
+    );
+
+    // Machine 1 goes away in the middle of machine 2's upgrade: its link to the LAN is
+    // slowed so that the upgrade is still running when its node is killed.
+    let rest: Vec<&str> = names.iter().copied().filter(|n| *n != liar.name).collect();
+    crate::harness::util::run(std::process::Command::new("ip").args([
+        "netns", "exec", &m1.ns, "tc", "qdisc", "add", "dev", &m1.veth, "root", "tbf", "rate",
+        "16mbit", "burst", "64kb", "latency", "400ms",
+    ]))
+    .success();
+    let before = m1.node.blocks_sent();
+    let mut args = vec!["-S", "--noconfirm"];
+    args.extend_from_slice(&rest);
+    let running = spawn(&mut m2.pacman_cmd(&args));
+    let started = Instant::now();
+    while m1.node.blocks_sent() < before + 8 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "machine 2 never fetched from machine 1"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut lan = lan;
+    lan.machines[0].node.kill();
+    let (r, _) = running.finish_within(Duration::from_secs(600));
+    r.success();
+    let m2 = &lan.machines[1];
+    m2.assert_has_all(pkgs, &r);
+    let by_source = package_sources(m2);
+    let from_lan = by_source.get("lan").copied().unwrap_or(0);
+    let from_mirror = by_source.get("mirror").copied().unwrap_or(0);
+    assert!(
+        from_lan >= 1 && from_mirror >= 2,
+        "{}",
+        r.explain(&format!(
+            "some from LAN before, the rest from the mirror: {by_source:?}"
+        ))
+    );
+}
