@@ -105,6 +105,10 @@ pub enum Command {
     /// without touching pacman's sync databases; `pacman -Syu` then only installs. With
     /// package names: those and their missing dependencies.
     Prefetch(PrefetchArgs),
+    /// Publish this node's /pacxfer directory under its own key (its peer ID), so that LAN
+    /// peers find what this machine seeded. pacxfer starts it in the background after it
+    /// shared a download; `pacxfer seed` and `prefetch --seed` publish when they end.
+    Announce,
     /// Check the setup, one line per check with the fix for each that fails: pacman and its
     /// XferCommand, the databases, the IPFS node, published views, the prefetch timer.
     Doctor {

@@ -1,10 +1,11 @@
 //! What pacxfer does, one thin file per command, each from its parsed arguments to its exit
 //! status: `xfer` (pacman's `%u %o`), `fetch` (a shell download), `lookup` (what would
 //! happen), `seed`, `publish`, `prefetch` (each the command of its engine: `ipfs::seed`,
-//! `publish`, `prefetch`), `doctor` and `stats`. What they share: the `session` every command
+//! `publish`, `prefetch`), `announce` (`ipfs::lan`), `doctor` and `stats`. What they share: the `session` every command
 //! starts from, and `resolve` (from a name or URL to entries and a plan). The top layer: it
 //! may use every other.
 
+pub mod announce;
 pub mod doctor;
 pub mod fetch;
 pub mod lookup;

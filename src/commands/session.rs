@@ -17,9 +17,6 @@ use crate::sources::views;
 use crate::transfer::plan::{self};
 use crate::ui::progress::{Progress, Verbosity};
 
-/// The cache file naming LAN peers not to ask for a while (`ipfs::lan::parse_no_view`).
-const NO_VIEW: &str = "lan-no-view";
-
 /// What every command starts from.
 pub struct Session {
     pub config: Config,
@@ -28,6 +25,10 @@ pub struct Session {
     pub places: Places,
     pub pacman_conf: PacmanConf,
     pub verbosity: Verbosity,
+    /// The configuration file named on the command line or in `PACXFER_CONFIG`, and the
+    /// cache directory given there: what a pacxfer started from this one is given too.
+    pub config_path: Option<PathBuf>,
+    pub cache_dir_arg: Option<PathBuf>,
 }
 
 impl Session {
@@ -54,6 +55,8 @@ impl Session {
             places,
             pacman_conf,
             verbosity,
+            config_path: config_path.map(Path::to_path_buf),
+            cache_dir_arg: cache_dir.map(Path::to_path_buf),
         })
     }
 
@@ -164,12 +167,7 @@ impl Session {
                 return Vec::new();
             }
         };
-        let now = crate::unix_millis();
-        let mut skipped = self
-            .places
-            .read_first(NO_VIEW, 64 * 1024)
-            .map(|b| lan::parse_no_view(&String::from_utf8_lossy(&b), now))
-            .unwrap_or_default();
+        let skipped = lan::skipped(&self.places, crate::unix_millis());
         let ask: Vec<String> = peers
             .into_iter()
             .filter(|p| !skipped.iter().any(|(s, _)| s == p))
@@ -182,18 +180,14 @@ impl Session {
         // that such a peer is remembered, not waited for on every file.
         let finder = lan::Finder::new(rpc, std::time::Duration::from_millis(800));
         let mut out = Vec::new();
-        let mut remember = false;
         for x in expect {
             let found = finder.find(&x.sha256, &ask);
-            for peer in &found.no_view {
-                skipped.push((peer.clone(), now + lan::NO_VIEW_FOR.as_millis() as u64));
-                remember = true;
-            }
+            lan::skip(&self.places, &found.no_view, lan::NO_VIEW_FOR);
             for (peer, why) in &found.failed {
                 progress.note(&format!("LAN peer {peer}: {why}"));
-                skipped.push((peer.clone(), now + 60_000));
-                remember = true;
             }
+            let failed: Vec<String> = found.failed.iter().map(|(p, _)| p.clone()).collect();
+            lan::skip(&self.places, &failed, lan::SILENT_FOR);
             let none = found.copies.is_empty() && found.failed.is_empty();
             for copy in found.copies {
                 if let Some(size) = copy.size.filter(|s| *s != x.size) {
@@ -224,14 +218,22 @@ impl Session {
                 ));
             }
         }
-        if remember {
-            let text: String = skipped
-                .iter()
-                .map(|(peer, until)| format!("{peer} {until}\n"))
-                .collect();
-            self.places.write_first(NO_VIEW, text.as_bytes());
-        }
         out
+    }
+
+    /// Remembers the peers of LAN sources that answered nothing in time (`silent`, positions
+    /// in `plan`), so the next files do not wait on them.
+    pub(crate) fn lan_went_silent(&self, plan: &plan::Plan, silent: &[usize], progress: &Progress) {
+        for i in silent {
+            if let Some(plan::Source::Lan { peers, .. }) = plan.sources.get(*i) {
+                progress.note(&format!(
+                    "{} not asked for {}s: no answer in time",
+                    plan::peer_list(peers),
+                    crate::ipfs::lan::SILENT_FOR.as_secs()
+                ));
+                crate::ipfs::lan::skip(&self.places, peers, crate::ipfs::lan::SILENT_FOR);
+            }
+        }
     }
 
     /// pacman.conf's repository order, or none when pacman-conf cannot say.

@@ -273,12 +273,19 @@ pub(super) fn deliver(
             match download::run(&plan.mirrors_only(&f.later), &mut out, &ctx, progress) {
                 Err(DownloadError::AllFailed(more)) => failed.extend(more),
                 // Positions in that plan are not positions in `plan`: the log goes by label.
-                other => result = other.map(|d| download::Delivered { index: None, ..d }),
+                other => {
+                    result = other.map(|d| download::Delivered {
+                        index: None,
+                        silent_lan: Vec::new(),
+                        ..d
+                    })
+                }
             }
         }
     }
     match result {
         Ok(done) => {
+            session.lan_went_silent(plan, &done.silent_lan, progress);
             crate::transfer::partial::forget(&session.places, &expect);
             let bytes = out
                 .finish()
@@ -342,11 +349,13 @@ fn share_lan_copy(session: &Session, url: &str, out: &Output, progress: &Progres
         Ok(s) => s,
         Err(e) => return progress.warn(&format!("not shared: {e}")),
     };
-    let linked = sharer
-        .link(cid, &out.sha256(), out.len())
-        .and_then(|_| crate::ipfs::lan::announce(sharer.rpc()));
-    match linked {
-        Ok(root) => progress.note(&format!("shared on the LAN from here too ({root})")),
+    match sharer.link(cid, &out.sha256(), out.len()) {
+        Ok(_) => {
+            progress.note(&format!("shared on the LAN from here too ({cid})"));
+            if share.lan {
+                super::announce::start_in_background(session, progress);
+            }
+        }
         Err(e) => progress.note(&format!("not shared: {e}")),
     }
 }
@@ -375,10 +384,7 @@ fn share_after_fetch(session: &Session, plan: &Plan, out: &Output, progress: &Pr
         Ok(crate::ipfs::seed::Outcome::Added { cid }) => {
             progress.note(&format!("shared through the IPFS node as {cid}"));
             if share.lan {
-                match crate::ipfs::lan::announce(sharer.rpc()) {
-                    Ok(root) => progress.note(&format!("LAN peers find it under {root}")),
-                    Err(e) => progress.note(&format!("not announced to LAN peers: {e}")),
-                }
+                super::announce::start_in_background(session, progress);
             }
         }
         Ok(crate::ipfs::seed::Outcome::Present { cid }) => {

@@ -39,6 +39,9 @@ pub const RECORD_LIFETIME: &str = "48h";
 /// How long a peer without a directory is not asked again.
 pub const NO_VIEW_FOR: Duration = Duration::from_secs(600);
 
+/// How long a peer that answered nothing in time is not asked again.
+pub const SILENT_FOR: Duration = Duration::from_secs(60);
+
 /// A copy of the file that LAN peers list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LanCopy {
@@ -356,7 +359,36 @@ pub fn own_id(rpc: &Rpc) -> Result<String, RpcError> {
     }
 }
 
-/// Peers remembered to have no directory, as kept in the cache: one `PEER UNTIL_MS` per line.
+/// The cache file naming LAN peers not to ask for a while.
+const SKIPPED: &str = "lan-skipped";
+
+/// The peers not to ask now, with until when (milliseconds since 1970).
+pub fn skipped(places: &crate::cache::Places, now_ms: u64) -> Vec<(String, u64)> {
+    places
+        .read_first(SKIPPED, 64 * 1024)
+        .map(|b| parse_no_view(&String::from_utf8_lossy(&b), now_ms))
+        .unwrap_or_default()
+}
+
+/// Remembers `peers` as not to be asked for `how_long`, beside those already remembered.
+pub fn skip(places: &crate::cache::Places, peers: &[String], how_long: Duration) {
+    if peers.is_empty() {
+        return;
+    }
+    let now = crate::unix_millis();
+    let until = now.saturating_add(how_long.min(NO_VIEW_FOR).as_millis() as u64);
+    let mut all = skipped(places, now);
+    all.retain(|(p, _)| !peers.contains(p));
+    all.extend(peers.iter().map(|p| (p.clone(), until)));
+    let text: String = all
+        .iter()
+        .take(PEERS_MAX * 4)
+        .map(|(peer, until)| format!("{peer} {until}\n"))
+        .collect();
+    places.write_first(SKIPPED, text.as_bytes());
+}
+
+/// Peers remembered not to be asked, as kept in the cache: one `PEER UNTIL_MS` per line.
 pub fn parse_no_view(text: &str, now_ms: u64) -> Vec<(String, u64)> {
     let longest = now_ms.saturating_add(NO_VIEW_FOR.as_millis() as u64);
     text.lines()

@@ -154,6 +154,12 @@ fn fetch_one(
         Some(plan) => {
             let d = into_cache(ctx, plan, &dest, &progress, full)?;
             let source = source_kind(plan, &d);
+            for i in &d.silent_lan {
+                if let Some(crate::transfer::plan::Source::Lan { peers, .. }) = plan.sources.get(*i)
+                {
+                    crate::ipfs::lan::skip(places, peers, crate::ipfs::lan::SILENT_FOR);
+                }
+            }
             progress.done(&job.filename, source, &d.url, d.bytes, d.resumed);
             crate::transfer::log::record(
                 places,

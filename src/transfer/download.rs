@@ -122,6 +122,18 @@ impl Failure {
         )
     }
 
+    /// Whether the source answered nothing in time: no first byte, or silence mid-body.
+    fn silent(&self) -> bool {
+        matches!(
+            self,
+            Failure::Source(
+                SourceError::Request(HttpError::Timeout(_))
+                    | SourceError::Stalled
+                    | SourceError::NoBudget
+            )
+        )
+    }
+
     /// Whether this says something is wrong with the source itself, not merely that it
     /// lacks the file: worth a warning even when another source then succeeds.
     fn alarming(&self) -> bool {
@@ -150,6 +162,9 @@ pub struct Delivered {
     pub url: String,
     /// The position in the plan of the source that served (none for an earlier `.part`).
     pub index: Option<usize>,
+    /// The positions of LAN sources passed over because they answered nothing in time (a
+    /// peer that went away): the caller need not ask those peers again soon.
+    pub silent_lan: Vec<usize>,
     /// The file size.
     pub bytes: u64,
     /// Bytes that were already there from an earlier call.
@@ -326,6 +341,7 @@ pub fn run(
     let mut ipfs_miss: Option<String> = None;
     let mut gateway_down = false;
     let mut network_deadline: Option<Instant> = None;
+    let mut silent_lan: Vec<usize> = Vec::new();
     for (i, source) in plan.sources.iter().enumerate() {
         if source.through_gateway() && gateway_down {
             continue;
@@ -343,9 +359,15 @@ pub fn run(
         };
         progress.note(&format!("trying {}", source.describe()));
         let result = attempt(source, out, ctx, progress, budget);
+        let lan = matches!(source, Source::Lan { .. });
         if source.through_gateway() {
             if let Ok(gateway) = ctx.gateway_client() {
-                gateway.settle(result.as_ref().map(|_| ()).map_err(Failure::source_said));
+                let outcome = result.as_ref().map(|_| ()).map_err(Failure::source_said);
+                // A LAN peer that went away stalls the node's answer: that says nothing of
+                // the node itself, so it opens no breaker.
+                if !lan || outcome.is_ok() {
+                    gateway.settle(outcome);
+                }
             }
         }
         match result {
@@ -368,6 +390,7 @@ pub fn run(
                     },
                     url,
                     index: Some(i),
+                    silent_lan,
                     bytes,
                     resumed: out.found().min(bytes),
                     ipfs_miss: ipfs_miss.filter(|_| !source.through_gateway()),
@@ -376,8 +399,18 @@ pub fn run(
             }
             Err(Failure::Write(e)) => return Err(DownloadError::Output(e)),
             Err(why) => {
+                if lan && why.silent() {
+                    silent_lan.push(i);
+                }
                 if source.through_gateway() {
-                    gateway_down |= why.unreachable();
+                    gateway_down |= if lan {
+                        matches!(
+                            why,
+                            Failure::Source(SourceError::Request(HttpError::Connect(_)))
+                        )
+                    } else {
+                        why.unreachable()
+                    };
                     ipfs_miss.get_or_insert_with(|| why.to_string());
                 }
                 match (source, plan.sources.get(i + 1)) {
@@ -423,6 +456,7 @@ fn already_whole(
                 source: "partial",
                 url: out.path().display().to_string(),
                 index: None,
+                silent_lan: Vec::new(),
                 bytes: out.len(),
                 resumed: out.len(),
                 ipfs_miss: None,

@@ -51,6 +51,7 @@ fn three_machines_take_each_package_from_the_uplink_once() {
         r1.explain("every package from the mirror")
     );
     assert!(hits.values().all(|n| *n == 1), "{hits:?}");
+    m1.node.wait_published();
 
     // Machines 2 and 3 upgrade at the same moment: nothing more crosses the uplink.
     let (r2, r3) = std::thread::scope(|s| {
@@ -84,12 +85,14 @@ fn three_machines_take_each_package_from_the_uplink_once() {
 
 #[test]
 fn a_lan_peer_that_lies_or_goes_away_is_passed_over_for_the_mirror() {
-    let lan = Lan::new("lan-faults", 3, "400mbit");
-    let names = lan.names();
-    let pkgs = &lan.repo.pkgs;
+    let mut lan = Lan::new("lan-faults", 3, "400mbit");
+    let repo = lan.repo;
+    let names: Vec<&str> = repo.pkgs.iter().map(|p| p.name.as_str()).collect();
+    let pkgs = &repo.pkgs;
     let (m1, m2) = (&lan.machines[0], &lan.machines[1]);
     upgrade(m1, &names).success();
     assert_eq!(lan.package_hits().len(), pkgs.len());
+    m1.node.wait_published();
 
     // Machine 1 serves wrong bytes of the right size for one package.
     let liar = &pkgs[20];
@@ -157,17 +160,60 @@ fn a_lan_peer_that_lies_or_goes_away_is_passed_over_for_the_mirror() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut lan = lan;
     lan.machines[0].node.kill();
-    let (r, _) = running.finish_within(Duration::from_secs(600));
+    let (r, took) = running.finish_within(Duration::from_secs(600));
     r.success();
+    eprintln!("machine 2 finished {took:?} after machine 1 went away");
     let m2 = &lan.machines[1];
     m2.assert_has_all(pkgs, &r);
     let by_source = package_sources(m2);
     let from_lan = by_source.get("lan").copied().unwrap_or(0);
     let from_mirror = by_source.get("mirror").copied().unwrap_or(0);
+    eprintln!("machine 2's files by source: {by_source:?}");
     assert!(
         from_lan >= 1 && from_mirror >= 2,
+        "{}",
+        r.explain(&format!(
+            "some from LAN before, the rest from the mirror: {by_source:?}"
+        ))
+    );
+
+    // Machine 2 now lists every package (what it fetched from the LAN is linked into its
+    // node, what came from the mirror seeded). Its cable is pulled in the middle of machine
+    // 3's upgrade: no connection is closed, the node just stops answering.
+    let (m2, m3) = (&lan.machines[1], &lan.machines[2]);
+    m2.node.wait_published();
+    crate::harness::util::run(std::process::Command::new("ip").args([
+        "netns", "exec", &m2.ns, "tc", "qdisc", "add", "dev", &m2.veth, "root", "tbf", "rate",
+        "16mbit", "burst", "64kb", "latency", "400ms",
+    ]))
+    .success();
+    m3.pacman(&["-Sy", "--noconfirm"]).success();
+    let before = m2.node.blocks_sent();
+    let mut args = vec!["-S", "--noconfirm"];
+    args.extend_from_slice(&names);
+    let running = spawn(&mut m3.pacman_cmd(&args));
+    let started = Instant::now();
+    while m2.node.blocks_sent() < before + 8 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "machine 3 never fetched from machine 2"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    crate::harness::util::run(
+        std::process::Command::new("ip").args(["-n", &m2.ns, "link", "set", &m2.veth, "down"]),
+    )
+    .success();
+    let (r, took) = running.finish_within(Duration::from_secs(600));
+    r.success();
+    eprintln!("machine 3 finished {took:?} after machine 2's link went down");
+    m3.assert_has_all(pkgs, &r);
+    let by_source = package_sources(m3);
+    eprintln!("machine 3's files by source: {by_source:?}");
+    assert!(
+        by_source.get("lan").copied().unwrap_or(0) >= 1
+            && by_source.get("mirror").copied().unwrap_or(0) >= 2,
         "{}",
         r.explain(&format!(
             "some from LAN before, the rest from the mirror: {by_source:?}"
