@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pacxfer's tests and demo need: pacman and its tools (makepkg, repo-add),
 # bsdtar, zstd, fakeroot, gpg, squid and openssl (the proxy tests start their own squid with a
-# throwaway config), and Kubo (the IPFS node). Works on Debian 12 (as root, or with
-# sudo) and on Arch. Safe to run again: it only installs what is missing.
+# throwaway config), iproute2 (`ip netns` and `tc` for the simulated LAN), and Kubo (the IPFS
+# node). Works on Debian 12 (as root, or with sudo) and on Arch. Safe to run again: it only installs what is missing.
 #
 # Kubo: an `ipfs` on PATH of at least KUBO_VERSION is used as it is (Arch: `pacman -S kubo`).
 # Otherwise the pinned version is built from the Go module proxy into .kubo/bin/ipfs (ignored
@@ -29,7 +29,7 @@ as_root() {
 
 install_system_packages() {
     if command -v apt-get >/dev/null; then
-        local want=(pacman-package-manager makepkg libarchive-tools zstd fakeroot gpg passwd curl ca-certificates util-linux systemd man-db groff-base zsh fish squid openssl time)
+        local want=(pacman-package-manager makepkg libarchive-tools zstd fakeroot gpg passwd curl ca-certificates util-linux systemd man-db groff-base zsh fish squid openssl time iproute2)
         local missing=()
         for p in "${want[@]}"; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,7 +40,7 @@ install_system_packages() {
             as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
         fi
     elif command -v pacman >/dev/null && [ -f /etc/arch-release ]; then
-        as_root pacman -S --needed --noconfirm pacman base-devel libarchive zstd gnupg curl go squid openssl time >/dev/null
+        as_root pacman -S --needed --noconfirm pacman base-devel libarchive zstd gnupg curl go squid openssl time iproute2 >/dev/null
     else
         say "unknown system: install pacman, makepkg, repo-add, bsdtar, zstd, fakeroot, gpg and Go by hand"
     fi

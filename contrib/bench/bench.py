@@ -197,8 +197,8 @@ def serve(args) -> None:
             "log_file": open(args.log, "a") if args.log else None,
         },
     )
-    httpd = Server(("127.0.0.1", args.port), handler)
-    print(f"listening http://127.0.0.1:{httpd.server_address[1]}", flush=True)
+    httpd = Server((args.host, args.port), handler)
+    print(f"listening http://{args.host}:{httpd.server_address[1]}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     httpd.serve_forever()
 
@@ -2001,6 +2001,7 @@ def main() -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="the HTTP file server (mirror or loopback)")
     s.add_argument("--root", required=True)
+    s.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--rate", type=float, default=0, help="MB/s for all connections (0: unlimited)")
     s.add_argument("--latency", type=float, default=0, help="ms added to each request")

@@ -506,7 +506,7 @@ mod tests {
         e.pgpsig = Some("aGVsbG8=".into());
         let p = plan(
             true,
-            &[e.clone()],
+            std::slice::from_ref(&e),
             &[],
             &config(&["/ipfs/{cid}"], false),
             &[],
@@ -531,5 +531,78 @@ mod tests {
         );
         assert_eq!(p.sources.len(), 1);
         assert_eq!(p.notes.len(), 1);
+    }
+
+    fn copy(sha: u8, size: u64, cid: &str, peers: &[&str]) -> Seeded {
+        Seeded {
+            expect: Expected {
+                sha256: [sha; 32],
+                size,
+            },
+            cid: cid.into(),
+            peers: peers.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn lan_copies_come_after_the_local_node_and_before_a_network_search() {
+        let e = entry("core", 7, 5 << 20);
+        let seeded = [
+            copy(7, 5 << 20, "bafylocal", &[]),
+            copy(7, 5 << 20, "bafylan", &["12D3KooWA", "12D3KooWB"]),
+            // Another file's copy is never used for this one.
+            copy(8, 5 << 20, "bafyother", &["12D3KooWC"]),
+        ];
+        let c = config(&["/ipns/cache/{sha256}"], true);
+        let p = plan(
+            false,
+            std::slice::from_ref(&e),
+            &[],
+            &c,
+            &seeded,
+            &["http://m/f".into()],
+        );
+        let labels: Vec<(&str, String)> = p
+            .sources
+            .iter()
+            .map(|s| (s.label(), s.url().unwrap_or("").to_string()))
+            .collect();
+        let sha = hex::encode([7u8; 32]);
+        assert_eq!(
+            labels,
+            vec![
+                ("ipfs", "http://127.0.0.1:8080/ipfs/bafylocal".to_string()),
+                ("ipfs", format!("http://127.0.0.1:8080/ipns/cache/{sha}")),
+                ("lan", "http://127.0.0.1:8080/ipfs/bafylan".to_string()),
+                ("ipfs", "http://127.0.0.1:8080/ipfs/bafylocal".to_string()),
+                ("ipfs", format!("http://127.0.0.1:8080/ipns/cache/{sha}")),
+                ("mirror", "http://m/f".to_string()),
+            ]
+        );
+        assert!(p.sources[2]
+            .describe()
+            .contains("peers 12D3KooWA, 12D3KooWB"));
+
+        // network_timeout unset: the LAN copy within the LAN wait, and no network search.
+        let mut c = config(&["/ipns/cache/{sha256}"], false);
+        let p = plan(false, std::slice::from_ref(&e), &[], &c, &seeded, &[]);
+        assert_eq!(
+            p.sources.iter().map(Source::label).collect::<Vec<_>>(),
+            vec!["ipfs", "ipfs", "lan"]
+        );
+        // "0": nothing fetched from other peers, LAN included.
+        c.gateway.network_timeout = Some(std::time::Duration::ZERO);
+        let p = plan(false, &[e], &[], &c, &seeded, &[]);
+        assert_eq!(
+            p.sources.iter().map(Source::label).collect::<Vec<_>>(),
+            vec!["ipfs", "ipfs"]
+        );
+    }
+
+    #[test]
+    fn peer_lists_are_short() {
+        let peers: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+        assert_eq!(peer_list(&peers[..1]), "peer p0");
+        assert_eq!(peer_list(&peers), "peers p0, p1, p2 and 2 more");
     }
 }
