@@ -107,8 +107,13 @@ pub enum Command {
     Prefetch(PrefetchArgs),
     /// Publish this node's /pacxfer directory under its own key (its peer ID), so that LAN
     /// peers find what this machine seeded. pacxfer starts it in the background after it
-    /// shared a download; `pacxfer seed` and `prefetch --seed` publish when they end.
-    Announce,
+    /// shared a download and after `seed`; `prefetch --seed` publishes when it ends. A record
+    /// of that key that pacxfer did not publish is never replaced without --force.
+    Announce {
+        /// Replace the node's own record even when pacxfer did not publish it.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check the setup, one line per check with the fix for each that fails: pacman and its
     /// XferCommand, the databases, the IPFS node, published views, the prefetch timer.
     Doctor {

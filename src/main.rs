@@ -67,7 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         (Some(Command::Prefetch(args)), _, _) => commands::prefetch::prefetch(&session, args),
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),
         (Some(Command::Completions { .. }), _, _) => Ok(ExitCode::SUCCESS),
-        (Some(Command::Announce), _, _) => commands::announce::announce(&session),
+        (Some(Command::Announce { force }), _, _) => commands::announce::announce(&session, force),
         (Some(Command::Doctor { json }), _, _) => commands::doctor::doctor(&session, json),
         (Some(Command::Stats { days, json }), _, _) => commands::stats::stats(&session, days, json),
         _ => anyhow::bail!("give a URL and an OUTPUT, or a command; see `pacxfer --help`"),

@@ -24,8 +24,11 @@ const LOCK: &str = "lan-announce.lock";
 /// How long one publication may take.
 const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
-/// `pacxfer announce`.
-pub fn announce(session: &Session) -> Result<ExitCode> {
+/// The cache file holding the root pacxfer published last.
+const LAST: &str = "lan-announced";
+
+/// `pacxfer announce [--force]`.
+pub fn announce(session: &Session, force: bool) -> Result<ExitCode> {
     let progress = Progress::plain(session.verbosity);
     let share = &session.config.share;
     if !share.lan {
@@ -34,6 +37,37 @@ pub fn announce(session: &Session) -> Result<ExitCode> {
     }
     let rpc = crate::ipfs::rpc::Rpc::new(&share.api, share.api_auth.as_deref(), PUBLISH_TIMEOUT)
         .map_err(|e| anyhow::anyhow!("[share] api: {e}"))?;
+    match lan::mfs_root(&rpc) {
+        Ok(_) => {}
+        Err(crate::ipfs::rpc::RpcError::Failed { message, .. })
+            if message.contains("does not exist") =>
+        {
+            progress.info("announce: nothing seeded here yet; nothing published");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => anyhow::bail!("LAN peers will not find what is seeded here: {e}"),
+    }
+    if !force {
+        let last = session
+            .places
+            .read_first(LAST, 256)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string());
+        let id = lan::own_id(&rpc)?;
+        match lan::owner(&rpc, &id, last.as_deref())? {
+            lan::Owner::Nobody | lan::Owner::Pacxfer => {}
+            lan::Owner::Other(path) => anyhow::bail!(
+                "this node's own name (/ipns/{id}) points at {}, which pacxfer did not publish: \
+                 not replaced; set [share] lan = false to keep it, or run `pacxfer announce \
+                 --force` to share on the LAN instead",
+                crate::ui::answer::one_line(&path)
+            ),
+            lan::Owner::Unknown(why) => anyhow::bail!(
+                "cannot tell whether this node's own name (/ipns/{id}) is pacxfer's ({}): not \
+                 replaced; run `pacxfer announce --force` if it is",
+                crate::ui::answer::one_line(&why)
+            ),
+        }
+    }
     let published = loop {
         let Some(held) = lock(session) else {
             progress.note("another pacxfer announce is running; it publishes the newest directory");
@@ -41,6 +75,7 @@ pub fn announce(session: &Session) -> Result<ExitCode> {
         };
         let root = lan::announce(&rpc)
             .map_err(|e| anyhow::anyhow!("LAN peers will not find what is seeded here: {e}"))?;
+        session.places.write_first(LAST, root.as_bytes());
         drop(held);
         // A pacxfer that seeded while the lock was held, and found it taken, relies on this
         // look after letting go.
@@ -57,27 +92,23 @@ pub fn announce(session: &Session) -> Result<ExitCode> {
 }
 
 /// The lock, held until dropped: `None` when another announce holds it. With no writable
-/// cache place there is no lock (publishing twice at once is only wasted work).
+/// cache place there is no lock (publishing twice at once is only wasted work). The file is
+/// opened under the cache place's rules (no link, no FIFO, owned by this user), read-only:
+/// `flock` needs no more.
 fn lock(session: &Session) -> Option<Option<std::fs::File>> {
     let Some(dir) = session.places.writable() else {
         return Some(None);
     };
-    let path = dir.path().join(LOCK);
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(&path);
-    match file {
-        Ok(file) => match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+    if matches!(dir.open_file(LOCK, 64), Ok(None)) {
+        let _ = dir.write(LOCK, b"");
+    }
+    match dir.open_file(LOCK, 64) {
+        Ok(Some(file)) => match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Some(Some(file)),
             Err(_) => None,
         },
-        // A lock that cannot be made (a link planted there) is no reason not to publish.
-        Err(_) => Some(None),
+        // A lock that cannot be had (something planted there) is no reason not to publish.
+        _ => Some(None),
     }
 }
 

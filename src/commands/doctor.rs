@@ -629,14 +629,42 @@ fn lan(session: &Session, rpc: &crate::ipfs::rpc::Rpc) -> Check {
         )
         .fix("ipfs config --json Discovery.MDNS.Enabled true, then restart the node");
     }
-    let Ok(root) = lan::mfs_root(rpc) else {
+    let root = match lan::mfs_root(rpc) {
+        Ok(root) => root,
+        Err(crate::ipfs::rpc::RpcError::Failed { message, .. })
+            if message.contains("does not exist") =>
+        {
+            return check(
+                "lan",
+                Status::Ok,
+                format!("{peers}; nothing seeded here yet for them to find"),
+            )
+        }
+        Err(e) => {
+            return check(
+                "lan",
+                Status::Warn,
+                format!("{peers}; /pacxfer not read: {e}"),
+            )
+        }
+    };
+    let id = match lan::own_id(rpc) {
+        Ok(id) => id,
+        Err(e) => return check("lan", Status::Warn, format!("{peers}; no peer ID: {e}")),
+    };
+    if let Ok(lan::Owner::Other(path)) = lan::owner(rpc, &id, None) {
         return check(
             "lan",
-            Status::Ok,
-            format!("{peers}; nothing seeded here yet for them to find"),
-        );
-    };
-    let published = lan::own_id(rpc).and_then(|id| lan::own_record(rpc, &id).map(|r| (id, r)));
+            Status::Warn,
+            format!(
+                "{peers}; this node's own name points at {}, which pacxfer did not publish, so \
+                 LAN peers cannot find what is seeded here",
+                crate::ui::answer::one_line(&path)
+            ),
+        )
+        .fix("[share] lan = false to keep that record, or `pacxfer announce --force`");
+    }
+    let published = lan::own_record(rpc, &id).map(|r| (id, r));
     match published {
         Ok((id, Some(r))) if r == root => check(
             "lan",
@@ -655,7 +683,7 @@ fn lan(session: &Session, rpc: &crate::ipfs::rpc::Rpc) -> Check {
                 }
             ),
         )
-        .fix("pacxfer seed (it publishes /pacxfer again)"),
+        .fix("pacxfer announce"),
         Err(e) => check(
             "lan",
             Status::Warn,

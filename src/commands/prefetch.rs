@@ -266,13 +266,10 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
         &seed,
     );
 
+    // Here, not in the background: under systemd the unit's processes end with it.
     if args.seed && share.lan && outcomes.iter().any(|o| o.result.is_ok()) {
-        let announced = share
-            .sharer(None)
-            .map_err(|e| e.to_string())
-            .and_then(|s| crate::ipfs::lan::announce(s.rpc()).map_err(|e| e.to_string()));
-        if let Err(e) = announced {
-            progress.warn(&format!("LAN peers will not find what was seeded: {e}"));
+        if let Err(e) = super::announce::announce(session, false) {
+            progress.warn(&format!("{e:#}"));
         }
     }
 

@@ -243,17 +243,10 @@ pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<Exi
         }
     }
     let skipped = tally.unlisted + tally.differs + tally.missing;
-    if session.config.share.lan {
-        match crate::ipfs::lan::announce(sharer.rpc()) {
-            Ok(root) => progress.note(&format!(
-                "{} ({root}) published under this node's peer ID for LAN peers",
-                crate::ipfs::seed::MFS_DIR
-            )),
-            Err(e) => {
-                tally.failed += 1;
-                progress.warn(&format!("LAN peers will not find what is seeded: {e}"));
-            }
-        }
+    // Publishing can take a minute on the internet's DHT: the seed hook must not hold up
+    // pacman's transaction for it.
+    if session.config.share.lan && tally.added + tally.present > 0 {
+        super::announce::start_in_background(session, &progress);
     }
     progress.info(&format!(
         "seed: {} added ({}), {} already in the node, {} skipped ({} not in any sync database, {} differing from it, {} unreadable){}; node API {}",

@@ -86,9 +86,10 @@ impl Session {
     }
 
     /// The copies of the file the node holds because this machine seeded them
-    /// (`/pacxfer/<sha256>` in its MFS). One quick question to the node's API; a node whose
-    /// API is down or hangs is skipped by later calls for `[gateway] breaker`, like the
-    /// gateway.
+    /// (`/pacxfer/<sha256>` in its MFS, `[share] seeded`), or, when it holds none, the copies
+    /// LAN peers list (`[share] lan`). One quick question to the node's API for the first; a
+    /// node whose API is down or hangs is skipped by later calls for `[gateway] breaker`, like
+    /// the gateway.
     pub(crate) fn seeded_copies(
         &self,
         is_sig: bool,
@@ -97,7 +98,8 @@ impl Session {
         progress: &Progress,
     ) -> Vec<plan::Seeded> {
         let share = &self.config.share;
-        if is_sig || !share.seeded || !self.config.gateway.enabled {
+        let lan = share.lan && !self.config.gateway.network_wait().is_zero();
+        if is_sig || !(share.seeded || lan) || !self.config.gateway.enabled {
             return Vec::new();
         }
         let chosen = plan::choose(candidates, url_dirs);
@@ -125,7 +127,7 @@ impl Session {
             return Vec::new();
         };
         let mut found = Vec::new();
-        for x in &expect {
+        for x in expect.iter().filter(|_| share.seeded) {
             let x = *x;
             match sharer.seeded(&x.sha256) {
                 Ok(Some(s)) if s.size == x.size => found.push(plan::Seeded {
@@ -144,8 +146,14 @@ impl Session {
             }
         }
         breaker.reset();
-        if found.is_empty() && share.lan && !self.config.gateway.network_wait().is_zero() {
-            found = self.lan_copies(sharer.rpc(), &expect, progress);
+        if found.is_empty() && lan {
+            // A budget of its own: the lookup above may have used some of its own.
+            let deadline = std::time::Instant::now()
+                + self.config.gateway.connect_timeout
+                + std::time::Duration::from_millis(1500);
+            if let Ok(sharer) = share.sharer(Some(deadline)) {
+                found = self.lan_copies(sharer.rpc(), &expect, progress);
+            }
         }
         found
     }
@@ -188,8 +196,24 @@ impl Session {
             }
             let failed: Vec<String> = found.failed.iter().map(|(p, _)| p.clone()).collect();
             lan::skip(&self.places, &failed, lan::SILENT_FOR);
+            if !found.unknown.is_empty() {
+                progress.note(&format!(
+                    "{} not asked in time",
+                    plan::peer_list(&found.unknown)
+                ));
+            }
             let none = found.copies.is_empty() && found.failed.is_empty();
             for copy in found.copies {
+                // One raw block is at most what the profile puts in one chunk.
+                if copy.size.is_none() && x.size > self.config.gateway.raw_block_max {
+                    progress.note(&format!(
+                        "LAN {} list {} as one block, too small for {} bytes: not asked",
+                        plan::peer_list(&copy.peers),
+                        hex::encode(x.sha256),
+                        x.size
+                    ));
+                    continue;
+                }
                 if let Some(size) = copy.size.filter(|s| *s != x.size) {
                     progress.note(&format!(
                         "LAN {} list {} with {size} bytes, not {}: not asked",
@@ -214,26 +238,11 @@ impl Session {
                 progress.note(&format!(
                     "no LAN peer lists {} ({} asked)",
                     hex::encode(x.sha256),
-                    ask.len() - found.no_view.len()
+                    ask.len() - found.no_view.len() - found.unknown.len()
                 ));
             }
         }
         out
-    }
-
-    /// Remembers the peers of LAN sources that answered nothing in time (`silent`, positions
-    /// in `plan`), so the next files do not wait on them.
-    pub(crate) fn lan_went_silent(&self, plan: &plan::Plan, silent: &[usize], progress: &Progress) {
-        for i in silent {
-            if let Some(plan::Source::Lan { peers, .. }) = plan.sources.get(*i) {
-                progress.note(&format!(
-                    "{} not asked for {}s: no answer in time",
-                    plan::peer_list(peers),
-                    crate::ipfs::lan::SILENT_FOR.as_secs()
-                ));
-                crate::ipfs::lan::skip(&self.places, peers, crate::ipfs::lan::SILENT_FOR);
-            }
-        }
     }
 
     /// pacman.conf's repository order, or none when pacman-conf cannot say.

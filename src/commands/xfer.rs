@@ -257,6 +257,7 @@ pub(super) fn deliver(
         }
     }
     let mut ctx = Context::new(&session.config);
+    ctx.lan_places = Some(session.places.clone());
     ctx.existing = how.existing;
     let mut result = download::run(plan, &mut out, &ctx, progress);
     let mut what_next = what_next.to_string();
@@ -273,19 +274,12 @@ pub(super) fn deliver(
             match download::run(&plan.mirrors_only(&f.later), &mut out, &ctx, progress) {
                 Err(DownloadError::AllFailed(more)) => failed.extend(more),
                 // Positions in that plan are not positions in `plan`: the log goes by label.
-                other => {
-                    result = other.map(|d| download::Delivered {
-                        index: None,
-                        silent_lan: Vec::new(),
-                        ..d
-                    })
-                }
+                other => result = other.map(|d| download::Delivered { index: None, ..d }),
             }
         }
     }
     match result {
         Ok(done) => {
-            session.lan_went_silent(plan, &done.silent_lan, progress);
             crate::transfer::partial::forget(&session.places, &expect);
             let bytes = out
                 .finish()
@@ -307,10 +301,11 @@ pub(super) fn deliver(
                 &session.places,
                 &crate::transfer::log::Record::new(filename, plan, &done, started.elapsed()),
             );
-            if session.config.share.after_fetch && done.source == "mirror" {
+            // A copy from LAN peers is seeded too: the next machine finds it here as well, and
+            // keeps finding it when the first one is off. It is added from the verified file,
+            // never linked by the peer's CID: a resumed file's first bytes never came from it.
+            if session.config.share.after_fetch && matches!(done.source, "mirror" | "lan") {
                 share_after_fetch(session, plan, &out, progress);
-            } else if session.config.share.after_fetch && done.source == "lan" {
-                share_lan_copy(session, &done.url, &out, progress);
             }
             Ok(out)
         }
@@ -336,41 +331,15 @@ pub(super) fn deliver(
     }
 }
 
-/// Links a file that just came from LAN peers, verified, into this node's `/pacxfer` too (its
-/// blocks are in the node already, so nothing is added), and publishes the directory again:
-/// the next machine finds it here as well, and keeps finding it when the first one is gone.
-fn share_lan_copy(session: &Session, url: &str, out: &Output, progress: &Progress) {
-    let Some(cid) = url.rsplit_once("/ipfs/").map(|(_, c)| c) else {
-        return;
-    };
-    let share = &session.config.share;
-    let deadline = std::time::Instant::now() + share.after_fetch_timeout;
-    let sharer = match share.sharer(Some(deadline)) {
-        Ok(s) => s,
-        Err(e) => return progress.warn(&format!("not shared: {e}")),
-    };
-    match sharer.link(cid, &out.sha256(), out.len()) {
-        Ok(_) => {
-            progress.note(&format!("shared on the LAN from here too ({cid})"));
-            if share.lan {
-                super::announce::start_in_background(session, progress);
-            }
-        }
-        Err(e) => progress.note(&format!("not shared: {e}")),
-    }
-}
-
-/// Seeds a file that just came from the mirror, verified, into the node, within
+/// Seeds a file that just came from the mirror or LAN peers, verified, into the node, within
 /// `[share] after_fetch_timeout`. Whatever happens, the download has succeeded: a node that
 /// is down is a note for `-v`, anything else a warning.
 fn share_after_fetch(session: &Session, plan: &Plan, out: &Output, progress: &Progress) {
     let (sha256, len) = (out.sha256(), out.len());
-    let listed = plan.sources.iter().any(|s| match s {
-        plan::Source::Mirror { expect, .. } => {
-            expect.iter().any(|x| x.sha256 == sha256 && x.size == len)
-        }
-        _ => false,
-    });
+    let listed = plan
+        .expected()
+        .iter()
+        .any(|x| x.sha256 == sha256 && x.size == len);
     if !listed {
         return;
     }

@@ -62,15 +62,28 @@ pub struct Found {
     pub no_view: Vec<String>,
     /// Peers that did not answer in time or answered something unusable, with why.
     pub failed: Vec<(String, String)>,
+    /// Peers not asked before pacxfer's own time for the lookup ran out (not their fault).
+    pub unknown: Vec<String>,
 }
 
 /// Whether `addr`, a connection's remote multiaddr, is on this machine's network: a private,
-/// shared (CGNAT), link-local or loopback IPv4 address, or a unique-local, link-local or
-/// loopback IPv6 address, reached directly (not through a relay).
+/// shared (CGNAT) or link-local IPv4 address, or a unique-local or link-local IPv6 address,
+/// reached directly (not through a relay). Loopback is not: a peer there is a node on this
+/// machine, possibly a less privileged user's.
 pub fn is_lan_addr(addr: &str) -> bool {
     if addr.contains("/p2p-circuit") {
         return false;
     }
+    // A link-local IPv6 address comes with its zone: `/ip6zone/<interface>/ip6/fe80::...`.
+    let addr = match addr.strip_prefix("/ip6zone/") {
+        Some(rest) => rest.find('/').map_or("", |at| &rest[at..]),
+        None => addr,
+    };
+    let addr = if addr.starts_with('/') {
+        addr
+    } else {
+        return false;
+    };
     let mut parts = addr.split('/').skip(1);
     let (Some(proto), Some(host)) = (parts.next(), parts.next()) else {
         return false;
@@ -84,8 +97,8 @@ pub fn is_lan_addr(addr: &str) -> bool {
 
 fn is_lan_v4(ip: Ipv4Addr) -> bool {
     let o = ip.octets();
+    // Not loopback: a peer there runs on this very machine, maybe as a less privileged user.
     ip.is_private()
-        || ip.is_loopback()
         || ip.is_link_local()
         // 100.64.0.0/10, shared address space: carrier-grade NAT and many community networks.
         || (o[0] == 100 && (o[1] & 0xc0) == 64)
@@ -96,7 +109,7 @@ fn is_lan_v6(ip: Ipv6Addr) -> bool {
         return is_lan_v4(v4);
     }
     let first = ip.segments()[0];
-    ip.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+    (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
 }
 
 /// Whether `id` looks like a libp2p peer ID (base58btc multihash) and nothing else.
@@ -151,6 +164,7 @@ enum PeerAnswer {
     Lacks,
     NoView,
     Failed(String),
+    Unknown,
 }
 
 /// Asks LAN peers' directories for files by SHA-256, through the user's node.
@@ -205,6 +219,7 @@ impl<'a> Finder<'a> {
                 PeerAnswer::Lacks => {}
                 PeerAnswer::NoView => found.no_view.push(peer),
                 PeerAnswer::Failed(why) => found.failed.push((peer, why)),
+                PeerAnswer::Unknown => found.unknown.push(peer),
             }
         }
         found
@@ -213,6 +228,7 @@ impl<'a> Finder<'a> {
     /// One peer: its directory's root, then the entry.
     fn ask(&self, peer: &str, name: &str) -> PeerAnswer {
         let secs = format!("{}ms", self.resolve_for.as_millis().max(1));
+        let asked = std::time::Instant::now();
         let resolved = self.rpc.call(
             "name/resolve",
             &[
@@ -229,12 +245,21 @@ impl<'a> Finder<'a> {
                 Some(root) if is_cid(root) => root.to_string(),
                 _ => return PeerAnswer::Failed("its name resolves to no /ipfs/ path".into()),
             },
-            // Kubo: "could not resolve name" (no record), or a context deadline.
+            // Kubo: "could not resolve name", both for a peer that has no record and for one
+            // that did not answer within the DHT bound: the time taken tells them apart.
             Err(RpcError::Failed { message, .. })
                 if message.contains("could not resolve") || message.contains("not found") =>
             {
-                return PeerAnswer::NoView
+                return if asked.elapsed() >= self.resolve_for.mul_f32(0.9) {
+                    PeerAnswer::Failed(format!(
+                        "its name did not resolve within {}ms",
+                        self.resolve_for.as_millis()
+                    ))
+                } else {
+                    PeerAnswer::NoView
+                };
             }
+            Err(RpcError::Timeout { .. }) => return PeerAnswer::Unknown,
             Err(e) => return PeerAnswer::Failed(e.to_string()),
         };
         // `resolve` walks the directory without fetching the file's own block: `files/stat`
@@ -253,6 +278,7 @@ impl<'a> Finder<'a> {
             {
                 return PeerAnswer::Lacks
             }
+            Err(RpcError::Timeout { .. }) => return PeerAnswer::Unknown,
             Err(e) => return PeerAnswer::Failed(e.to_string()),
         };
         if is_raw_block(&cid) {
@@ -271,6 +297,7 @@ impl<'a> Finder<'a> {
                 },
                 _ => PeerAnswer::Lacks,
             },
+            Err(RpcError::Timeout { .. }) => PeerAnswer::Unknown,
             Err(e) => PeerAnswer::Failed(e.to_string()),
         }
     }
@@ -287,10 +314,81 @@ fn is_cid(text: &str) -> bool {
     !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The entry that marks a directory as pacxfer's: an empty file (the identity CID of no
+/// bytes, which every node holds). A record of the node's own key that points at a directory
+/// without it was published by someone else, and is never replaced without `--force`.
+pub const MARKER: &str = ".pacxfer-lan";
+
+/// Who published what the node's own name points at now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// No record: the name is free.
+    Nobody,
+    /// A `/pacxfer` directory (marked, or the one pacxfer published last).
+    Pacxfer,
+    /// Something else (a site, another program's directory): this path.
+    Other(String),
+    /// Cannot be told (the directory's block is no longer in the node): why.
+    Unknown(String),
+}
+
+/// Who published the record of the node's own key `peer`, asking only the node's own store;
+/// `last` is the root pacxfer published last on this machine, when known.
+pub fn owner(rpc: &Rpc, peer: &str, last: Option<&str>) -> Result<Owner, RpcError> {
+    let path = match rpc.call(
+        "name/resolve",
+        &[
+            ("arg", &format!("/ipns/{peer}")),
+            ("recursive", "false"),
+            ("offline", "true"),
+        ],
+    ) {
+        Ok(v) => v["Path"].as_str().unwrap_or("").to_string(),
+        Err(RpcError::Failed { message, .. })
+            if message.contains("could not resolve") || message.contains("not found") =>
+        {
+            return Ok(Owner::Nobody)
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(root) = path.strip_prefix("/ipfs/").filter(|r| is_cid(r)) else {
+        return Ok(Owner::Other(path));
+    };
+    if last == Some(root) {
+        return Ok(Owner::Pacxfer);
+    }
+    match rpc.call(
+        "resolve",
+        &[
+            ("arg", &format!("/ipfs/{root}/{MARKER}")),
+            ("offline", "true"),
+        ],
+    ) {
+        Ok(_) => Ok(Owner::Pacxfer),
+        Err(RpcError::Failed { message, .. }) if message.contains("no link named") => {
+            Ok(Owner::Other(path))
+        }
+        Err(RpcError::Failed { message, .. }) => Ok(Owner::Unknown(message)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Publishes this node's `/pacxfer` directory under its own key, so LAN peers find what it
 /// seeded. When another pacxfer changed the directory meanwhile, publishes again, so the
-/// record never names an older directory than the last seeding left. Returns the root.
+/// record never names an older directory than the last seeding left. Returns the root. The
+/// caller has made sure the record is pacxfer's to replace ([`owner`]).
 pub fn announce(rpc: &Rpc) -> Result<String, RpcError> {
+    match rpc.call(
+        "files/cp",
+        &[
+            ("arg", "/ipfs/bafkqaaa"),
+            ("arg", &format!("{MFS_DIR}/{MARKER}")),
+        ],
+    ) {
+        Ok(_) => {}
+        Err(RpcError::Failed { message, .. }) if message.contains("already exists") => {}
+        Err(e) => return Err(e),
+    }
     let mut last = String::new();
     for _ in 0..3 {
         let root = mfs_root(rpc)?;
@@ -377,9 +475,13 @@ pub fn skip(places: &crate::cache::Places, peers: &[String], how_long: Duration)
     }
     let now = crate::unix_millis();
     let until = now.saturating_add(how_long.min(NO_VIEW_FOR).as_millis() as u64);
-    let mut all = skipped(places, now);
-    all.retain(|(p, _)| !peers.contains(p));
-    all.extend(peers.iter().map(|p| (p.clone(), until)));
+    // The newest first, so that a full list drops the oldest.
+    let mut all: Vec<(String, u64)> = peers.iter().map(|p| (p.clone(), until)).collect();
+    all.extend(
+        skipped(places, now)
+            .into_iter()
+            .filter(|(p, _)| !peers.contains(p)),
+    );
     let text: String = all
         .iter()
         .take(PEERS_MAX * 4)
@@ -414,16 +516,18 @@ mod tests {
             "/ip4/172.20.0.1/tcp/4001",
             "/ip4/100.64.3.4/tcp/4001",
             "/ip4/169.254.9.9/tcp/4001",
-            "/ip4/127.0.0.1/tcp/4001",
             "/ip6/fd00::1/tcp/4001",
             "/ip6/fe80::1/tcp/4001",
-            "/ip6/::1/tcp/4001",
+            "/ip6zone/eth0/ip6/fe80::1/tcp/4001",
             "/ip6/::ffff:192.168.0.2/tcp/4001",
         ] {
             assert!(is_lan_addr(a), "{a}");
         }
         for a in [
             "/ip4/8.8.8.8/tcp/4001",
+            "/ip4/127.0.0.1/tcp/4001",
+            "/ip6/::1/tcp/4001",
+            "/ip6zone/eth0",
             "/ip4/100.128.0.1/tcp/4001",
             "/ip6/2001:db8::1/tcp/4001",
             "/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWx/p2p-circuit",

@@ -120,40 +120,6 @@ impl Sharer {
         }
     }
 
-    /// Links the CID `cid`, whose blocks the node holds and whose file has this SHA-256 and
-    /// size (verified by the caller), as `/pacxfer/<sha256>`; a copy already there is kept.
-    pub fn link(&self, cid: &str, sha256: &[u8; 32], size: u64) -> Result<Outcome, RpcError> {
-        if cid.is_empty() || !cid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(RpcError::BadAnswer {
-                command: "files/cp".into(),
-                why: format!("{cid:?} is not a CID"),
-            });
-        }
-        if let Some(s) = self.seeded(sha256)? {
-            if s.size == size {
-                return Ok(Outcome::Present { cid: s.cid });
-            }
-            self.rpc
-                .call("files/rm", &[("arg", &Sharer::mfs_path(sha256))])?;
-        }
-        self.rpc
-            .call("files/mkdir", &[("arg", MFS_DIR), ("parents", "true")])?;
-        match self.rpc.call(
-            "files/cp",
-            &[
-                ("arg", &format!("/ipfs/{cid}")),
-                ("arg", &Sharer::mfs_path(sha256)),
-            ],
-        ) {
-            Ok(_) => {}
-            Err(RpcError::Failed { message, .. }) if message.contains("already exists") => {}
-            Err(e) => return Err(e),
-        }
-        Ok(Outcome::Added {
-            cid: cid.to_string(),
-        })
-    }
-
     /// Adds the file at `path`, whose SHA-256 and size a database lists, and links it as
     /// `/pacxfer/<sha256>`; a copy of that size already there is left as it is.
     pub fn seed(&self, path: &Path, sha256: &[u8; 32], size: u64) -> Result<Outcome, RpcError> {

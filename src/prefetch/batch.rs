@@ -95,7 +95,8 @@ pub fn run_batch(
             scope.spawn(|| {
                 // One context per worker: its agents keep their connections from one file
                 // to the next.
-                let ctx = Context::new(config);
+                let mut ctx = Context::new(config);
+                ctx.lan_places = Some(places.clone());
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(job) = jobs.get(i) else {
@@ -154,12 +155,6 @@ fn fetch_one(
         Some(plan) => {
             let d = into_cache(ctx, plan, &dest, &progress, full)?;
             let source = source_kind(plan, &d);
-            for i in &d.silent_lan {
-                if let Some(crate::transfer::plan::Source::Lan { peers, .. }) = plan.sources.get(*i)
-                {
-                    crate::ipfs::lan::skip(places, peers, crate::ipfs::lan::SILENT_FOR);
-                }
-            }
             progress.done(&job.filename, source, &d.url, d.bytes, d.resumed);
             crate::transfer::log::record(
                 places,

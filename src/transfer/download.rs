@@ -122,15 +122,12 @@ impl Failure {
         )
     }
 
-    /// Whether the source answered nothing in time: no first byte, or silence mid-body.
+    /// Whether the source answered nothing in time: no first byte, or silence mid-body (not a
+    /// source never asked because the time was already used up).
     fn silent(&self) -> bool {
         matches!(
             self,
-            Failure::Source(
-                SourceError::Request(HttpError::Timeout(_))
-                    | SourceError::Stalled
-                    | SourceError::NoBudget
-            )
+            Failure::Source(SourceError::Request(HttpError::Timeout(_)) | SourceError::Stalled)
         )
     }
 
@@ -162,9 +159,6 @@ pub struct Delivered {
     pub url: String,
     /// The position in the plan of the source that served (none for an earlier `.part`).
     pub index: Option<usize>,
-    /// The positions of LAN sources passed over because they answered nothing in time (a
-    /// peer that went away): the caller need not ask those peers again soon.
-    pub silent_lan: Vec<usize>,
     /// The file size.
     pub bytes: u64,
     /// Bytes that were already there from an earlier call.
@@ -214,6 +208,9 @@ pub struct Context<'a> {
     /// Mirror agents made so far, by the proxy they go through: files fetched one after the
     /// other with the same context (prefetch's workers) reuse their connections.
     mirrors: std::cell::RefCell<Vec<(Option<String>, crate::http::client::Client)>>,
+    /// Where LAN peers that went away or lied are remembered (`ipfs::lan::skip`); none: not
+    /// remembered.
+    pub lan_places: Option<crate::cache::Places>,
 }
 
 impl<'a> Context<'a> {
@@ -223,6 +220,7 @@ impl<'a> Context<'a> {
             gateway: OnceCell::new(),
             existing: None,
             mirrors: std::cell::RefCell::new(Vec::new()),
+            lan_places: None,
         }
     }
 
@@ -341,7 +339,6 @@ pub fn run(
     let mut ipfs_miss: Option<String> = None;
     let mut gateway_down = false;
     let mut network_deadline: Option<Instant> = None;
-    let mut silent_lan: Vec<usize> = Vec::new();
     for (i, source) in plan.sources.iter().enumerate() {
         if source.through_gateway() && gateway_down {
             continue;
@@ -390,7 +387,6 @@ pub fn run(
                     },
                     url,
                     index: Some(i),
-                    silent_lan,
                     bytes,
                     resumed: out.found().min(bytes),
                     ipfs_miss: ipfs_miss.filter(|_| !source.through_gateway()),
@@ -399,8 +395,26 @@ pub fn run(
             }
             Err(Failure::Write(e)) => return Err(DownloadError::Output(e)),
             Err(why) => {
-                if lan && why.silent() {
-                    silent_lan.push(i);
+                if let (Source::Lan { peers, .. }, Some(places)) = (source, &ctx.lan_places) {
+                    // Peers that went away, or that sent what the database does not list, are
+                    // not asked again for a while: the next files do not wait on them.
+                    let rest = if why.silent() {
+                        Some(crate::ipfs::lan::SILENT_FOR)
+                    } else if why.alarming()
+                        || matches!(why, Failure::Source(SourceError::Status(_)))
+                    {
+                        Some(crate::ipfs::lan::NO_VIEW_FOR)
+                    } else {
+                        None
+                    };
+                    if let Some(rest) = rest {
+                        progress.note(&format!(
+                            "{} not asked for {}s",
+                            crate::transfer::plan::peer_list(peers),
+                            rest.as_secs()
+                        ));
+                        crate::ipfs::lan::skip(places, peers, rest);
+                    }
                 }
                 if source.through_gateway() {
                     gateway_down |= if lan {
@@ -456,7 +470,6 @@ fn already_whole(
                 source: "partial",
                 url: out.path().display().to_string(),
                 index: None,
-                silent_lan: Vec::new(),
                 bytes: out.len(),
                 resumed: out.len(),
                 ipfs_miss: None,
