@@ -365,10 +365,14 @@ pub fn owner(rpc: &Rpc, peer: &str, last: Option<&str>) -> Result<Owner, RpcErro
         ],
     ) {
         Ok(_) => Ok(Owner::Pacxfer),
-        Err(RpcError::Failed { message, .. }) if message.contains("no link named") => {
-            Ok(Owner::Other(path))
+        // A block the node no longer holds cannot tell; anything else (no such entry, a file
+        // rather than a directory) is not pacxfer's directory.
+        Err(RpcError::Failed { message, .. })
+            if message.contains("not found") || message.contains("offline") =>
+        {
+            Ok(Owner::Unknown(message))
         }
-        Err(RpcError::Failed { message, .. }) => Ok(Owner::Unknown(message)),
+        Err(RpcError::Failed { .. }) => Ok(Owner::Other(path)),
         Err(e) => Err(e),
     }
 }
@@ -386,7 +390,8 @@ pub fn announce(rpc: &Rpc) -> Result<String, RpcError> {
         ],
     ) {
         Ok(_) => {}
-        Err(RpcError::Failed { message, .. }) if message.contains("already exists") => {}
+        Err(RpcError::Failed { message, .. })
+            if message.contains("already exists") || message.contains("already has entry") => {}
         Err(e) => return Err(e),
     }
     let mut last = String::new();

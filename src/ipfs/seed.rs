@@ -151,7 +151,8 @@ impl Sharer {
         {
             Ok(_) => {}
             // Another pacxfer linked it meanwhile.
-            Err(RpcError::Failed { message, .. }) if message.contains("already exists") => {}
+            Err(RpcError::Failed { message, .. })
+                if message.contains("already exists") || message.contains("already has entry") => {}
             Err(e) => return Err(e),
         }
         Ok(Outcome::Added { cid: added.hash })

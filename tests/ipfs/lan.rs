@@ -140,6 +140,18 @@ fn a_lan_peer_that_lies_or_goes_away_is_passed_over_for_the_mirror() {
         r.explain("mirror")
     );
 
+    // The liar is not asked again for a while: machine 2 remembers it. Forgotten here, so
+    // that the next part starts with machine 1 trusted again.
+    let m1_id = m1.node.cli(&["id", "-f", "<id>"]).trim().to_string();
+    let skipped = m2.dir.join("pacxfer-cache").join("lan-skipped");
+    let remembered = std::fs::read_to_string(&skipped).unwrap_or_default();
+    assert!(
+        remembered.contains(&m1_id),
+        "{}",
+        r.explain(&format!("{m1_id} remembered as a liar: {remembered:?}"))
+    );
+    std::fs::remove_file(&skipped).expect("forget the liar");
+
     // Machine 1 goes away in the middle of machine 2's upgrade: its link to the LAN is
     // slowed so that the upgrade is still running when its node is killed.
     let rest: Vec<&str> = names.iter().copied().filter(|n| *n != liar.name).collect();
@@ -219,4 +231,59 @@ fn a_lan_peer_that_lies_or_goes_away_is_passed_over_for_the_mirror() {
             "some from LAN before, the rest from the mirror: {by_source:?}"
         ))
     );
+}
+
+/// `pacxfer announce` publishes `/pacxfer` under the node's own key, and never replaces a
+/// record of that key that it did not publish (a site the user published) without `--force`.
+#[test]
+fn announce_never_replaces_a_record_it_did_not_publish() {
+    let w = crate::harness::world::World::new("lan-announce-owner", true);
+    let node = w.node();
+    let site = node.add("index.html", b"<p>my site</p>");
+    let file = node.add("seeded", b"a seeded file");
+    node.rpc("files/mkdir?arg=/pacxfer&parents=true");
+    node.rpc(&format!(
+        "files/cp?arg=/ipfs/{file}&arg=/pacxfer/{}",
+        "ab".repeat(32)
+    ));
+    let own = |n: &crate::harness::kubo::Node| {
+        n.rpc("name/resolve?offline=true")["Path"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+
+    // The user's own record under the self key: refused, named, kept.
+    node.publish("self", &site);
+    let r = w.pacxfer(&["announce"]);
+    r.failure()
+        .one_error_line()
+        .stderr_has("which pacxfer did not publish");
+    assert_eq!(own(node), format!("/ipfs/{site}"), "{}", r.explain("kept"));
+
+    // --force replaces it; from then on the record is pacxfer's and plain announce goes on.
+    w.pacxfer(&["announce", "--force"]).success();
+    let root = node.rpc("files/stat?arg=/pacxfer&hash=true")["Hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(own(node), format!("/ipfs/{root}"));
+    node.rpc(&format!(
+        "files/cp?arg=/ipfs/{file}&arg=/pacxfer/{}",
+        "cd".repeat(32)
+    ));
+    w.pacxfer(&["announce"]).success();
+    let root = node.rpc("files/stat?arg=/pacxfer&hash=true")["Hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(own(node), format!("/ipfs/{root}"));
+
+    // With the cache cleared, the marker in the directory still says it is pacxfer's.
+    let _ = std::fs::remove_dir_all(w.cache_dir());
+    node.rpc(&format!(
+        "files/cp?arg=/ipfs/{file}&arg=/pacxfer/{}",
+        "ef".repeat(32)
+    ));
+    w.pacxfer(&["announce"]).success();
 }
