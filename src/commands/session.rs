@@ -152,7 +152,17 @@ impl Session {
                 + self.config.gateway.connect_timeout
                 + std::time::Duration::from_millis(1500);
             if let Ok(sharer) = share.sharer(Some(deadline)) {
-                found = self.lan_copies(sharer.rpc(), &expect, progress);
+                match self.lan_copies(sharer.rpc(), &expect, progress) {
+                    Ok(copies) => found = copies,
+                    Err(e) => {
+                        // A node API that is down or hangs is skipped by later calls, as
+                        // when it is asked for a seeded copy.
+                        if matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. }) {
+                            breaker.trip(&e.to_string());
+                        }
+                        progress.note(&format!("no LAN peer asked: {e}"));
+                    }
+                }
             }
         }
         found
@@ -166,22 +176,16 @@ impl Session {
         rpc: &crate::ipfs::rpc::Rpc,
         expect: &[crate::transfer::verify::Expected],
         progress: &Progress,
-    ) -> Vec<plan::Seeded> {
+    ) -> Result<Vec<plan::Seeded>, RpcError> {
         use crate::ipfs::lan;
-        let peers = match lan::lan_peers(rpc) {
-            Ok(peers) => peers,
-            Err(e) => {
-                progress.note(&format!("no LAN peer asked: {e}"));
-                return Vec::new();
-            }
-        };
+        let peers = lan::lan_peers(rpc)?;
         let skipped = lan::skipped(&self.places, crate::unix_millis());
         let ask: Vec<String> = peers
             .into_iter()
             .filter(|p| !skipped.iter().any(|(s, _)| s == p))
             .collect();
         if ask.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         // A peer on the LAN resolves within milliseconds; the bound only matters for a node
         // that also knows the internet's DHT, and is kept below the call's own deadline so
@@ -242,7 +246,7 @@ impl Session {
                 ));
             }
         }
-        out
+        Ok(out)
     }
 
     /// pacman.conf's repository order, or none when pacman-conf cannot say.

@@ -894,7 +894,8 @@ fn gateway_enabled_false_asks_neither_the_gateway_nor_the_node() {
 fn share_seeded_false_never_asks_the_node_for_a_seeded_copy() {
     assert_eq!(who_is_asked("promise-seeded-control", "", ""), (1, 1));
     assert_eq!(
-        who_is_asked("promise-seeded-false", "", "seeded = false\n"),
+        // `lan` asks the node for its LAN peers whatever `seeded` says: off too here.
+        who_is_asked("promise-seeded-false", "", "seeded = false\nlan = false\n"),
         (1, 0)
     );
 }
@@ -1132,7 +1133,7 @@ fn share_after_fetch_timeout_bounds_seeding_on_a_hung_node() {
     // No seeded-copy question first: the seeding is the only thing the node is asked.
     share_lines(
         &w,
-        "seeded = false\nafter_fetch = true\nafter_fetch_timeout = \"1s\"\n",
+        "seeded = false\nlan = false\nafter_fetch = true\nafter_fetch_timeout = \"1s\"\n",
     );
     let out = w.out(&format!("{}.part", big.filename));
     let mut cmd = pacxfer();
