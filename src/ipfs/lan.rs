@@ -16,7 +16,6 @@
 //! [`NO_VIEW_FOR`] so the next files do not ask again. A peer that is no longer connected is
 //! not asked at all.
 
-use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -121,41 +120,45 @@ pub fn is_peer_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l'))
 }
 
-/// The peers the node is connected to over a LAN address, each once, in the node's order; at
-/// most [`PEERS_MAX`].
-pub fn lan_peers(rpc: &Rpc) -> Result<Vec<String>, RpcError> {
+/// The peers the node is connected to, each once, in the node's order, with whether one of
+/// its connections is over a LAN address.
+fn connected(rpc: &Rpc) -> Result<Vec<(String, bool)>, RpcError> {
     let answer = rpc.call("swarm/peers", &[])?;
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for p in answer["Peers"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
         let (Some(addr), Some(peer)) = (p["Addr"].as_str(), p["Peer"].as_str()) else {
             continue;
         };
-        if is_lan_addr(addr) && is_peer_id(peer) && seen.insert(peer.to_string()) {
-            out.push(peer.to_string());
-            if out.len() == PEERS_MAX {
-                break;
+        if !is_peer_id(peer) {
+            continue;
+        }
+        let lan = is_lan_addr(addr);
+        match seen.get(peer) {
+            Some(&at) => out[at].1 |= lan,
+            None => {
+                seen.insert(peer, out.len());
+                out.push((peer.to_string(), lan));
             }
         }
     }
     Ok(out)
 }
 
+/// The peers the node is connected to over a LAN address, each once, in the node's order; at
+/// most [`PEERS_MAX`].
+pub fn lan_peers(rpc: &Rpc) -> Result<Vec<String>, RpcError> {
+    Ok(connected(rpc)?
+        .into_iter()
+        .filter_map(|(peer, lan)| lan.then_some(peer))
+        .take(PEERS_MAX)
+        .collect())
+}
+
 /// How many peers the node is connected to, and how many of them over a LAN address.
 pub fn peer_counts(rpc: &Rpc) -> Result<(usize, usize), RpcError> {
-    let answer = rpc.call("swarm/peers", &[])?;
-    let mut all = BTreeSet::new();
-    let mut lan = BTreeSet::new();
-    for p in answer["Peers"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        let (Some(addr), Some(peer)) = (p["Addr"].as_str(), p["Peer"].as_str()) else {
-            continue;
-        };
-        all.insert(peer);
-        if is_lan_addr(addr) {
-            lan.insert(peer);
-        }
-    }
-    Ok((all.len(), lan.len()))
+    let peers = connected(rpc)?;
+    Ok((peers.len(), peers.iter().filter(|(_, lan)| *lan).count()))
 }
 
 /// What one peer's directory says about one file.

@@ -555,26 +555,23 @@ fn transfer(
 ) -> Result<Got, Failure> {
     let from = out.len();
     let (stream, expect) = match source {
-        Source::Gateway {
-            url,
-            cached_only,
-            expect,
-        } => {
+        Source::Gateway { url, expect, .. } | Source::Lan { url, expect, .. } => {
             if budget.is_some_and(|b| b.is_zero()) {
                 return Err(SourceError::NoBudget.into());
             }
+            // A LAN copy is fetched by its CID: the node may go to its peers for it.
+            let cached_only = matches!(
+                source,
+                Source::Gateway {
+                    cached_only: true,
+                    ..
+                }
+            );
             let client = ctx.gateway_client()?;
             (
-                gateway::open(client, url, *cached_only, from, budget)?,
+                gateway::open(client, url, cached_only, from, budget)?,
                 expect,
             )
-        }
-        Source::Lan { url, expect, .. } => {
-            if budget.is_some_and(|b| b.is_zero()) {
-                return Err(SourceError::NoBudget.into());
-            }
-            let client = ctx.gateway_client()?;
-            (gateway::open(client, url, false, from, budget)?, expect)
         }
         Source::Mirror { url, expect } => {
             // Only a file no database lists (a database) is asked conditionally.
