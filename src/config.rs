@@ -40,6 +40,10 @@ pub const KEYS: &[&str] = &[
     "replication_min",
     "replication_max",
     "expire_days",
+    "publisher",
+    "repos",
+    "arch",
+    "timeout",
 ];
 
 /// The whole configuration.
@@ -56,6 +60,46 @@ pub struct Config {
     pub mirror: MirrorConfig,
     pub share: ShareConfig,
     pub publish: PublishConfig,
+    pub databases: DatabasesConfig,
+}
+
+/// `[databases]`: repositories whose sync databases are kept current through a publisher's
+/// update lists (`sources::updates`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabasesConfig {
+    /// The publisher's IPNS name (`k51...`, with or without `/ipns/`); unset: none.
+    pub publisher: Option<String>,
+    /// The repositories synced through it; the others as before.
+    pub repos: Vec<String>,
+    /// The architecture of the publisher's update lists.
+    pub arch: String,
+    /// How long building one database through the update list may take before the mirror's
+    /// whole database is fetched instead.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for DatabasesConfig {
+    fn default() -> Self {
+        DatabasesConfig {
+            publisher: None,
+            repos: Vec::new(),
+            arch: std::env::consts::ARCH.to_string(),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl DatabasesConfig {
+    /// The publisher's IPNS name when `repo` is synced through it.
+    pub fn publisher_for(&self, repo: &str) -> Option<&str> {
+        let name = self.publisher.as_deref()?;
+        self.repos
+            .iter()
+            .any(|r| r == repo)
+            .then(|| name.trim_start_matches("/ipns/").trim_end_matches('/'))
+    }
 }
 
 /// `[publish]`: what `pacxfer publish` does besides filling the node.
@@ -406,6 +450,30 @@ impl Config {
                 "publish.expire_days",
                 "must be at most 36500 (0: never)".into(),
             ));
+        }
+        if let Some(name) = &self.databases.publisher {
+            let bare = name.trim_start_matches("/ipns/").trim_end_matches('/');
+            if bare.is_empty()
+                || bare.len() > 128
+                || !bare.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(invalid(
+                    "databases.publisher",
+                    format!(
+                        "{:?} is not an IPNS name (the k51... name `pacxfer publish` prints)",
+                        crate::ui::answer::one_line(name)
+                    ),
+                ));
+            }
+        }
+        for repo in &self.databases.repos {
+            crate::pacman::names::check_name("a repository name", repo)
+                .map_err(|e| invalid("databases.repos", e))?;
+        }
+        crate::pacman::names::check_name("the architecture", &self.databases.arch)
+            .map_err(|e| invalid("databases.arch", e))?;
+        if self.databases.timeout.is_zero() {
+            return Err(invalid("databases.timeout", "must be above 0".into()));
         }
         Ok(())
     }

@@ -88,7 +88,14 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
             }
             None => true,
         });
-        if let Err(why) = private::sync_db(&session.config, &private, repo, &list, &progress) {
+        if let Err(why) = private::sync_db(
+            &session.config,
+            &session.places,
+            &private,
+            repo,
+            &list,
+            &progress,
+        ) {
             let earlier = private.sync_dir().join(format!("{repo}.db")).is_file();
             progress.warn(&format!(
                 "[{repo}] its database could not be had: {why}; {}",

@@ -54,14 +54,15 @@ pub fn compute(records: &[log::Record], days: u64) -> Stats {
         // Saturating sums: no log, however damaged, makes a figure wrap round.
         s.files = s.files.saturating_add(1);
         let fresh = r.bytes.saturating_sub(r.resumed);
-        if r.source != "unchanged" {
+        // A database built from an update list moved its steps, not its size: counted as
+        // files, not bytes.
+        let moved = !matches!(r.source.as_str(), "unchanged" | "updates");
+        if moved {
             s.bytes = s.bytes.saturating_add(fresh);
         }
         let t = s.sources.entry(r.source.clone()).or_default();
         t.files = t.files.saturating_add(1);
-        t.bytes = t
-            .bytes
-            .saturating_add(if r.source == "unchanged" { 0 } else { fresh });
+        t.bytes = t.bytes.saturating_add(if moved { fresh } else { 0 });
         t.seconds += r.seconds;
         if r.source == "unchanged" && r.kind == "database" {
             s.unchanged_databases = s.unchanged_databases.saturating_add(1);
@@ -111,6 +112,7 @@ fn label(source: &str) -> &str {
         "db-signature" => "signatures in the databases",
         "mirror" => "the mirror",
         "unchanged" => "databases unchanged on the mirror",
+        "updates" => "databases built from update lists",
         "partial" => "kept from an earlier try",
         other => other,
     }

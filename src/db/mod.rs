@@ -4,6 +4,7 @@
 //! a database (`index`). `entry` is below both `syncdb` and `index`, which use it; `syncdb`
 //! asks `index` first. Uses `ui`, `cache` and `pacman`'s name rule.
 
+pub mod canonical;
 pub mod desc;
 pub mod entry;
 pub mod index;

@@ -413,7 +413,7 @@ pub fn sniff(head: &[u8]) -> Option<Compression> {
 }
 
 /// Wraps `reader` in the decoder its magic bytes call for.
-fn decompress<R: io::BufRead + 'static>(
+pub(crate) fn decompress<R: io::BufRead + 'static>(
     mut reader: R,
     path: &Path,
 ) -> Result<Box<dyn Read>, DbError> {

@@ -108,6 +108,7 @@ fn download_since(
 /// The signature is optional: when no server has one, any old copy is removed.
 pub fn sync_db(
     config: &Config,
+    places: &crate::cache::Places,
     private: &Private,
     repo: &str,
     servers: &[String],
@@ -131,7 +132,19 @@ pub fn sync_db(
         let existing = crate::sources::mirror::Existing::open(&private.sync_dir(), &name, cap)
             .ok()
             .flatten();
+        // A repository synced through a publisher's update list: built from it, and the
+        // mirror asked only whether it has something newer.
+        let (existing, updated) = match required {
+            true => crate::sources::updates::newer_copy(config, places, &name, existing, progress),
+            false => (existing, None),
+        };
         match download_since(&mirror_only, &plan, &dest, existing, progress) {
+            Ok(done) if updated.is_some() && done.source == "unchanged" => {
+                progress.info(&format!(
+                    "{name}: {}; the mirror has nothing newer",
+                    updated.unwrap_or_default()
+                ));
+            }
             Ok(_) => {}
             Err(why) if !required => {
                 let _ = std::fs::remove_file(&dest);

@@ -19,6 +19,7 @@
 
 pub mod cluster;
 pub mod state;
+pub mod updates;
 pub mod view;
 
 use std::path::{Path, PathBuf};
@@ -382,8 +383,16 @@ impl<'a> Publisher<'a> {
                 }
                 None => {
                     let local = self.job.dbpath.join("sync").join(&name);
+                    // With its mtime: pacman set it from the mirror's Last-Modified, which the
+                    // update list's head passes on.
                     std::fs::copy(&local, &dest)
-                        .map(|_| ())
+                        .and_then(|_| {
+                            let time = std::fs::metadata(&local)?.modified()?;
+                            std::fs::File::options()
+                                .write(true)
+                                .open(&dest)?
+                                .set_modified(time)
+                        })
                         .map_err(|e| format!("{}: {e}", local.display()))
                 }
             };
@@ -497,6 +506,7 @@ impl<'a> Publisher<'a> {
         }
         self.state.seen(&seen)?;
         self.record_dbfiles(repo, &fetched)?;
+        self.update_lists(repo, &fetched)?;
         self.summary.added += added;
         self.summary.present += present;
         self.summary.bytes += bytes;

@@ -79,6 +79,40 @@ pub struct DbFile {
     pub size: u64,
 }
 
+/// One published version of a database (`core.db`, `core.files`) in canonical form
+/// (`db::canonical`): its number in the repository's chain, the step from the version before
+/// it (`None` when that version's canonical copy was not at hand) and the whole archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbVersion {
+    pub repo: String,
+    pub arch: String,
+    pub name: String,
+    pub seq: i64,
+    pub sha256: String,
+    pub size: u64,
+    pub step_cid: Option<String>,
+    pub step_size: u64,
+    pub full_cid: String,
+    pub published: i64,
+}
+
+/// The head of a database's update list: the small file a client reads first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbHead {
+    pub repo: String,
+    pub arch: String,
+    pub name: String,
+    pub cid: String,
+}
+
+const UPDATE_TABLES: &str = "
+    CREATE TABLE IF NOT EXISTS db_versions (repo TEXT NOT NULL, arch TEXT NOT NULL,
+        name TEXT NOT NULL, seq INTEGER NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+        step_cid TEXT, step_size INTEGER NOT NULL, full_cid TEXT NOT NULL,
+        published INTEGER NOT NULL, PRIMARY KEY (repo, arch, name, seq));
+    CREATE TABLE IF NOT EXISTS db_heads (repo TEXT NOT NULL, arch TEXT NOT NULL,
+        name TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (repo, arch, name));";
+
 /// The open state.
 pub struct State {
     conn: Connection,
@@ -167,6 +201,9 @@ impl State {
                 None => return Err(foreign("no schema record".into())),
             }
         }
+        // The update lists' tables came later: made beside an older state's own, which
+        // older pacxfer versions leave alone.
+        conn.execute_batch(UPDATE_TABLES).map_err(sql)?;
         Ok(State { conn, path: full })
     }
 
@@ -342,6 +379,114 @@ impl State {
                 [],
             )?;
             Ok(gone as u64)
+        })
+    }
+
+    /// Every published database version, oldest first within each database.
+    pub fn db_versions(&self) -> Result<Vec<DbVersion>, StateError> {
+        let mut s = self
+            .conn
+            .prepare(
+                "SELECT repo, arch, name, seq, sha256, size, step_cid, step_size, full_cid,
+                 published FROM db_versions ORDER BY repo, arch, name, seq",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = s
+            .query_map([], |r| {
+                Ok(DbVersion {
+                    repo: r.get(0)?,
+                    arch: r.get(1)?,
+                    name: r.get(2)?,
+                    seq: r.get(3)?,
+                    sha256: r.get(4)?,
+                    size: r.get::<_, i64>(5)? as u64,
+                    step_cid: r.get(6)?,
+                    step_size: r.get::<_, i64>(7)? as u64,
+                    full_cid: r.get(8)?,
+                    published: r.get(9)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql(e))
+    }
+
+    /// Every database head.
+    pub fn db_heads(&self) -> Result<Vec<DbHead>, StateError> {
+        let mut s = self
+            .conn
+            .prepare("SELECT repo, arch, name, cid FROM db_heads ORDER BY repo, arch, name")
+            .map_err(|e| self.sql(e))?;
+        let rows = s
+            .query_map([], |r| {
+                Ok(DbHead {
+                    repo: r.get(0)?,
+                    arch: r.get(1)?,
+                    name: r.get(2)?,
+                    cid: r.get(3)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sql(e))
+    }
+
+    /// Records a new version (when there is one) and the head, and forgets the database's
+    /// versions published before `horizon` (never the newest), in one transaction.
+    pub fn set_db_version(
+        &mut self,
+        version: Option<&DbVersion>,
+        head: &DbHead,
+        horizon: i64,
+    ) -> Result<(), StateError> {
+        self.write(|tx| {
+            if let Some(v) = version {
+                tx.execute(
+                    "INSERT OR REPLACE INTO db_versions (repo, arch, name, seq, sha256, size,
+                     step_cid, step_size, full_cid, published)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        v.repo,
+                        v.arch,
+                        v.name,
+                        v.seq,
+                        v.sha256,
+                        v.size as i64,
+                        v.step_cid,
+                        v.step_size as i64,
+                        v.full_cid,
+                        v.published
+                    ],
+                )?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO db_heads (repo, arch, name, cid) VALUES (?1, ?2, ?3, ?4)",
+                params![head.repo, head.arch, head.name, head.cid],
+            )?;
+            tx.execute(
+                "DELETE FROM db_versions WHERE repo = ?1 AND arch = ?2 AND name = ?3
+                 AND published < ?4 AND seq < (SELECT MAX(seq) FROM db_versions
+                     WHERE repo = ?1 AND arch = ?2 AND name = ?3)",
+                params![head.repo, head.arch, head.name, horizon],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Forgets a database's update list (its repository became signed, or is no longer read
+    /// as one).
+    pub fn drop_db_updates(
+        &mut self,
+        repo: &str,
+        arch: &str,
+        name: &str,
+    ) -> Result<(), StateError> {
+        self.write(|tx| {
+            for table in ["db_versions", "db_heads"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE repo = ?1 AND arch = ?2 AND name = ?3"),
+                    params![repo, arch, name],
+                )?;
+            }
+            Ok(())
         })
     }
 

@@ -91,6 +91,44 @@ fn wanted(state: &State) -> Result<(Tree, String), PublishError> {
             },
         );
     }
+    // The update lists: updates/<repo>/<arch>/<name>/{head,full,steps/<n>}.
+    let versions = state.db_versions()?;
+    for h in state.db_heads()? {
+        let mine: Vec<_> = versions
+            .iter()
+            .filter(|v| v.repo == h.repo && v.arch == h.arch && v.name == h.name)
+            .collect();
+        let Some(current) = mine.last() else {
+            continue;
+        };
+        root.subdirs.insert("updates".into());
+        tree.entry("updates".into())
+            .or_default()
+            .subdirs
+            .insert(h.repo.clone());
+        tree.entry(format!("updates/{}", h.repo))
+            .or_default()
+            .subdirs
+            .insert(h.arch.clone());
+        let base = format!("updates/{}/{}", h.repo, h.arch);
+        tree.entry(base.clone())
+            .or_default()
+            .subdirs
+            .insert(h.name.clone());
+        let mut dir = Dir::default();
+        dir.files.insert("head".into(), h.cid.clone());
+        dir.files.insert("full".into(), current.full_cid.clone());
+        dir.subdirs.insert("steps".into());
+        tree.insert(format!("{base}/{}", h.name), dir);
+        let steps = Dir {
+            files: mine
+                .iter()
+                .filter_map(|v| Some((v.seq.to_string(), v.step_cid.clone()?)))
+                .collect(),
+            subdirs: BTreeSet::new(),
+        };
+        tree.insert(format!("{base}/{}/steps", h.name), steps);
+    }
     tree.insert(String::new(), root);
     let mut digest = Sha256::new();
     for (path, dir) in &tree {

@@ -8,4 +8,5 @@ pub mod breaker;
 pub mod error;
 pub mod gateway;
 pub mod mirror;
+pub mod updates;
 pub mod views;

@@ -23,6 +23,7 @@ pub const LOG_MAX: u64 = 4 << 20;
 pub fn origin(plan: &Plan, done: &Delivered) -> &'static str {
     match done.source {
         "unchanged" => return "unchanged",
+        "updates" => return "updates",
         "partial" => return "partial",
         _ => {}
     }
