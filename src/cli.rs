@@ -175,6 +175,10 @@ pub struct PublishArgs {
     /// Keep at most this many versions of each package (0: no limit).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_versions: usize,
+    /// Publish the repositories' databases and their update lists only, no packages (what
+    /// `[databases]` clients read; packages already published stay as they are).
+    #[arg(long)]
+    pub databases_only: bool,
     /// The IPNS key the root is published to (made when missing).
     #[arg(long, default_value = "pacxfer", value_name = "NAME")]
     pub ipns_key: String,

@@ -594,6 +594,8 @@ mod tests {
         assert_eq!(c.publish.replication_min, d.publish.replication_min);
         assert_eq!(c.publish.replication_max, d.publish.replication_max);
         assert_eq!(c.publish.expire_days, d.publish.expire_days);
+        assert_eq!(c.databases.arch, d.databases.arch);
+        assert_eq!(c.databases.timeout, d.databases.timeout);
         for key in KEYS {
             assert!(
                 uncommented.contains(&format!("\n{key} = ")),

@@ -67,6 +67,7 @@ pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
         work,
         keep_days: args.keep_days,
         keep_versions: args.keep_versions,
+        databases_only: args.databases_only,
         ipns_key: args.ipns_key,
         dbpath: session.dbpath.clone(),
         cache_dirs,

@@ -295,7 +295,7 @@ pub(super) fn deliver(
         Ok(mut done) => {
             if let Some(how) = how.updated.as_ref().filter(|_| done.source == "unchanged") {
                 done.source = "updates";
-                done.url = format!("{how}; the mirror has nothing newer");
+                done.url = how.clone();
             }
             crate::transfer::partial::forget(&session.places, &expect);
             let bytes = out

@@ -51,6 +51,8 @@ pub struct Job {
     pub keep_days: u64,
     /// Keep at most this many versions of each package name per repository (0: no limit).
     pub keep_versions: usize,
+    /// The databases and their update lists only: no package is fetched, listed or pruned.
+    pub databases_only: bool,
     pub ipns_key: String,
     /// `from_cache`: the sync databases (DBPath) and cache directories to take files from.
     pub dbpath: PathBuf,
@@ -282,6 +284,7 @@ impl<'a> Publisher<'a> {
         let mut judged = Vec::new();
         for repo in &self.job.repos {
             match self.repo(repo) {
+                Ok(()) if self.job.databases_only => {}
                 Ok(()) => judged.push(repo.clone()),
                 // That repository keeps what it had; the others are published.
                 Err(e @ PublishError::Database { .. }) => {
@@ -416,6 +419,10 @@ impl<'a> Publisher<'a> {
         let Some(db_path) = db_path else {
             return Ok(());
         };
+        if self.job.databases_only {
+            self.record_dbfiles(repo, &fetched)?;
+            return self.update_lists(repo, &fetched);
+        }
         let db = SyncDb {
             repo: repo.to_string(),
             path: db_path,

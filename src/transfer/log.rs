@@ -101,8 +101,9 @@ impl Record {
     /// a file can have, a time that is a time. Anything else is a damaged or forged line and
     /// is not counted (it could make the sums wrap, or print what pacxfer never wrote).
     fn plausible(&self) -> bool {
-        const SOURCES: [&str; 9] = [
+        const SOURCES: [&str; 10] = [
             "node",
+            "updates",
             "lan",
             "network",
             "view",

@@ -152,6 +152,12 @@ impl Progress {
                 size(bytes),
                 secs(elapsed)
             )
+        } else if source == "updates" {
+            format!(
+                "{filename} {} built from the {detail}; the mirror has nothing newer (304), in {}",
+                size(bytes),
+                secs(elapsed)
+            )
         } else {
             format!(
                 "{filename} {} from {source} in {} ({}/s)",
@@ -163,7 +169,7 @@ impl Progress {
         if resumed > 0 {
             text.push_str(&format!(", resumed at {}", size(resumed)));
         }
-        if self.verbosity == Verbosity::Verbose && !detail.is_empty() {
+        if self.verbosity == Verbosity::Verbose && !detail.is_empty() && source != "updates" {
             text.push_str(&format!(" [{detail}]"));
         }
         self.line(&text);

@@ -9,6 +9,7 @@ pub(crate) mod chroot;
 pub(crate) mod cluster;
 pub(crate) mod faultd;
 pub(crate) mod fixtures;
+pub(crate) mod history;
 pub(crate) mod httpd;
 pub(crate) mod kubo;
 pub(crate) mod lan;

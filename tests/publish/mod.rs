@@ -3,3 +3,4 @@
 
 pub(crate) mod cluster_pins;
 pub(crate) mod runs;
+pub(crate) mod updates;

@@ -1,0 +1,283 @@
+//! Sync databases through a publisher's update lists (`[databases]`), with real pacman 6.0
+//! `-Sy` and `-Fy`, a real Kubo node and the test mirror: a week of a 15,000-entry
+//! repository, each day about 2% of its entries rebuilt and a few added and removed, published
+//! with `publish --databases-only`; every database pacman ends up with holds exactly the
+//! mirror's entries, built from one step a day while the mirror answers 304. Then what a
+//! publisher cannot do: be older than the mirror (the mirror's database is taken), serve a
+//! wrong step or skip one (the whole archive, checked), serve a wrong whole archive too (the
+//! mirror), stop publishing for longer than `max_age` (the mirror); and the mirror alone still
+//! works.
+
+use std::path::PathBuf;
+
+use crate::harness::fixtures::REPO;
+use crate::harness::history::{contents, History};
+use crate::harness::util::Run;
+use crate::harness::world::World;
+
+use super::runs::{publish, summary};
+
+const DAY: u64 = 86_400;
+const T0: u64 = 1_780_000_000;
+
+fn repo_dir(w: &World) -> PathBuf {
+    w.dir.join("mirror").join(REPO).join("os/x86_64")
+}
+
+/// pacxfer's config with `[databases]` naming `publisher` for the test repository, and
+/// `gateway_extra` in `[gateway]`.
+fn configure(w: &mut World, publisher: &str, gateway_extra: &str) {
+    let gateway = w.node().url.clone();
+    w.configure(&gateway, &["/ipfs/{cid}"], gateway_extra);
+    let mut text = std::fs::read_to_string(&w.config).expect("read config");
+    text.push_str(&format!(
+        "\n[databases]\npublisher = {publisher:?}\nrepos = [{REPO:?}]\narch = \"x86_64\"\n"
+    ));
+    std::fs::write(&w.config, text).expect("write config");
+}
+
+/// Writes the history's databases on the mirror with `mtime` and publishes them: the IPNS name.
+fn publish_version(w: &World, h: &History, mtime: u64) -> String {
+    h.write(&repo_dir(w), REPO, mtime);
+    let r = publish(w, &["--databases-only"]);
+    r.success();
+    summary(&r)["name"].as_str().expect("IPNS name").to_string()
+}
+
+/// Asserts pacman's copy of `file` holds the mirror's entries.
+#[track_caller]
+fn same_as_mirror(w: &World, file: &str, r: &Run) {
+    let mine = contents(&w.dbpath.join("sync").join(file));
+    let mirror = contents(&repo_dir(w).join(file));
+    assert!(
+        mine == mirror,
+        "{file}: pacman holds {} entries, the mirror {}{}",
+        mine.len(),
+        mirror.len(),
+        r.explain("databases")
+    );
+}
+
+/// The mirror's answers for `file` since `before` hits.
+fn answers(w: &World, file: &str, before: usize) -> Vec<(u16, u64)> {
+    w.mirror.hits_for(&format!("/{file}"))[before..]
+        .iter()
+        .map(|h| (h.status, h.bytes))
+        .collect()
+}
+
+#[test]
+fn a_week_of_a_large_repository_moves_one_step_a_day() {
+    let mut w = World::new("dbupdates-week", true);
+    let mut h = History::new(15_000, 7);
+    assert_eq!(h.len(), 15_000);
+    let name = publish_version(&w, &h, T0);
+    configure(&mut w, &name, "");
+    // No copy yet: the whole canonical archive through the node, and a 304 from the mirror.
+    for (args, file) in [
+        (&["-Sy"][..], "testrepo.db"),
+        (&["-Fy"][..], "testrepo.files"),
+    ] {
+        let before = w.mirror.hits_for(&format!("/{file}")).len();
+        let r = w.pacman(args);
+        r.success()
+            .stderr_has(&format!("{file} "))
+            .stderr_has("built from the update list version 1 (whole");
+        same_as_mirror(&w, file, &r);
+        assert_eq!(
+            answers(&w, file, before),
+            vec![(304, 0)],
+            "{}",
+            r.explain(file)
+        );
+    }
+    for day in 1..=7u64 {
+        h.advance(300, 15, 10);
+        publish_version(&w, &h, T0 + day * DAY);
+        for (args, file) in [
+            (&["-Sy"][..], "testrepo.db"),
+            (&["-Fy"][..], "testrepo.files"),
+        ] {
+            let before = w.mirror.hits_for(&format!("/{file}")).len();
+            let r = w.pacman(args);
+            r.success().stderr_has(&format!(
+                "built from the update list version {} (1 step,",
+                day + 1
+            ));
+            same_as_mirror(&w, file, &r);
+            assert_eq!(
+                answers(&w, file, before),
+                vec![(304, 0)],
+                "day {day}{}",
+                r.explain(file)
+            );
+            // pacman reads it: a package of the day is found by name.
+            if file.ends_with(".db") {
+                let q = w.pacman(&["-Sl", REPO]);
+                q.success();
+                assert_eq!(q.stdout().lines().count(), h.len(), "{}", q.explain("-Sl"));
+            }
+        }
+    }
+    // Nothing new: no step, the mirror 304, pacman keeps its copy.
+    let before = w.mirror.hits_for("/testrepo.db").len();
+    let r = w.pacman(&["-Sy"]);
+    r.success().stderr_has("unchanged on the mirror (304)");
+    assert_eq!(answers(&w, "testrepo.db", before), vec![(304, 0)]);
+    let s = w.pacxfer(&["stats", "--json"]);
+    s.success();
+    let stats: serde_json::Value = serde_json::from_str(s.stdout().trim()).expect("stats JSON");
+    assert_eq!(stats["sources"]["updates"]["files"], 16, "{stats}");
+}
+
+/// The bytes at `path` below `/ipfs/<root>`, through the node's gateway.
+fn get(w: &World, root: &str, path: &str) -> Vec<u8> {
+    let mut resp = crate::harness::kubo::agent()
+        .get(&format!("{}/ipfs/{root}/{path}", w.node().url))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut resp.body_mut().as_reader(), &mut bytes).expect("body");
+    bytes
+}
+
+/// A copy of the publisher's `root` with the files at `paths` (below the database's update
+/// list) replaced (`Some`) or removed (`None`), published under the key `evil`: its name.
+fn hostile(w: &World, root: &str, changes: &[(&str, Option<Vec<u8>>)]) -> String {
+    let node = w.node();
+    let copy = format!(
+        "/evil-{}",
+        std::process::id() as u64 * 1000 + changes.len() as u64
+    );
+    let _ = node.rpc_raw(&format!("files/rm?arg={copy}&recursive=true"), None);
+    node.rpc(&format!("files/cp?arg=/ipfs/{root}&arg={copy}"));
+    for (path, bytes) in changes {
+        let at = format!("{copy}/updates/{REPO}/x86_64/{REPO}.db/{path}");
+        node.rpc(&format!("files/rm?arg={at}"));
+        if let Some(bytes) = bytes {
+            let cid = node.add("replacement", bytes);
+            node.rpc(&format!("files/cp?arg=/ipfs/{cid}&arg={at}"));
+        }
+    }
+    let evil = node.rpc(&format!("files/stat?arg={copy}"))["Hash"]
+        .as_str()
+        .expect("root")
+        .to_string();
+    node.publish("evil", &evil)
+}
+
+/// A step with one byte of its last file changed: its versions still claim the real ones.
+fn tampered(step: &[u8]) -> Vec<u8> {
+    let mut raw = zstd::bulk::decompress(step, 64 << 20).expect("a zstd step");
+    let at = raw.len() - 3;
+    raw[at] ^= 0x20;
+    zstd::bulk::compress(&raw, 3).expect("compress")
+}
+
+#[test]
+fn a_publisher_is_caught_when_it_is_behind_lies_or_stops() {
+    let mut w = World::new("dbupdates-faults", true);
+    let mut h = History::new(2_000, 11);
+    let name = publish_version(&w, &h, T0);
+    configure(&mut w, &name, "");
+    w.pacman(&["-Sy"])
+        .success()
+        .stderr_has("built from the update list version 1 (whole");
+
+    // The mirror has a newer database than the publisher: the mirror's is taken.
+    h.advance(40, 3, 2);
+    h.write(&repo_dir(&w), REPO, T0 + DAY);
+    let before = w.mirror.hits_for("/testrepo.db").len();
+    let r = w.pacman(&["-Sy"]);
+    r.success().stderr_has("from mirror");
+    same_as_mirror(&w, "testrepo.db", &r);
+    assert_eq!(
+        answers(&w, "testrepo.db", before)[0].0,
+        200,
+        "{}",
+        r.explain("mirror")
+    );
+    // Once published, that version is pacman's already: kept, nothing moves.
+    publish_version(&w, &h, T0 + DAY);
+    let r = w.pacman(&["-Sy"]);
+    r.success().stderr_has("unchanged on the mirror (304)");
+    same_as_mirror(&w, "testrepo.db", &r);
+
+    // Another publisher's copy of the same versions, taken whole once.
+    let next_version = |w: &World, h: &mut History, day: u64| {
+        h.advance(40, 3, 2);
+        h.write(&repo_dir(w), REPO, T0 + day * DAY);
+        summary(&publish(w, &["--databases-only"]))["root"]
+            .as_str()
+            .expect("root")
+            .to_string()
+    };
+    let root = next_version(&w, &mut h, 2);
+    let evil = hostile(&w, &root, &[]);
+    configure(&mut w, &evil, "");
+    w.pacman(&["-Sy"])
+        .success()
+        .stderr_has("built from the update list version 3 (whole");
+
+    // A step whose bytes were changed (its versions still the real ones): refused, the whole
+    // archive is checked and taken instead.
+    let root = next_version(&w, &mut h, 3);
+    let step = get(
+        &w,
+        &root,
+        &format!("updates/{REPO}/x86_64/{REPO}.db/steps/4"),
+    );
+    let evil2 = hostile(&w, &root, &[("steps/4", Some(tampered(&step)))]);
+    assert_eq!(evil2, evil, "one key");
+    let r = w.pacman(&["-Sy"]);
+    r.success()
+        .stderr_has("built from the update list version 4 (whole (the steps made ")
+        .stderr_has("not the publisher's version");
+    same_as_mirror(&w, "testrepo.db", &r);
+
+    // A skipped step and a whole archive that is not the recorded version: the mirror.
+    let root = next_version(&w, &mut h, 4);
+    let full = get(&w, &root, &format!("updates/{REPO}/x86_64/{REPO}.db/full"));
+    hostile(
+        &w,
+        &root,
+        &[("steps/5", None), ("full", Some(tampered(&full)))],
+    );
+    let before = w.mirror.hits_for("/testrepo.db").len();
+    let r = w.pacman(&["-Sy"]);
+    r.success()
+        .stderr_has("steps/5: the publisher has no such file (404)")
+        .stderr_has("not the publisher's version")
+        .stderr_has("from mirror");
+    same_as_mirror(&w, "testrepo.db", &r);
+    assert_eq!(
+        answers(&w, "testrepo.db", before)[0].0,
+        200,
+        "{}",
+        r.explain("mirror")
+    );
+
+    // A publisher that stopped: older than max_age, not used, whatever the mirror says.
+    configure(&mut w, &name, "max_age = \"2s\"");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    h.advance(40, 3, 2);
+    h.write(&repo_dir(&w), REPO, T0 + 5 * DAY);
+    let r = w.pacman(&["-Sy"]);
+    r.success()
+        .stderr_has("more than [gateway] max_age")
+        .stderr_has("from mirror");
+    same_as_mirror(&w, "testrepo.db", &r);
+
+    // The node is gone: the mirror alone.
+    configure(&mut w, &name, "");
+    if let Some(node) = w.node.take() {
+        node.stop();
+    }
+    h.advance(40, 3, 2);
+    h.write(&repo_dir(&w), REPO, T0 + 6 * DAY);
+    let r = w.pacman(&["-Sy"]);
+    r.success()
+        .stderr_has("not through the update list")
+        .stderr_has("from mirror");
+    same_as_mirror(&w, "testrepo.db", &r);
+}
