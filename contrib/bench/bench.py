@@ -16,7 +16,8 @@ real packages on a throwaway pacman root from a mirror behind the simulated link
 downloader against `pacxfer prefetch` + `pacman -Syu`, with the IPFS node empty and with the
 packages in it (BENCHMARKS.md, "Prefetching an upgrade"). `serve` is the HTTP file server they
 start: as the mirror (bandwidth shared by all connections through one token bucket, latency
-added to each request), or unthrottled (sendfile) for loopback-speed transfers.
+added to each request), or unthrottled (sendfile) for loopback-speed transfers; like nginx, it
+sends each file's mtime as Last-Modified and answers 304 to an If-Modified-Since not older.
 
 Processes are timed from spawn to exit (posix_spawn + waitpid), so each figure includes
 process start. Commands that are compared run interleaved (A B A B ...), so a change of
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import email.utils
 import hashlib
 import http.client
 import http.server
@@ -137,7 +139,20 @@ class FileHandler(http.server.BaseHTTPRequestHandler):
         path = (self.root / rel).resolve()
         if self.root not in path.parents or not path.is_file():
             return self.plain(404, "not found\n")
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
+        modified = email.utils.formatdate(int(st.st_mtime), usegmt=True)
+        since = self.headers.get("If-Modified-Since")
+        if since:
+            try:
+                asked = email.utils.parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError):
+                asked = None
+            if asked is not None and int(st.st_mtime) <= asked:
+                self.send_response(304)
+                self.send_header("Last-Modified", modified)
+                self.end_headers()
+                return self.log(304, 0)
         start, end = 0, size - 1
         status = 200
         rng = self.headers.get("Range")
@@ -156,6 +171,7 @@ class FileHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(length))
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Last-Modified", modified)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()

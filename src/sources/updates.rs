@@ -38,6 +38,8 @@ const STEP_FETCH_MAX: u64 = 64 << 20;
 pub const DB_MAX: u64 = 2 << 30;
 /// More steps than this are not worth their round trips: the whole archive is fetched.
 const STEPS_MAX: u64 = 512;
+/// How far ahead of this clock a head's times may be.
+const CLOCK_SKEW: i64 = 600;
 /// Steps fetched at once.
 const PARALLEL: usize = 8;
 
@@ -97,6 +99,12 @@ pub fn build(
         arch,
         name,
     )?;
+    // A time ahead of this clock would make any mirror answer 304 for ever, and an age
+    // below zero: a head dated in the future is not used.
+    let ahead = |t: i64| t > now() + CLOCK_SKEW;
+    if ahead(head.checked) || head.mirror_modified.is_some_and(ahead) {
+        return Err("the publisher's head is dated in the future".into());
+    }
     let age = now() - head.checked;
     let max_age = config.gateway.max_age;
     if !max_age.is_zero() && age > max_age.as_secs() as i64 {

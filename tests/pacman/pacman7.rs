@@ -39,7 +39,7 @@ const ARCH_SIGLEVEL: &str = "Required DatabaseOptional";
 /// A World whose pacman is pacman 7 in the chroot.
 pub(crate) struct World7 {
     pub(crate) w: World,
-    p7: Pacman7,
+    pub(crate) p7: Pacman7,
 }
 
 impl std::ops::Deref for World7 {
@@ -164,7 +164,7 @@ impl World7 {
     }
 
     /// The download user's uid and gid inside the root.
-    fn alpm(&self) -> (u32, u32) {
+    pub(crate) fn alpm(&self) -> (u32, u32) {
         self.p7.user("alpm")
     }
 

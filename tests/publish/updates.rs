@@ -8,12 +8,16 @@
 //! mirror), stop publishing for longer than `max_age` (the mirror); and the mirror alone still
 //! works.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::harness::chroot::Pacman7;
 use crate::harness::fixtures::REPO;
 use crate::harness::history::{contents, History};
-use crate::harness::util::Run;
+use crate::harness::util::{pacxfer_bin, Run};
 use crate::harness::world::World;
+use crate::pacman::pacman7::World7;
 
 use super::runs::{publish, summary};
 
@@ -66,26 +70,57 @@ fn answers(w: &World, file: &str, before: usize) -> Vec<(u16, u64)> {
         .collect()
 }
 
+/// Real pacman 6 on the host, or pacman 7 in its root (as `World7::pacman`).
+fn pacman(w: &World, p7: Option<&Pacman7>, args: &[&str]) -> Run {
+    let Some(p7) = p7 else {
+        return w.pacman(args);
+    };
+    let dirs = w.dir.path().parent().expect("the tests' directories");
+    let bin = pacxfer_bin();
+    let conf = w.pacman_conf.to_str().expect("utf8").to_string();
+    let mut argv = vec!["pacman", "--config", &conf];
+    argv.extend_from_slice(args);
+    p7.run(&[dirs, &bin], &argv, Duration::from_secs(300))
+}
+
 #[test]
-fn a_week_of_a_large_repository_moves_one_step_a_day() {
-    let mut w = World::new("dbupdates-week", true);
+fn a_week_of_a_large_repository_moves_one_step_a_day_with_pacman6() {
+    let mut w = World::new("dbupdates-week6", true);
+    a_week(&mut w, None);
+}
+
+#[test]
+fn a_week_of_a_large_repository_moves_one_step_a_day_with_pacman7() {
+    let mut w7 = World7::new("dbupdates-week7", true, "Required DatabaseOptional");
+    // As contrib/tmpfiles.d makes /var/cache/pacxfer: the cache belongs to the download user.
+    let (uid, gid) = w7.alpm();
+    let cache = w7.cache_dir();
+    std::fs::create_dir_all(&cache).expect("mkdir cache");
+    std::os::unix::fs::chown(&cache, Some(uid), Some(gid)).expect("chown cache");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let p7 = Pacman7::get();
+    a_week(&mut w7.w, Some(&p7));
+}
+
+/// Seven days of a 15,000-entry repository through `pacman -Sy` and `-Fy`.
+fn a_week(w: &mut World, p7: Option<&Pacman7>) {
     let mut h = History::new(15_000, 7);
     assert_eq!(h.len(), 15_000);
-    let name = publish_version(&w, &h, T0);
-    configure(&mut w, &name, "");
+    let name = publish_version(w, &h, T0);
+    configure(w, &name, "");
     // No copy yet: the whole canonical archive through the node, and a 304 from the mirror.
     for (args, file) in [
         (&["-Sy"][..], "testrepo.db"),
         (&["-Fy"][..], "testrepo.files"),
     ] {
         let before = w.mirror.hits_for(&format!("/{file}")).len();
-        let r = w.pacman(args);
+        let r = pacman(w, p7, args);
         r.success()
             .stderr_has(&format!("{file} "))
             .stderr_has("built from the update list version 1 (whole");
-        same_as_mirror(&w, file, &r);
+        same_as_mirror(w, file, &r);
         assert_eq!(
-            answers(&w, file, before),
+            answers(w, file, before),
             vec![(304, 0)],
             "{}",
             r.explain(file)
@@ -93,27 +128,27 @@ fn a_week_of_a_large_repository_moves_one_step_a_day() {
     }
     for day in 1..=7u64 {
         h.advance(300, 15, 10);
-        publish_version(&w, &h, T0 + day * DAY);
+        publish_version(w, &h, T0 + day * DAY);
         for (args, file) in [
             (&["-Sy"][..], "testrepo.db"),
             (&["-Fy"][..], "testrepo.files"),
         ] {
             let before = w.mirror.hits_for(&format!("/{file}")).len();
-            let r = w.pacman(args);
+            let r = pacman(w, p7, args);
             r.success().stderr_has(&format!(
                 "built from the update list version {} (1 step,",
                 day + 1
             ));
-            same_as_mirror(&w, file, &r);
+            same_as_mirror(w, file, &r);
             assert_eq!(
-                answers(&w, file, before),
+                answers(w, file, before),
                 vec![(304, 0)],
                 "day {day}{}",
                 r.explain(file)
             );
-            // pacman reads it: a package of the day is found by name.
+            // pacman reads every entry of it.
             if file.ends_with(".db") {
-                let q = w.pacman(&["-Sl", REPO]);
+                let q = pacman(w, p7, &["-Sl", REPO]);
                 q.success();
                 assert_eq!(q.stdout().lines().count(), h.len(), "{}", q.explain("-Sl"));
             }
@@ -121,13 +156,15 @@ fn a_week_of_a_large_repository_moves_one_step_a_day() {
     }
     // Nothing new: no step, the mirror 304, pacman keeps its copy.
     let before = w.mirror.hits_for("/testrepo.db").len();
-    let r = w.pacman(&["-Sy"]);
+    let r = pacman(w, p7, &["-Sy"]);
     r.success().stderr_has("unchanged on the mirror (304)");
-    assert_eq!(answers(&w, "testrepo.db", before), vec![(304, 0)]);
-    let s = w.pacxfer(&["stats", "--json"]);
-    s.success();
-    let stats: serde_json::Value = serde_json::from_str(s.stdout().trim()).expect("stats JSON");
-    assert_eq!(stats["sources"]["updates"]["files"], 16, "{stats}");
+    assert_eq!(answers(w, "testrepo.db", before), vec![(304, 0)]);
+    if p7.is_none() {
+        let s = w.pacxfer(&["stats", "--json"]);
+        s.success();
+        let stats: serde_json::Value = serde_json::from_str(s.stdout().trim()).expect("stats JSON");
+        assert_eq!(stats["sources"]["updates"]["files"], 16, "{stats}");
+    }
 }
 
 /// The bytes at `path` below `/ipfs/<root>`, through the node's gateway.
@@ -257,11 +294,23 @@ fn a_publisher_is_caught_when_it_is_behind_lies_or_stops() {
         r.explain("mirror")
     );
 
+    // A head dated in the future (any mirror would answer 304 to it): the mirror.
+    let root = next_version(&w, &mut h, 5);
+    let head = get(&w, &root, &format!("updates/{REPO}/x86_64/{REPO}.db/head"));
+    let mut head: serde_json::Value = serde_json::from_slice(&head).expect("head JSON");
+    head["mirror_modified"] = serde_json::json!(T0 + 4000 * DAY);
+    hostile(&w, &root, &[("head", Some(head.to_string().into_bytes()))]);
+    let r = w.pacman(&["-Sy"]);
+    r.success()
+        .stderr_has("dated in the future")
+        .stderr_has("from mirror");
+    same_as_mirror(&w, "testrepo.db", &r);
+
     // A publisher that stopped: older than max_age, not used, whatever the mirror says.
     configure(&mut w, &name, "max_age = \"2s\"");
     std::thread::sleep(std::time::Duration::from_secs(3));
     h.advance(40, 3, 2);
-    h.write(&repo_dir(&w), REPO, T0 + 5 * DAY);
+    h.write(&repo_dir(&w), REPO, T0 + 6 * DAY);
     let r = w.pacman(&["-Sy"]);
     r.success()
         .stderr_has("more than [gateway] max_age")
@@ -274,10 +323,44 @@ fn a_publisher_is_caught_when_it_is_behind_lies_or_stops() {
         node.stop();
     }
     h.advance(40, 3, 2);
-    h.write(&repo_dir(&w), REPO, T0 + 6 * DAY);
+    h.write(&repo_dir(&w), REPO, T0 + 7 * DAY);
     let r = w.pacman(&["-Sy"]);
     r.success()
         .stderr_has("not through the update list")
         .stderr_has("from mirror");
+    same_as_mirror(&w, "testrepo.db", &r);
+}
+
+/// The prefetch timer's refresh goes through the update list, a few entries at a time, and
+/// the `pacman -Sy` after it moves no database: the mirror answers 304 to the prefetched copy.
+#[test]
+fn a_background_refresh_leaves_nothing_for_pacman_sy_to_move() {
+    let mut w = World::new("dbupdates-prefetch", true);
+    let mut h = History::new(2_000, 5);
+    let name = publish_version(&w, &h, T0);
+    configure(&mut w, &name, "");
+    w.pacman(&["-Sy"])
+        .success()
+        .stderr_has("built from the update list version 1 (whole");
+    for (version, at) in [(2, 900), (3, 1800)] {
+        // A quarter of an hour: three entries rebuilt.
+        h.advance(3, 0, 0);
+        publish_version(&w, &h, T0 + at);
+        let before = w.mirror.hits_for("/testrepo.db").len();
+        let r = w.pacxfer(&["prefetch"]);
+        r.success().stderr_has(&format!(
+            "testrepo.db: update list version {version} (1 step,"
+        ));
+        assert_eq!(
+            answers(&w, "testrepo.db", before),
+            vec![(304, 0)],
+            "{}",
+            r.explain("prefetch")
+        );
+    }
+    let before = w.mirror.hits_for("/testrepo.db").len();
+    let r = w.pacman(&["-Sy"]);
+    r.success().stderr_has("unchanged on the mirror (304)");
+    assert_eq!(answers(&w, "testrepo.db", before), vec![(304, 0)]);
     same_as_mirror(&w, "testrepo.db", &r);
 }
