@@ -364,3 +364,105 @@ fn a_background_refresh_leaves_nothing_for_pacman_sy_to_move() {
     assert_eq!(answers(&w, "testrepo.db", before), vec![(304, 0)]);
     same_as_mirror(&w, "testrepo.db", &r);
 }
+
+/// A publisher the user named can hand pacman a database of its own making, with the mirror's
+/// time so that the mirror answers 304: here `tiny` keeps its name, version and signature but
+/// lists another package's bytes, which the publisher also serves through IPFS. pacxfer takes
+/// that file (it is what the database lists), and pacman 7 (`SigLevel = Required`, Arch's
+/// default for packages) refuses to install it: the package signature still guards.
+#[test]
+fn a_hostile_publisher_cannot_get_an_unsigned_package_installed() {
+    let mut w7 = World7::new("dbupdates-hostile", true, "Required DatabaseOptional");
+    let (uid, gid) = w7.alpm();
+    let cache = w7.cache_dir();
+    std::fs::create_dir_all(&cache).expect("mkdir cache");
+    std::os::unix::fs::chown(&cache, Some(uid), Some(gid)).expect("chown cache");
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let fx = w7.fx;
+    let w = &mut w7.w;
+    let root = summary(&publish(w, &["--databases-only"]))["root"]
+        .as_str()
+        .expect("root")
+        .to_string();
+    let real_head: serde_json::Value = serde_json::from_slice(&get(
+        w,
+        &root,
+        &format!("updates/{REPO}/x86_64/{REPO}.db/head"),
+    ))
+    .expect("head");
+
+    // The publisher's own database: tiny's entry points at `other`'s bytes.
+    let mut entries = contents(&repo_dir(w).join(format!("{REPO}.db")));
+    let (tiny_desc, text) = entries
+        .iter_mut()
+        .find(|(k, _)| k.starts_with("tiny-") && k.ends_with("/desc"))
+        .expect("tiny's entry");
+    let tiny_desc = tiny_desc.clone();
+    let mut forged = String::new();
+    let mut lines = std::str::from_utf8(text).expect("utf8").lines().peekable();
+    while let Some(line) = lines.next() {
+        forged.push_str(line);
+        forged.push('\n');
+        let value = match line {
+            "%SHA256SUM%" => Some(fx.other.sha256.clone()),
+            "%CSIZE%" => Some(fx.other.size.to_string()),
+            _ => None,
+        };
+        if let Some(v) = value {
+            lines.next();
+            forged.push_str(&v);
+            forged.push('\n');
+        }
+    }
+    *text = forged.into_bytes();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, data) in &entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        tar.append_data(&mut h, path, &data[..]).expect("member");
+    }
+    let forged_db = tar.into_inner().expect("tar");
+    let mut head = real_head.clone();
+    head["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        &forged_db
+    )));
+    head["size"] = serde_json::json!(forged_db.len());
+    let evil = hostile(
+        w,
+        &root,
+        &[
+            ("head", Some(head.to_string().into_bytes())),
+            (
+                "full",
+                Some(zstd::bulk::compress(&forged_db, 3).expect("zstd")),
+            ),
+        ],
+    );
+    // The publisher serves the other bytes under tiny's entry too.
+    let payload = std::fs::read(&fx.other.path).expect("other");
+    w.node().add("payload", &payload);
+    configure(w, &evil, "");
+
+    let r = w7.pacman(&["-Sy"]);
+    r.success()
+        .stderr_has("built from the update list version 1 (whole");
+    let held = contents(&w7.dbpath.join("sync").join(format!("{REPO}.db")));
+    assert_ne!(
+        held.get(&tiny_desc),
+        contents(&repo_dir(&w7).join(format!("{REPO}.db"))).get(&tiny_desc),
+        "pacman holds the publisher's database"
+    );
+    let r = w7.pacman(&["-S", "--noconfirm", "tiny"]);
+    // pacxfer delivered the bytes the forged entry lists (from the publisher's node), and
+    // pacman's signature check refused them.
+    r.failure()
+        .stderr_has(&format!("{} ", fx.tiny.filename))
+        .stderr_has("from ipfs")
+        .stderr_has("is invalid");
+    assert!(
+        !w7.dir.join("root/usr/share/tiny/hello.txt").exists(),
+        "{}",
+        r.explain("tiny installed")
+    );
+}
