@@ -33,6 +33,8 @@ use crate::ui::progress::Progress;
 const HEAD_MAX: u64 = 64 << 10;
 /// The largest compressed step taken.
 const STEP_FETCH_MAX: u64 = 64 << 20;
+/// The most all the steps of one update may take, compressed.
+const STEPS_FETCH_MAX: u64 = 256 << 20;
 /// The largest database built (pacman's own limit on a database download is 128 MiB of
 /// compressed bytes; a `.files` database is several times that uncompressed).
 pub const DB_MAX: u64 = 2 << 30;
@@ -312,6 +314,9 @@ fn steps(
 ) -> Result<(Changes, u64), String> {
     let numbers: Vec<u64> = (from..=head.version).collect();
     let mut fetched: Vec<Option<Result<Vec<u8>, String>>> = vec![None; numbers.len()];
+    // What all the steps may hold at once, compressed: each fetch may take what is left.
+    let budget = std::sync::atomic::AtomicU64::new(STEPS_FETCH_MAX);
+    let budget = &budget;
     std::thread::scope(|s| {
         for (chunk_numbers, chunk_out) in numbers
             .chunks(numbers.len().div_ceil(PARALLEL).max(1))
@@ -319,16 +324,33 @@ fn steps(
         {
             s.spawn(move || {
                 for (n, slot) in chunk_numbers.iter().zip(chunk_out.iter_mut()) {
-                    *slot = Some(get(
+                    let left = budget.load(std::sync::atomic::Ordering::Relaxed);
+                    let got = get(
                         client,
                         &format!("{base}/steps/{n}"),
-                        STEP_FETCH_MAX,
+                        STEP_FETCH_MAX.min(left),
                         deadline,
-                    ));
+                    );
+                    if let Ok(bytes) = &got {
+                        budget.fetch_sub(
+                            (bytes.len() as u64).min(left),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    }
+                    *slot = Some(got);
                 }
             });
         }
     });
+    if budget.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return Err(format!(
+            "the steps hold more than {} MiB",
+            STEPS_FETCH_MAX >> 20
+        ));
+    }
+    // The composed changes never need more than the result's size, plus one step's worth.
+    let held_max = head.current.size.saturating_add(STEP_FETCH_MAX);
+    let mut held_bytes = 0u64;
     let mut changes = Changes::new();
     let mut at = held;
     let mut bytes = 0u64;
@@ -344,7 +366,16 @@ fn steps(
             ));
         }
         at = step.to;
-        changes.extend(step.changes);
+        for (path, change) in step.changes {
+            held_bytes += change.as_ref().map_or(0, |c| c.len() as u64) + path.len() as u64;
+            changes.insert(path, change);
+        }
+        if held_bytes > held_max {
+            return Err(format!(
+                "the steps change more than the {} bytes of the database they make",
+                head.current.size
+            ));
+        }
     }
     if at != head.current {
         return Err(format!(
@@ -525,5 +556,58 @@ pub fn newer_copy(
             ));
             (own, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(extra: &[(&str, serde_json::Value)]) -> Vec<u8> {
+        let mut v = serde_json::json!({
+            "pacxfer_db_updates": 1, "repo": "core", "arch": "x86_64", "name": "core.db",
+            "version": 3, "sha256": "ab".repeat(32), "size": 10240, "first_step": 2,
+            "checked": 1_790_000_000, "mirror_modified": 1_789_999_000,
+        });
+        for (k, val) in extra {
+            v[*k] = val.clone();
+        }
+        v.to_string().into_bytes()
+    }
+
+    #[test]
+    fn a_head_is_read_and_checked() {
+        let h = parse_head(&head(&[]), "core", "x86_64", "core.db").expect("head");
+        assert_eq!((h.version, h.first_step, h.current.size), (3, 2, 10240));
+        assert_eq!(h.mirror_modified, Some(1_789_999_000));
+        let none = parse_head(
+            &head(&[("mirror_modified", serde_json::Value::Null)]),
+            "core",
+            "x86_64",
+            "core.db",
+        )
+        .expect("head");
+        assert_eq!(none.mirror_modified, None);
+        for (bad, why) in [
+            (head(&[("pacxfer_db_updates", 2.into())]), "unknown format"),
+            (head(&[("repo", "extra".into())]), "another database"),
+            (head(&[("sha256", "xyz".into())]), "no SHA-256"),
+            (head(&[("sha256", "ab".repeat(31).into())]), "no SHA-256"),
+            (head(&[("size", (-1).into())]), "no size"),
+            (b"<html>".to_vec(), "not JSON"),
+        ] {
+            let e = parse_head(&bad, "core", "x86_64", "core.db").expect_err(why);
+            assert!(e.contains(why), "{e}");
+        }
+        assert!(parse_head(&head(&[]), "core", "aarch64", "core.db").is_err());
+        assert!(parse_head(&head(&[]), "core", "x86_64", "core.files").is_err());
+    }
+
+    #[test]
+    fn database_names() {
+        assert_eq!(database_of("core.db"), Some("core"));
+        assert_eq!(database_of("extra.files"), Some("extra"));
+        assert_eq!(database_of(".db"), None);
+        assert_eq!(database_of("core.db.sig"), None);
     }
 }
