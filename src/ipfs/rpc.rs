@@ -14,7 +14,7 @@
 //! authorization (ipfs-cluster's REST API, `publish::cluster`).
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -445,6 +445,22 @@ impl Rpc {
         let url = self.url(command, args);
         let response = self.check(command, self.post(&url).send_empty())?;
         self.read_lines(command, response, max, usize::MAX, each)
+    }
+
+    /// `cat` of `cid`, streamed into `out`, at most `max` bytes: how many were written.
+    pub fn cat_into(&self, cid: &str, out: &mut dyn Write, max: u64) -> Result<u64, RpcError> {
+        let url = self.url("cat", &[("arg", cid)]);
+        let mut response = self.check("cat", self.post(&url).send_empty())?;
+        let mut body = response.body_mut().as_reader().take(max.saturating_add(1));
+        let n = io::copy(&mut body, out)
+            .map_err(|e| self.read_error("cat", e.kind(), e.to_string()))?;
+        if n > max {
+            return Err(RpcError::BadAnswer {
+                command: "cat".into(),
+                why: format!("more than the {max} bytes expected"),
+            });
+        }
+        Ok(n)
     }
 
     /// Runs `command` and returns the last JSON value of its answer (`null` for none).

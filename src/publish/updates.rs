@@ -218,6 +218,15 @@ impl Publisher<'_> {
         last_canon: &Path,
         dir: &Path,
     ) -> Result<Option<(String, u64)>, PublishError> {
+        // Lost from the work directory: the node holds the last version's whole archive.
+        if !last_canon.exists() {
+            if let Err(e) = self.restore(last, last_canon) {
+                self.progress.note(&format!(
+                    "[{repo}] {name}: version {} could not be read back from the node: {e}",
+                    last.seq
+                ));
+            }
+        }
         let old = match canonical::read_files(last_canon, CANON_MAX) {
             Ok(old) => old,
             Err(e) => {
@@ -246,6 +255,30 @@ impl Publisher<'_> {
         let cid = self.add(&path, "step")?;
         let _ = std::fs::remove_file(&path);
         Ok(Some((cid, bytes.len() as u64)))
+    }
+}
+
+impl Publisher<'_> {
+    /// Writes `version`'s canonical archive at `to` from its whole archive in the node.
+    fn restore(&self, version: &DbVersion, to: &Path) -> Result<(), String> {
+        let mut part = to.as_os_str().to_owned();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        let file = std::fs::File::create(&part).map_err(|e| e.to_string())?;
+        let mut out = zstd::stream::write::Decoder::new(std::io::BufWriter::new(file))
+            .map_err(|e| e.to_string())?;
+        let limit = version.size.saturating_add(1 << 20);
+        self.rpc
+            .cat_into(&version.full_cid, &mut out, limit)
+            .map_err(|e| e.to_string())?;
+        out.flush().map_err(|e| e.to_string())?;
+        drop(out);
+        let (sha, size) = crate::ipfs::seed::hash_file(&part).map_err(|e| e.to_string())?;
+        if hex::encode(sha) != version.sha256 || size != version.size {
+            let _ = std::fs::remove_file(&part);
+            return Err("the node's archive is not the recorded version".into());
+        }
+        std::fs::rename(&part, to).map_err(|e| e.to_string())
     }
 }
 

@@ -345,6 +345,22 @@ fn a_background_refresh_leaves_nothing_for_pacman_sy_to_move() {
     for (version, at) in [(2, 900), (3, 1800)] {
         // A quarter of an hour: three entries rebuilt.
         h.advance(3, 0, 0);
+        if version == 3 {
+            // The publisher's work directory lost its copy of version 2: the step is made
+            // from the whole archive the node holds.
+            let work = w
+                .dir
+                .join("publisher/publish-work")
+                .join(format!("{REPO}-x86_64"));
+            let mut removed = 0;
+            for e in std::fs::read_dir(&work).expect("work dir").flatten() {
+                if e.file_name().to_string_lossy().ends_with(".canon") {
+                    std::fs::remove_file(e.path()).expect("rm canon");
+                    removed += 1;
+                }
+            }
+            assert_eq!(removed, 2, "one canonical copy per database (.db, .files) kept");
+        }
         publish_version(&w, &h, T0 + at);
         let before = w.mirror.hits_for("/testrepo.db").len();
         let r = w.pacxfer(&["prefetch"]);
