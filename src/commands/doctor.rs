@@ -692,6 +692,49 @@ fn lan(session: &Session, rpc: &crate::ipfs::rpc::Rpc) -> Check {
     }
 }
 
+/// `[databases]`: whether the publisher's update list answers for each repository named.
+fn update_lists(session: &Session) -> Check {
+    let db = &session.config.databases;
+    if db.publisher.is_none() {
+        return check("update lists", Status::Skip, "no [databases] publisher");
+    }
+    if db.repos.is_empty() {
+        return check(
+            "update lists",
+            Status::Warn,
+            "[databases] names a publisher but no repository",
+        )
+        .fix("list the repositories to sync through it in [databases] repos");
+    }
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for repo in &db.repos {
+        let Some(name) = db.publisher_for(repo) else {
+            continue;
+        };
+        match crate::sources::updates::head_of(&session.config, name, repo, &format!("{repo}.db")) {
+            Ok((version, age)) => good.push(format!(
+                "{repo} version {version} (checked {} ago)",
+                crate::sources::views::shown_age(age)
+            )),
+            Err(why) => bad.push(format!("{repo}: {why}")),
+        }
+    }
+    if bad.is_empty() {
+        check("update lists", Status::Ok, good.join(", "))
+    } else {
+        check(
+            "update lists",
+            Status::Warn,
+            format!(
+                "{} (those databases come whole from the mirror)",
+                bad.join("; ")
+            ),
+        )
+        .fix("check [databases] publisher and that the publisher's `pacxfer publish` runs")
+    }
+}
+
 fn prefetch_timer() -> Check {
     let Some(text) = output(
         "systemctl",
@@ -779,6 +822,7 @@ pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
         databases(session),
     ];
     checks.push(database_signatures(session));
+    checks.push(update_lists(session));
     checks.extend(gateway(session, client.as_ref()));
     checks.extend(node_api(session));
     checks.push(prefetch_timer());

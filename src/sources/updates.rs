@@ -83,42 +83,9 @@ pub fn build(
 ) -> Result<Built, String> {
     let deadline = Instant::now() + config.databases.timeout;
     let arch = &config.databases.arch;
-    let client = Client::new(&ClientOptions {
-        connect_timeout: config.gateway.connect_timeout,
-        stall_timeout: config.gateway.stall_timeout,
-        max_redirects: 3,
-        proxy: crate::http::client::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
-        user_agent: crate::USER_AGENT.to_string(),
-    })
-    .map_err(|e| e.to_string())?;
-    let base = format!(
-        "{}/ipns/{publisher}/updates/{repo}/{arch}/{name}",
-        config.gateway_base()
-    );
-    let head = parse_head(
-        &get(&client, &format!("{base}/head"), HEAD_MAX, deadline)?,
-        repo,
-        arch,
-        name,
-    )?;
-    // A time ahead of this clock would make any mirror answer 304 for ever, and an age
-    // below zero: a head dated in the future is not used.
-    let ahead = |t: i64| t > now() + CLOCK_SKEW;
-    if ahead(head.checked) || head.mirror_modified.is_some_and(ahead) {
-        return Err("the publisher's head is dated in the future".into());
-    }
-    let age = now() - head.checked;
-    let max_age = config.gateway.max_age;
-    if !max_age.is_zero() && age > max_age.as_secs() as i64 {
-        return Err(format!(
-            "the publisher last checked the mirror {} ago, more than [gateway] max_age",
-            crate::sources::views::shown_age(Duration::from_secs(age.max(0) as u64))
-        ));
-    }
-    let Some(modified) = head.mirror_modified else {
-        return Err("the publisher does not know when the mirror changed it".into());
-    };
-    let modified = UNIX_EPOCH + Duration::from_secs(modified.max(0) as u64);
+    let client = gateway_client(config)?;
+    let base = base_url(config, publisher, repo, name);
+    let (head, modified) = usable_head(config, &client, &base, repo, name, deadline)?;
     if head.current.size > DB_MAX {
         return Err(format!(
             "the publisher's version is larger than {} GiB",
@@ -140,14 +107,17 @@ pub fn build(
             fetched,
         })
     };
-    if let Some((v, _)) = held.filter(|(_, version)| *version == head.current) {
-        let _ = v;
-        return done("already current".into(), 0);
-    }
     let remember = |version: u64| {
         let text = serde_json::json!({"version": version, "sha256": head.current.hex(), "size": head.current.size});
         let _ = place.write(&record, text.to_string().as_bytes());
     };
+    if let Some((number, _)) = held.filter(|(_, version)| *version == head.current) {
+        // The same bytes under another number (a publisher that started its count again).
+        if number != head.version {
+            remember(head.version);
+        }
+        return done("already current".into(), 0);
+    }
     let mut why_not_steps = String::from("no earlier version here");
     if let Some((have, version)) = held {
         let usable =
@@ -189,6 +159,85 @@ pub fn build(
     .map_err(|e| format!("{why_not_steps}; the whole archive: {e}"))?;
     remember(head.version);
     done(format!("whole ({why_not_steps})"), fetched)
+}
+
+/// The local gateway, bounded as for IPFS downloads.
+fn gateway_client(config: &Config) -> Result<Client, String> {
+    Client::new(&ClientOptions {
+        connect_timeout: config.gateway.connect_timeout,
+        stall_timeout: config.gateway.stall_timeout,
+        max_redirects: 3,
+        proxy: crate::http::client::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
+        user_agent: crate::USER_AGENT.to_string(),
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn base_url(config: &Config, publisher: &str, repo: &str, name: &str) -> String {
+    format!(
+        "{}/ipns/{publisher}/updates/{repo}/{}/{name}",
+        config.gateway_base(),
+        config.databases.arch
+    )
+}
+
+/// The head of `name`'s update list, when it may be used: not older than `[gateway]
+/// max_age`, not dated in the future, with the mirror's time; and that time.
+fn usable_head(
+    config: &Config,
+    client: &Client,
+    base: &str,
+    repo: &str,
+    name: &str,
+    deadline: Instant,
+) -> Result<(Head, SystemTime), String> {
+    let bytes = get(client, &format!("{base}/head"), HEAD_MAX, deadline)?;
+    let head = parse_head(&bytes, repo, &config.databases.arch, name)?;
+    // A time ahead of this clock would make any mirror answer 304 for ever, and an age
+    // below zero: a head dated in the future is not used.
+    let ahead = |t: i64| t > now() + CLOCK_SKEW;
+    if ahead(head.checked) || head.mirror_modified.is_some_and(ahead) {
+        return Err("the publisher's head is dated in the future".into());
+    }
+    let age = now() - head.checked;
+    let max_age = config.gateway.max_age;
+    if !max_age.is_zero() && age > max_age.as_secs() as i64 {
+        return Err(format!(
+            "the publisher last checked the mirror {} ago, more than [gateway] max_age",
+            crate::sources::views::shown_age(Duration::from_secs(age.max(0) as u64))
+        ));
+    }
+    let Some(modified) = head.mirror_modified else {
+        return Err("the publisher does not know when the mirror changed it".into());
+    };
+    Ok((
+        head,
+        UNIX_EPOCH + Duration::from_secs(modified.max(0) as u64),
+    ))
+}
+
+/// The head of `repo`'s database `name` through `publisher`, when it may be used (for
+/// `doctor`): its version, and how long ago the publisher checked the mirror.
+pub fn head_of(
+    config: &Config,
+    publisher: &str,
+    repo: &str,
+    name: &str,
+) -> Result<(u64, Duration), String> {
+    let deadline = Instant::now() + config.databases.timeout;
+    let client = gateway_client(config)?;
+    let (head, _) = usable_head(
+        config,
+        &client,
+        &base_url(config, publisher, repo, name),
+        repo,
+        name,
+        deadline,
+    )?;
+    Ok((
+        head.version,
+        Duration::from_secs((now() - head.checked).max(0) as u64),
+    ))
 }
 
 fn now() -> i64 {

@@ -359,7 +359,10 @@ fn a_background_refresh_leaves_nothing_for_pacman_sy_to_move() {
                     removed += 1;
                 }
             }
-            assert_eq!(removed, 2, "one canonical copy per database (.db, .files) kept");
+            assert_eq!(
+                removed, 2,
+                "one canonical copy per database (.db, .files) kept"
+            );
         }
         publish_version(&w, &h, T0 + at);
         let before = w.mirror.hits_for("/testrepo.db").len();
@@ -379,6 +382,15 @@ fn a_background_refresh_leaves_nothing_for_pacman_sy_to_move() {
     r.success().stderr_has("unchanged on the mirror (304)");
     assert_eq!(answers(&w, "testrepo.db", before), vec![(304, 0)]);
     same_as_mirror(&w, "testrepo.db", &r);
+    // doctor reads the same head.
+    let d = w.pacxfer(&["doctor"]);
+    assert!(
+        d.stdout().lines().any(
+            |l| l.starts_with("ok   update lists") && l.contains("testrepo version 3 (checked")
+        ),
+        "{}",
+        d.explain("doctor")
+    );
 }
 
 /// A publisher the user named can hand pacman a database of its own making, with the mirror's
