@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,6 +131,27 @@ class Ipfs:
             out[cid_bytes] = length - (cid_end - start)
             at = start + length
         return out
+
+
+def path_blocks(ipfs: Ipfs, root: str, files: list[str]) -> dict[str, int]:
+    """The blocks a client reads to fetch `files` below `root`: every directory block on the
+    way (a HAMT's inner shards are not counted) and every block of each file: CID -> size."""
+    out: dict[str, int] = {}
+
+    def size(cid: str) -> int:
+        return int(json.loads(ipfs.run("block", "stat", "--enc=json", cid))["Size"])
+
+    for f in files:
+        parts = f.split("/")
+        for depth in range(len(parts) + 1):
+            path = "/".join([f"/ipfs/{root}"] + parts[:depth])
+            cid = ipfs.run("resolve", path).decode().strip().removeprefix("/ipfs/")
+            if cid not in out:
+                out[cid] = size(cid)
+        for ref in ipfs.run("refs", "-r", "-u", cid).decode().split():
+            if ref not in out:
+                out[ref] = size(ref)
+    return out
 
 
 def new_bytes(old: dict[bytes, int], new: dict[bytes, int]) -> int:
@@ -231,6 +253,13 @@ def run(args, work: Path, pacxfer: str, procs: list) -> int:
                            str(tar_path)).decode().strip()
         now = {"dir": ipfs.blocks(dir_cid), "buzhash": ipfs.blocks(buz_cid),
                "rabin": ipfs.blocks(rab_cid)}
+        lst = f"updates/{REPO}/x86_64/{REPO}.db"
+        step_path = f"steps/{version >> 12}/{(version >> 6) & 63}/{version}"
+        now["path"] = path_blocks(ipfs, summary["root"],
+                                  [f"{lst}/head"] + ([f"{lst}/{step_path}"] if version > 1 else []))
+        # The signed IPNS record a client resolves the name with.
+        with urllib.request.urlopen(f"{gateway}/ipns/{summary['name']}?format=ipns-record") as r:
+            ipns = len(r.read())
         if prev is not None:
             con = sqlite3.connect(state)
             step = con.execute("SELECT step_size FROM db_versions WHERE name = ? AND seq = ?",
@@ -242,6 +271,7 @@ def run(args, work: Path, pacxfer: str, procs: list) -> int:
             note(kind, "gzip database (today)", db.stat().st_size)
             note(kind, "zstd -19 database", len(zst))
             note(kind, "pacxfer update list (step + head)", step + head)
+            note(kind, "  the same with the directories on the way", new_bytes(prev["path"], now["path"]) + ipns)
             note(kind, "directory of entries (HAMT)", new_bytes(prev["dir"], now["dir"]))
             note(kind, "CDC chunks, buzhash (Kubo)", new_bytes(prev["buzhash"], now["buzhash"]))
             note(kind, "CDC chunks, rabin 16/64/256 KiB", new_bytes(prev["rabin"], now["rabin"]))
@@ -304,9 +334,11 @@ def sy_times(work, pacxfer, gateway, api, mirror, name, pkgs, rng, fresh, mtime,
                     ("pacman -Sy through pacxfer, one step to build (mirror 304)", mirror, True, False),
                     ("pacman -Sy after `pacxfer prefetch` (update list, mirror 304)", mirror, True, True),
                     ("pacman -Sy, its own downloader, 5 MB/s + 40 ms (whole gzip)", slow_url, False, False)):
-                root = work / f"sy-{rnd}-{len(results[label])}"
+                root = work / f"sy-{rnd}-{len(results[label])}-{xfer}-{prefetch}"
                 dbpath = root / "db"
                 (dbpath / "sync").mkdir(parents=True)
+                (dbpath / "local").mkdir()
+                (dbpath / "local" / "ALPM_DB_VERSION").write_text("9\n")
                 (root / "cache").mkdir()
                 conf = root / "pacxfer.conf"
                 conf.write_text(

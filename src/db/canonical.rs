@@ -41,6 +41,13 @@ pub const STEP_MAX: u64 = 256 << 20;
 /// The format number of an update list's head (`publish::updates`, `sources::updates`).
 pub const HEAD_FORMAT: u64 = 1;
 
+/// Where step `n` lives in an update list: `steps/<n/4096>/<n/64 % 64>/<n>`, so that no
+/// directory holds more than 64 links and a client that follows the path to the newest step
+/// fetches a few KiB of directories however long the history is.
+pub fn step_path(n: u64) -> String {
+    format!("steps/{}/{}/{n}", n >> 12, (n >> 6) & 63)
+}
+
 const MAGIC: &[u8] = b"pacxfer-db-step 1\n";
 const BLOCK: usize = 512;
 

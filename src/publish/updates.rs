@@ -11,7 +11,8 @@
 //! - `head`: JSON, rewritten every run: the current version's number, SHA-256 and size, when
 //!   the publisher last checked the mirror (`checked`), the mirror's `Last-Modified` for it,
 //!   and the first version from which every step is there (`first_step`);
-//! - `steps/<n>`: the step from version n-1 to n;
+//! - `steps/.../<n>`: the step from version n-1 to n (`db::canonical::step_path`: two levels
+//!   of at most 64 links, so the directories on the way stay small);
 //! - `full`: the current canonical archive, zstd-compressed, for a client with no version.
 //!
 //! Versions older than `keep_days` are forgotten, as packages are. A repository whose

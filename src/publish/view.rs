@@ -119,15 +119,27 @@ fn wanted(state: &State) -> Result<(Tree, String), PublishError> {
         dir.files.insert("head".into(), h.cid.clone());
         dir.files.insert("full".into(), current.full_cid.clone());
         dir.subdirs.insert("steps".into());
-        tree.insert(format!("{base}/{}", h.name), dir);
-        let steps = Dir {
-            files: mine
-                .iter()
-                .filter_map(|v| Some((v.seq.to_string(), v.step_cid.clone()?)))
-                .collect(),
-            subdirs: BTreeSet::new(),
-        };
-        tree.insert(format!("{base}/{}/steps", h.name), steps);
+        let list = format!("{base}/{}", h.name);
+        tree.insert(list.clone(), dir);
+        // Each step under its path (`db::canonical::step_path`), every directory on the way.
+        tree.insert(format!("{list}/steps"), Dir::default());
+        for v in &mine {
+            let Some(cid) = &v.step_cid else {
+                continue;
+            };
+            let path = crate::db::canonical::step_path(v.seq.max(0) as u64);
+            let mut parent = list.clone();
+            let mut parts = path.split('/').peekable();
+            while let Some(part) = parts.next() {
+                let dir = tree.entry(parent.clone()).or_default();
+                if parts.peek().is_none() {
+                    dir.files.insert(part.to_string(), cid.clone());
+                } else {
+                    dir.subdirs.insert(part.to_string());
+                }
+                parent = format!("{parent}/{part}");
+            }
+        }
     }
     tree.insert(String::new(), root);
     let mut digest = Sha256::new();

@@ -376,7 +376,7 @@ fn steps(
                     let left = budget.load(std::sync::atomic::Ordering::Relaxed);
                     let got = get(
                         client,
-                        &format!("{base}/steps/{n}"),
+                        &format!("{base}/{}", canonical::step_path(*n)),
                         STEP_FETCH_MAX.min(left),
                         deadline,
                     );

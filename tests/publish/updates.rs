@@ -262,9 +262,9 @@ fn a_publisher_is_caught_when_it_is_behind_lies_or_stops() {
     let step = get(
         &w,
         &root,
-        &format!("updates/{REPO}/x86_64/{REPO}.db/steps/4"),
+        &format!("updates/{REPO}/x86_64/{REPO}.db/steps/0/0/4"),
     );
-    let evil2 = hostile(&w, &root, &[("steps/4", Some(tampered(&step)))]);
+    let evil2 = hostile(&w, &root, &[("steps/0/0/4", Some(tampered(&step)))]);
     assert_eq!(evil2, evil, "one key");
     let r = w.pacman(&["-Sy"]);
     r.success()
@@ -278,12 +278,12 @@ fn a_publisher_is_caught_when_it_is_behind_lies_or_stops() {
     hostile(
         &w,
         &root,
-        &[("steps/5", None), ("full", Some(tampered(&full)))],
+        &[("steps/0/0/5", None), ("full", Some(tampered(&full)))],
     );
     let before = w.mirror.hits_for("/testrepo.db").len();
     let r = w.pacman(&["-Sy"]);
     r.success()
-        .stderr_has("steps/5: the publisher has no such file (404)")
+        .stderr_has("steps/0/0/5: the publisher has no such file (404)")
         .stderr_has("not the publisher's version")
         .stderr_has("from mirror");
     same_as_mirror(&w, "testrepo.db", &r);
