@@ -10,12 +10,13 @@
 //! 3. `pacman`: pacman's URL (`target`), its name rule (`names`), `pacman-conf` (`conf`) and its
 //!    remembered answers (`conf_cache`).
 //! 4. `db`: an entry and its rules with the one match rule (`entry`), `desc`, `tar`, the
-//!    reader (`syncdb`) and the `index`.
+//!    reader (`syncdb`), the `index`, and the `canonical` form with steps between versions.
 //! 5. `http`: the client, proxies, dates.
 //! 6. `ipfs`: CIDs, gateway templates, the RPC client, seeding (`seed`, the engine of
-//!    `commands::seed`).
+//!    `commands::seed`), LAN peers (`lan`).
 //! 7. `config`: the settings (it checks addresses and templates with `ipfs`).
-//! 8. `sources`: the gateway, mirrors, the breaker, published views, and their `error`.
+//! 8. `sources`: the gateway, mirrors, the breaker, published views, their `error`, and
+//!    databases built from a publisher's update lists (`updates`).
 //! 9. `transfer`: the `plan`, the main loop (`download`), `verify`, `output`, `partial`
 //!    downloads kept across calls, the download `log`.
 //! 10. `publish` and `prefetch`: the engines of those commands.

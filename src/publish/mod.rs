@@ -8,7 +8,8 @@
 //!   `/ipfs/<root>/{sha256}`;
 //! - `<root>/<repo>/os/<arch>/<filename>` and the repository's database files: the mirror
 //!   layout, so a plain `Server = http://127.0.0.1:8080/ipns/<name>/$repo/os/$arch` works;
-//! - `<root>/pacxfer.json`: when, from where, which repositories and database checksums.
+//! - `<root>/pacxfer.json`: when, from where, which repositories and database checksums;
+//! - `<root>/updates/<repo>/<arch>/<db>/`: each database's update list (`updates`).
 //!
 //! The state (`state`) is the record; the root lives in the node's MFS at
 //! `/pacxfer-publish/<key>` and is changed in place only when it is still exactly the root the

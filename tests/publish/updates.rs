@@ -494,3 +494,46 @@ fn a_hostile_publisher_cannot_get_an_unsigned_package_installed() {
         r.explain("tiny installed")
     );
 }
+
+/// A repository whose database the mirror signs gets no update list, and one that becomes
+/// signed loses it: pacman gets the mirror's exact bytes, which its signature covers.
+#[test]
+fn a_signed_database_comes_whole_from_the_mirror() {
+    let mut w = World::new("dbupdates-signed", true);
+    let h = History::new(500, 3);
+    let name = publish_version(&w, &h, T0);
+    configure(&mut w, &name, "");
+    w.pacman(&["-Sy"])
+        .success()
+        .stderr_has("built from the update list version 1 (whole");
+    // The mirror starts signing its database.
+    std::fs::write(
+        repo_dir(&w).join(format!("{REPO}.db.sig")),
+        b"a detached signature",
+    )
+    .expect("write sig");
+    let mut h = h;
+    h.advance(10, 1, 1);
+    let root = {
+        h.write(&repo_dir(&w), REPO, T0 + DAY);
+        summary(&publish(&w, &["--databases-only"]))["root"]
+            .as_str()
+            .expect("root")
+            .to_string()
+    };
+    let listed = w.node().rpc(&format!("ls?arg=/ipfs/{root}"));
+    assert!(
+        !listed.to_string().contains("\"updates\""),
+        "no update list is published for a signed repository: {listed}"
+    );
+    let r = w.pacman(&["-Sy"]);
+    r.success()
+        .stderr_has("not through the update list")
+        .stderr_has("from mirror");
+    assert_eq!(
+        crate::harness::util::sha256_hex(&w.dbpath.join("sync").join(format!("{REPO}.db"))),
+        crate::harness::util::sha256_hex(&repo_dir(&w).join(format!("{REPO}.db"))),
+        "{}",
+        r.explain("the mirror's exact bytes")
+    );
+}
