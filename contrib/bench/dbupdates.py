@@ -264,10 +264,8 @@ def run(args, work: Path, pacxfer: str, procs: list) -> int:
             con = sqlite3.connect(state)
             step = con.execute("SELECT step_size FROM db_versions WHERE name = ? AND seq = ?",
                                (f"{REPO}.db", version)).fetchone()[0]
-            head_cid = con.execute("SELECT cid FROM db_heads WHERE name = ?",
-                                   (f"{REPO}.db",)).fetchone()[0]
             con.close()
-            head = len(ipfs.run("cat", head_cid))
+            head = len(ipfs.run("cat", f"/ipfs/{summary['root']}/updates/{REPO}/x86_64/{REPO}.db/head"))
             note(kind, "gzip database (today)", db.stat().st_size)
             note(kind, "zstd -19 database", len(zst))
             note(kind, "pacxfer update list (step + head)", step + head)

@@ -94,6 +94,7 @@ pub fn prefetch(session: &Session, args: PrefetchArgs) -> Result<ExitCode> {
             &private,
             repo,
             &list,
+            session.pacman_conf.checks_database_signatures(repo),
             &progress,
         ) {
             let earlier = private.sync_dir().join(format!("{repo}.db")).is_file();

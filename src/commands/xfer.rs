@@ -51,6 +51,8 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
                 &session.places,
                 &target.listed_name,
                 own,
+                &target.url,
+                &|repo| session.pacman_conf.checks_database_signatures(repo),
                 &progress,
             ),
         }

@@ -41,9 +41,10 @@ pub const STEP_MAX: u64 = 256 << 20;
 /// The format number of an update list's head (`publish::updates`, `sources::updates`).
 pub const HEAD_FORMAT: u64 = 1;
 
-/// Where step `n` lives in an update list: `steps/<n/4096>/<n/64 % 64>/<n>`, so that no
-/// directory holds more than 64 links and a client that follows the path to the newest step
-/// fetches a few KiB of directories however long the history is.
+/// Where step `n` lives in an update list: `steps/<n/4096>/<n/64 % 64>/<n>`, so that the
+/// directories below `steps` hold at most 64 links (`steps` itself one per 4,096 versions)
+/// and a client that follows the path to the newest step fetches a few KiB of directories
+/// however long the history is.
 pub fn step_path(n: u64) -> String {
     format!("steps/{}/{}/{n}", n >> 12, (n >> 6) & 63)
 }

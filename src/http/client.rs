@@ -49,6 +49,8 @@ pub struct Get {
     pub response_timeout: Option<Duration>,
     /// Send `If-Modified-Since`: a server whose file has not changed since then answers 304.
     pub if_modified_since: Option<std::time::SystemTime>,
+    /// Ask with HEAD: the status and headers only.
+    pub head: bool,
 }
 
 /// A response, reduced.
@@ -152,7 +154,7 @@ impl Client {
         })
     }
 
-    /// One GET. Any status is a `Reply`; only a missing response is an error. The final
+    /// One GET (or HEAD, `Get::head`). Any status is a `Reply`; only a missing response is an error. The final
     /// answer's status line and headers must arrive, redirects and all, within the connect
     /// timeout plus the stall timeout (or `response_timeout`) of the start.
     pub fn get(&self, url: &str, get: &Get) -> Result<Reply, HttpError> {
@@ -176,7 +178,11 @@ impl Client {
                 Some(plain) if plain_http => plain,
                 _ => &self.agent,
             };
-            let mut req = agent.get(&current);
+            let mut req = if get.head {
+                agent.head(&current)
+            } else {
+                agent.get(&current)
+            };
             if get.from > 0 {
                 req = req.header("Range", format!("bytes={}-", get.from));
             }

@@ -294,6 +294,15 @@ impl PacmanConf {
         }
     }
 
+    /// Whether pacman checks `repo`'s database against a signature when there is one: its
+    /// SigLevel does not say `Never` or `DatabaseNever`.
+    pub fn checks_database_signatures(&self, repo: &str) -> bool {
+        !self
+            .sig_level(repo)
+            .iter()
+            .any(|l| l == "Never" || l == "DatabaseNever")
+    }
+
     /// Whether pacman checks the packages of `repo` against signatures: its SigLevel does not
     /// say `Never` or `PackageNever`.
     pub fn checks_package_signatures(&self, repo: &str) -> bool {

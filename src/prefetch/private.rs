@@ -112,6 +112,7 @@ pub fn sync_db(
     private: &Private,
     repo: &str,
     servers: &[String],
+    db_signatures: bool,
     progress: &Progress,
 ) -> Result<(), String> {
     let mut mirror_only = config.clone();
@@ -135,7 +136,15 @@ pub fn sync_db(
         // A repository synced through a publisher's update list: built from it, and the
         // mirror asked only whether it has something newer.
         let (existing, updated) = match required {
-            true => crate::sources::updates::newer_copy(config, places, &name, existing, progress),
+            true => crate::sources::updates::newer_copy(
+                config,
+                places,
+                &name,
+                existing,
+                urls.first().map_or("", String::as_str),
+                &|_| db_signatures,
+                progress,
+            ),
             false => (existing, None),
         };
         match download_since(&mirror_only, &plan, &dest, existing, progress) {

@@ -96,13 +96,19 @@ pub struct DbVersion {
     pub published: i64,
 }
 
-/// The head of a database's update list: the small file a client reads first.
+/// What the head of a database's update list says besides its current version (the small
+/// file a client reads first; written by the view on every run, with the run's time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbHead {
     pub repo: String,
     pub arch: String,
     pub name: String,
-    pub cid: String,
+    /// The first version from which every step to the current one is published.
+    pub first_step: i64,
+    /// The mirror's `Last-Modified` for the current version, when it gave one.
+    pub mirror_modified: Option<i64>,
+    /// When the publisher last read this database from the mirror.
+    pub checked: i64,
 }
 
 const UPDATE_TABLES: &str = "
@@ -111,7 +117,19 @@ const UPDATE_TABLES: &str = "
         step_cid TEXT, step_size INTEGER NOT NULL, full_cid TEXT NOT NULL,
         published INTEGER NOT NULL, PRIMARY KEY (repo, arch, name, seq));
     CREATE TABLE IF NOT EXISTS db_heads (repo TEXT NOT NULL, arch TEXT NOT NULL,
-        name TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (repo, arch, name));";
+        name TEXT NOT NULL, first_step INTEGER NOT NULL, mirror_modified INTEGER,
+        checked INTEGER NOT NULL, PRIMARY KEY (repo, arch, name));";
+
+/// The columns of `db_heads`: a table made with others (by an earlier build) is made again,
+/// since every run writes each head anew.
+const HEAD_COLUMNS: &[&str] = &[
+    "repo",
+    "arch",
+    "name",
+    "first_step",
+    "mirror_modified",
+    "checked",
+];
 
 /// The open state.
 pub struct State {
@@ -203,6 +221,16 @@ impl State {
         }
         // The update lists' tables came later: made beside an older state's own, which
         // older pacxfer versions leave alone.
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('db_heads')")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(sql)?;
+        if !columns.is_empty() && columns != HEAD_COLUMNS {
+            conn.execute_batch("DROP TABLE db_heads").map_err(sql)?;
+        }
         conn.execute_batch(UPDATE_TABLES).map_err(sql)?;
         Ok(State { conn, path: full })
     }
@@ -414,7 +442,10 @@ impl State {
     pub fn db_heads(&self) -> Result<Vec<DbHead>, StateError> {
         let mut s = self
             .conn
-            .prepare("SELECT repo, arch, name, cid FROM db_heads ORDER BY repo, arch, name")
+            .prepare(
+                "SELECT repo, arch, name, first_step, mirror_modified, checked FROM db_heads
+                 ORDER BY repo, arch, name",
+            )
             .map_err(|e| self.sql(e))?;
         let rows = s
             .query_map([], |r| {
@@ -422,7 +453,9 @@ impl State {
                     repo: r.get(0)?,
                     arch: r.get(1)?,
                     name: r.get(2)?,
-                    cid: r.get(3)?,
+                    first_step: r.get(3)?,
+                    mirror_modified: r.get(4)?,
+                    checked: r.get(5)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
@@ -458,8 +491,16 @@ impl State {
                 )?;
             }
             tx.execute(
-                "INSERT OR REPLACE INTO db_heads (repo, arch, name, cid) VALUES (?1, ?2, ?3, ?4)",
-                params![head.repo, head.arch, head.name, head.cid],
+                "INSERT OR REPLACE INTO db_heads (repo, arch, name, first_step, mirror_modified,
+                 checked) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    head.repo,
+                    head.arch,
+                    head.name,
+                    head.first_step,
+                    head.mirror_modified,
+                    head.checked
+                ],
             )?;
             tx.execute(
                 "DELETE FROM db_versions WHERE repo = ?1 AND arch = ?2 AND name = ?3

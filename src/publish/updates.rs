@@ -8,9 +8,10 @@
 //! SHA-256) is added to the node zstd-compressed, and so is the whole canonical archive. The
 //! view links them under `updates/<repo>/<arch>/<name>/`:
 //!
-//! - `head`: JSON, rewritten every run: the current version's number, SHA-256 and size, when
-//!   the publisher last checked the mirror (`checked`), the mirror's `Last-Modified` for it,
-//!   and the first version from which every step is there (`first_step`);
+//! - `head`: JSON, written by the view on every run (`view::write_heads`): the current
+//!   version's number, SHA-256 and size, when the publisher last checked the mirror
+//!   (`checked`), the mirror's `Last-Modified` for it, and the first version from which every
+//!   step is there (`first_step`);
 //! - `steps/.../<n>`: the step from version n-1 to n (`db::canonical::step_path`: two levels
 //!   of at most 64 links, so the directories on the way stay small);
 //! - `full`: the current canonical archive, zstd-compressed, for a client with no version.
@@ -52,7 +53,15 @@ impl Publisher<'_> {
                 continue;
             }
             match path {
-                Some(path) if !signed => self.update_list(repo, &arch, name, path)?,
+                Some(path) if !signed => match self.update_list(repo, &arch, name, path) {
+                    Ok(()) => {}
+                    // The repository's packages and database files are published all the
+                    // same; its clients take the whole database until a run can make it.
+                    Err(e @ PublishError::Database { .. }) => self
+                        .progress
+                        .warn(&format!("{e}; no new update list for it")),
+                    Err(e) => return Err(e),
+                },
                 _ => self.state.drop_db_updates(repo, &arch, name)?,
             }
         }
@@ -166,29 +175,15 @@ impl Publisher<'_> {
             first_step = v.seq;
             expect -= 1;
         }
-        let head = serde_json::json!({
-            "pacxfer_db_updates": canonical::HEAD_FORMAT,
-            "repo": repo,
-            "arch": arch,
-            "name": name,
-            "version": current.seq,
-            "sha256": current.sha256,
-            "size": current.size,
-            "first_step": first_step,
-            "checked": self.started,
-            "mirror_modified": mirror_modified,
-        });
-        let head_path = dir.join(format!("{name}.head"));
-        std::fs::write(&head_path, head.to_string())
-            .map_err(|e| PublishError::Io(head_path.clone(), e))?;
-        let cid = self.add(&head_path, "head")?;
         self.state.set_db_version(
             new.as_ref(),
             &DbHead {
                 repo: repo.to_string(),
                 arch: arch.to_string(),
                 name: name.to_string(),
-                cid,
+                first_step,
+                mirror_modified,
+                checked: self.started,
             },
             horizon,
         )?;
@@ -249,6 +244,18 @@ impl Publisher<'_> {
             to: version,
             changes: canonical::diff(&old, files),
         };
+        let raw: u64 = step
+            .changes
+            .iter()
+            .map(|(p, c)| p.len() as u64 + c.as_ref().map_or(0, |c| c.len() as u64) + 16)
+            .sum();
+        if raw > canonical::STEP_MAX / 2 {
+            self.progress.note(&format!(
+                "[{repo}] {name}: the step from version {} changes {raw} bytes: clients take the whole archive",
+                last.seq
+            ));
+            return Ok(None);
+        }
         let bytes = canonical::encode(&step, STEP_LEVEL)
             .map_err(|e| PublishError::Io(dir.to_path_buf(), e))?;
         let path = dir.join(format!("{name}.step"));

@@ -33,6 +33,10 @@ const LISTING_MAX: u64 = 256 << 20;
 /// The file every view holds beside the packages.
 const JSON_NAME: &str = "pacxfer.json";
 
+/// The file each update list holds beside its steps, rewritten on every run like
+/// [`JSON_NAME`] (its time says the publisher is still running): never part of the digest.
+const HEAD_NAME: &str = "head";
+
 /// What a directory should hold.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Dir {
@@ -116,7 +120,6 @@ fn wanted(state: &State) -> Result<(Tree, String), PublishError> {
             .subdirs
             .insert(h.name.clone());
         let mut dir = Dir::default();
-        dir.files.insert("head".into(), h.cid.clone());
         dir.files.insert("full".into(), current.full_cid.clone());
         dir.subdirs.insert("steps".into());
         let list = format!("{base}/{}", h.name);
@@ -152,6 +155,49 @@ fn wanted(state: &State) -> Result<(Tree, String), PublishError> {
         }
     }
     Ok((tree, hex::encode(digest.finalize())))
+}
+
+/// Writes the head of every update list (`publish::updates`).
+fn write_heads(rpc: &Rpc, state: &State, root: &str) -> Result<(), PublishError> {
+    let versions = state.db_versions()?;
+    for h in state.db_heads()? {
+        let Some(current) = versions
+            .iter()
+            .rfind(|v| v.repo == h.repo && v.arch == h.arch && v.name == h.name)
+        else {
+            continue;
+        };
+        let head = serde_json::json!({
+            "pacxfer_db_updates": crate::db::canonical::HEAD_FORMAT,
+            "repo": h.repo,
+            "arch": h.arch,
+            "name": h.name,
+            "version": current.seq,
+            "sha256": current.sha256,
+            "size": current.size,
+            "first_step": h.first_step,
+            "checked": h.checked,
+            "mirror_modified": h.mirror_modified,
+        });
+        rpc.upload(
+            "files/write",
+            &[
+                (
+                    "arg",
+                    &format!(
+                        "{root}/updates/{}/{}/{}/{HEAD_NAME}",
+                        h.repo, h.arch, h.name
+                    ),
+                ),
+                ("create", "true"),
+                ("truncate", "true"),
+                ("parents", "true"),
+            ],
+            HEAD_NAME,
+            head.to_string().as_bytes(),
+        )?;
+    }
+    Ok(())
 }
 
 /// The CID of the MFS entry at `path` and whether it is a directory; `None` when absent.
@@ -273,7 +319,8 @@ impl Mfs<'_> {
         for (name, cid) in &have {
             let keep = want.files.get(name) == Some(cid)
                 || want.subdirs.contains(name)
-                || (rel.is_empty() && name == JSON_NAME);
+                || (rel.is_empty() && name == JSON_NAME)
+                || (rel.starts_with("updates/") && name == HEAD_NAME);
             if !keep {
                 self.remove(&format!("{path}/{name}"))?;
             }
@@ -323,6 +370,7 @@ pub fn update(rpc: &Rpc, state: &mut State, job: &Job) -> Result<Updated, Publis
 
     // What clients read to judge the view's age and origin.
     let published = now();
+    write_heads(rpc, state, &root)?;
     let doc = serde_json::json!({
         "format": "pacxfer-cache-1",
         "published": published,

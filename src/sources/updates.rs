@@ -35,6 +35,8 @@ const HEAD_MAX: u64 = 64 << 10;
 const STEP_FETCH_MAX: u64 = 64 << 20;
 /// The most all the steps of one update may take, compressed.
 const STEPS_FETCH_MAX: u64 = 256 << 20;
+/// The most the composed changes of one update may hold in memory.
+const COMPOSED_MAX: u64 = 512 << 20;
 /// The largest database built (pacman's own limit on a database download is 128 MiB of
 /// compressed bytes; a `.files` database is several times that uncompressed).
 pub const DB_MAX: u64 = 2 << 30;
@@ -74,18 +76,58 @@ pub struct Built {
 
 /// The database `name` (`core.db`, `core.files`) of `repo` through `publisher`'s update
 /// list, built in `place`. `Err` says why not, in words for a note.
+/// The update list of one database, through the node's gateway, until `deadline`.
+pub struct List<'a> {
+    config: &'a Config,
+    client: Client,
+    base: String,
+    publisher: &'a str,
+    repo: &'a str,
+    name: &'a str,
+    deadline: Instant,
+}
+
+impl<'a> List<'a> {
+    pub fn new(
+        config: &'a Config,
+        publisher: &'a str,
+        repo: &'a str,
+        name: &'a str,
+    ) -> Result<List<'a>, String> {
+        Ok(List {
+            config,
+            client: gateway_client(config)?,
+            base: base_url(config, publisher, repo, name),
+            publisher,
+            repo,
+            name,
+            deadline: Instant::now() + config.databases.timeout,
+        })
+    }
+
+    /// The head, when it may be used, and the mirror's time it names.
+    pub fn head(&self) -> Result<(Head, SystemTime), String> {
+        usable_head(
+            self.config,
+            &self.client,
+            &self.base,
+            self.repo,
+            self.name,
+            self.deadline,
+        )
+    }
+}
+
+/// Builds `head`'s version of the list's database in `place`.
 pub fn build(
-    config: &Config,
+    list: &List<'_>,
     place: &TrustedDir,
-    publisher: &str,
-    repo: &str,
-    name: &str,
+    head: Head,
+    modified: SystemTime,
 ) -> Result<Built, String> {
-    let deadline = Instant::now() + config.databases.timeout;
-    let arch = &config.databases.arch;
-    let client = gateway_client(config)?;
-    let base = base_url(config, publisher, repo, name);
-    let (head, modified) = usable_head(config, &client, &base, repo, name, deadline)?;
+    let (client, base, deadline) = (&list.client, list.base.as_str(), list.deadline);
+    let (publisher, repo, name) = (list.publisher, list.repo, list.name);
+    let arch = &list.config.databases.arch;
     if head.current.size > DB_MAX {
         return Err(format!(
             "the publisher's version is larger than {} GiB",
@@ -123,7 +165,7 @@ pub fn build(
         let usable =
             have < head.version && have + 1 >= head.first_step && head.version - have <= STEPS_MAX;
         if usable {
-            match steps(&client, &base, have + 1, &head, version, deadline).and_then(
+            match steps(client, base, have + 1, &head, version, deadline).and_then(
                 |(changes, fetched)| apply(place, &copy, &changes, head.current).map(|_| fetched),
             ) {
                 Ok(fetched) => {
@@ -136,6 +178,11 @@ pub fn build(
                 }
                 Err(why) => why_not_steps = why,
             }
+        } else if have >= head.version {
+            why_not_steps = format!(
+                "the publisher's version {} is not after the {have} built here (it started again)",
+                head.version
+            );
         } else {
             why_not_steps = format!(
                 "the steps from version {have} to {} are not all published",
@@ -149,7 +196,7 @@ pub fn build(
         ));
     }
     let fetched = full(
-        &client,
+        client,
         &format!("{base}/full"),
         place,
         &copy,
@@ -199,7 +246,7 @@ fn usable_head(
     if ahead(head.checked) || head.mirror_modified.is_some_and(ahead) {
         return Err("the publisher's head is dated in the future".into());
     }
-    let age = now() - head.checked;
+    let age = now().saturating_sub(head.checked);
     let max_age = config.gateway.max_age;
     if !max_age.is_zero() && age > max_age.as_secs() as i64 {
         return Err(format!(
@@ -272,11 +319,13 @@ fn get(client: &Client, url: &str, max: u64, deadline: Instant) -> Result<Vec<u8
         other => return Err(format!("{}: HTTP {other}", tail(url))),
     }
     let mut body = Vec::new();
-    reply
-        .body
-        .take(max + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| format!("{}: {e}", tail(url)))?;
+    Deadline {
+        inner: reply.body,
+        deadline,
+    }
+    .take(max + 1)
+    .read_to_end(&mut body)
+    .map_err(|e| format!("{}: {e}", tail(url)))?;
     if body.len() as u64 > max {
         return Err(format!("{}: larger than {max} bytes", tail(url)));
     }
@@ -314,8 +363,18 @@ pub fn parse_head(bytes: &[u8], repo: &str, arch: &str, name: &str) -> Result<He
             size: field("size")?,
         },
         first_step: field("first_step")?,
-        checked: v["checked"].as_i64().ok_or_else(|| bad("no time"))?,
-        mirror_modified: v["mirror_modified"].as_i64(),
+        checked: v["checked"]
+            .as_i64()
+            .filter(|t| *t >= 0)
+            .ok_or_else(|| bad("no time"))?,
+        mirror_modified: match &v["mirror_modified"] {
+            serde_json::Value::Null => None,
+            t => Some(
+                t.as_i64()
+                    .filter(|t| *t >= 0)
+                    .ok_or_else(|| bad("a bad mirror time"))?,
+            ),
+        },
     })
 }
 
@@ -363,7 +422,8 @@ fn steps(
 ) -> Result<(Changes, u64), String> {
     let numbers: Vec<u64> = (from..=head.version).collect();
     let mut fetched: Vec<Option<Result<Vec<u8>, String>>> = vec![None; numbers.len()];
-    // What all the steps may hold at once, compressed: each fetch may take what is left.
+    // What all the steps may hold at once, compressed: each fetch reserves its most before
+    // it starts and gives back what it did not use.
     let budget = std::sync::atomic::AtomicU64::new(STEPS_FETCH_MAX);
     let budget = &budget;
     std::thread::scope(|s| {
@@ -372,33 +432,38 @@ fn steps(
             .zip(fetched.chunks_mut(numbers.len().div_ceil(PARALLEL).max(1)))
         {
             s.spawn(move || {
+                use std::sync::atomic::Ordering::Relaxed;
                 for (n, slot) in chunk_numbers.iter().zip(chunk_out.iter_mut()) {
-                    let left = budget.load(std::sync::atomic::Ordering::Relaxed);
+                    let reserved = budget.fetch_update(Relaxed, Relaxed, |left| {
+                        (left > 0).then(|| left - left.min(STEP_FETCH_MAX))
+                    });
+                    let Ok(left) = reserved else {
+                        *slot = Some(Err(format!(
+                            "the steps hold more than {} MiB in all",
+                            STEPS_FETCH_MAX >> 20
+                        )));
+                        continue;
+                    };
+                    let mine = left.min(STEP_FETCH_MAX);
                     let got = get(
                         client,
                         &format!("{base}/{}", canonical::step_path(*n)),
-                        STEP_FETCH_MAX.min(left),
+                        mine,
                         deadline,
                     );
-                    if let Ok(bytes) = &got {
-                        budget.fetch_sub(
-                            (bytes.len() as u64).min(left),
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
-                    }
+                    let used = got.as_ref().map_or(0, |b| b.len() as u64);
+                    budget.fetch_add(mine - used.min(mine), Relaxed);
                     *slot = Some(got);
                 }
             });
         }
     });
-    if budget.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        return Err(format!(
-            "the steps hold more than {} MiB",
-            STEPS_FETCH_MAX >> 20
-        ));
-    }
     // The composed changes never need more than the result's size, plus one step's worth.
-    let held_max = head.current.size.saturating_add(STEP_FETCH_MAX);
+    let held_max = head
+        .current
+        .size
+        .saturating_add(STEP_FETCH_MAX)
+        .min(COMPOSED_MAX);
     let mut held_bytes = 0u64;
     let mut changes = Changes::new();
     let mut at = held;
@@ -421,8 +486,7 @@ fn steps(
         }
         if held_bytes > held_max {
             return Err(format!(
-                "the steps change more than the {} bytes of the database they make",
-                head.current.size
+                "the steps hold more than {held_max} bytes of changes (the whole archive is fetched instead)"
             ));
         }
     }
@@ -483,7 +547,11 @@ fn full(
         return Err(format!("HTTP {}", reply.status));
     }
     let counted = Counted {
-        inner: reply.body.take(want.size.saturating_add(1 << 20)),
+        inner: Deadline {
+            inner: reply.body,
+            deadline,
+        }
+        .take(want.size.saturating_add(1 << 20)),
         n: 0,
     };
     let mut fetched = 0u64;
@@ -523,6 +591,25 @@ fn full(
     Ok(fetched)
 }
 
+/// Ends a body that is still arriving at `deadline` (`[databases] timeout` bounds the whole
+/// update, not only the wait for each read).
+struct Deadline<R> {
+    inner: R,
+    deadline: Instant,
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if Instant::now() >= self.deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "out of time ([databases] timeout)",
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// Counts the bytes read through it.
 struct Counted<R> {
     inner: R,
@@ -552,14 +639,22 @@ pub fn database_of(name: &str) -> Option<&str> {
 }
 
 /// For the database file `name` of a repository synced through a publisher's update list
-/// (`[databases]`): the copy built from it when it is newer than `own` (the copy pacman or
-/// prefetch holds), to be sent to the mirror as `If-Modified-Since` (a 304 hands it on), and
-/// how it was built. Otherwise `own`, as without an update list.
+/// (`[databases]`), asked of the mirror at `mirror_url`: the copy built from the list when it
+/// is newer than `own` (the copy pacman or prefetch holds) and is exactly what the mirror has
+/// now (its `Last-Modified` is the one the publisher recorded), to be sent to the mirror as
+/// `If-Modified-Since` (a 304 hands it on), and how it was built. Otherwise `own`, as
+/// without an update list: when there is no `own` (a first sync, or `pacman -Syy`, which
+/// removes it: a forced refresh stays forced), when the gateway is not this machine's (only
+/// a node of this machine checks the publisher's signature and the blocks for pacxfer), when
+/// `db_signatures(repo)` (pacman checks the repository's database signatures) and the mirror
+/// has a signature for it, and on any failure.
 pub fn newer_copy(
     config: &Config,
     places: &crate::cache::Places,
     name: &str,
     own: Option<Existing>,
+    mirror_url: &str,
+    db_signatures: &dyn Fn(&str) -> bool,
     progress: &Progress,
 ) -> (Option<Existing>, Option<String>) {
     let Some(repo) = database_of(name) else {
@@ -568,28 +663,79 @@ pub fn newer_copy(
     let Some(publisher) = config.databases.publisher_for(repo) else {
         return (own, None);
     };
-    let Some(place) = places.writable() else {
+    let not = |why: &str| {
+        progress.info(&format!(
+            "{name} not through the update list: {why}; asking the mirror as before"
+        ))
+    };
+    let Some(own_copy) = own.as_ref() else {
         progress.note(&format!(
-            "{name} not through the update list: no cache directory to build it in"
+            "{name} not through the update list: no copy here (a first sync or a forced one)"
         ));
         return (own, None);
     };
-    let built = match build(config, &place, publisher, repo, name) {
-        Ok(b) => b,
+    if !is_loopback_url(config.gateway_base()) {
+        not("[gateway] url is not on this machine, and only a node of this machine is trusted to check the publisher's signature");
+        return (own, None);
+    }
+    let lower = mirror_url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return (own, None);
+    }
+    let Some(place) = places.writable() else {
+        not("no cache directory to build it in");
+        return (own, None);
+    };
+    let list = match List::new(config, publisher, repo, name) {
+        Ok(l) => l,
         Err(why) => {
-            progress.info(&format!(
-                "{name} not through the update list: {why}; asking the mirror for the whole database"
-            ));
+            not(&why);
             return (own, None);
         }
     };
-    if own.as_ref().is_some_and(|o| o.modified() >= built.modified) {
+    let (head, modified) = match list.head() {
+        Ok(h) => h,
+        Err(why) => {
+            not(&why);
+            return (own, None);
+        }
+    };
+    if own_copy.modified() >= modified {
         progress.note(&format!(
             "{name}: the copy here is as new as version {} of the update list",
-            built.head.version
+            head.version
         ));
         return (own, None);
     }
+    // The mirror's own answer: a copy of the publisher's version only when the mirror has
+    // exactly that version now (an older one would list packages it does not have yet), and
+    // no signature pacman would check against other bytes.
+    match mirror_time(config, mirror_url) {
+        Ok(Some(t)) if t == modified => {}
+        Ok(Some(_)) => {
+            not("the mirror's copy is not the publisher's version (its time differs)");
+            return (own, None);
+        }
+        Ok(None) => {
+            not("the mirror gives no Last-Modified to compare with");
+            return (own, None);
+        }
+        Err(why) => {
+            not(&why);
+            return (own, None);
+        }
+    }
+    if db_signatures(repo) && mirror_time(config, &format!("{mirror_url}.sig")).is_ok() {
+        not("the mirror signs it, and pacman checks that signature against the exact bytes");
+        return (own, None);
+    }
+    let built = match build(&list, &place, head, modified) {
+        Ok(b) => b,
+        Err(why) => {
+            not(&why);
+            return (own, None);
+        }
+    };
     let how = format!(
         "update list version {} ({}, {} through IPFS)",
         built.head.version,
@@ -606,6 +752,44 @@ pub fn newer_copy(
             (own, None)
         }
     }
+}
+
+/// The `Last-Modified` the mirror gives `url` (a HEAD); `Err` when it does not answer 200.
+fn mirror_time(config: &Config, url: &str) -> Result<Option<SystemTime>, String> {
+    let client = crate::sources::mirror::client(config, url).map_err(|e| e.to_string())?;
+    let reply = client
+        .get(
+            url,
+            &Get {
+                head: true,
+                ..Get::default()
+            },
+        )
+        .map_err(|e| format!("the mirror: {e}"))?;
+    if reply.status != 200 {
+        return Err(format!("the mirror answered HTTP {}", reply.status));
+    }
+    Ok(reply.last_modified)
+}
+
+/// Whether `url`'s host is this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .split_once("://")
+        .map_or(url, |(_, r)| r)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -650,6 +834,26 @@ mod tests {
         }
         assert!(parse_head(&head(&[]), "core", "aarch64", "core.db").is_err());
         assert!(parse_head(&head(&[]), "core", "x86_64", "core.files").is_err());
+    }
+
+    #[test]
+    fn only_a_gateway_on_this_machine_is_trusted() {
+        for yes in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080/",
+            "http://[::1]:8080",
+            "http://127.3.2.1",
+        ] {
+            assert!(is_loopback_url(yes), "{yes}");
+        }
+        for no in [
+            "http://10.0.0.2:8080",
+            "http://gateway.example",
+            "http://127.0.0.1.example:80",
+            "http://[fe80::1]:8080",
+        ] {
+            assert!(!is_loopback_url(no), "{no}");
+        }
     }
 
     #[test]
