@@ -104,7 +104,14 @@ impl Publisher<'_> {
         let last = mine.last().cloned();
         let new = match &last {
             Some(l) if l.sha256 == version.hex() => {
-                let _ = std::fs::remove_file(&canon_part);
+                // Kept as the copy the next step is made from, when the work directory lost it.
+                let kept = canon(&version.hex());
+                if kept.exists() {
+                    let _ = std::fs::remove_file(&canon_part);
+                } else {
+                    std::fs::rename(&canon_part, &kept)
+                        .map_err(|e| PublishError::Io(kept.clone(), e))?;
+                }
                 None
             }
             _ => {
@@ -237,6 +244,12 @@ impl Publisher<'_> {
         let (_, from) = canonical::write(&old, std::io::sink())
             .map_err(|e| PublishError::Io(last_canon.to_path_buf(), e))?;
         if from.hex() != last.sha256 || from.size != last.size {
+            self.progress.note(&format!(
+                "[{repo}] {name}: {} is not version {}: no step; clients that hold it take the whole archive",
+                last_canon.display(),
+                last.seq
+            ));
+            let _ = std::fs::remove_file(last_canon);
             return Ok(None);
         }
         let step = Step {
