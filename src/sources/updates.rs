@@ -166,7 +166,9 @@ pub fn build(
             have < head.version && have + 1 >= head.first_step && head.version - have <= STEPS_MAX;
         if usable {
             match steps(client, base, have + 1, &head, version, deadline).and_then(
-                |(changes, fetched)| apply(place, &copy, &changes, head.current).map(|_| fetched),
+                |(changes, fetched)| {
+                    apply(place, &copy, &changes, head.current, modified).map(|_| fetched)
+                },
             ) {
                 Ok(fetched) => {
                     remember(head.version);
@@ -201,6 +203,7 @@ pub fn build(
         place,
         &copy,
         head.current,
+        modified,
         deadline,
     )
     .map_err(|e| format!("{why_not_steps}; the whole archive: {e}"))?;
@@ -422,14 +425,34 @@ fn steps(
 ) -> Result<(Changes, u64), String> {
     let numbers: Vec<u64> = (from..=head.version).collect();
     let mut fetched: Vec<Option<Result<Vec<u8>, String>>> = vec![None; numbers.len()];
+    // The first step alone: one that does not start from the version held here (a publisher
+    // that started its count again) ends the chain before the others are fetched.
+    let first = get(
+        client,
+        &format!("{base}/{}", canonical::step_path(from)),
+        STEP_FETCH_MAX,
+        deadline,
+    )?;
+    let starts = canonical::decode(&first).map_err(|e| format!("step {from}: {e}"))?;
+    if starts.from != held {
+        return Err(format!(
+            "step {from} starts from {}, not from the version held here ({})",
+            starts.from.hex(),
+            held.hex()
+        ));
+    }
+    let first_len = first.len() as u64;
+    fetched[0] = Some(Ok(first));
     // What all the steps may hold at once, compressed: each fetch reserves its most before
     // it starts and gives back what it did not use.
-    let budget = std::sync::atomic::AtomicU64::new(STEPS_FETCH_MAX);
+    let budget = std::sync::atomic::AtomicU64::new(STEPS_FETCH_MAX.saturating_sub(first_len));
     let budget = &budget;
+    let rest = numbers.len() - 1;
+    let chunk = rest.div_ceil(PARALLEL).max(1);
     std::thread::scope(|s| {
-        for (chunk_numbers, chunk_out) in numbers
-            .chunks(numbers.len().div_ceil(PARALLEL).max(1))
-            .zip(fetched.chunks_mut(numbers.len().div_ceil(PARALLEL).max(1)))
+        for (chunk_numbers, chunk_out) in numbers[1..]
+            .chunks(chunk)
+            .zip(fetched[1..].chunks_mut(chunk))
         {
             s.spawn(move || {
                 use std::sync::atomic::Ordering::Relaxed;
@@ -501,24 +524,32 @@ fn steps(
 }
 
 /// Merges the kept copy with `changes` into a new copy, kept only when it is `want`.
-fn apply(place: &TrustedDir, copy: &str, changes: &Changes, want: Version) -> Result<(), String> {
+fn apply(
+    place: &TrustedDir,
+    copy: &str,
+    changes: &Changes,
+    want: Version,
+    modified: SystemTime,
+) -> Result<(), String> {
     let base = place
         .open_file(copy, DB_MAX)
         .map_err(|e| e.to_string())?
         .ok_or("the copy went away")?;
     place
         .write_with(copy, |file| {
-            let out = io::BufWriter::with_capacity(1 << 20, file);
+            let out = io::BufWriter::with_capacity(1 << 20, &mut *file);
             let (mut out, got) =
                 canonical::apply(io::BufReader::with_capacity(1 << 20, base), changes, out)
                     .map_err(|e| io::Error::other(e.to_string()))?;
             out.flush()?;
+            drop(out);
             if got != want {
                 return Err(io::Error::other(format!(
                     "the steps made {got}, not the publisher's version {want}"
                 )));
             }
-            Ok(())
+            // The mirror's time, before the copy takes its name.
+            file.set_modified(modified)
         })
         .map_err(|e| e.to_string())
 }
@@ -531,6 +562,7 @@ fn full(
     place: &TrustedDir,
     copy: &str,
     want: Version,
+    modified: SystemTime,
     deadline: Instant,
 ) -> Result<u64, String> {
     let left = deadline.saturating_duration_since(Instant::now());
@@ -559,7 +591,7 @@ fn full(
         .write_with(copy, |file| {
             let mut decoder = zstd::stream::read::Decoder::new(counted)?;
             let mut hasher = Sha256::new();
-            let mut out = io::BufWriter::with_capacity(1 << 20, file);
+            let mut out = io::BufWriter::with_capacity(1 << 20, &mut *file);
             let mut buf = vec![0u8; 1 << 16];
             let mut size = 0u64;
             loop {
@@ -575,6 +607,7 @@ fn full(
                 out.write_all(&buf[..n])?;
             }
             out.flush()?;
+            drop(out);
             fetched = decoder.get_ref().get_ref().n;
             let got = Version {
                 sha256: hasher.finalize().into(),
@@ -585,7 +618,7 @@ fn full(
                     "it is {got}, not the publisher's version {want}"
                 )));
             }
-            Ok(())
+            file.set_modified(modified)
         })
         .map_err(|e| e.to_string())?;
     Ok(fetched)
