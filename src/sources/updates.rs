@@ -433,14 +433,7 @@ fn steps(
         STEP_FETCH_MAX,
         deadline,
     )?;
-    let starts = canonical::decode(&first).map_err(|e| format!("step {from}: {e}"))?;
-    if starts.from != held {
-        return Err(format!(
-            "step {from} starts from {}, not from the version held here ({})",
-            starts.from.hex(),
-            held.hex()
-        ));
-    }
+    let first_step = chained(&first, from, held)?;
     let first_len = first.len() as u64;
     fetched[0] = Some(Ok(first));
     // What all the steps may hold at once, compressed: each fetch reserves its most before
@@ -491,17 +484,14 @@ fn steps(
     let mut changes = Changes::new();
     let mut at = held;
     let mut bytes = 0u64;
+    let mut first_step = Some(first_step);
     for (n, got) in numbers.iter().zip(fetched) {
         let got = got.unwrap_or_else(|| Err("not fetched".into()))?;
         bytes += got.len() as u64;
-        let step = canonical::decode(&got).map_err(|e| format!("step {n}: {e}"))?;
-        if step.from != at {
-            return Err(format!(
-                "step {n} starts from {}, not from the version before it ({})",
-                step.from.hex(),
-                at.hex()
-            ));
-        }
+        let step = match first_step.take() {
+            Some(step) => step,
+            None => chained(&got, *n, at)?,
+        };
         at = step.to;
         for (path, change) in step.changes {
             held_bytes += change.as_ref().map_or(0, |c| c.len() as u64) + path.len() as u64;
@@ -521,6 +511,19 @@ fn steps(
         ));
     }
     Ok((changes, bytes))
+}
+
+/// Step `n` from its bytes, when it starts from `at` (the version before it).
+fn chained(bytes: &[u8], n: u64, at: Version) -> Result<canonical::Step, String> {
+    let step = canonical::decode(bytes).map_err(|e| format!("step {n}: {e}"))?;
+    if step.from != at {
+        return Err(format!(
+            "step {n} starts from {}, not from the version before it ({})",
+            step.from.hex(),
+            at.hex()
+        ));
+    }
+    Ok(step)
 }
 
 /// Merges the kept copy with `changes` into a new copy, kept only when it is `want`.
