@@ -38,7 +38,6 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
             later: None,
             existing: None,
             server_time: false,
-            updated: None,
         },
     )?;
     std::fs::rename(&part, &dest)

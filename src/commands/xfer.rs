@@ -42,10 +42,10 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
         &seeded,
         std::slice::from_ref(&target.url),
     );
-    let (existing, updated) = if database && target.scheme != Scheme::File {
+    let existing = if database && target.scheme != Scheme::File {
         let own = existing_copy(session, &target, &progress);
         match target.is_sig {
-            true => (own, None),
+            true => own,
             false => crate::sources::updates::newer_copy(
                 &session.config,
                 &session.places,
@@ -57,7 +57,7 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
             ),
         }
     } else {
-        (None, None)
+        None
     };
     deliver(
         session,
@@ -70,7 +70,6 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
             later: Some(&|| later_servers(session, &target, &candidates, database, &progress)),
             existing,
             server_time: database,
-            updated,
         },
     )?;
     Ok(ExitCode::SUCCESS)
@@ -226,8 +225,6 @@ pub(super) struct Delivery<'a> {
     /// Give the output the mtime the server gives the file, as pacman's own downloader does
     /// for databases, so that the next `If-Modified-Since` is exact.
     pub(super) server_time: bool,
-    /// `existing` was built from an update list (how): a 304 delivers it as `updates`.
-    pub(super) updated: Option<String>,
 }
 
 /// Runs a plan into `output` and prints the success line. The output stays locked until
@@ -294,11 +291,7 @@ pub(super) fn deliver(
         }
     }
     match result {
-        Ok(mut done) => {
-            if let Some(how) = how.updated.as_ref().filter(|_| done.source == "unchanged") {
-                done.source = "updates";
-                done.url = how.clone();
-            }
+        Ok(done) => {
             crate::transfer::partial::forget(&session.places, &expect);
             let bytes = out
                 .finish()

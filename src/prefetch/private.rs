@@ -135,7 +135,7 @@ pub fn sync_db(
             .flatten();
         // A repository synced through a publisher's update list: built from it, and the
         // mirror asked only whether it has something newer.
-        let (existing, updated) = match required {
+        let existing = match required {
             true => crate::sources::updates::newer_copy(
                 config,
                 places,
@@ -145,13 +145,13 @@ pub fn sync_db(
                 &|_| db_signatures,
                 progress,
             ),
-            false => (existing, None),
+            false => existing,
         };
         match download_since(&mirror_only, &plan, &dest, existing, progress) {
-            Ok(done) if updated.is_some() && done.source == "unchanged" => {
+            Ok(done) if done.source == "updates" => {
                 progress.info(&format!(
                     "{name}: {}; the mirror has nothing newer",
-                    updated.unwrap_or_default()
+                    done.url
                 ));
             }
             Ok(_) => {}

@@ -604,6 +604,14 @@ impl<'a> Publisher<'a> {
         }
     }
 
+    /// What was last seen before this time is older than `keep_days`. Saturating: a number
+    /// of days beyond any clock keeps everything, never wraps round into a horizon in the
+    /// future that would prune it all.
+    fn horizon(&self) -> i64 {
+        let keep = i64::try_from(self.job.keep_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+        self.started.saturating_sub(keep)
+    }
+
     /// Unlinks what no database has listed for `keep_days`, and versions beyond
     /// `keep_versions`.
     fn prune(&mut self, judged: &[String]) -> Result<(), PublishError> {
@@ -620,10 +628,7 @@ impl<'a> Publisher<'a> {
                 .listed_now
                 .contains(&(l.repo.clone(), l.arch.clone(), l.filename.clone()))
         };
-        // Saturating: a number of days beyond any clock keeps everything, never wraps round
-        // into a horizon in the future that would prune it all.
-        let keep = i64::try_from(self.job.keep_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
-        let horizon = self.started.saturating_sub(keep);
+        let horizon = self.horizon();
         let mut gone: Vec<Listing> = listings
             .iter()
             .filter(|l| unlisted(l) && l.last_seen <= horizon)

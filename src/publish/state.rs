@@ -103,8 +103,6 @@ pub struct DbHead {
     pub repo: String,
     pub arch: String,
     pub name: String,
-    /// The first version from which every step to the current one is published.
-    pub first_step: i64,
     /// The mirror's `Last-Modified` for the current version, when it gave one.
     pub mirror_modified: Option<i64>,
     /// When the publisher last read this database from the mirror.
@@ -117,19 +115,12 @@ const UPDATE_TABLES: &str = "
         step_cid TEXT, step_size INTEGER NOT NULL, full_cid TEXT NOT NULL,
         published INTEGER NOT NULL, PRIMARY KEY (repo, arch, name, seq));
     CREATE TABLE IF NOT EXISTS db_heads (repo TEXT NOT NULL, arch TEXT NOT NULL,
-        name TEXT NOT NULL, first_step INTEGER NOT NULL, mirror_modified INTEGER,
+        name TEXT NOT NULL, mirror_modified INTEGER,
         checked INTEGER NOT NULL, PRIMARY KEY (repo, arch, name));";
 
 /// The columns of `db_heads`: a table made with others (by an earlier build) is made again,
 /// since every run writes each head anew.
-const HEAD_COLUMNS: &[&str] = &[
-    "repo",
-    "arch",
-    "name",
-    "first_step",
-    "mirror_modified",
-    "checked",
-];
+const HEAD_COLUMNS: &[&str] = &["repo", "arch", "name", "mirror_modified", "checked"];
 
 /// The open state.
 pub struct State {
@@ -443,7 +434,7 @@ impl State {
         let mut s = self
             .conn
             .prepare(
-                "SELECT repo, arch, name, first_step, mirror_modified, checked FROM db_heads
+                "SELECT repo, arch, name, mirror_modified, checked FROM db_heads
                  ORDER BY repo, arch, name",
             )
             .map_err(|e| self.sql(e))?;
@@ -453,9 +444,8 @@ impl State {
                     repo: r.get(0)?,
                     arch: r.get(1)?,
                     name: r.get(2)?,
-                    first_step: r.get(3)?,
-                    mirror_modified: r.get(4)?,
-                    checked: r.get(5)?,
+                    mirror_modified: r.get(3)?,
+                    checked: r.get(4)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
@@ -491,13 +481,12 @@ impl State {
                 )?;
             }
             tx.execute(
-                "INSERT OR REPLACE INTO db_heads (repo, arch, name, first_step, mirror_modified,
-                 checked) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO db_heads (repo, arch, name, mirror_modified, checked)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     head.repo,
                     head.arch,
                     head.name,
-                    head.first_step,
                     head.mirror_modified,
                     head.checked
                 ],

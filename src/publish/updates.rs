@@ -11,7 +11,7 @@
 //! - `head`: JSON, written by the view on every run (`view::write_heads`): the current
 //!   version's number, SHA-256 and size, when the publisher last checked the mirror
 //!   (`checked`), the mirror's `Last-Modified` for it, and the first version from which every
-//!   step is there (`first_step`);
+//!   step is there (`first_step`, from the versions recorded);
 //! - `steps/.../<n>`: the step from version n-1 to n (`db::canonical::step_path`: two levels
 //!   of at most 64 links, so the directories on the way stay small);
 //! - `full`: the current canonical archive, zstd-compressed, for a client with no version.
@@ -95,13 +95,11 @@ impl Publisher<'_> {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .filter(|d| d.subsec_nanos() == 0)
             .map(|d| d.as_secs() as i64);
-        let mine: Vec<DbVersion> = self
+        let last = self
             .state
             .db_versions()?
             .into_iter()
-            .filter(|v| v.repo == repo && v.arch == arch && v.name == name)
-            .collect();
-        let last = mine.last().cloned();
+            .rfind(|v| v.repo == repo && v.arch == arch && v.name == name);
         let new = match &last {
             Some(l) if l.sha256 == version.hex() => {
                 // Kept as the copy the next step is made from, when the work directory lost it.
@@ -163,36 +161,16 @@ impl Publisher<'_> {
         let Some(current) = current else {
             return Ok(());
         };
-        // Every step from `first_step` on is there (and stays so under pruning).
-        let keep = i64::try_from(self.job.keep_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
-        let horizon = self.started.saturating_sub(keep);
-        let mut chain: Vec<&DbVersion> = mine
-            .iter()
-            .filter(|v| v.published >= horizon || v.seq == current.seq)
-            .collect();
-        if let Some(n) = &new {
-            chain.push(n);
-        }
-        let mut first_step = current.seq + 1;
-        let mut expect = current.seq;
-        for v in chain.iter().rev() {
-            if v.seq != expect || v.step_cid.is_none() {
-                break;
-            }
-            first_step = v.seq;
-            expect -= 1;
-        }
         self.state.set_db_version(
             new.as_ref(),
             &DbHead {
                 repo: repo.to_string(),
                 arch: arch.to_string(),
                 name: name.to_string(),
-                first_step,
                 mirror_modified,
                 checked: self.started,
             },
-            horizon,
+            self.horizon(),
         )?;
         // Recorded: the older canonical copies are no longer needed.
         if let Ok(list) = std::fs::read_dir(&dir) {
@@ -230,6 +208,18 @@ impl Publisher<'_> {
                 ));
             }
         }
+        // The kept copy is a canonical archive: its own hash says which version it is.
+        let is_last = crate::ipfs::seed::hash_file(last_canon)
+            .is_ok_and(|(sha, size)| hex::encode(sha) == last.sha256 && size == last.size);
+        if !is_last {
+            self.progress.note(&format!(
+                "[{repo}] {name}: {} is not version {}: no step; clients that hold it take the whole archive",
+                last_canon.display(),
+                last.seq
+            ));
+            let _ = std::fs::remove_file(last_canon);
+            return Ok(None);
+        }
         let old = match canonical::read_files(last_canon, CANON_MAX) {
             Ok(old) => old,
             Err(e) => {
@@ -241,19 +231,17 @@ impl Publisher<'_> {
                 return Ok(None);
             }
         };
-        let (_, from) = canonical::write(&old, std::io::sink())
-            .map_err(|e| PublishError::Io(last_canon.to_path_buf(), e))?;
-        if from.hex() != last.sha256 || from.size != last.size {
-            self.progress.note(&format!(
-                "[{repo}] {name}: {} is not version {}: no step; clients that hold it take the whole archive",
-                last_canon.display(),
-                last.seq
-            ));
-            let _ = std::fs::remove_file(last_canon);
+        let Some(from) = hex::decode(&last.sha256)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        else {
             return Ok(None);
-        }
+        };
         let step = Step {
-            from,
+            from: Version {
+                sha256: from,
+                size: last.size,
+            },
             to: version,
             changes: canonical::diff(&old, files),
         };

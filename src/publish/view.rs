@@ -161,12 +161,21 @@ fn wanted(state: &State) -> Result<(Tree, String), PublishError> {
 fn write_heads(rpc: &Rpc, state: &State, root: &str) -> Result<(), PublishError> {
     let versions = state.db_versions()?;
     for h in state.db_heads()? {
-        let Some(current) = versions
+        let mine: Vec<_> = versions
             .iter()
-            .rfind(|v| v.repo == h.repo && v.arch == h.arch && v.name == h.name)
-        else {
+            .filter(|v| v.repo == h.repo && v.arch == h.arch && v.name == h.name)
+            .collect();
+        let Some(current) = mine.last() else {
             continue;
         };
+        // The first version from which every step to the current one is recorded.
+        let mut first_step = current.seq + 1;
+        for v in mine.iter().rev() {
+            if v.seq != first_step - 1 || v.step_cid.is_none() {
+                break;
+            }
+            first_step = v.seq;
+        }
         let head = serde_json::json!({
             "pacxfer_db_updates": crate::db::canonical::HEAD_FORMAT,
             "repo": h.repo,
@@ -175,7 +184,7 @@ fn write_heads(rpc: &Rpc, state: &State, root: &str) -> Result<(), PublishError>
             "version": current.seq,
             "sha256": current.sha256,
             "size": current.size,
-            "first_step": h.first_step,
+            "first_step": first_step,
             "checked": h.checked,
             "mirror_modified": h.mirror_modified,
         });

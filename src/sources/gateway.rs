@@ -26,8 +26,8 @@ pub fn client(config: &Config) -> Result<Gateway, HttpError> {
     })
 }
 
-/// The HTTP agent for the configured gateway.
-fn http_client(config: &Config) -> Result<Client, HttpError> {
+/// The HTTP agent for the configured gateway (also what update lists are read through).
+pub(crate) fn http_client(config: &Config) -> Result<Client, HttpError> {
     Client::new(&ClientOptions {
         connect_timeout: config.gateway.connect_timeout,
         stall_timeout: config.gateway.stall_timeout,

@@ -24,6 +24,9 @@ pub struct Existing {
     file: File,
     len: u64,
     modified: SystemTime,
+    /// How the copy was made, when pacxfer built it from an update list
+    /// (`sources::updates`): a 304 then delivers it as `updates`.
+    built: Option<String>,
 }
 
 impl Existing {
@@ -59,7 +62,21 @@ impl Existing {
             file,
             len: meta.len(),
             modified,
+            built: None,
         }))
+    }
+
+    /// The same copy, said to be built from an update list (`how`).
+    pub fn built(self, how: String) -> Existing {
+        Existing {
+            built: Some(how),
+            ..self
+        }
+    }
+
+    /// How the copy was built from an update list, when it was.
+    pub fn built_how(&self) -> Option<&str> {
+        self.built.as_deref()
     }
 
     /// The copy's mtime: the `If-Modified-Since` sent.

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::TrustedDir;
 use crate::config::Config;
 use crate::db::canonical::{self, Changes, Version};
-use crate::http::client::{Client, ClientOptions, Get};
+use crate::http::client::{Client, Get};
 use crate::sources::mirror::Existing;
 use crate::ui::progress::Progress;
 
@@ -74,8 +74,6 @@ pub struct Built {
     pub fetched: u64,
 }
 
-/// The database `name` (`core.db`, `core.files`) of `repo` through `publisher`'s update
-/// list, built in `place`. `Err` says why not, in words for a note.
 /// The update list of one database, through the node's gateway, until `deadline`.
 pub struct List<'a> {
     config: &'a Config,
@@ -118,7 +116,8 @@ impl<'a> List<'a> {
     }
 }
 
-/// Builds `head`'s version of the list's database in `place`.
+/// Builds `head`'s version of the list's database (`core.db`, `core.files`) in `place`, with
+/// the mirror's time `modified`. `Err` says why not, in words for a note.
 pub fn build(
     list: &List<'_>,
     place: &TrustedDir,
@@ -139,7 +138,6 @@ pub fn build(
     let record = crate::cache::Places::name_for("dbupdate", key.as_bytes(), "json");
     let held = held_version(place, &copy, &record);
     let done = |how: String, fetched: u64| {
-        set_mtime(place, &copy, modified);
         Ok(Built {
             name: copy.clone(),
             place: place.path().to_path_buf(),
@@ -158,6 +156,8 @@ pub fn build(
         if number != head.version {
             remember(head.version);
         }
+        // The same bytes may have a new time on the mirror (written again unchanged).
+        set_mtime(place, &copy, modified);
         return done("already current".into(), 0);
     }
     let mut why_not_steps = String::from("no earlier version here");
@@ -213,14 +213,7 @@ pub fn build(
 
 /// The local gateway, bounded as for IPFS downloads.
 fn gateway_client(config: &Config) -> Result<Client, String> {
-    Client::new(&ClientOptions {
-        connect_timeout: config.gateway.connect_timeout,
-        stall_timeout: config.gateway.stall_timeout,
-        max_redirects: 3,
-        proxy: crate::http::client::proxy_for(config.gateway_base(), |k| std::env::var(k).ok()),
-        user_agent: crate::USER_AGENT.to_string(),
-    })
-    .map_err(|e| e.to_string())
+    crate::sources::gateway::http_client(config).map_err(|e| e.to_string())
 }
 
 fn base_url(config: &Config, publisher: &str, repo: &str, name: &str) -> String {
@@ -296,8 +289,12 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// One small answer of at most `max` bytes; only a 200 is taken.
-fn get(client: &Client, url: &str, max: u64, deadline: Instant) -> Result<Vec<u8>, String> {
+/// The body of `url` when it answers 200 before `deadline`, read no later than `deadline`.
+fn open(
+    client: &Client,
+    url: &str,
+    deadline: Instant,
+) -> Result<Deadline<Box<dyn Read + Send>>, String> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err("out of time ([databases] timeout)".into());
@@ -312,23 +309,25 @@ fn get(client: &Client, url: &str, max: u64, deadline: Instant) -> Result<Vec<u8
         )
         .map_err(|e| format!("{}: {e}", tail(url)))?;
     match reply.status {
-        200 => {}
-        404 => {
-            return Err(format!(
-                "{}: the publisher has no such file (404)",
-                tail(url)
-            ))
-        }
-        other => return Err(format!("{}: HTTP {other}", tail(url))),
+        200 => Ok(Deadline {
+            inner: reply.body,
+            deadline,
+        }),
+        404 => Err(format!(
+            "{}: the publisher has no such file (404)",
+            tail(url)
+        )),
+        other => Err(format!("{}: HTTP {other}", tail(url))),
     }
+}
+
+/// One small answer of at most `max` bytes; only a 200 is taken.
+fn get(client: &Client, url: &str, max: u64, deadline: Instant) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    Deadline {
-        inner: reply.body,
-        deadline,
-    }
-    .take(max + 1)
-    .read_to_end(&mut body)
-    .map_err(|e| format!("{}: {e}", tail(url)))?;
+    open(client, url, deadline)?
+        .take(max + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("{}: {e}", tail(url)))?;
     if body.len() as u64 > max {
         return Err(format!("{}: larger than {max} bytes", tail(url)));
     }
@@ -568,25 +567,8 @@ fn full(
     modified: SystemTime,
     deadline: Instant,
 ) -> Result<u64, String> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    let reply = client
-        .get(
-            url,
-            &Get {
-                response_timeout: Some(left),
-                ..Get::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
-    if reply.status != 200 {
-        return Err(format!("HTTP {}", reply.status));
-    }
     let counted = Counted {
-        inner: Deadline {
-            inner: reply.body,
-            deadline,
-        }
-        .take(want.size.saturating_add(1 << 20)),
+        inner: open(client, url, deadline)?.take(want.size.saturating_add(1 << 20)),
         n: 0,
     };
     let mut fetched = 0u64;
@@ -678,7 +660,7 @@ pub fn database_of(name: &str) -> Option<&str> {
 /// (`[databases]`), asked of the mirror at `mirror_url`: the copy built from the list when it
 /// is newer than `own` (the copy pacman or prefetch holds) and is exactly what the mirror has
 /// now (its `Last-Modified` is the one the publisher recorded), to be sent to the mirror as
-/// `If-Modified-Since` (a 304 hands it on), and how it was built. Otherwise `own`, as
+/// `If-Modified-Since` (a 304 hands it on as `updates`, saying how it was built). Otherwise `own`, as
 /// without an update list: when there is no `own` (a first sync, or `pacman -Syy`, which
 /// removes it: a forced refresh stays forced), when the gateway is not this machine's (only
 /// a node of this machine checks the publisher's signature and the blocks for pacxfer), when
@@ -692,12 +674,12 @@ pub fn newer_copy(
     mirror_url: &str,
     db_signatures: &dyn Fn(&str) -> bool,
     progress: &Progress,
-) -> (Option<Existing>, Option<String>) {
+) -> Option<Existing> {
     let Some(repo) = database_of(name) else {
-        return (own, None);
+        return own;
     };
     let Some(publisher) = config.databases.publisher_for(repo) else {
-        return (own, None);
+        return own;
     };
     let not = |why: &str| {
         progress.info(&format!(
@@ -708,32 +690,32 @@ pub fn newer_copy(
         progress.note(&format!(
             "{name} not through the update list: no copy here (a first sync or a forced one)"
         ));
-        return (own, None);
+        return own;
     };
     if !is_loopback_url(config.gateway_base()) {
         not("[gateway] url is not on this machine, and only a node of this machine is trusted to check the publisher's signature");
-        return (own, None);
+        return own;
     }
     let lower = mirror_url.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        return (own, None);
+        return own;
     }
     let Some(place) = places.writable() else {
         not("no cache directory to build it in");
-        return (own, None);
+        return own;
     };
     let list = match List::new(config, publisher, repo, name) {
         Ok(l) => l,
         Err(why) => {
             not(&why);
-            return (own, None);
+            return own;
         }
     };
     let (head, modified) = match list.head() {
         Ok(h) => h,
         Err(why) => {
             not(&why);
-            return (own, None);
+            return own;
         }
     };
     if own_copy.modified() >= modified {
@@ -741,7 +723,7 @@ pub fn newer_copy(
             "{name}: the copy here is as new as version {} of the update list",
             head.version
         ));
-        return (own, None);
+        return own;
     }
     // The mirror's own answer: a copy of the publisher's version only when the mirror has
     // exactly that version now (an older one would list packages it does not have yet), and
@@ -750,26 +732,26 @@ pub fn newer_copy(
         Ok(Some(t)) if t == modified => {}
         Ok(Some(_)) => {
             not("the mirror's copy is not the publisher's version (its time differs)");
-            return (own, None);
+            return own;
         }
         Ok(None) => {
             not("the mirror gives no Last-Modified to compare with");
-            return (own, None);
+            return own;
         }
         Err(why) => {
             not(&why);
-            return (own, None);
+            return own;
         }
     }
     if db_signatures(repo) && mirror_time(config, &format!("{mirror_url}.sig")).is_ok() {
         not("the mirror signs it, and pacman checks that signature against the exact bytes");
-        return (own, None);
+        return own;
     }
     let built = match build(&list, &place, head, modified) {
         Ok(b) => b,
         Err(why) => {
             not(&why);
-            return (own, None);
+            return own;
         }
     };
     let how = format!(
@@ -779,13 +761,13 @@ pub fn newer_copy(
         crate::ui::progress::size(built.fetched)
     );
     match Existing::open(&built.place, &built.name, DB_MAX) {
-        Ok(Some(copy)) => (Some(copy), Some(how)),
-        Ok(None) => (own, None),
+        Ok(Some(copy)) => Some(copy.built(how)),
+        Ok(None) => own,
         Err(why) => {
             progress.warn(&format!(
                 "{name}: the copy built from the update list cannot be used: {why}"
             ));
-            (own, None)
+            own
         }
     }
 }

@@ -152,8 +152,9 @@ impl Failure {
 /// Bytes delivered.
 #[derive(Debug)]
 pub struct Delivered {
-    /// `ipfs`, `mirror`, `db-signature`, `partial` (an earlier `.part` was already whole), or
-    /// `unchanged` (the mirror answered 304: the copy pacman holds was copied).
+    /// `ipfs`, `mirror`, `db-signature`, `partial` (an earlier `.part` was already whole),
+    /// `unchanged` (the mirror answered 304: the copy pacman holds was copied), or `updates`
+    /// (a 304 to the copy built from an update list; `url` says how it was built).
     pub source: &'static str,
     /// The URL that served, for `-v`.
     pub url: String,
@@ -379,13 +380,19 @@ pub fn run(
                 for (source, why) in failures.iter().filter(|(_, why)| why.alarming()) {
                     progress.warn(&format!("{source}: {why}"));
                 }
+                // A 304 to a copy built from an update list delivers that copy.
+                let built = ctx
+                    .existing
+                    .as_ref()
+                    .and_then(|e| e.built_how())
+                    .filter(|_| not_modified);
                 return Ok(Delivered {
-                    source: if not_modified {
-                        "unchanged"
-                    } else {
-                        source.label()
+                    source: match (not_modified, built) {
+                        (true, Some(_)) => "updates",
+                        (true, None) => "unchanged",
+                        (false, _) => source.label(),
                     },
-                    url,
+                    url: built.map_or(url, str::to_string),
                     index: Some(i),
                     bytes,
                     resumed: out.found().min(bytes),

@@ -168,6 +168,17 @@ impl World7 {
         self.p7.user("alpm")
     }
 
+    /// pacxfer's cache directory made as contrib/tmpfiles.d makes /var/cache/pacxfer: the
+    /// download user's own (0700). Its uid and gid.
+    pub(crate) fn cache_of_download_user(&self) -> (u32, u32) {
+        let (uid, gid) = self.alpm();
+        std::fs::create_dir_all(self.cache_dir()).expect("mkdir cache");
+        std::os::unix::fs::chown(self.cache_dir(), Some(uid), Some(gid)).expect("chown cache");
+        std::fs::set_permissions(self.cache_dir(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod cache");
+        (uid, gid)
+    }
+
     /// `download-*` directories pacman 7 left behind in CacheDir or the sync directory.
     fn leftover_download_dirs(&self) -> Vec<PathBuf> {
         [self.dir.join("cache"), self.dbpath.join("sync")]
@@ -379,11 +390,7 @@ fn pacman7_upgrades_with_syu_when_the_repo_gets_a_newer_package() {
     let w = World7::new("pacman7-syu", true, ARCH_SIGLEVEL);
     let newer = newer_tiny(w.fx).clone();
     // As contrib/tmpfiles.d makes /var/cache/pacxfer: pacxfer's cache belongs to the download user.
-    let (uid, gid) = w.alpm();
-    std::fs::create_dir_all(w.cache_dir()).expect("mkdir cache");
-    std::os::unix::fs::chown(w.cache_dir(), Some(uid), Some(gid)).expect("chown cache");
-    std::fs::set_permissions(w.cache_dir(), std::fs::Permissions::from_mode(0o700))
-        .expect("chmod cache");
+    let (uid, _) = w.cache_of_download_user();
 
     let r = w.pacman(&["-S", "--noconfirm", "tiny"]);
     r.success();
@@ -614,11 +621,7 @@ fn pacman7_resumes_in_the_next_run_a_download_cut_off_in_a_failed_one() {
     let w = World7::new("pacman7-next-run", false, "Never");
     let big = w.fx.big.clone();
     // As contrib/tmpfiles.d makes /var/cache/pacxfer: the download user's own place.
-    let (uid, gid) = w.alpm();
-    std::fs::create_dir_all(w.cache_dir()).expect("mkdir cache");
-    std::os::unix::fs::chown(w.cache_dir(), Some(uid), Some(gid)).expect("chown cache");
-    std::fs::set_permissions(w.cache_dir(), std::fs::Permissions::from_mode(0o700))
-        .expect("chmod cache");
+    w.cache_of_download_user();
     let (runs, log) = fetch_big_through_faults(&w, true, &[&[Fault::TruncLying], &[Fault::Good]]);
     runs[0].failure();
     // What pacman 7 leaves after the failed run: no download directory, no .part.

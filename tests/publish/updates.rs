@@ -8,7 +8,6 @@
 //! mirror), stop publishing for longer than `max_age` (the mirror); and the mirror alone still
 //! works.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -94,11 +93,7 @@ fn a_week_of_a_large_repository_moves_one_step_a_day_with_pacman6() {
 fn a_week_of_a_large_repository_moves_one_step_a_day_with_pacman7() {
     let mut w7 = World7::new("dbupdates-week7", true, "Required DatabaseOptional");
     // As contrib/tmpfiles.d makes /var/cache/pacxfer: the cache belongs to the download user.
-    let (uid, gid) = w7.alpm();
-    let cache = w7.cache_dir();
-    std::fs::create_dir_all(&cache).expect("mkdir cache");
-    std::os::unix::fs::chown(&cache, Some(uid), Some(gid)).expect("chown cache");
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    w7.cache_of_download_user();
     let p7 = Pacman7::get();
     a_week(&mut w7.w, Some(&p7));
 }
@@ -405,11 +400,7 @@ fn a_background_refresh_leaves_nothing_for_pacman_sy_to_move() {
 #[test]
 fn a_hostile_publisher_cannot_get_an_unsigned_package_installed() {
     let mut w7 = World7::new("dbupdates-hostile", true, "Required DatabaseOptional");
-    let (uid, gid) = w7.alpm();
-    let cache = w7.cache_dir();
-    std::fs::create_dir_all(&cache).expect("mkdir cache");
-    std::os::unix::fs::chown(&cache, Some(uid), Some(gid)).expect("chown cache");
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    w7.cache_of_download_user();
     let fx = w7.fx;
     let w = &mut w7.w;
     // pacman holds the mirror's database; then the mirror makes a new one (same entries, a new
