@@ -266,7 +266,24 @@ impl Node {
     }
 
     /// The gateway's responses so far, by status code (Kubo's own counter).
+    ///
+    /// Kubo counts a response once its handler returns, which can be a moment after the
+    /// client has read the last byte and exited; the counter is read until two reads 150 ms
+    /// apart agree (at most 3 s), so a count is never taken mid-update.
     pub fn responses(&self) -> BTreeMap<u16, u64> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let mut last = self.responses_now();
+        loop {
+            std::thread::sleep(Duration::from_millis(150));
+            let now = self.responses_now();
+            if now == last || std::time::Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+
+    fn responses_now(&self) -> BTreeMap<u16, u64> {
         let mut resp = agent()
             .get(&format!("{}/debug/metrics/prometheus", self.api))
             .call()
