@@ -93,6 +93,12 @@ pub enum Command {
         /// and seed their files from pacman's CacheDir.
         #[arg(long)]
         stdin: bool,
+        /// Share build sources instead: each argument is a PKGBUILD directory (with
+        /// .SRCINFO), or a directory of them [default: the current directory]; every source
+        /// found there or in $SRCDEST that matches a strong sum (sha256, sha512, b2, ...) its
+        /// PKGBUILD pins is shared, linked by SHA-256 and under /pacxfer/sources/<algo>/<hex>.
+        #[arg(long, conflicts_with = "stdin")]
+        sources: bool,
         /// When the node's API cannot be reached, say so with -v and exit 0 (for hooks).
         #[arg(long)]
         if_running: bool,
@@ -130,6 +136,19 @@ pub enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// makepkg's download agent, for DLAGENTS in makepkg.conf:
+    /// 'https::/usr/bin/pacxfer dlagent %u %o'. It reads the sums the PKGBUILD pins for the
+    /// file (its .SRCINFO, or makepkg --printsrcinfo), fetches the file from IPFS by them when
+    /// a node has it and from upstream otherwise, and writes OUTPUT only with bytes that match.
+    Dlagent {
+        /// The source's URL (makepkg's %u).
+        url: String,
+        /// Where to write it (makepkg's %o, <file>.part).
+        output: PathBuf,
+        /// The .SRCINFO to read, or the PKGBUILD's directory [default: found from makepkg].
+        #[arg(long, value_name = "PATH")]
+        srcinfo: Option<PathBuf>,
     },
     /// Print a completion script for a shell (bash, zsh, fish, ...) on standard output.
     Completions {

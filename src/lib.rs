@@ -35,6 +35,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod ipfs;
+pub mod makepkg;
 pub mod pacman;
 pub mod prefetch;
 pub mod publish;

@@ -49,12 +49,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(Command::Seed {
                 files,
                 stdin,
+                sources,
                 if_running,
             }),
             _,
             _,
         ) => {
-            let which = if stdin {
+            let which = if sources {
+                commands::seed::Which::Sources(&files)
+            } else if stdin {
                 commands::seed::Which::StdinNames
             } else if files.is_empty() {
                 commands::seed::Which::CacheDir
@@ -63,6 +66,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::seed::seed(&session, which, if_running)
         }
+        (
+            Some(Command::Dlagent {
+                url,
+                output,
+                srcinfo,
+            }),
+            _,
+            _,
+        ) => commands::dlagent::dlagent(&session, &url, &output, srcinfo.as_deref()),
         (Some(Command::Publish(args)), _, _) => commands::publish::publish(&session, args),
         (Some(Command::Prefetch(args)), _, _) => commands::prefetch::prefetch(&session, args),
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),

@@ -13,6 +13,7 @@ mod commands;
 mod db;
 mod http;
 mod ipfs;
+mod makepkg;
 mod pacman;
 mod prefetch;
 mod publish;

@@ -38,6 +38,7 @@ pub fn fetch(session: &Session, what: &str, output: Option<&Path>) -> Result<Exi
             later: None,
             existing: None,
             server_time: false,
+            sums: None,
         },
     )?;
     std::fs::rename(&part, &dest)

@@ -6,6 +6,7 @@
 //! may use every other.
 
 pub mod announce;
+pub mod dlagent;
 pub mod doctor;
 pub mod fetch;
 pub mod lookup;
@@ -13,6 +14,7 @@ pub mod prefetch;
 pub mod publish;
 pub mod resolve;
 pub mod seed;
+mod seed_sources;
 pub mod session;
 pub mod stats;
 pub mod xfer;

@@ -24,6 +24,8 @@ pub enum Which<'a> {
     StdinNames,
     /// Every package file in pacman's CacheDir.
     CacheDir,
+    /// The build sources in these PKGBUILD directories (`seed --sources`).
+    Sources(&'a [PathBuf]),
 }
 
 /// Counts for the summary line.
@@ -150,6 +152,9 @@ pub fn seed(session: &Session, which: Which<'_>, if_running: bool) -> Result<Exi
         bail!("{e}");
     }
     let files = match which {
+        Which::Sources(dirs) => {
+            return super::seed_sources::seed_sources(session, &sharer, dirs, &progress)
+        }
         Which::Files(f) => f.to_vec(),
         Which::StdinNames => named_files(session, &progress)?,
         Which::CacheDir => cache_files(session, &progress)?,

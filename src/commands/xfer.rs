@@ -9,6 +9,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::db::entry::Entry;
 use crate::ipfs::rpc::RpcError;
+use crate::makepkg::sums::{Algo, Sums};
 use crate::pacman::target::{Scheme, Target};
 use crate::sources::mirror::Existing;
 use crate::transfer::download::{self, Context, DownloadError};
@@ -70,6 +71,7 @@ pub fn xfer(session: &Session, url: &str, output: &Path) -> Result<ExitCode> {
             later: Some(&|| later_servers(session, &target, &candidates, database, &progress)),
             existing,
             server_time: database,
+            sums: None,
         },
     )?;
     Ok(ExitCode::SUCCESS)
@@ -225,6 +227,8 @@ pub(super) struct Delivery<'a> {
     /// Give the output the mtime the server gives the file, as pacman's own downloader does
     /// for databases, so that the next `If-Modified-Since` is exact.
     pub(super) server_time: bool,
+    /// A build source, and the sums its PKGBUILD pins (see `download::Context::sums`).
+    pub(super) sums: Option<Vec<Sums>>,
 }
 
 /// Runs a plan into `output` and prints the success line. The output stays locked until
@@ -242,7 +246,13 @@ pub(super) fn deliver(
     for note in &plan.notes {
         progress.warn(note);
     }
-    let mut out = Output::open(output, || {
+    let algos: Vec<Algo> = how
+        .sums
+        .iter()
+        .flatten()
+        .flat_map(|s| s.0.iter().map(|x| x.algo))
+        .collect();
+    let mut out = Output::open_summing(output, &algos, || {
         progress.info(&format!(
             "waiting for another pacxfer that is writing {}",
             output.display()
@@ -271,6 +281,7 @@ pub(super) fn deliver(
     let mut ctx = Context::new(&session.config);
     ctx.lan_places = Some(session.places.clone());
     ctx.existing = how.existing;
+    ctx.sums = how.sums.clone();
     let mut result = download::run(plan, &mut out, &ctx, progress);
     let mut what_next = what_next.to_string();
     if let (Err(DownloadError::AllFailed(failed)), Some(later)) = (&mut result, how.later) {
@@ -308,7 +319,12 @@ pub(super) fn deliver(
             if let Some(miss) = &done.ipfs_miss {
                 detail.push_str(&format!("; ipfs: {miss}"));
             }
-            progress.done(filename, done.source, &detail, bytes, done.resumed);
+            // A build source's mirror is its upstream server.
+            let label = match (&how.sums, done.source) {
+                (Some(_), "mirror") => "upstream",
+                (_, source) => source,
+            };
+            progress.done(filename, label, &detail, bytes, done.resumed);
             crate::transfer::log::record(
                 &session.places,
                 &crate::transfer::log::Record::new(filename, plan, &done, started.elapsed()),
@@ -317,7 +333,10 @@ pub(super) fn deliver(
             // keeps finding it when the first one is off. It is added from the verified file,
             // never linked by the peer's CID: a resumed file's first bytes never came from it.
             if session.config.share.after_fetch && matches!(done.source, "mirror" | "lan") {
-                share_after_fetch(session, plan, &out, progress);
+                match &how.sums {
+                    Some(sums) => super::dlagent::share_after_fetch(session, sums, &out, progress),
+                    None => share_after_fetch(session, plan, &out, progress),
+                }
             }
             Ok(out)
         }

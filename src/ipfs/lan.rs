@@ -184,7 +184,13 @@ impl<'a> Finder<'a> {
 
     /// The copies of the file with this SHA-256 that `peers` list.
     pub fn find(&self, sha256: &[u8; 32], peers: &[String]) -> Found {
-        let name = hex::encode(sha256);
+        self.find_at(&hex::encode(sha256), peers)
+    }
+
+    /// The copies `peers` list at `<root>/<rel>` (a SHA-256, or `sources/<algo>/<hex>` for a
+    /// build source).
+    pub fn find_at(&self, rel: &str, peers: &[String]) -> Found {
+        let name = rel.to_string();
         let mut answers: Vec<(String, PeerAnswer)> = Vec::new();
         for group in peers.chunks(PARALLEL) {
             std::thread::scope(|s| {

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 use crate::ipfs::rpc::{Rpc, RpcError};
+use crate::makepkg::sums::{Algo, Sum};
 
 /// Where seeded files are linked in the node's MFS.
 pub const MFS_DIR: &str = "/pacxfer";
@@ -92,9 +93,15 @@ impl Sharer {
 
     /// The copy of the file with this SHA-256 the node holds, if any.
     pub fn seeded(&self, sha256: &[u8; 32]) -> Result<Option<Seeded>, RpcError> {
+        self.seeded_at(&hex::encode(sha256))
+    }
+
+    /// The copy the node holds at `/pacxfer/<rel>` (a SHA-256, or `sources/<algo>/<hex>` for
+    /// a build source), if any.
+    pub fn seeded_at(&self, rel: &str) -> Result<Option<Seeded>, RpcError> {
         match self
             .rpc
-            .call("files/stat", &[("arg", &Sharer::mfs_path(sha256))])
+            .call("files/stat", &[("arg", &format!("{MFS_DIR}/{rel}"))])
         {
             Ok(stat) => {
                 let cid = stat["Hash"].as_str().unwrap_or("");
@@ -118,6 +125,55 @@ impl Sharer {
             Err(RpcError::Failed { message, .. }) if message.contains("does not exist") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Adds a build source that matched its PKGBUILD's sums and links it as
+    /// `/pacxfer/<sha256>`, like a package, and as `/pacxfer/sources/<algo>/<hex>` for each
+    /// other strong sum in `others`, so that it is found by whichever sum a PKGBUILD pins.
+    pub fn seed_source(
+        &self,
+        path: &Path,
+        sha256: &[u8; 32],
+        size: u64,
+        others: &[Sum],
+    ) -> Result<Outcome, RpcError> {
+        let outcome = self.seed(path, sha256, size)?;
+        let (Outcome::Added { cid } | Outcome::Present { cid }) = &outcome;
+        for sum in others
+            .iter()
+            .filter(|s| s.algo.strong() && s.algo != Algo::Sha256)
+        {
+            let rel = sum.rel_path();
+            match self.seeded_at(&rel)? {
+                Some(s) if s.cid == *cid => continue,
+                Some(_) => {
+                    self.rpc
+                        .call("files/rm", &[("arg", &format!("{MFS_DIR}/{rel}"))])?;
+                }
+                None => {}
+            }
+            self.rpc.call(
+                "files/mkdir",
+                &[
+                    ("arg", &format!("{MFS_DIR}/sources/{}", sum.algo)),
+                    ("parents", "true"),
+                ],
+            )?;
+            match self.rpc.call(
+                "files/cp",
+                &[
+                    ("arg", &format!("/ipfs/{cid}")),
+                    ("arg", &format!("{MFS_DIR}/{rel}")),
+                ],
+            ) {
+                Ok(_) => {}
+                Err(RpcError::Failed { message, .. })
+                    if message.contains("already exists")
+                        || message.contains("already has entry") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(outcome)
     }
 
     /// Adds the file at `path`, whose SHA-256 and size a database lists, and links it as

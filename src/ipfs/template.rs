@@ -9,8 +9,12 @@ use std::fmt;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 /// The placeholders a template may use.
+///
+/// `algo` and `hex` are a build source's pinned checksum (`sha256`, `sha512`, `b2`, ...): a
+/// source cache's `/ipns/<name>/sources/{algo}/{hex}`. Packages skip templates that use them,
+/// and build sources skip templates that use anything but them and `sha256`.
 pub const PLACEHOLDERS: &[&str] = &[
-    "cid", "sha256", "filename", "name", "version", "repo", "arch",
+    "cid", "sha256", "filename", "name", "version", "repo", "arch", "algo", "hex",
 ];
 
 /// Bytes that must be escaped inside one path segment.

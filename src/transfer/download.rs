@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::http::client::{self as http, HttpError, RangeError, Stream};
+use crate::makepkg::sums::Sums;
 use crate::sources::error::SourceError;
 use crate::sources::gateway;
 use crate::sources::mirror;
@@ -50,6 +51,8 @@ pub enum Failure {
     OverCap { cap: u64 },
     /// The bytes do not match the database's SHA-256.
     Mismatch,
+    /// A build source whose checksums are not the PKGBUILD's.
+    SumMismatch,
     /// An HTML page where a file no database lists was asked for.
     Html,
     /// The source's whole file has another size than the database lists.
@@ -88,6 +91,7 @@ impl fmt::Display for Failure {
                 )
             }
             Failure::Mismatch => write!(f, "wrong bytes: SHA-256 does not match the database"),
+            Failure::SumMismatch => write!(f, "wrong bytes: they do not match the PKGBUILD's sums"),
             Failure::Html => write!(
                 f,
                 "an HTML page instead of the file (a captive portal or an error page?)"
@@ -137,6 +141,7 @@ impl Failure {
         matches!(
             self,
             Failure::Mismatch
+                | Failure::SumMismatch
                 | Failure::Html
                 | Failure::WrongSize { .. }
                 | Failure::TooLarge { .. }
@@ -212,6 +217,11 @@ pub struct Context<'a> {
     /// Where LAN peers that went away or lied are remembered (`ipfs::lan::skip`); none: not
     /// remembered.
     pub lan_places: Option<crate::cache::Places>,
+    /// A build source (makepkg's agent): its bytes must match every sum pacxfer computes of
+    /// one of these, when there are any (none: a `SKIP` or unlisted source, taken as upstream
+    /// sends it). Resumed like a package, and an HTML page is a file like any other. The
+    /// output must keep those checksums (`Output::open_summing`). `None`: not a build source.
+    pub sums: Option<Vec<Sums>>,
 }
 
 impl<'a> Context<'a> {
@@ -222,6 +232,7 @@ impl<'a> Context<'a> {
             existing: None,
             mirrors: std::cell::RefCell::new(Vec::new()),
             lan_places: None,
+            sums: None,
         }
     }
 
@@ -332,7 +343,7 @@ pub fn run(
     if plan.sources.is_empty() {
         return Err(DownloadError::NoSources);
     }
-    if let Some(done) = already_whole(plan, out, progress)? {
+    if let Some(done) = already_whole(plan, out, ctx.sums.as_deref().unwrap_or(&[]), progress)? {
         return Ok(done);
     }
 
@@ -457,6 +468,7 @@ pub fn run(
 fn already_whole(
     plan: &Plan,
     out: &mut Output,
+    ctx_sums: &[Sums],
     progress: &Progress,
 ) -> Result<Option<Delivered>, DownloadError> {
     if out.is_empty() {
@@ -468,6 +480,20 @@ fn already_whole(
         .flat_map(|s| s.expect().to_vec())
         .collect();
     if expect.is_empty() {
+        // A build source's size is not known: a part that already matches is whole, any
+        // other is resumed and judged at its end.
+        if !ctx_sums.is_empty() && sums_match(ctx_sums, out) {
+            progress.note("the partial file from an earlier call is already complete");
+            return Ok(Some(Delivered {
+                source: "partial",
+                url: out.path().display().to_string(),
+                index: None,
+                bytes: out.len(),
+                resumed: out.len(),
+                ipfs_miss: None,
+                modified: None,
+            }));
+        }
         return Ok(None);
     }
     match verify::judge(&expect, out.len(), &out.sha256()) {
@@ -529,7 +555,7 @@ fn attempt(
         });
     }
     if let Source::Mirror { expect, .. } = source {
-        if expect.is_empty() && !out.is_empty() {
+        if expect.is_empty() && ctx.sums.is_none() && !out.is_empty() {
             progress.note("not listed in any database, so not resumed; starting from byte 0");
             out.truncate().map_err(Failure::Write)?;
         }
@@ -540,6 +566,7 @@ fn attempt(
         match transfer(source, out, ctx, progress, budget) {
             Err(
                 Failure::Mismatch
+                | Failure::SumMismatch
                 | Failure::WrongSize { .. }
                 | Failure::Source(SourceError::Range(_)),
             ) if resumed && !from_zero => {
@@ -611,10 +638,12 @@ fn transfer(
         not_modified,
         modified: last_modified,
     };
-    if html && expect.is_empty() {
+    if html && expect.is_empty() && ctx.sums.is_none() {
         return Err(Failure::Html);
     }
-    let limit = verify::limit(expect).or_else(|| unlisted_cap(&url));
+    let limit = verify::limit(expect)
+        .or_else(|| ctx.sums.as_ref().map(|_| SOURCE_MAX))
+        .or_else(|| unlisted_cap(&url));
     // What to call a body that runs past `limit`.
     let too_large = |limit: u64| {
         if expect.is_empty() {
@@ -657,6 +686,20 @@ fn transfer(
         Err(PumpError::Read(e)) if http::is_stall(&e) => return Err(SourceError::Stalled.into()),
         Err(PumpError::Read(e)) => return Err(Failure::Read(e)),
     }
+    if let Some(source_sums) = ctx.sums.as_ref().filter(|s| !s.is_empty()) {
+        // A build source: its length is the source's, its bytes are the PKGBUILD's.
+        if let Some(total) = total.filter(|t| out.len() < *t) {
+            return Err(Failure::Short {
+                got: out.len(),
+                want: total,
+            });
+        }
+        if sums_match(source_sums, out) {
+            return Ok(got(url, out.len()));
+        }
+        out.truncate().map_err(Failure::Write)?;
+        return Err(Failure::SumMismatch);
+    }
     if expect.is_empty() {
         // Not listed anywhere: complete when the source's own length says so.
         return match total {
@@ -687,6 +730,16 @@ fn transfer(
             Err(Failure::Mismatch)
         }
     }
+}
+
+/// The most bytes a build source may have: no PKGBUILD says how large its sources are, and a
+/// source that never ends must not fill the disk.
+pub const SOURCE_MAX: u64 = 64 << 30;
+
+/// Whether the output's checksums match one of the PKGBUILD's pinnings.
+fn sums_match(sums: &[Sums], out: &Output) -> bool {
+    let computed = out.sums();
+    sums.iter().any(|s| s.matched_by(&computed))
 }
 
 /// The most bytes accepted for a file no database lists, by kind, as pacman's own

@@ -34,6 +34,8 @@ use rustix::fs::{flock, FlockOperation};
 
 use sha2::{Digest, Sha256};
 
+use crate::makepkg::sums::{Algo, Hashers, Sum};
+
 /// The size of an `Appender`'s buffers: large writes and hashing calls keep the per-call costs
 /// (syscalls, handing a buffer to the other thread) small next to the bytes.
 const BUF: usize = 1024 * 1024;
@@ -48,6 +50,8 @@ pub struct Output {
     path: PathBuf,
     len: u64,
     hasher: Sha256,
+    /// Other checksums kept beside the SHA-256 (a PKGBUILD's sources pin other algorithms).
+    extra: Hashers,
     /// The length already there when the file was opened.
     found: u64,
 }
@@ -56,6 +60,12 @@ impl Output {
     /// Opens (or creates) `path` for writing at its end, locks it, and hashes what it
     /// already holds. `waiting` is called once if another process holds the lock.
     pub fn open(path: &Path, waiting: impl FnOnce()) -> io::Result<Output> {
+        Output::open_summing(path, &[], waiting)
+    }
+
+    /// [`Output::open`], also keeping the checksums `algos` of what the file holds.
+    pub fn open_summing(path: &Path, algos: &[Algo], waiting: impl FnOnce()) -> io::Result<Output> {
+        let mut extra = Hashers::new(algos.iter().copied().filter(|a| *a != Algo::Sha256));
         let mut waiting = Some(waiting);
         // The path may be replaced while we wait for the lock (a `fetch` renames its `.part`
         // when done): then the lock is taken again on what the path names now.
@@ -98,6 +108,7 @@ impl Output {
                 Err(e) => return Err(e),
             };
             hasher.update(&buf[..n]);
+            extra.update(&buf[..n]);
             len += n as u64;
         }
         Ok(Output {
@@ -105,6 +116,7 @@ impl Output {
             path: path.to_path_buf(),
             len,
             hasher,
+            extra,
             found: len,
         })
     }
@@ -150,6 +162,7 @@ impl Output {
     pub fn append(&mut self, buf: &[u8]) -> io::Result<()> {
         let (written, result) = write_at_end(&self.file, &mut self.len, buf);
         self.hasher.update(&buf[..written]);
+        self.extra.update(&buf[..written]);
         result
     }
 
@@ -158,7 +171,11 @@ impl Output {
     /// be started.
     pub fn appending<T>(&mut self, f: impl FnOnce(&mut Appender<'_>) -> T) -> io::Result<T> {
         let Output {
-            file, len, hasher, ..
+            file,
+            len,
+            hasher,
+            extra,
+            ..
         } = self;
         thread::scope(|scope| {
             // Unbounded channels, bounded by the pool: at most `POOL` buffers exist.
@@ -169,6 +186,7 @@ impl Output {
                 .spawn_scoped(scope, move || {
                     for (buf, n) in queued {
                         hasher.update(&buf[..n]);
+                        extra.update(&buf[..n]);
                         // The appender may be gone already; the buffer is then simply freed.
                         let _ = give_back.send(buf);
                     }
@@ -193,12 +211,23 @@ impl Output {
         self.len = 0;
         self.found = 0;
         self.hasher = Sha256::new();
+        self.extra.reset();
         Ok(())
     }
 
     /// The SHA-256 of what the file holds.
     pub fn sha256(&self) -> [u8; 32] {
         self.hasher.clone().finalize().into()
+    }
+
+    /// The SHA-256 and the other checksums kept (`open_summing`) of what the file holds.
+    pub fn sums(&self) -> Vec<Sum> {
+        let mut sums = self.extra.sums();
+        sums.push(Sum {
+            algo: Algo::Sha256,
+            digest: self.sha256().to_vec(),
+        });
+        sums
     }
 
     /// The bytes are final (every write went straight to the kernel). The lock stays until

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::entry::Entry;
 use crate::ipfs::cid;
 use crate::ipfs::template;
+use crate::makepkg::sums::Sums;
 use crate::transfer::verify::Expected;
 
 /// One place the bytes may come from.
@@ -214,6 +215,92 @@ pub fn gateway_urls(entry: &Entry, config: &Config) -> Vec<String> {
         })
         .map(|path| format!("{base}{path}"))
         .collect()
+}
+
+/// A copy of a build source by CID: one the node holds (`peers` empty) or one LAN peers list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceCopy {
+    pub cid: String,
+    pub peers: Vec<String>,
+}
+
+/// The gateway URLs for a build source pinned by `sums`: one per template and strong sum
+/// whose placeholders are all among `algo`, `hex` and `sha256`.
+pub fn source_gateway_urls(sums: &[Sums], config: &Config) -> Vec<String> {
+    let base = config.gateway_base();
+    let mut urls: Vec<String> = Vec::new();
+    for s in sums {
+        let sha = s.sha256().map(hex::encode);
+        for sum in s.strong() {
+            for t in &config.gateway.paths {
+                let path = template::expand(t, |var| match var {
+                    "algo" => Some(sum.algo.name().to_string()),
+                    "hex" => Some(sum.hex()),
+                    "sha256" => sha.clone(),
+                    _ => None,
+                });
+                if let Some(url) = path.map(|p| format!("{base}{p}")) {
+                    if !urls.contains(&url) {
+                        urls.push(url);
+                    }
+                }
+            }
+        }
+    }
+    urls
+}
+
+/// Plans the download of a build source a PKGBUILD pins by `sums` (one set per entry that may
+/// be meant): the node's own copies and the templates asking only the node, then copies LAN
+/// peers list, then the templates letting the node search the network, then upstream. Only
+/// when some sum pins the content; otherwise upstream alone. Nothing here is checked by a
+/// database: the download judges the bytes by the sums.
+pub fn for_source(
+    sums: &[Sums],
+    config: &Config,
+    copies: &[SourceCopy],
+    upstream: &[String],
+) -> Plan {
+    let mut plan = Plan::default();
+    if config.gateway.enabled && !sums.is_empty() && sums.iter().all(Sums::pins_content) {
+        let base = config.gateway_base();
+        let mut urls: Vec<String> = Vec::new();
+        for c in copies.iter().filter(|c| c.peers.is_empty()) {
+            let url = format!("{base}/ipfs/{}", c.cid);
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+        for url in source_gateway_urls(sums, config) {
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+        let gateway = |url: &String, cached_only: bool| Source::Gateway {
+            url: url.clone(),
+            cached_only,
+            expect: Vec::new(),
+        };
+        plan.sources.extend(urls.iter().map(|u| gateway(u, true)));
+        if !config.gateway.network_wait().is_zero() {
+            for c in copies.iter().filter(|c| !c.peers.is_empty()) {
+                plan.sources.push(Source::Lan {
+                    url: format!("{base}/ipfs/{}", c.cid),
+                    peers: c.peers.clone(),
+                    expect: Vec::new(),
+                });
+            }
+        }
+        if config.gateway.searches_network() {
+            plan.sources.extend(urls.iter().map(|u| gateway(u, false)));
+        }
+    }
+    plan.sources
+        .extend(upstream.iter().map(|url| Source::Mirror {
+            url: url.clone(),
+            expect: Vec::new(),
+        }));
+    plan
 }
 
 /// Plans the download of one file.

@@ -4,6 +4,7 @@
 //! nodes (`kubo`), a simulated LAN of machines in network namespaces (`lan`) and ipfs-cluster peers (`cluster`), the pacman 7 root (`chroot`), and the
 //! packages and repository built once with makepkg (`fixtures`).
 
+pub(crate) mod builder;
 pub(crate) mod canned;
 pub(crate) mod chroot;
 pub(crate) mod cluster;

@@ -1,0 +1,302 @@
+//! `pacxfer dlagent URL OUTPUT`: makepkg's download agent, one `DLAGENTS` line per protocol
+//! (`'https::/usr/bin/pacxfer dlagent %u %o'`). It finds the PKGBUILD the call is for
+//! (`makepkg::caller`), takes the sums it pins for that file, and fetches the file from IPFS
+//! by those sums (the node's own copy, the gateway templates, LAN peers), from upstream
+//! otherwise, writing `%o` only with bytes that match them. A `SKIP` source, or one pinned
+//! only by md5, sha1 or the CRC, comes from upstream alone; makepkg checks every sum again
+//! after its downloads.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use crate::ipfs::rpc::RpcError;
+use crate::makepkg::caller;
+use crate::makepkg::sums::{self, Algo, Sums};
+use crate::sources::breaker::{Breaker, State};
+use crate::transfer::output::Output;
+use crate::transfer::plan::{self, SourceCopy};
+use crate::ui::progress::Progress;
+
+use super::xfer::{deliver, Delivery};
+use super::Session;
+
+/// The strong sums every shared build source is linked under, whatever its PKGBUILD pinned:
+/// another PKGBUILD may pin the same file by another of them.
+pub(super) const SHARED_UNDER: [Algo; 3] = [Algo::Sha256, Algo::Sha512, Algo::B2];
+
+/// `pacxfer dlagent URL OUTPUT [--srcinfo PATH]`.
+pub fn dlagent(
+    session: &Session,
+    url: &str,
+    output: &Path,
+    srcinfo: Option<&Path>,
+) -> Result<ExitCode> {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+        bail!(
+            "unsupported URL {:?}: pacxfer dlagent downloads http:// and https:// sources; give \
+             makepkg another agent for this protocol in DLAGENTS",
+            crate::ui::shown::shown(url)
+        );
+    }
+    let file = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = file.strip_suffix(".part").unwrap_or(&file).to_string();
+    if name.is_empty() {
+        bail!(
+            "no file name in {}: makepkg gives `%o` as <file>.part",
+            output.display()
+        );
+    }
+    let progress = Progress::new(&name, session.verbosity);
+    let found = caller::entries_for(url, &name, srcinfo);
+    for note in &found.notes {
+        progress.note(note);
+    }
+    let sums: Vec<Sums> = found
+        .entries
+        .iter()
+        .map(|e| e.sums.clone())
+        .filter(|s| s.0.iter().any(|x| x.algo.computed()))
+        .collect();
+    match (&found.from, sums.iter().all(Sums::pins_content)) {
+        (None, _) => progress.note(&format!(
+            "no PKGBUILD found that lists {name} from this URL; downloading it from upstream unchecked"
+        )),
+        (Some(from), _) if sums.is_empty() => progress.note(&format!(
+            "{} pins no checksum for {name} (SKIP): from upstream only",
+            from.display()
+        )),
+        (Some(from), false) => progress.note(&format!(
+            "{} pins {name} by md5, sha1 or cksum only: from upstream only",
+            from.display()
+        )),
+        (Some(from), true) => progress.note(&format!(
+            "{} pins {name} by {}",
+            from.display(),
+            sums.iter()
+                .flat_map(|s| s.strong())
+                .map(|s| s.algo.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    let pinned = !sums.is_empty() && sums.iter().all(Sums::pins_content);
+    let copies = if pinned {
+        source_copies(session, &sums, &progress)
+    } else {
+        Vec::new()
+    };
+    let config = session.fresh_config(&progress);
+    let plan = if pinned {
+        plan::for_source(&sums, &config, &copies, &[url.to_string()])
+    } else {
+        plan::for_source(&[], &config, &[], &[url.to_string()])
+    };
+    deliver(
+        session,
+        &name,
+        &plan,
+        output,
+        &progress,
+        Delivery {
+            what_next: "makepkg stops here",
+            later: None,
+            existing: None,
+            server_time: false,
+            sums: Some(sums),
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where a copy pinned by `sum` is linked in a pacxfer directory: `<sha256>` like a package,
+/// `sources/<algo>/<hex>` for the other sums.
+pub fn rel_path(sum: &sums::Sum) -> String {
+    match sum.algo {
+        Algo::Sha256 => sum.hex(),
+        _ => sum.rel_path(),
+    }
+}
+
+/// The copies of a build source the node holds (`/pacxfer/…` by any of its strong sums), or,
+/// when it holds none, those LAN peers list. Bounded like a package's lookup, and skipped
+/// while the node's API breaker is open.
+fn source_copies(session: &Session, sums: &[Sums], progress: &Progress) -> Vec<SourceCopy> {
+    let config = &session.config;
+    let share = &config.share;
+    let lan = share.lan && !config.gateway.network_wait().is_zero();
+    if !(share.seeded || lan) || !config.gateway.enabled {
+        return Vec::new();
+    }
+    let breaker = Breaker::new(
+        session.places.clone(),
+        &format!("api {}", share.api),
+        config.gateway.breaker,
+    );
+    if let State::Open { left, reason } = breaker.state() {
+        progress.note(&format!(
+            "node API {} skipped for {}s more (after: {reason})",
+            share.api,
+            left.as_secs()
+        ));
+        return Vec::new();
+    }
+    let rels: Vec<String> = {
+        let mut v: Vec<String> = Vec::new();
+        for s in sums.iter().flat_map(|s| s.strong()) {
+            let rel = rel_path(s);
+            if !v.contains(&rel) {
+                v.push(rel);
+            }
+        }
+        v
+    };
+    let deadline = std::time::Instant::now()
+        + config.gateway.connect_timeout
+        + std::time::Duration::from_secs(1);
+    let Ok(sharer) = share.sharer(Some(deadline)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<SourceCopy> = Vec::new();
+    if share.seeded {
+        for rel in &rels {
+            match sharer.seeded_at(rel) {
+                Ok(Some(s)) => {
+                    if !found.iter().any(|c| c.cid == s.cid) {
+                        progress.note(&format!("the node holds /pacxfer/{rel} ({})", s.cid));
+                        found.push(SourceCopy {
+                            cid: s.cid,
+                            peers: Vec::new(),
+                        });
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. }) {
+                        breaker.trip(&e.to_string());
+                    }
+                    progress.note(&format!("no seeded copy looked for: {e}"));
+                    return found;
+                }
+            }
+        }
+    }
+    breaker.reset();
+    if !found.is_empty() || !lan {
+        return found;
+    }
+    let deadline = std::time::Instant::now()
+        + config.gateway.connect_timeout
+        + std::time::Duration::from_millis(1500);
+    let Ok(sharer) = share.sharer(Some(deadline)) else {
+        return found;
+    };
+    use crate::ipfs::lan;
+    let peers = match lan::lan_peers(sharer.rpc()) {
+        Ok(p) => p,
+        Err(e) => {
+            if matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. }) {
+                breaker.trip(&e.to_string());
+            }
+            progress.note(&format!("no LAN peer asked: {e}"));
+            return found;
+        }
+    };
+    let skipped = lan::skipped(&session.places, crate::unix_millis());
+    let ask: Vec<String> = peers
+        .into_iter()
+        .filter(|p| !skipped.iter().any(|(s, _)| s == p))
+        .collect();
+    if ask.is_empty() {
+        return found;
+    }
+    let finder = lan::Finder::new(sharer.rpc(), std::time::Duration::from_millis(800));
+    for rel in &rels {
+        let answer = finder.find_at(rel, &ask);
+        lan::skip(&session.places, &answer.no_view, lan::NO_VIEW_FOR);
+        let failed: Vec<String> = answer.failed.iter().map(|(p, _)| p.clone()).collect();
+        for (peer, why) in &answer.failed {
+            progress.note(&format!("LAN peer {peer}: {why}"));
+        }
+        lan::skip(&session.places, &failed, lan::SILENT_FOR);
+        for copy in answer.copies {
+            progress.note(&format!("LAN {} list {rel}", plan::peer_list(&copy.peers)));
+            found.push(SourceCopy {
+                cid: copy.cid,
+                peers: copy.peers,
+            });
+        }
+        if !found.is_empty() {
+            break;
+        }
+    }
+    found
+}
+
+/// Seeds a build source that just came from upstream or LAN peers and matched its PKGBUILD's
+/// strong sums, within `[share] after_fetch_timeout`: linked by SHA-256 like a package and
+/// under `sources/<algo>/<hex>` for SHA-512 and BLAKE2b (and any other strong sum pinned).
+/// Whatever happens, the download has succeeded.
+pub(super) fn share_after_fetch(
+    session: &Session,
+    sums: &[Sums],
+    out: &Output,
+    progress: &Progress,
+) {
+    let computed = out.sums();
+    let verified = sums
+        .iter()
+        .any(|s| s.pins_content() && s.matched_by(&computed));
+    if !verified {
+        return;
+    }
+    let mut all = computed;
+    let missing: Vec<Algo> = SHARED_UNDER
+        .into_iter()
+        .filter(|a| !all.iter().any(|s| s.algo == *a))
+        .collect();
+    if !missing.is_empty() {
+        match sums::hash_file(out.path(), &missing) {
+            Ok((more, len)) if len == out.len() => all.extend(more),
+            _ => return progress.warn("not shared: the file changed while it was being hashed"),
+        }
+    }
+    share_file(session, out.path(), &all, out.sha256(), out.len(), progress);
+}
+
+/// Puts one verified build source into the node (see `share_after_fetch`).
+pub(super) fn share_file(
+    session: &Session,
+    path: &Path,
+    all: &[sums::Sum],
+    sha256: [u8; 32],
+    len: u64,
+    progress: &Progress,
+) {
+    let share = &session.config.share;
+    let deadline = std::time::Instant::now() + share.after_fetch_timeout;
+    let sharer = match share.sharer(Some(deadline)) {
+        Ok(s) => s,
+        Err(e) => return progress.warn(&format!("not shared: {e}")),
+    };
+    match sharer.seed_source(path, &sha256, len, all) {
+        Ok(crate::ipfs::seed::Outcome::Added { cid }) => {
+            progress.note(&format!("shared through the IPFS node as {cid}"));
+            if share.lan {
+                super::announce::start_in_background(session, progress);
+            }
+        }
+        Ok(crate::ipfs::seed::Outcome::Present { cid }) => {
+            progress.note(&format!("the IPFS node already shares it ({cid})"))
+        }
+        Err(e @ (RpcError::Unreachable { .. } | RpcError::Timeout { .. })) => {
+            progress.note(&format!("not shared: {e}"))
+        }
+        Err(e) => progress.warn(&format!("not shared: {e}")),
+    }
+}

@@ -1,0 +1,186 @@
+//! `pacxfer seed --sources [DIR...]`: share the build sources a machine holds. Each DIR is a
+//! PKGBUILD directory (with `.SRCINFO`) or a directory of them (an AUR clone tree); each
+//! source its PKGBUILD fetches from the network and pins by a strong sum is looked for there
+//! and in `$SRCDEST`, hashed, and shared only when it matches: linked by SHA-256 like a
+//! package and under `/pacxfer/sources/<algo>/<hex>` for SHA-512 and BLAKE2b.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use super::Session;
+use crate::ipfs::rpc::RpcError;
+use crate::ipfs::seed::{Outcome, Sharer};
+use crate::makepkg::caller::{self, Place};
+use crate::makepkg::srcinfo;
+use crate::makepkg::sums::{self, Algo};
+use crate::ui::progress::{self, Progress};
+
+/// Counts for the summary line.
+#[derive(Debug, Default)]
+struct Tally {
+    added: u64,
+    added_bytes: u64,
+    present: u64,
+    unpinned: u64,
+    differs: u64,
+    absent: u64,
+    failed: u64,
+}
+
+/// The PKGBUILD directories `dirs` name: each that holds a `.SRCINFO` or a PKGBUILD, else
+/// its subdirectories that do.
+fn pkgbuild_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let is_pkg = |d: &Path| d.join(".SRCINFO").is_file() || d.join("PKGBUILD").is_file();
+    let mut out = Vec::new();
+    for dir in dirs {
+        if is_pkg(dir) {
+            out.push(dir.clone());
+            continue;
+        }
+        let mut below: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|r| {
+                r.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .filter(|p| is_pkg(p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        below.sort();
+        out.extend(below);
+    }
+    out
+}
+
+/// Runs `seed --sources`.
+pub(super) fn seed_sources(
+    session: &Session,
+    sharer: &Sharer,
+    dirs: &[PathBuf],
+    progress: &Progress,
+) -> Result<ExitCode> {
+    let given: Vec<PathBuf> = if dirs.is_empty() {
+        vec![std::env::current_dir()?]
+    } else {
+        dirs.to_vec()
+    };
+    let pkgdirs = pkgbuild_dirs(&given);
+    if pkgdirs.is_empty() {
+        bail!(
+            "no PKGBUILD directory in {}: give directories holding a .SRCINFO (run `makepkg \
+             --printsrcinfo > .SRCINFO` there) or directories of them",
+            given
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let srcdest = std::env::var_os("SRCDEST")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let mut tally = Tally::default();
+    for dir in &pkgdirs {
+        let place = Place {
+            dir: dir.clone(),
+            buildfile: "PKGBUILD".into(),
+        };
+        let info = match caller::srcinfo_of(&place, true) {
+            Ok(Some((text, _))) => srcinfo::parse(&text),
+            Ok(None) => continue,
+            Err(why) => {
+                progress.warn(&format!("{why}; its sources are skipped"));
+                continue;
+            }
+        };
+        for entry in info.sources.iter().filter(|e| e.protocol != "local") {
+            let shown = format!("{} ({})", entry.name, dir.display());
+            if !entry.sums.pins_content() || !srcinfo::fetched_by_agent(&entry.protocol) {
+                tally.unpinned += 1;
+                progress.note(&format!(
+                    "{shown}: skipped, not pinned by sha256, sha512, b2, sha224 or sha384"
+                ));
+                continue;
+            }
+            let Some(path) = [Some(dir.as_path()), srcdest.as_deref()]
+                .into_iter()
+                .flatten()
+                .map(|d| d.join(&entry.name))
+                .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+            else {
+                tally.absent += 1;
+                progress.note(&format!("{shown}: skipped, not downloaded here"));
+                continue;
+            };
+            let mut algos: Vec<Algo> = entry.sums.0.iter().map(|s| s.algo).collect();
+            algos.extend(super::dlagent::SHARED_UNDER);
+            let (all, len) = match sums::hash_file(&path, &algos) {
+                Ok(h) => h,
+                Err(e) => {
+                    tally.absent += 1;
+                    progress.warn(&format!("{}: skipped, cannot read it: {e}", path.display()));
+                    continue;
+                }
+            };
+            if !entry.sums.matched_by(&all) {
+                tally.differs += 1;
+                progress.warn(&format!(
+                    "{}: skipped, it does not match the sums its PKGBUILD pins (an older download?)",
+                    path.display()
+                ));
+                continue;
+            }
+            let Some(sha256) = all
+                .iter()
+                .find(|s| s.algo == Algo::Sha256)
+                .and_then(|s| <[u8; 32]>::try_from(s.digest.as_slice()).ok())
+            else {
+                continue;
+            };
+            match sharer.seed_source(&path, &sha256, len, &all) {
+                Ok(Outcome::Added { cid }) => {
+                    tally.added += 1;
+                    tally.added_bytes += len;
+                    progress.note(&format!("{}: seeded as {cid}", path.display()));
+                }
+                Ok(Outcome::Present { cid }) => {
+                    tally.present += 1;
+                    progress.note(&format!("{}: already in the node ({cid})", path.display()));
+                }
+                Err(e @ (RpcError::Unreachable { .. } | RpcError::Timeout { .. })) => {
+                    bail!("{e}")
+                }
+                Err(e) => {
+                    tally.failed += 1;
+                    progress.warn(&format!("{}: not seeded: {e}", path.display()));
+                }
+            }
+        }
+    }
+    if session.config.share.lan && tally.added + tally.present > 0 {
+        super::announce::start_in_background(session, progress);
+    }
+    progress.info(&format!(
+        "seed: {} sources added ({}), {} already in the node, {} skipped ({} not pinned by a strong sum, {} not downloaded, {} differing from their sums){}; node API {}",
+        tally.added,
+        progress::size(tally.added_bytes),
+        tally.present,
+        tally.unpinned + tally.absent + tally.differs,
+        tally.unpinned,
+        tally.absent,
+        tally.differs,
+        if tally.failed > 0 {
+            format!(", {} failed", tally.failed)
+        } else {
+            String::new()
+        },
+        sharer.endpoint()
+    ));
+    Ok(if tally.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

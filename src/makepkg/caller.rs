@@ -1,0 +1,295 @@
+//! Which PKGBUILD a download agent call is for, and the sums it pins for the file asked for.
+//!
+//! makepkg tells its agent only `%u` and `%o`. The agent runs in `$SRCDEST`, which is the
+//! PKGBUILD's directory unless `SRCDEST` is set; makepkg itself (the agent's parent, `bash
+//! makepkg …`) keeps the directory it was started in as `PWD` in its environment, and its
+//! command line names the build script when `-p` gives one. The places looked at, in order:
+//! a `--srcinfo` given on the command line, the parent's directory and build script, and the
+//! agent's own working directory.
+//!
+//! In each, `.SRCINFO` is read when it is at least as new as the build script; otherwise
+//! `makepkg --printsrcinfo` writes one (it sources the PKGBUILD, as the running makepkg already
+//! did, and downloads nothing). Everything here belongs to the user who builds, and pacxfer
+//! runs as that user: as root, only files root owns are read.
+
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::srcinfo::{self, SourceEntry, SRCINFO_MAX};
+
+/// How long `makepkg --printsrcinfo` may take.
+const PRINTSRCINFO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most of a process's environment or command line read.
+const PROC_MAX: u64 = 1 << 20;
+
+/// What was found for one call.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The entries naming the file (more than one only when several architectures do).
+    pub entries: Vec<SourceEntry>,
+    /// Where they were read.
+    pub from: Option<PathBuf>,
+    /// What was looked at and why it did not answer, for `-v`.
+    pub notes: Vec<String>,
+}
+
+/// A place a PKGBUILD may be: its directory and the build script's name there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub dir: PathBuf,
+    pub buildfile: String,
+}
+
+/// The places to look, in order: `explicit` (a `.SRCINFO` or a directory), then the parent
+/// makepkg's, then the working directory.
+pub fn places(explicit: Option<&Path>) -> Vec<Place> {
+    let mut out: Vec<Place> = Vec::new();
+    let mut add = |p: Place| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    if let Some(path) = explicit {
+        let dir = if path.is_dir() {
+            path.to_path_buf()
+        } else {
+            path.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        add(Place {
+            dir,
+            buildfile: "PKGBUILD".into(),
+        });
+    }
+    if let Some(p) = parent_place(rustix::process::getppid().map(|p| p.as_raw_nonzero().get())) {
+        add(p);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        add(Place {
+            dir: cwd,
+            buildfile: "PKGBUILD".into(),
+        });
+    }
+    out
+}
+
+/// The parent's PWD and build script, when the parent is makepkg.
+fn parent_place(ppid: Option<i32>) -> Option<Place> {
+    let ppid = ppid?;
+    let cmdline = read_proc(&format!("/proc/{ppid}/cmdline"))?;
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if !args
+        .iter()
+        .take(2)
+        .any(|a| a.rsplit('/').next() == Some("makepkg"))
+    {
+        return None;
+    }
+    let environ = read_proc(&format!("/proc/{ppid}/environ"))?;
+    let pwd = environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(b"PWD="))
+        .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
+        .filter(|p| p.is_absolute())?;
+    let script = buildscript_arg(&args[1..]);
+    let path = match script {
+        Some(s) => pwd.join(s),
+        None => pwd.join("PKGBUILD"),
+    };
+    Some(Place {
+        dir: path.parent().map(Path::to_path_buf).unwrap_or(pwd),
+        buildfile: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "PKGBUILD".into()),
+    })
+}
+
+/// The build script makepkg's arguments name: `-p FILE`, `--file FILE`, `--file=FILE`, or
+/// `p` ending a group of short options (`-sp FILE`).
+pub fn buildscript_arg(args: &[String]) -> Option<String> {
+    let mut it = args.iter();
+    let mut found = None;
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--file=") {
+            found = Some(v.to_string());
+        } else if a == "--file" || (a.starts_with('-') && !a.starts_with("--") && a.ends_with('p'))
+        {
+            found = it.next().cloned();
+        }
+    }
+    found
+}
+
+fn read_proc(path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(PROC_MAX)
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(buf)
+}
+
+/// The entries of the PKGBUILD this call is for that name `url` saved as `name`.
+pub fn entries_for(url: &str, name: &str, explicit: Option<&Path>) -> Found {
+    let arch = std::env::var("CARCH").unwrap_or_else(|_| std::env::consts::ARCH.to_string());
+    let mut found = Found::default();
+    for place in places(explicit) {
+        let info = match srcinfo_of(&place, false) {
+            Ok(Some((text, from))) => (srcinfo::parse(&text), from),
+            Ok(None) => continue,
+            Err(why) => {
+                found.notes.push(why);
+                continue;
+            }
+        };
+        let (info, from) = info;
+        let entries: Vec<SourceEntry> = info
+            .entries_for(url, name, &arch)
+            .into_iter()
+            .cloned()
+            .collect();
+        if entries.is_empty() {
+            found.notes.push(format!(
+                "{} does not list {name} from {url}",
+                from.display()
+            ));
+            continue;
+        }
+        found.notes.extend(
+            info.problems
+                .iter()
+                .map(|p| format!("{}: {p}", from.display())),
+        );
+        found.entries = entries;
+        found.from = Some(from);
+        return found;
+    }
+    found
+}
+
+/// The `.SRCINFO` text for a place: its file when current, else what `makepkg
+/// --printsrcinfo` says (never as root: that runs the PKGBUILD). `None` when the place has
+/// neither file. `any_owner`: as root, read a `.SRCINFO` another user owns (for `seed
+/// --sources`, which hashes every file itself and so only ever links a file under its own
+/// sums); otherwise, as root, only root's own.
+pub fn srcinfo_of(place: &Place, any_owner: bool) -> Result<Option<(String, PathBuf)>, String> {
+    let srcinfo = place.dir.join(".SRCINFO");
+    let script = place.dir.join(&place.buildfile);
+    let script_meta = std::fs::metadata(&script).ok().filter(|m| m.is_file());
+    let info_meta = std::fs::metadata(&srcinfo).ok().filter(|m| m.is_file());
+    let current = match (&info_meta, &script_meta) {
+        (Some(i), Some(s)) => i.mtime() >= s.mtime(),
+        (Some(_), None) => true,
+        _ => false,
+    };
+    if current {
+        return read_owned(&srcinfo, any_owner).map(|t| Some((t, srcinfo)));
+    }
+    if script_meta.is_none() {
+        return Ok(None);
+    }
+    if rustix::process::geteuid().is_root() {
+        return Err(format!(
+            "{} has no current .SRCINFO, and makepkg --printsrcinfo is not run as root; run \
+             it as the user who builds",
+            place.dir.display()
+        ));
+    }
+    let mut cmd = std::process::Command::new("makepkg");
+    cmd.arg("--printsrcinfo")
+        .arg("-p")
+        .arg(&place.buildfile)
+        .current_dir(&place.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = crate::pacman::conf::run_bounded_max(&mut cmd, PRINTSRCINFO_TIMEOUT, SRCINFO_MAX)
+        .map_err(|e| format!("makepkg --printsrcinfo in {}: {e}", place.dir.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "makepkg --printsrcinfo in {} failed: {}",
+            place.dir.display(),
+            crate::ui::answer::one_line(&String::from_utf8_lossy(&out.stderr))
+        ));
+    }
+    Ok(Some((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        script,
+    )))
+}
+
+/// As root, only root's own files are read: another user's PKGBUILD directory is theirs.
+fn owned_well(meta: &std::fs::Metadata) -> bool {
+    !rustix::process::geteuid().is_root() || meta.uid() == 0
+}
+
+/// Reads a `.SRCINFO`: a regular file (never a FIFO), at most `SRCINFO_MAX`.
+fn read_owned(path: &Path, any_owner: bool) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if !any_owner && !owned_well(&meta) {
+        return Err(format!(
+            "{} is not root's own; not read as root",
+            path.display()
+        ));
+    }
+    let mut buf = Vec::new();
+    file.take(SRCINFO_MAX + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if buf.len() as u64 > SRCINFO_MAX {
+        return Err(format!(
+            "{} is larger than {} MiB; not read",
+            path.display(),
+            SRCINFO_MAX >> 20
+        ));
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_build_script_argument() {
+        assert_eq!(buildscript_arg(&args(&["/usr/bin/makepkg", "-o"])), None);
+        assert_eq!(
+            buildscript_arg(&args(&["/usr/bin/makepkg", "-p", "other.PKGBUILD", "-o"])),
+            Some("other.PKGBUILD".into())
+        );
+        assert_eq!(
+            buildscript_arg(&args(&["makepkg", "-sp", "x/PKGBUILD"])),
+            Some("x/PKGBUILD".into())
+        );
+        assert_eq!(
+            buildscript_arg(&args(&["makepkg", "--file=B"])),
+            Some("B".into())
+        );
+        assert_eq!(buildscript_arg(&args(&["makepkg", "--", "-p", "B"])), None);
+    }
+}

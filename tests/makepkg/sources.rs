@@ -1,0 +1,306 @@
+//! Build sources by checksum: real makepkg, run as the `builder` user with `DLAGENTS` set to
+//! `pacxfer dlagent`, builds packages whose sources live on a local upstream server; once
+//! they are shared, they build again from the Kubo node with that server stopped. A node
+//! that serves wrong bytes is passed over, and sources their PKGBUILD does not pin by a
+//! strong sum come from upstream only.
+
+use sha2::Digest;
+
+use crate::harness::builder::{give_to_builder, Build};
+
+fn hex_sum<D: Digest>(bytes: &[u8]) -> String {
+    hex::encode(D::digest(bytes))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex_sum::<sha2::Sha256>(bytes)
+}
+
+fn random(len: usize, seed: u8) -> Vec<u8> {
+    // Distinct, incompressible enough, and cheap: a counter run through SHA-256.
+    let mut out = Vec::with_capacity(len + 32);
+    let mut n = 0u64;
+    while out.len() < len {
+        let mut h = sha2::Sha256::new();
+        h.update([seed]);
+        h.update(n.to_le_bytes());
+        out.extend_from_slice(&h.finalize());
+        n += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+fn pkgbuild(head: &str, body: &str) -> String {
+    format!(
+        "pkgver=1.0\npkgrel=1\npkgdesc='pacxfer build source test'\nlicense=(MIT)\n\
+         options=(!strip !debug)\n{head}\n{body}\n"
+    )
+}
+
+#[test]
+fn three_packages_build_again_from_ipfs_with_upstream_stopped() {
+    let mut b = Build::new("build-sources");
+    // alpha: a renamed source pinned by sha256, and a local patch.
+    let alpha_src = random(3_000_000, 1);
+    b.upstream_file("dl/v1.0.bin", &alpha_src);
+    let patch = b"--- a\n+++ b\n";
+    b.pkgbuild(
+        "alpha",
+        &pkgbuild(
+            &format!(
+                "pkgname=alpha\narch=(any)\nsource=(\"alpha-$pkgver.bin::{}\" alpha.patch)\nsha256sums=('{}' '{}')",
+                b.url("dl/v1.0.bin"),
+                sha256(&alpha_src),
+                sha256(patch)
+            ),
+            "package() { install -Dm644 \"$srcdir/alpha-$pkgver.bin\" \"$pkgdir/usr/share/alpha/src.bin\"; }",
+        ),
+        &[("alpha.patch", patch)],
+    );
+    // beta: a split package with per-architecture sources pinned by sha512.
+    let beta_x86 = random(500_000, 2);
+    let beta_arm = random(400_000, 3);
+    b.upstream_file("beta-x86_64.bin", &beta_x86);
+    b.upstream_file("beta-aarch64.bin", &beta_arm);
+    b.pkgbuild(
+        "beta",
+        &pkgbuild(
+            &format!(
+                "pkgbase=beta\npkgname=(beta beta-doc)\narch=(x86_64 aarch64)\n\
+                 source_x86_64=(\"{}\")\nsource_aarch64=(\"{}\")\n\
+                 sha512sums_x86_64=('{}')\nsha512sums_aarch64=('{}')",
+                b.url("beta-x86_64.bin"),
+                b.url("beta-aarch64.bin"),
+                hex_sum::<sha2::Sha512>(&beta_x86),
+                hex_sum::<sha2::Sha512>(&beta_arm),
+            ),
+            "package_beta() { install -Dm644 \"$srcdir/beta-x86_64.bin\" \"$pkgdir/usr/share/beta/blob\"; }\n\
+             package_beta-doc() { install -d \"$pkgdir/usr/share/doc/beta\"; }",
+        ),
+        &[],
+    );
+    // gamma: 100 MB pinned by BLAKE2b only, built with SRCDEST set.
+    let gamma_src = random(100 << 20, 4);
+    b.upstream_file("gamma-big.bin", &gamma_src);
+    b.pkgbuild(
+        "gamma",
+        &pkgbuild(
+            &format!(
+                "pkgname=gamma\narch=(any)\nsource=(\"{}\")\nb2sums=('{}')",
+                b.url("gamma-big.bin"),
+                hex_sum::<blake2::Blake2b512>(&gamma_src)
+            ),
+            "package() { install -d \"$pkgdir/usr/share/gamma\"; sha256sum \"$srcdir/gamma-big.bin\" | cut -d' ' -f1 > \"$pkgdir/usr/share/gamma/sum\"; }",
+        ),
+        &[],
+    );
+    let srcdest = b.dir.join("srcdest").display().to_string();
+    let with_srcdest = [("SRCDEST", srcdest.as_str())];
+
+    // First builds: from upstream. alpha and beta are shared by the agent itself.
+    b.makepkg_plain("alpha", &[])
+        .success()
+        .stderr_has("from upstream");
+    b.makepkg("beta", &[]).success().stderr_has("from upstream");
+    // gamma without after_fetch, then shared by `seed --sources`.
+    b.share_extra = "after_fetch = false\nlan = false\n".into();
+    b.configure();
+    b.makepkg("gamma", &with_srcdest)
+        .success()
+        .stderr_has("gamma-big.bin 100.0 MiB from upstream");
+    assert!(
+        b.dir.join("srcdest/gamma-big.bin").is_file(),
+        "SRCDEST holds gamma's source"
+    );
+    for name in ["dl/v1.0.bin", "beta-x86_64.bin", "gamma-big.bin"] {
+        assert_eq!(
+            b.upstream().hits_for(name).len(),
+            1,
+            "{name}: {}",
+            b.upstream().log_text()
+        );
+    }
+    assert!(b.upstream().hits_for("beta-aarch64.bin").is_empty());
+    // The agent linked alpha by SHA-256 and beta by SHA-512 too.
+    let stat = |path: &str| b.node.rpc_raw(&format!("files/stat?arg={path}"), None).0;
+    assert_eq!(stat(&format!("/pacxfer/{}", sha256(&alpha_src))), 200);
+    assert_eq!(
+        stat(&format!(
+            "/pacxfer/sources/sha512/{}",
+            hex_sum::<sha2::Sha512>(&beta_x86)
+        )),
+        200
+    );
+    assert_eq!(
+        stat(&format!(
+            "/pacxfer/sources/b2/{}",
+            hex_sum::<blake2::Blake2b512>(&gamma_src)
+        )),
+        500,
+        "gamma is not shared yet"
+    );
+    let pkgs = b.dir.join("pkgs").display().to_string();
+    let bin = crate::harness::util::pacxfer_bin().display().to_string();
+    let conf = b.config.display().to_string();
+    let r = b.as_builder(
+        &b.dir.join("home"),
+        &[&bin, "--config", &conf, "seed", "--sources", &pkgs],
+        &with_srcdest,
+    );
+    r.success()
+        .stderr_has("seed: 1 sources added (100.0 MiB), 2 already in the node");
+    assert_eq!(
+        stat(&format!(
+            "/pacxfer/sources/b2/{}",
+            hex_sum::<blake2::Blake2b512>(&gamma_src)
+        )),
+        200
+    );
+
+    // Upstream gone: every source comes from the node, checked against its sums.
+    b.stop_upstream();
+    for pkg in ["alpha", "beta", "gamma"] {
+        b.clean(pkg, &["alpha.patch"]);
+    }
+    std::fs::remove_dir_all(b.dir.join("out")).expect("rm out");
+    std::fs::create_dir_all(b.dir.join("out")).expect("mkdir out");
+    give_to_builder(&b.dir.join("out"));
+    let before = b.node.answered(200);
+    b.makepkg_plain("alpha", &[])
+        .success()
+        .stderr_has("alpha-1.0.bin 2.9 MiB from ipfs");
+    b.makepkg("beta", &[])
+        .success()
+        .stderr_has("beta-x86_64.bin 488.3 KiB from ipfs");
+    b.makepkg("gamma", &with_srcdest)
+        .success()
+        .stderr_has("gamma-big.bin 100.0 MiB from ipfs");
+    assert_eq!(b.node.answered(200) - before, 3, "{:?}", b.node.responses());
+    assert!(
+        std::fs::read(b.dir.join("srcdest/gamma-big.bin")).expect("read gamma") == gamma_src,
+        "gamma's source is upstream's bytes"
+    );
+    assert_eq!(
+        b.built(),
+        vec![
+            "alpha-1.0-1-any.pkg.tar.zst",
+            "beta-1.0-1-x86_64.pkg.tar.zst",
+            "beta-doc-1.0-1-x86_64.pkg.tar.zst",
+            "gamma-1.0-1-any.pkg.tar.zst"
+        ]
+    );
+}
+
+#[test]
+fn wrong_bytes_skip_and_weak_sums_come_from_upstream() {
+    let b = Build::new("build-sources-faults");
+    let good = random(700_000, 5);
+    let notes = b"release notes\n".to_vec();
+    let old = random(20_000, 6);
+    b.upstream_file("delta.bin", &good);
+    b.upstream_file("notes.txt", &notes);
+    b.upstream_file("old.bin", &old);
+    b.pkgbuild(
+        "delta",
+        &pkgbuild(
+            &format!(
+                "pkgname=delta\narch=(any)\nsource=(\"{}\" \"{}\" \"{}\")\n\
+                 sha256sums=('{}' SKIP SKIP)\nmd5sums=(SKIP SKIP '{}')",
+                b.url("delta.bin"),
+                b.url("notes.txt"),
+                b.url("old.bin"),
+                sha256(&good),
+                hex_sum::<md5::Md5>(&old),
+            ),
+            "package() { install -d \"$pkgdir/usr/share/delta\"; }",
+        ),
+        &[],
+    );
+    // The node links other bytes where delta.bin's SHA-256 says, and holds the SKIP and the
+    // md5-only sources under their own SHA-256: none of them may be taken.
+    let wrong = random(600_000, 7);
+    let cid = b.node.add("wrong", &wrong);
+    let link = |cid: &str, at: &str| {
+        b.node.rpc("files/mkdir?arg=/pacxfer&parents=true");
+        b.node
+            .rpc(&format!("files/cp?arg=/ipfs/{cid}&arg=/pacxfer/{at}"));
+    };
+    link(&cid, &sha256(&good));
+    link(&b.node.add("notes", &notes), &sha256(&notes));
+    link(&b.node.add("old", &old), &sha256(&old));
+
+    let r = b.makepkg("delta", &[]);
+    r.success()
+        .stderr_has("wrong bytes: they do not match the PKGBUILD's sums")
+        .stderr_has("delta.bin 683.6 KiB from upstream")
+        .stderr_has("notes.txt 14 B from upstream")
+        .stderr_has("old.bin 19.5 KiB from upstream");
+    for name in ["delta.bin", "notes.txt", "old.bin"] {
+        assert_eq!(b.upstream().hits_for(name).len(), 1, "{name}");
+    }
+    // Only the wrong copy was fetched from the node.
+    assert_eq!(b.node.answered(200), 1, "{:?}", b.node.responses());
+    assert_eq!(
+        std::fs::read(b.pkg_dir("delta").join("delta.bin")).expect("read"),
+        good
+    );
+}
+
+#[test]
+fn the_agent_outside_makepkg_is_one_error_line_or_an_unchecked_download() {
+    let b = Build::new("build-sources-cli");
+    b.upstream_file("x.bin", b"bytes");
+    let bin = crate::harness::util::pacxfer_bin().display().to_string();
+    let conf = b.config.display().to_string();
+    let home = b.dir.join("home");
+    let r = b.as_builder(
+        &home,
+        &[
+            &bin,
+            "--config",
+            &conf,
+            "dlagent",
+            "ftp://host/x.bin",
+            "x.bin.part",
+        ],
+        &[],
+    );
+    r.failure()
+        .one_error_line()
+        .stderr_has("pacxfer dlagent downloads http:// and https:// sources");
+    // No PKGBUILD names it: fetched from upstream as it is, said with -v.
+    let url = b.url("x.bin");
+    let r = b.as_builder(
+        &home,
+        &[&bin, "-v", "--config", &conf, "dlagent", &url, "x.bin.part"],
+        &[],
+    );
+    r.success()
+        .stderr_has("no PKGBUILD found that lists x.bin")
+        .stderr_has("from upstream");
+    assert_eq!(
+        std::fs::read(home.join("x.bin.part")).expect("read"),
+        b"bytes"
+    );
+    // A .SRCINFO pinning other bytes: refused, nothing left for makepkg to rename.
+    std::fs::write(
+        home.join(".SRCINFO"),
+        format!(
+            "pkgbase = x\n\tsource = {url}\n\tsha256sums = {}\n\npkgname = x\n",
+            "00".repeat(32)
+        ),
+    )
+    .expect("write .SRCINFO");
+    give_to_builder(&home.join(".SRCINFO"));
+    std::fs::remove_file(home.join("x.bin.part")).expect("rm part");
+    let r = b.as_builder(
+        &home,
+        &[&bin, "--config", &conf, "dlagent", &url, "x.bin.part"],
+        &[],
+    );
+    r.failure()
+        .one_error_line()
+        .stderr_has("do not match the PKGBUILD's sums");
+    assert!(!home.join("x.bin.part").exists());
+}
