@@ -11,10 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use crate::ipfs::rpc::RpcError;
 use crate::makepkg::caller;
 use crate::makepkg::sums::{self, Algo, Sums};
-use crate::sources::breaker::{Breaker, State};
 use crate::transfer::output::Output;
 use crate::transfer::plan::{self, SourceCopy};
 use crate::ui::progress::Progress;
@@ -124,118 +122,28 @@ pub fn rel_path(sum: &sums::Sum) -> String {
 }
 
 /// The copies of a build source the node holds (`/pacxfer/…` by any of its strong sums), or,
-/// when it holds none, those LAN peers list. Bounded like a package's lookup, and skipped
-/// while the node's API breaker is open.
+/// when it holds none, those LAN peers list (`Session::copies_at`).
 fn source_copies(session: &Session, sums: &[Sums], progress: &Progress) -> Vec<SourceCopy> {
-    let config = &session.config;
-    let share = &config.share;
-    let lan = share.lan && !config.gateway.network_wait().is_zero();
-    if !(share.seeded || lan) || !config.gateway.enabled {
-        return Vec::new();
-    }
-    let breaker = Breaker::new(
-        session.places.clone(),
-        &format!("api {}", share.api),
-        config.gateway.breaker,
-    );
-    if let State::Open { left, reason } = breaker.state() {
-        progress.note(&format!(
-            "node API {} skipped for {}s more (after: {reason})",
-            share.api,
-            left.as_secs()
-        ));
-        return Vec::new();
-    }
-    let rels: Vec<String> = {
-        let mut v: Vec<String> = Vec::new();
-        for s in sums.iter().flat_map(|s| s.strong()) {
-            let rel = rel_path(s);
-            if !v.contains(&rel) {
-                v.push(rel);
-            }
-        }
-        v
-    };
-    let deadline = std::time::Instant::now()
-        + config.gateway.connect_timeout
-        + std::time::Duration::from_secs(1);
-    let Ok(sharer) = share.sharer(Some(deadline)) else {
-        return Vec::new();
-    };
-    let mut found: Vec<SourceCopy> = Vec::new();
-    if share.seeded {
-        for rel in &rels {
-            match sharer.seeded_at(rel) {
-                Ok(Some(s)) => {
-                    if !found.iter().any(|c| c.cid == s.cid) {
-                        progress.note(&format!("the node holds /pacxfer/{rel} ({})", s.cid));
-                        found.push(SourceCopy {
-                            cid: s.cid,
-                            peers: Vec::new(),
-                        });
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    if matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. }) {
-                        breaker.trip(&e.to_string());
-                    }
-                    progress.note(&format!("no seeded copy looked for: {e}"));
-                    return found;
-                }
-            }
+    let mut rels: Vec<String> = Vec::new();
+    for s in sums.iter().flat_map(|s| s.strong()) {
+        let rel = rel_path(s);
+        if !rels.contains(&rel) {
+            rels.push(rel);
         }
     }
-    breaker.reset();
-    if !found.is_empty() || !lan {
-        return found;
-    }
-    let deadline = std::time::Instant::now()
-        + config.gateway.connect_timeout
-        + std::time::Duration::from_millis(1500);
-    let Ok(sharer) = share.sharer(Some(deadline)) else {
-        return found;
-    };
-    use crate::ipfs::lan;
-    let peers = match lan::lan_peers(sharer.rpc()) {
-        Ok(p) => p,
-        Err(e) => {
-            if matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. }) {
-                breaker.trip(&e.to_string());
-            }
-            progress.note(&format!("no LAN peer asked: {e}"));
-            return found;
-        }
-    };
-    let skipped = lan::skipped(&session.places, crate::unix_millis());
-    let ask: Vec<String> = peers
+    session
+        .copies_at(&rels, &|_| Ok(()), progress)
         .into_iter()
-        .filter(|p| !skipped.iter().any(|(s, _)| s == p))
-        .collect();
-    if ask.is_empty() {
-        return found;
-    }
-    let finder = lan::Finder::new(sharer.rpc(), std::time::Duration::from_millis(800));
-    for rel in &rels {
-        let answer = finder.find_at(rel, &ask);
-        lan::skip(&session.places, &answer.no_view, lan::NO_VIEW_FOR);
-        let failed: Vec<String> = answer.failed.iter().map(|(p, _)| p.clone()).collect();
-        for (peer, why) in &answer.failed {
-            progress.note(&format!("LAN peer {peer}: {why}"));
-        }
-        lan::skip(&session.places, &failed, lan::SILENT_FOR);
-        for copy in answer.copies {
-            progress.note(&format!("LAN {} list {rel}", plan::peer_list(&copy.peers)));
-            found.push(SourceCopy {
-                cid: copy.cid,
-                peers: copy.peers,
-            });
-        }
-        if !found.is_empty() {
-            break;
-        }
-    }
-    found
+        .map(|c| {
+            if c.peers.is_empty() {
+                progress.note(&format!("the node holds /pacxfer/{} ({})", c.rel, c.cid));
+            }
+            SourceCopy {
+                cid: c.cid,
+                peers: c.peers,
+            }
+        })
+        .collect()
 }
 
 /// Seeds a build source that just came from upstream or LAN peers and matched its PKGBUILD's
@@ -266,37 +174,12 @@ pub(super) fn share_after_fetch(
             _ => return progress.warn("not shared: the file changed while it was being hashed"),
         }
     }
-    share_file(session, out.path(), &all, out.sha256(), out.len(), progress);
-}
-
-/// Puts one verified build source into the node (see `share_after_fetch`).
-pub(super) fn share_file(
-    session: &Session,
-    path: &Path,
-    all: &[sums::Sum],
-    sha256: [u8; 32],
-    len: u64,
-    progress: &Progress,
-) {
     let share = &session.config.share;
     let deadline = std::time::Instant::now() + share.after_fetch_timeout;
     let sharer = match share.sharer(Some(deadline)) {
         Ok(s) => s,
         Err(e) => return progress.warn(&format!("not shared: {e}")),
     };
-    match sharer.seed_source(path, &sha256, len, all) {
-        Ok(crate::ipfs::seed::Outcome::Added { cid }) => {
-            progress.note(&format!("shared through the IPFS node as {cid}"));
-            if share.lan {
-                super::announce::start_in_background(session, progress);
-            }
-        }
-        Ok(crate::ipfs::seed::Outcome::Present { cid }) => {
-            progress.note(&format!("the IPFS node already shares it ({cid})"))
-        }
-        Err(e @ (RpcError::Unreachable { .. } | RpcError::Timeout { .. })) => {
-            progress.note(&format!("not shared: {e}"))
-        }
-        Err(e) => progress.warn(&format!("not shared: {e}")),
-    }
+    let outcome = sharer.seed_source(out.path(), &out.sha256(), out.len(), &all);
+    super::xfer::report_shared(session, outcome, progress);
 }

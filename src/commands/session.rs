@@ -17,6 +17,19 @@ use crate::sources::views;
 use crate::transfer::plan::{self};
 use crate::ui::progress::{Progress, Verbosity};
 
+/// A copy of a file the node or LAN peers hold under one of the names asked for
+/// (`Session::copies_at`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NodeCopy {
+    /// The name it was found under.
+    pub rel: String,
+    pub cid: String,
+    /// Its size, as the node gives it (unknown for a LAN peer's copy of one raw block).
+    pub size: Option<u64>,
+    /// The LAN peers listing it; empty for the node's own copy.
+    pub peers: Vec<String>,
+}
+
 /// What every command starts from.
 pub struct Session {
     pub config: Config,
@@ -87,9 +100,7 @@ impl Session {
 
     /// The copies of the file the node holds because this machine seeded them
     /// (`/pacxfer/<sha256>` in its MFS, `[share] seeded`), or, when it holds none, the copies
-    /// LAN peers list (`[share] lan`). One quick question to the node's API for the first; a
-    /// node whose API is down or hangs is skipped by later calls for `[gateway] breaker`, like
-    /// the gateway.
+    /// LAN peers list (`[share] lan`), of the size the database lists (see `copies_at`).
     pub(crate) fn seeded_copies(
         &self,
         is_sig: bool,
@@ -97,14 +108,59 @@ impl Session {
         url_dirs: &[String],
         progress: &Progress,
     ) -> Vec<plan::Seeded> {
-        let share = &self.config.share;
-        let lan = share.lan && !self.config.gateway.network_wait().is_zero();
-        if is_sig || !(share.seeded || lan) || !self.config.gateway.enabled {
+        if is_sig {
             return Vec::new();
         }
         let chosen = plan::choose(candidates, url_dirs);
         let expect = plan::expectations(&chosen);
-        if expect.is_empty() {
+        let rels: Vec<String> = expect.iter().map(|x| hex::encode(x.sha256)).collect();
+        let expected = |rel: &str| {
+            expect
+                .iter()
+                .find(|x| hex::encode(x.sha256) == rel)
+                .copied()
+        };
+        let raw_block_max = self.config.gateway.raw_block_max;
+        let fits = |copy: &NodeCopy| -> Result<(), String> {
+            let Some(x) = expected(&copy.rel) else {
+                return Err("not asked for".into());
+            };
+            match copy.size {
+                // One raw block is at most what the profile puts in one chunk.
+                None if x.size > raw_block_max => {
+                    Err(format!("one block, too small for {} bytes", x.size))
+                }
+                Some(size) if size != x.size => Err(format!("{size} bytes, not {}", x.size)),
+                _ => Ok(()),
+            }
+        };
+        self.copies_at(&rels, &fits, progress)
+            .into_iter()
+            .filter_map(|c| {
+                Some(plan::Seeded {
+                    expect: expected(&c.rel)?,
+                    cid: c.cid,
+                    peers: c.peers,
+                })
+            })
+            .collect()
+    }
+
+    /// The copies of a file the node holds at `/pacxfer/<rel>` for the names `rels` (a
+    /// SHA-256, or `sources/<algo>/<hex>` for a build source) when `[share] seeded`, or, when
+    /// it holds none, those LAN peers list at `<their root>/<rel>` (`[share] lan`); `fits`
+    /// passes over a copy that cannot be the file, saying why. One quick question to the
+    /// node's API for each name; a node whose API is down or hangs is skipped by later calls
+    /// for `[gateway] breaker`, like the gateway.
+    pub(crate) fn copies_at(
+        &self,
+        rels: &[String],
+        fits: &dyn Fn(&NodeCopy) -> Result<(), String>,
+        progress: &Progress,
+    ) -> Vec<NodeCopy> {
+        let share = &self.config.share;
+        let lan = share.lan && !self.config.gateway.network_wait().is_zero();
+        if rels.is_empty() || !(share.seeded || lan) || !self.config.gateway.enabled {
             return Vec::new();
         }
         let breaker = crate::sources::breaker::Breaker::new(
@@ -126,16 +182,21 @@ impl Session {
         let Ok(sharer) = share.sharer(Some(deadline)) else {
             return Vec::new();
         };
-        let mut found = Vec::new();
-        for x in expect.iter().filter(|_| share.seeded) {
-            let x = *x;
-            match sharer.seeded(&x.sha256) {
-                Ok(Some(s)) if s.size == x.size => found.push(plan::Seeded {
-                    expect: x,
-                    cid: s.cid,
-                    peers: Vec::new(),
-                }),
-                Ok(_) => {}
+        let mut found: Vec<NodeCopy> = Vec::new();
+        for rel in rels.iter().filter(|_| share.seeded) {
+            match sharer.seeded_at(rel) {
+                Ok(Some(s)) => {
+                    let copy = NodeCopy {
+                        rel: rel.clone(),
+                        cid: s.cid,
+                        size: Some(s.size),
+                        peers: Vec::new(),
+                    };
+                    if fits(&copy).is_ok() && !found.iter().any(|c| c.cid == copy.cid) {
+                        found.push(copy);
+                    }
+                }
+                Ok(None) => {}
                 Err(e) => {
                     if matches!(e, RpcError::Unreachable { .. } | RpcError::Timeout { .. }) {
                         breaker.trip(&e.to_string());
@@ -152,7 +213,7 @@ impl Session {
                 + self.config.gateway.connect_timeout
                 + std::time::Duration::from_millis(1500);
             if let Ok(sharer) = share.sharer(Some(deadline)) {
-                match self.lan_copies(sharer.rpc(), &expect, progress) {
+                match self.lan_copies(sharer.rpc(), rels, fits, progress) {
                     Ok(copies) => found = copies,
                     Err(e) => {
                         // A node API that is down or hangs is skipped by later calls, as
@@ -168,15 +229,16 @@ impl Session {
         found
     }
 
-    /// The copies of the file that LAN peers' directories list (`ipfs::lan`). Peers known to
-    /// have no directory are not asked; those that turn out to have none, or do not answer in
-    /// time, are remembered in the cache places.
+    /// The copies of the file that LAN peers' directories list (`ipfs::lan`), by the first
+    /// of `rels` any peer lists. Peers known to have no directory are not asked; those that
+    /// turn out to have none, or do not answer in time, are remembered in the cache places.
     fn lan_copies(
         &self,
         rpc: &crate::ipfs::rpc::Rpc,
-        expect: &[crate::transfer::verify::Expected],
+        rels: &[String],
+        fits: &dyn Fn(&NodeCopy) -> Result<(), String>,
         progress: &Progress,
-    ) -> Result<Vec<plan::Seeded>, RpcError> {
+    ) -> Result<Vec<NodeCopy>, RpcError> {
         use crate::ipfs::lan;
         let peers = lan::lan_peers(rpc)?;
         let skipped = lan::skipped(&self.places, crate::unix_millis());
@@ -192,8 +254,8 @@ impl Session {
         // that such a peer is remembered, not waited for on every file.
         let finder = lan::Finder::new(rpc, std::time::Duration::from_millis(800));
         let mut out = Vec::new();
-        for x in expect {
-            let found = finder.find(&x.sha256, &ask);
+        for rel in rels {
+            let found = finder.find_at(rel, &ask);
             lan::skip(&self.places, &found.no_view, lan::NO_VIEW_FOR);
             for (peer, why) in &found.failed {
                 progress.note(&format!("LAN peer {peer}: {why}"));
@@ -208,42 +270,30 @@ impl Session {
             }
             let none = found.copies.is_empty() && found.failed.is_empty();
             for copy in found.copies {
-                // One raw block is at most what the profile puts in one chunk.
-                if copy.size.is_none() && x.size > self.config.gateway.raw_block_max {
-                    progress.note(&format!(
-                        "LAN {} list {} as one block, too small for {} bytes: not asked",
-                        plan::peer_list(&copy.peers),
-                        hex::encode(x.sha256),
-                        x.size
-                    ));
-                    continue;
-                }
-                if let Some(size) = copy.size.filter(|s| *s != x.size) {
-                    progress.note(&format!(
-                        "LAN {} list {} with {size} bytes, not {}: not asked",
-                        plan::peer_list(&copy.peers),
-                        hex::encode(x.sha256),
-                        x.size
-                    ));
-                    continue;
-                }
-                progress.note(&format!(
-                    "LAN {} list {}",
-                    plan::peer_list(&copy.peers),
-                    hex::encode(x.sha256)
-                ));
-                out.push(plan::Seeded {
-                    expect: *x,
+                let copy = NodeCopy {
+                    rel: rel.clone(),
                     cid: copy.cid,
+                    size: copy.size,
                     peers: copy.peers,
-                });
+                };
+                if let Err(why) = fits(&copy) {
+                    progress.note(&format!(
+                        "LAN {} list {rel} as {why}: not asked",
+                        plan::peer_list(&copy.peers)
+                    ));
+                    continue;
+                }
+                progress.note(&format!("LAN {} list {rel}", plan::peer_list(&copy.peers)));
+                out.push(copy);
             }
             if none {
                 progress.note(&format!(
-                    "no LAN peer lists {} ({} asked)",
-                    hex::encode(x.sha256),
+                    "no LAN peer lists {rel} ({} asked)",
                     ask.len() - found.no_view.len() - found.unknown.len()
                 ));
+            }
+            if !out.is_empty() {
+                break;
             }
         }
         Ok(out)

@@ -380,10 +380,20 @@ fn share_after_fetch(session: &Session, plan: &Plan, out: &Output, progress: &Pr
         Ok(s) => s,
         Err(e) => return progress.warn(&format!("not shared: {e}")),
     };
-    match sharer.seed(out.path(), &sha256, len) {
+    report_shared(session, sharer.seed(out.path(), &sha256, len), progress);
+}
+
+/// Says what sharing a download did (a node that is down is a note for `-v`, anything else a
+/// warning), and publishes the node's directory to LAN peers when something was added.
+pub(super) fn report_shared(
+    session: &Session,
+    outcome: Result<crate::ipfs::seed::Outcome, RpcError>,
+    progress: &Progress,
+) {
+    match outcome {
         Ok(crate::ipfs::seed::Outcome::Added { cid }) => {
             progress.note(&format!("shared through the IPFS node as {cid}"));
-            if share.lan {
+            if session.config.share.lan {
                 super::announce::start_in_background(session, progress);
             }
         }

@@ -12,10 +12,8 @@
 //! that); this module trusts its caller on that and the node on nothing: a seeded copy is
 //! used as a source like any other, and verified.
 
-use std::io::Read;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 use crate::ipfs::rpc::{Rpc, RpcError};
@@ -217,25 +215,10 @@ impl Sharer {
 
 /// SHA-256 and length of a file.
 pub fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
-    let mut file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        len += n as u64;
-    }
-    Ok((hasher.finalize().into(), len))
+    let (sums, len) = crate::makepkg::sums::hash_file(path, &[Algo::Sha256])?;
+    let sha256 = sums
+        .first()
+        .and_then(|s| <[u8; 32]>::try_from(s.digest.as_slice()).ok())
+        .ok_or_else(|| std::io::Error::other("no SHA-256 computed"))?;
+    Ok((sha256, len))
 }

@@ -483,32 +483,12 @@ fn already_whole(
         // A build source's size is not known: a part that already matches is whole, any
         // other is resumed and judged at its end.
         if !ctx_sums.is_empty() && sums_match(ctx_sums, out) {
-            progress.note("the partial file from an earlier call is already complete");
-            return Ok(Some(Delivered {
-                source: "partial",
-                url: out.path().display().to_string(),
-                index: None,
-                bytes: out.len(),
-                resumed: out.len(),
-                ipfs_miss: None,
-                modified: None,
-            }));
+            return Ok(Some(partial_whole(out, progress)));
         }
         return Ok(None);
     }
     match verify::judge(&expect, out.len(), &out.sha256()) {
-        Verdict::Match => {
-            progress.note("the partial file from an earlier call is already complete");
-            Ok(Some(Delivered {
-                source: "partial",
-                url: out.path().display().to_string(),
-                index: None,
-                bytes: out.len(),
-                resumed: out.len(),
-                ipfs_miss: None,
-                modified: None,
-            }))
-        }
+        Verdict::Match => Ok(Some(partial_whole(out, progress))),
         Verdict::Short => {
             progress.note(&format!(
                 "resuming the partial file from an earlier call at {}",
@@ -521,6 +501,20 @@ fn already_whole(
             out.truncate().map_err(DownloadError::Output)?;
             Ok(None)
         }
+    }
+}
+
+/// The partial file from an earlier call, found whole.
+fn partial_whole(out: &Output, progress: &Progress) -> Delivered {
+    progress.note("the partial file from an earlier call is already complete");
+    Delivered {
+        source: "partial",
+        url: out.path().display().to_string(),
+        index: None,
+        bytes: out.len(),
+        resumed: out.len(),
+        ipfs_miss: None,
+        modified: None,
     }
 }
 
