@@ -179,8 +179,18 @@ pub struct PublishArgs {
     #[arg(long)]
     pub from_cache: bool,
     /// A repository to publish (repeat for several).
-    #[arg(long = "repo", value_name = "NAME", required = true)]
+    #[arg(
+        long = "repo",
+        value_name = "NAME",
+        required_unless_present = "sources"
+    )]
     pub repos: Vec<String>,
+    /// Publish a source cache: the build sources of the PKGBUILDs in DIR (one with a
+    /// PKGBUILD and its .SRCINFO, or a directory of them such as AUR clones), fetched from
+    /// upstream, verified against their sums and linked as sources/<algo>/<hex> (repeat for
+    /// several).
+    #[arg(long = "sources", value_name = "DIR")]
+    pub sources: Vec<PathBuf>,
     /// The architecture for $arch.
     #[arg(long, default_value = "x86_64", value_name = "ARCH")]
     pub arch: String,

@@ -20,10 +20,6 @@ use crate::ui::progress::Progress;
 use super::xfer::{deliver, Delivery};
 use super::Session;
 
-/// The strong sums every shared build source is linked under, whatever its PKGBUILD pinned:
-/// another PKGBUILD may pin the same file by another of them.
-pub(super) const SHARED_UNDER: [Algo; 3] = [Algo::Sha256, Algo::Sha512, Algo::B2];
-
 /// `pacxfer dlagent URL OUTPUT [--srcinfo PATH]`.
 pub fn dlagent(
     session: &Session,
@@ -164,7 +160,7 @@ pub(super) fn share_after_fetch(
         return;
     }
     let mut all = computed;
-    let missing: Vec<Algo> = SHARED_UNDER
+    let missing: Vec<Algo> = sums::SHARED
         .into_iter()
         .filter(|a| !all.iter().any(|s| s.algo == *a))
         .collect();

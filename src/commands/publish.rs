@@ -33,6 +33,7 @@ pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
             Some(m.clone())
         }
         (None, true) => None,
+        (None, false) if args.repos.is_empty() => None,
         _ => bail!("give either --mirror URL (a Server line with $repo and $arch) or --from-cache"),
     };
     let mut config = session.config.clone();
@@ -51,7 +52,7 @@ pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."))
         .join("publish-work");
-    let cache_dirs = if mirror.is_none() {
+    let cache_dirs = if mirror.is_none() && !args.repos.is_empty() {
         session
             .pacman_conf
             .cache_dirs()
@@ -71,6 +72,7 @@ pub fn publish(session: &Session, args: PublishArgs) -> Result<ExitCode> {
         ipns_key: args.ipns_key,
         dbpath: session.dbpath.clone(),
         cache_dirs,
+        sources: args.sources,
     };
     let progress = Progress::plain(session.verbosity);
     let publisher = Publisher::new(&config, &job, &progress)?;

@@ -4,7 +4,7 @@
 //! and in `$SRCDEST`, hashed, and shared only when it matches: linked by SHA-256 like a
 //! package and under `/pacxfer/sources/<algo>/<hex>` for SHA-512 and BLAKE2b.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -29,31 +29,6 @@ struct Tally {
     failed: u64,
 }
 
-/// The PKGBUILD directories `dirs` name: each that holds a `.SRCINFO` or a PKGBUILD, else
-/// its subdirectories that do.
-fn pkgbuild_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let is_pkg = |d: &Path| d.join(".SRCINFO").is_file() || d.join("PKGBUILD").is_file();
-    let mut out = Vec::new();
-    for dir in dirs {
-        if is_pkg(dir) {
-            out.push(dir.clone());
-            continue;
-        }
-        let mut below: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|r| {
-                r.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path())
-                    .filter(|p| is_pkg(p))
-                    .collect()
-            })
-            .unwrap_or_default();
-        below.sort();
-        out.extend(below);
-    }
-    out
-}
-
 /// Runs `seed --sources`.
 pub(super) fn seed_sources(
     session: &Session,
@@ -66,7 +41,7 @@ pub(super) fn seed_sources(
     } else {
         dirs.to_vec()
     };
-    let pkgdirs = pkgbuild_dirs(&given);
+    let pkgdirs = caller::pkgbuild_dirs(&given);
     if pkgdirs.is_empty() {
         bail!(
             "no PKGBUILD directory in {}: give directories holding a .SRCINFO (run `makepkg \
@@ -87,7 +62,7 @@ pub(super) fn seed_sources(
             dir: dir.clone(),
             buildfile: "PKGBUILD".into(),
         };
-        let info = match caller::srcinfo_of(&place, true) {
+        let info = match caller::srcinfo_of(&place, caller::Reading::Seed) {
             Ok(Some((text, _))) => srcinfo::parse(&text),
             Ok(None) => continue,
             Err(why) => {
@@ -115,7 +90,7 @@ pub(super) fn seed_sources(
                 continue;
             };
             let mut algos: Vec<Algo> = entry.sums.0.iter().map(|s| s.algo).collect();
-            algos.extend(super::dlagent::SHARED_UNDER);
+            algos.extend(sums::SHARED);
             let (all, len) = match sums::hash_file(&path, &algos) {
                 Ok(h) => h,
                 Err(e) => {

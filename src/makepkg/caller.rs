@@ -74,6 +74,31 @@ pub fn places(explicit: Option<&Path>) -> Vec<Place> {
     out
 }
 
+/// The PKGBUILD directories `dirs` name: each that holds a `.SRCINFO` or a PKGBUILD, else
+/// its subdirectories that do (an AUR clone tree), in name order.
+pub fn pkgbuild_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let is_pkg = |d: &Path| d.join(".SRCINFO").is_file() || d.join("PKGBUILD").is_file();
+    let mut out = Vec::new();
+    for dir in dirs {
+        if is_pkg(dir) {
+            out.push(dir.clone());
+            continue;
+        }
+        let mut below: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|r| {
+                r.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .filter(|p| is_pkg(p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        below.sort();
+        out.extend(below);
+    }
+    out
+}
+
 /// The parent's PWD and build script, when the parent is makepkg.
 fn parent_place(ppid: Option<i32>) -> Option<Place> {
     let ppid = ppid?;
@@ -144,7 +169,7 @@ pub fn entries_for(url: &str, name: &str, explicit: Option<&Path>) -> Found {
     let arch = std::env::var("CARCH").unwrap_or_else(|_| std::env::consts::ARCH.to_string());
     let mut found = Found::default();
     for place in places(explicit) {
-        let info = match srcinfo_of(&place, false) {
+        let info = match srcinfo_of(&place, Reading::Agent) {
             Ok(Some((text, from))) => (srcinfo::parse(&text), from),
             Ok(None) => continue,
             Err(why) => {
@@ -177,12 +202,24 @@ pub fn entries_for(url: &str, name: &str, explicit: Option<&Path>) -> Found {
     found
 }
 
+/// How a `.SRCINFO` may be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// For the building user's own agent: as root, only root's own files.
+    Agent,
+    /// For `seed --sources`, which hashes every file itself and so only ever links a file
+    /// under its own sums: as root, any owner's `.SRCINFO`.
+    Seed,
+    /// For a publisher of PKGBUILDs others wrote (AUR clones): any owner's `.SRCINFO`, and
+    /// `makepkg --printsrcinfo` never, since it runs the PKGBUILD.
+    Publish,
+}
+
 /// The `.SRCINFO` text for a place: its file when current, else what `makepkg
-/// --printsrcinfo` says (never as root: that runs the PKGBUILD). `None` when the place has
-/// neither file. `any_owner`: as root, read a `.SRCINFO` another user owns (for `seed
-/// --sources`, which hashes every file itself and so only ever links a file under its own
-/// sums); otherwise, as root, only root's own.
-pub fn srcinfo_of(place: &Place, any_owner: bool) -> Result<Option<(String, PathBuf)>, String> {
+/// --printsrcinfo` says (never as root, never for a publisher: that runs the PKGBUILD).
+/// `None` when the place has neither file.
+pub fn srcinfo_of(place: &Place, how: Reading) -> Result<Option<(String, PathBuf)>, String> {
+    let any_owner = how != Reading::Agent;
     let srcinfo = place.dir.join(".SRCINFO");
     let script = place.dir.join(&place.buildfile);
     let script_meta = std::fs::metadata(&script).ok().filter(|m| m.is_file());
@@ -197,6 +234,14 @@ pub fn srcinfo_of(place: &Place, any_owner: bool) -> Result<Option<(String, Path
     }
     if script_meta.is_none() {
         return Ok(None);
+    }
+    if how == Reading::Publish {
+        return Err(format!(
+            "{} has no .SRCINFO as new as its {}; a publisher never runs a PKGBUILD (write one \
+             with `makepkg --printsrcinfo > .SRCINFO`)",
+            place.dir.display(),
+            place.buildfile
+        ));
     }
     if rustix::process::geteuid().is_root() {
         return Err(format!(

@@ -89,6 +89,10 @@ impl fmt::Display for Algo {
     }
 }
 
+/// The strong sums every shared or published build source is linked under, whatever its
+/// PKGBUILD pinned: another PKGBUILD may pin the same file by another of them.
+pub const SHARED: [Algo; 3] = [Algo::Sha256, Algo::Sha512, Algo::B2];
+
 /// One pinned checksum.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sum {

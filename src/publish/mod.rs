@@ -9,7 +9,9 @@
 //! - `<root>/<repo>/os/<arch>/<filename>` and the repository's database files: the mirror
 //!   layout, so a plain `Server = http://127.0.0.1:8080/ipns/<name>/$repo/os/$arch` works;
 //! - `<root>/pacxfer.json`: when, from where, which repositories and database checksums;
-//! - `<root>/updates/<repo>/<arch>/<db>/`: each database's update list (`updates`).
+//! - `<root>/updates/<repo>/<arch>/<db>/`: each database's update list (`updates`);
+//! - `<root>/sources/<algo>/<hex>` and `<root>/sources/names/<pkgbase>/<file>`: a source
+//!   cache's build sources (`sources`), for the template `/ipns/<name>/sources/{algo}/{hex}`.
 //!
 //! The state (`state`) is the record; the root lives in the node's MFS at
 //! `/pacxfer-publish/<key>` and is changed in place only when it is still exactly the root the
@@ -19,6 +21,7 @@
 //! place of the previous root (`cluster`).
 
 pub mod cluster;
+mod sources;
 pub mod state;
 pub mod updates;
 pub mod view;
@@ -58,13 +61,16 @@ pub struct Job {
     /// `from_cache`: the sync databases (DBPath) and cache directories to take files from.
     pub dbpath: PathBuf,
     pub cache_dirs: Vec<PathBuf>,
+    /// PKGBUILD directories (or directories of them) whose sources are published
+    /// (`sources`).
+    pub sources: Vec<PathBuf>,
 }
 
 impl Job {
     /// Refuses names that cannot be one path component (`crate::pacman::names::check_name`), and an IPNS key
     /// name Kubo would not take (letters, digits, `-`, `_`, `.`).
     pub fn check(&self) -> Result<(), String> {
-        if self.repos.is_empty() {
+        if self.repos.is_empty() && self.sources.is_empty() {
             return Err(
                 "name the repositories to publish with --repo (e.g. --repo core --repo extra)"
                     .into(),
@@ -295,6 +301,9 @@ impl<'a> Publisher<'a> {
                 }
                 Err(e) => return Err(e),
             }
+        }
+        if !self.job.sources.is_empty() {
+            self.sources()?;
         }
         self.prune(&judged)?;
         let updated = view::update(&self.rpc, &mut self.state, self.job)?;

@@ -2,7 +2,7 @@
 //! repository listed each under which file name and when it was first and last seen, the
 //! database files of each repository, and the root it last published. It is the truth the
 //! published view is built from; the node's MFS is rebuilt from it, never trusted as the
-//! record.
+//! record. A source cache's build sources are recorded beside (`sources`).
 //!
 //! SQLite (rusqlite, bundled), every change in a transaction, so a publisher killed at any
 //! moment loses nothing it had finished and the next run continues. The file follows the
@@ -10,11 +10,15 @@
 //! else can write, never through a link), and a file that is not a pacxfer publisher state
 //! is refused with one clear error, never changed.
 
+mod sources;
+
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::cache::trust::{PlaceError, TrustedDir};
+
+pub use sources::{SourceLink, SourceListing};
 
 /// The schema's name and version, kept in the `meta` table.
 const SCHEMA: &str = "pacxfer-publish-1";
@@ -223,6 +227,7 @@ impl State {
             conn.execute_batch("DROP TABLE db_heads").map_err(sql)?;
         }
         conn.execute_batch(UPDATE_TABLES).map_err(sql)?;
+        conn.execute_batch(sources::SOURCE_TABLES).map_err(sql)?;
         Ok(State { conn, path: full })
     }
 

@@ -144,6 +144,41 @@ fn wanted(state: &State) -> Result<(Tree, String), PublishError> {
             }
         }
     }
+    // A source cache: sources/<algo>/<hex> and sources/names/<pkgbase>/<file>.
+    let links = state.source_links()?;
+    let listings = state.source_listings()?;
+    if !links.is_empty() {
+        root.subdirs.insert("sources".into());
+    }
+    for l in links {
+        tree.entry("sources".into())
+            .or_default()
+            .subdirs
+            .insert(l.algo.clone());
+        tree.entry(format!("sources/{}", l.algo))
+            .or_default()
+            .files
+            .insert(l.hex, l.cid);
+    }
+    let source_cid: BTreeMap<String, String> = state.source_cids()?.into_iter().collect();
+    // Newest last: a name that named several files over time links the latest.
+    for l in listings {
+        let Some(cid) = source_cid.get(&l.sha256) else {
+            continue;
+        };
+        tree.entry("sources".into())
+            .or_default()
+            .subdirs
+            .insert("names".into());
+        tree.entry("sources/names".into())
+            .or_default()
+            .subdirs
+            .insert(l.pkgbase.clone());
+        tree.entry(format!("sources/names/{}", l.pkgbase))
+            .or_default()
+            .files
+            .insert(l.name, cid.clone());
+    }
     tree.insert(String::new(), root);
     let mut digest = Sha256::new();
     for (path, dir) in &tree {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::httpd::Mirror;
-use crate::harness::kubo::Node;
+use crate::harness::kubo::{Node, Options};
 use crate::harness::util::{pacxfer_bin, run, Run, TestDir, PATH};
 
 pub struct Build {
@@ -21,6 +21,8 @@ pub struct Build {
     pub makepkg_conf: PathBuf,
     /// Extra `[share]` lines for the next `configure`.
     pub share_extra: String,
+    /// Extra `[gateway]` lines for the next `configure`.
+    pub gateway_extra: String,
 }
 
 /// Whether the tests run as root (then builds run as `builder`).
@@ -36,7 +38,13 @@ pub fn give_to_builder(path: &Path) {
 }
 
 impl Build {
+    /// A build machine with an offline node.
     pub fn new(name: &str) -> Build {
+        Build::with_node(name, Options::default())
+    }
+
+    /// A build machine whose node starts with `opts` (online, to fetch from other nodes).
+    pub fn with_node(name: &str, opts: Options) -> Build {
         if is_root() {
             let _ = run(Command::new("useradd").args(["-m", "builder"]));
         }
@@ -45,7 +53,7 @@ impl Build {
             .expect("chmod build dir");
         std::fs::create_dir_all(dir.join("upstream")).expect("mkdir upstream");
         let upstream = Mirror::serve(&dir.join("upstream"));
-        let node = Node::start(dir.path());
+        let node = Node::start_with(dir.path(), "ipfs", opts);
         for d in ["pkgs", "cache", "home", "out", "srcdest"] {
             std::fs::create_dir_all(dir.join(d)).expect("mkdir");
             give_to_builder(&dir.join(d));
@@ -79,6 +87,7 @@ impl Build {
             config,
             makepkg_conf,
             share_extra: "after_fetch = true\nlan = false\n".into(),
+            gateway_extra: String::new(),
         };
         build.configure();
         build
@@ -89,10 +98,11 @@ impl Build {
     pub fn configure_with(&self, paths: &[&str]) {
         let paths: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
         let text = format!(
-            "cache_dir = {:?}\n\n[gateway]\nurl = {:?}\npaths = [{}]\n\n[share]\napi = {:?}\n{}\n",
+            "cache_dir = {:?}\n\n[gateway]\nurl = {:?}\npaths = [{}]\n{}\n\n[share]\napi = {:?}\n{}\n",
             self.dir.join("cache").display().to_string(),
             self.node.url,
             paths.join(", "),
+            self.gateway_extra,
             self.node.api,
             self.share_extra
         );

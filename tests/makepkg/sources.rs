@@ -7,6 +7,8 @@
 use sha2::Digest;
 
 use crate::harness::builder::{give_to_builder, Build};
+use crate::harness::kubo::{Node, Options};
+use crate::harness::util::run;
 
 fn hex_sum<D: Digest>(bytes: &[u8]) -> String {
     hex::encode(D::digest(bytes))
@@ -303,4 +305,159 @@ fn the_agent_outside_makepkg_is_one_error_line_or_an_unchecked_download() {
         .one_error_line()
         .stderr_has("do not match the PKGBUILD's sums");
     assert!(!home.join("x.bin.part").exists());
+}
+
+#[test]
+fn a_source_cache_serves_builds_with_upstream_stopped_and_prunes_what_went() {
+    let online = || Options {
+        online: true,
+        ..Options::default()
+    };
+    let mut b = Build::with_node("build-source-cache", online());
+    let publisher = Node::start_with(b.dir.path(), "publisher", online());
+    b.node.connect(&publisher);
+    let one = random(1_500_000, 11);
+    let two = random(300_000, 12);
+    let old = random(50_000, 13);
+    b.upstream_file("one-1.0.bin", &one);
+    b.upstream_file("two.bin", &two);
+    b.upstream_file("old.bin", &old);
+    let write_one = |b: &Build, file: &str, bytes: &[u8]| {
+        b.pkgbuild(
+            "one",
+            &pkgbuild(
+                &format!(
+                    "pkgname=one\narch=(any)\nsource=(\"{}\" \"{}\")\nsha256sums=('{}' SKIP)",
+                    b.url(file),
+                    b.url("old.bin"),
+                    sha256(bytes)
+                ),
+                "package() { install -d \"$pkgdir/usr/share/one\"; }",
+            ),
+            &[],
+        )
+    };
+    write_one(&b, "one-1.0.bin", &one);
+    b.pkgbuild(
+        "two",
+        &pkgbuild(
+            &format!(
+                "pkgname=two\narch=(any)\nsource=(\"{}\")\nb2sums=('{}')",
+                b.url("two.bin"),
+                hex_sum::<blake2::Blake2b512>(&two)
+            ),
+            "package() { install -d \"$pkgdir/usr/share/two\"; }",
+        ),
+        &[],
+    );
+    // The publisher, as root with its own state, reads the .SRCINFO files (it never runs a
+    // PKGBUILD) and publishes to its own node.
+    let conf = b.dir.join("publisher.conf");
+    std::fs::write(
+        &conf,
+        format!("cache_dir = \"\"\n[share]\napi = {:?}\n", publisher.api),
+    )
+    .expect("write publisher config");
+    let state = b.dir.join("publisher/state.sqlite");
+    let pkgs = b.dir.join("pkgs");
+    let publish = |keep: &str| {
+        run(crate::harness::util::pacxfer()
+            .env_remove("PACXFER_CACHE_DIR")
+            .arg("--config")
+            .arg(&conf)
+            .args(["publish", "--sources"])
+            .arg(&pkgs)
+            .arg("--state")
+            .arg(&state)
+            .args(["--ipns-key", "sources", "--keep", keep, "--json"]))
+    };
+    let r = publish("60");
+    r.success().stderr_has(
+        "[sources] 2 PKGBUILDs: 2 sources added (1.7 MiB), 0 already published, 1 not pinned",
+    );
+    let root = crate::publish::runs::summary(&r)["root"]
+        .as_str()
+        .expect("root")
+        .to_string();
+    for name in ["one-1.0.bin", "two.bin"] {
+        assert_eq!(b.upstream().hits_for(name).len(), 1, "{name}");
+    }
+    assert!(
+        b.upstream().hits_for("old.bin").is_empty(),
+        "SKIP is not published"
+    );
+    // Every sum a file hashed to, and the names of each package base.
+    let ls = |path: &str| -> Vec<String> {
+        publisher.rpc(&format!("ls?arg=/ipfs/{root}/{path}"))["Objects"][0]["Links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .map(|l| l["Name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    assert_eq!(ls("sources"), vec!["b2", "names", "sha256", "sha512"]);
+    assert_eq!(ls("sources/sha256"), {
+        let mut v = vec![sha256(&one), sha256(&two)];
+        v.sort();
+        v
+    });
+    assert_eq!(ls("sources/names/one"), vec!["one-1.0.bin"]);
+    // Incremental: nothing fetched again.
+    publish("60")
+        .success()
+        .stderr_has("0 sources added (0 B), 2 already published");
+    assert_eq!(b.upstream().hits_for("one-1.0.bin").len(), 1);
+
+    // Builders name the cache by its root; upstream is gone.
+    b.gateway_extra = "network_timeout = \"20s\"\n".into();
+    b.share_extra = "after_fetch = false\nlan = false\n".into();
+    b.configure_with(&[&format!("/ipfs/{root}/sources/{{algo}}/{{hex}}")]);
+    b.upstream_file("old.bin", &old);
+    let old_hits = b.upstream().hits_for("old.bin").len();
+    b.makepkg("one", &[])
+        .success()
+        .stderr_has("one-1.0.bin 1.4 MiB from ipfs")
+        .stderr_has("old.bin 48.8 KiB from upstream");
+    assert_eq!(b.upstream().hits_for("old.bin").len(), old_hits + 1);
+    b.stop_upstream();
+    b.makepkg("two", &[])
+        .success()
+        .stderr_has("two.bin 293.0 KiB from ipfs");
+
+    // A new version: published, and the old one pruned once no PKGBUILD names it.
+    let b2 = Build::new("build-source-cache-upstream2");
+    let one2 = random(100_000, 14);
+    b2.upstream_file("one-2.0.bin", &one2);
+    let moved = b2.url("one-2.0.bin");
+    b.pkgbuild(
+        "one",
+        &pkgbuild(
+            &format!(
+                "pkgname=one\narch=(any)\nsource=(\"{moved}\")\nsha256sums=('{}')",
+                sha256(&one2)
+            ),
+            "package() { install -d \"$pkgdir/usr/share/one\"; }",
+        ),
+        &[],
+    );
+    let r = publish("0");
+    r.success().stderr_has(
+        "1 sources added (97.7 KiB), 1 already published, 0 not pinned by a strong sum, 1 pruned",
+    );
+    let root = crate::publish::runs::summary(&r)["root"]
+        .as_str()
+        .expect("root")
+        .to_string();
+    let ls = |path: &str| -> Vec<String> {
+        publisher.rpc(&format!("ls?arg=/ipfs/{root}/{path}"))["Objects"][0]["Links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .map(|l| l["Name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    let mut want = vec![sha256(&one2), sha256(&two)];
+    want.sort();
+    assert_eq!(ls("sources/sha256"), want);
+    assert_eq!(ls("sources/names/one"), vec!["one-2.0.bin"]);
 }
