@@ -33,6 +33,16 @@ fn random(len: usize, seed: u8) -> Vec<u8> {
     out
 }
 
+/// The names a node's directory `/ipfs/<path>` links.
+fn links(node: &Node, path: &str) -> Vec<String> {
+    node.rpc(&format!("ls?arg=/ipfs/{path}"))["Objects"][0]["Links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .map(|l| l["Name"].as_str().expect("name").to_string())
+        .collect()
+}
+
 fn pkgbuild(head: &str, body: &str) -> String {
     format!(
         "pkgver=1.0\npkgrel=1\npkgdesc='pacxfer build source test'\nlicense=(MIT)\n\
@@ -387,14 +397,7 @@ fn a_source_cache_serves_builds_with_upstream_stopped_and_prunes_what_went() {
         "SKIP is not published"
     );
     // Every sum a file hashed to, and the names of each package base.
-    let ls = |path: &str| -> Vec<String> {
-        publisher.rpc(&format!("ls?arg=/ipfs/{root}/{path}"))["Objects"][0]["Links"]
-            .as_array()
-            .expect("links")
-            .iter()
-            .map(|l| l["Name"].as_str().expect("name").to_string())
-            .collect()
-    };
+    let ls = |path: &str| links(&publisher, &format!("{root}/{path}"));
     assert_eq!(ls("sources"), vec!["b2", "names", "sha256", "sha512"]);
     assert_eq!(ls("sources/sha256"), {
         let mut v = vec![sha256(&one), sha256(&two)];
@@ -448,14 +451,7 @@ fn a_source_cache_serves_builds_with_upstream_stopped_and_prunes_what_went() {
         .as_str()
         .expect("root")
         .to_string();
-    let ls = |path: &str| -> Vec<String> {
-        publisher.rpc(&format!("ls?arg=/ipfs/{root}/{path}"))["Objects"][0]["Links"]
-            .as_array()
-            .expect("links")
-            .iter()
-            .map(|l| l["Name"].as_str().expect("name").to_string())
-            .collect()
-    };
+    let ls = |path: &str| links(&publisher, &format!("{root}/{path}"));
     let mut want = vec![sha256(&one2), sha256(&two)];
     want.sort();
     assert_eq!(ls("sources/sha256"), want);
