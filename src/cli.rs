@@ -157,9 +157,11 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Show what the sync databases say about a file or package, and the sources pacxfer
-    /// would try, in order.
+    /// would try, in order; for a PKGBUILD directory, each source's sums and what `dlagent`
+    /// would try for it.
     Lookup {
-        /// A package file name, a package name, or a URL.
+        /// A package file name, a package name, a URL, or a PKGBUILD directory (a path with
+        /// a /, or .).
         what: String,
         /// Print one JSON object.
         #[arg(long)]

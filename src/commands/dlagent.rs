@@ -47,6 +47,8 @@ pub fn dlagent(
         );
     }
     let progress = Progress::new(&name, session.verbosity);
+    // `$startdir` unexpanded: the DLAGENTS line was single-quoted.
+    let srcinfo = srcinfo.filter(|p| !p.as_os_str().to_string_lossy().starts_with('$'));
     let found = caller::entries_for(url, &name, srcinfo);
     for note in &found.notes {
         progress.note(note);
@@ -119,7 +121,11 @@ pub fn rel_path(sum: &sums::Sum) -> String {
 
 /// The copies of a build source the node holds (`/pacxfer/…` by any of its strong sums), or,
 /// when it holds none, those LAN peers list (`Session::copies_at`).
-fn source_copies(session: &Session, sums: &[Sums], progress: &Progress) -> Vec<SourceCopy> {
+pub(super) fn source_copies(
+    session: &Session,
+    sums: &[Sums],
+    progress: &Progress,
+) -> Vec<SourceCopy> {
     let mut rels: Vec<String> = Vec::new();
     for s in sums.iter().flat_map(|s| s.strong()) {
         let rel = rel_path(s);

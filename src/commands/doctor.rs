@@ -735,6 +735,54 @@ fn update_lists(session: &Session) -> Check {
     }
 }
 
+/// Whether makepkg's `DLAGENTS` send http and https sources through `pacxfer dlagent`.
+fn build_sources() -> Check {
+    use crate::makepkg::conf;
+    let files = conf::files();
+    let agents = conf::dlagents(&files);
+    let ours = |proto: &str| {
+        conf::agent_for(&agents, proto).filter(|(cmd, _)| {
+            let words: Vec<&str> = cmd
+                .split_once("::")
+                .map_or("", |(_, c)| c)
+                .split(' ')
+                .collect();
+            words.first().is_some_and(|w| w.ends_with("pacxfer")) && words.contains(&"dlagent")
+        })
+    };
+    let line = "\"https::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o\" (and http::, in double quotes) to DLAGENTS in makepkg.conf";
+    match (ours("http"), ours("https")) {
+        (Some((cmd, file)), Some(_)) => {
+            let detail = format!(
+                "http and https sources through pacxfer dlagent ({})",
+                file.display()
+            );
+            if cmd.contains("--srcinfo") {
+                check("build sources", Status::Ok, detail)
+            } else {
+                check(
+                    "build sources",
+                    Status::Warn,
+                    format!("{detail}, without --srcinfo: with SRCDEST set, a build started outside a shell takes its sources from upstream unchecked"),
+                )
+                .fix(format!("use {line}"))
+            }
+        }
+        (None, None) => check(
+            "build sources",
+            Status::Skip,
+            "makepkg's DLAGENTS do not call pacxfer: PKGBUILD sources come from upstream only",
+        )
+        .fix(format!("to fetch them by their checksums, add {line}")),
+        _ => check(
+            "build sources",
+            Status::Warn,
+            "only one of http and https goes through pacxfer dlagent in makepkg's DLAGENTS",
+        )
+        .fix(format!("add {line}")),
+    }
+}
+
 fn prefetch_timer() -> Check {
     let Some(text) = output(
         "systemctl",
@@ -826,6 +874,7 @@ pub fn doctor(session: &Session, json: bool) -> Result<ExitCode> {
     checks.extend(gateway(session, client.as_ref()));
     checks.extend(node_api(session));
     checks.push(prefetch_timer());
+    checks.push(build_sources());
 
     if json {
         println!("{}", crate::ui::answer::json_line(&checks)?);

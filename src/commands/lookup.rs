@@ -49,6 +49,9 @@ macro_rules! say {
 
 /// `pacxfer lookup WHAT [--json]`.
 pub fn lookup(session: &Session, what: &str, json: bool) -> Result<ExitCode> {
+    if super::lookup_sources::is_pkgbuild_dir(what) {
+        return super::lookup_sources::lookup_sources(session, what, json);
+    }
     let progress = Progress::plain(session.verbosity);
     let resolved = resolve(session, what, &progress)?;
     let Some(entry) = &resolved.entry else {

@@ -10,6 +10,7 @@ pub mod dlagent;
 pub mod doctor;
 pub mod fetch;
 pub mod lookup;
+mod lookup_sources;
 pub mod prefetch;
 pub mod publish;
 pub mod resolve;

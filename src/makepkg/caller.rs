@@ -208,7 +208,8 @@ pub enum Reading {
     /// For the building user's own agent: as root, only root's own files.
     Agent,
     /// For `seed --sources`, which hashes every file itself and so only ever links a file
-    /// under its own sums: as root, any owner's `.SRCINFO`.
+    /// under its own sums, and for `lookup`, which only shows: as root, any owner's
+    /// `.SRCINFO`.
     Seed,
     /// For a publisher of PKGBUILDs others wrote (AUR clones): any owner's `.SRCINFO`, and
     /// `makepkg --printsrcinfo` never, since it runs the PKGBUILD.

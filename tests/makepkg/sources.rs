@@ -416,6 +416,25 @@ fn a_source_cache_serves_builds_with_upstream_stopped_and_prunes_what_went() {
     b.share_extra = "after_fetch = false\nlan = false\n".into();
     b.configure_with(&[&format!("/ipfs/{root}/sources/{{algo}}/{{hex}}")]);
     b.upstream_file("old.bin", &old);
+    // lookup says what the agent would try, in the order it would.
+    let r = run(crate::harness::util::pacxfer()
+        .arg("--config")
+        .arg(&b.config)
+        .arg("lookup")
+        .arg(b.pkg_dir("one")));
+    r.success()
+        .stdout_has(&format!(
+            "one: one-1.0.bin ({})\n  pinned by sha256:{}\n  1. {}/ipfs/{root}/sources/sha256/{}\n",
+            b.url("one-1.0.bin"),
+            sha256(&one),
+            b.node.url,
+            sha256(&one)
+        ))
+        .stdout_has(&format!(
+            "one: old.bin ({})\n  no sum (SKIP): not pinned by a strong sum, from upstream only\n  1. {}\n",
+            b.url("old.bin"),
+            b.url("old.bin")
+        ));
     let old_hits = b.upstream().hits_for("old.bin").len();
     b.makepkg("one", &[])
         .success()
@@ -456,4 +475,51 @@ fn a_source_cache_serves_builds_with_upstream_stopped_and_prunes_what_went() {
     want.sort();
     assert_eq!(ls("sources/sha256"), want);
     assert_eq!(ls("sources/names/one"), vec!["one-2.0.bin"]);
+}
+
+#[test]
+fn doctor_says_whether_makepkg_fetches_sources_through_pacxfer() {
+    let dir = crate::harness::util::TestDir::new("doctor-dlagents");
+    let doctor = |conf: Option<&str>| {
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("mkdir home");
+        let _ = std::fs::remove_file(home.join(".makepkg.conf"));
+        if let Some(text) = conf {
+            std::fs::write(home.join(".makepkg.conf"), text).expect("write makepkg.conf");
+        }
+        let r = run(crate::harness::util::pacxfer()
+            .env("HOME", &home)
+            .args(["doctor", "--json"]));
+        let checks: serde_json::Value =
+            serde_json::from_str(r.stdout().trim()).expect("doctor JSON");
+        checks
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["check"] == "build sources")
+            .cloned()
+            .expect("a build sources check")
+    };
+    assert_eq!(doctor(None)["status"], "skip");
+    let both = "DLAGENTS=(\"http::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o\"\n  \"https::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o\")\n";
+    let c = doctor(Some(both));
+    assert_eq!(c["status"], "ok", "{c}");
+    // Without --srcinfo: works, but not with SRCDEST outside a shell.
+    let plain = "DLAGENTS=('http::/usr/bin/pacxfer dlagent %u %o' 'https::/usr/bin/pacxfer dlagent %u %o')\n";
+    let c = doctor(Some(plain));
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c["fix"]
+        .as_str()
+        .expect("fix")
+        .contains("--srcinfo $startdir"));
+    let one = "DLAGENTS=('https::/usr/bin/pacxfer dlagent %u %o')\n";
+    let c = doctor(Some(one));
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("only one of http and https"));
+    // Appended after /etc/makepkg.conf's curl lines: makepkg takes the first, so not used.
+    let appended = "DLAGENTS+=('https::/usr/bin/pacxfer dlagent %u %o')\n";
+    assert_eq!(doctor(Some(appended))["status"], "skip");
 }

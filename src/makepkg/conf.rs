@@ -1,0 +1,161 @@
+//! makepkg.conf's `DLAGENTS`, as makepkg reads it: `/etc/makepkg.conf`, then
+//! `/etc/makepkg.conf.d/*.conf`, then the user's `$XDG_CONFIG_HOME/pacman/makepkg.conf` or
+//! `~/.makepkg.conf`; a later `DLAGENTS=(…)` replaces the array, `DLAGENTS+=(…)` extends it.
+//! Read as text for `doctor` (a file is bash, and never run here): quoted and bare words of
+//! the array, one entry each.
+
+use std::path::{Path, PathBuf};
+
+/// The most of one makepkg.conf read.
+const CONF_MAX: u64 = 1 << 20;
+
+/// The files makepkg reads, in its order, that exist.
+pub fn files() -> Vec<PathBuf> {
+    let mut out = vec![PathBuf::from("/etc/makepkg.conf")];
+    if let Ok(dir) = std::fs::read_dir("/etc/makepkg.conf.d") {
+        let mut more: Vec<PathBuf> = dir
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+            .collect();
+        more.sort();
+        out.extend(more);
+    }
+    let user = crate::cache::xdg_dir("XDG_CONFIG_HOME", ".config")
+        .map(|d| d.join("pacman/makepkg.conf"))
+        .filter(|p| p.is_file())
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".makepkg.conf")));
+    out.extend(user);
+    out.into_iter().filter(|p| p.is_file()).collect()
+}
+
+/// The `DLAGENTS` entries after reading `files` in order, with the file that set each.
+pub fn dlagents(files: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut agents: Vec<(String, PathBuf)> = Vec::new();
+    for file in files {
+        let Some(text) = read(file) else { continue };
+        for (append, entries) in assignments(&text) {
+            if !append {
+                agents.clear();
+            }
+            agents.extend(entries.into_iter().map(|e| (e, file.clone())));
+        }
+    }
+    agents
+}
+
+/// The agent makepkg would pick for `protocol` (the first entry for it).
+pub fn agent_for<'a>(
+    agents: &'a [(String, PathBuf)],
+    protocol: &str,
+) -> Option<&'a (String, PathBuf)> {
+    agents
+        .iter()
+        .find(|(e, _)| e.split_once("::").is_some_and(|(p, _)| p == protocol))
+}
+
+fn read(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(CONF_MAX)
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Each `DLAGENTS=(…)` (false) or `DLAGENTS+=(…)` (true) in `text`, with its entries.
+pub fn assignments(text: &str) -> Vec<(bool, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("DLAGENTS") {
+        let before = &rest[..at];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let commented = before[line_start..].trim_start().starts_with('#')
+            || !before[line_start..].trim().is_empty();
+        let after = &rest[at + "DLAGENTS".len()..];
+        let (append, body) = if let Some(b) = after.strip_prefix("+=(") {
+            (true, b)
+        } else if let Some(b) = after.strip_prefix("=(") {
+            (false, b)
+        } else {
+            rest = after;
+            continue;
+        };
+        let (entries, used) = words(body);
+        if !commented {
+            out.push((append, entries));
+        }
+        rest = &body[used..];
+    }
+    out
+}
+
+/// The words of an array body up to its closing `)`, and how many bytes that took.
+fn words(body: &str) -> (Vec<String>, usize) {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    for (i, c) in body.char_indices() {
+        if comment {
+            if c == '\n' {
+                comment = false;
+            }
+            continue;
+        }
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, ')') => {
+                if in_word {
+                    out.push(word);
+                }
+                return (out, i + 1);
+            }
+            (None, '#') if !in_word => comment = true,
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    (out, body.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_as_makepkg_reads_them() {
+        let text = "#DLAGENTS=('http::/bin/x %u')\nDLAGENTS=('file::/usr/bin/curl -qgC - -o %o %u'\n  # a comment\n  \"https::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o\")\nDLAGENTS+=('http::/usr/bin/pacxfer dlagent %u %o')\n";
+        let a = assignments(text);
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert!(!a[0].0 && a[1].0);
+        assert_eq!(a[0].1.len(), 2);
+        assert_eq!(
+            a[0].1[1],
+            "https::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o"
+        );
+        let agents: Vec<(String, PathBuf)> = a
+            .into_iter()
+            .flat_map(|(_, e)| e)
+            .map(|e| (e, PathBuf::from("f")))
+            .collect();
+        assert!(agent_for(&agents, "http").is_some_and(|(e, _)| e.contains("pacxfer")));
+        assert!(agent_for(&agents, "ftp").is_none());
+    }
+}
