@@ -287,3 +287,67 @@ fn announce_never_replaces_a_record_it_did_not_publish() {
     ));
     w.pacxfer(&["announce"]).success();
 }
+
+/// A build source pinned by BLAKE2b alone: the first machine's agent fetches it from
+/// upstream and shares it (`sources/b2/<hex>` in its directory); the second machine's agent
+/// finds it on the LAN by that sum, and upstream sends it once.
+#[test]
+fn a_build_source_crosses_the_uplink_once() {
+    use blake2::Digest;
+    let lan = Lan::new("lan-sources", 2, "400mbit");
+    let bytes: Vec<u8> = (0..6_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let b2 = hex::encode(blake2::Blake2b512::digest(&bytes));
+    let rel = "upstream/src-1.0.tar";
+    let path = lan.dir.join("mirror").join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir upstream");
+    std::fs::write(&path, &bytes).expect("write source");
+    let url = format!("http://{}:8000/{rel}", crate::harness::lan::MIRROR_IP);
+    for m in &lan.machines {
+        let pkg = m.dir.join("pkg");
+        std::fs::create_dir_all(&pkg).expect("mkdir pkg");
+        std::fs::write(
+            pkg.join(".SRCINFO"),
+            format!("pkgbase = src\n\tsource = {url}\n\tb2sums = {b2}\n\npkgname = src\n"),
+        )
+        .expect("write .SRCINFO");
+    }
+    let fetch = |m: &Machine| {
+        let pkg = m.dir.join("pkg");
+        let out = pkg.join("src-1.0.tar.part");
+        let r = m.pacxfer(&[
+            "-v",
+            "dlagent",
+            "--srcinfo",
+            pkg.to_str().expect("utf8"),
+            &url,
+            out.to_str().expect("utf8"),
+        ]);
+        r.success();
+        assert!(
+            std::fs::read(&out).expect("read source") == bytes,
+            "{}",
+            r.explain("the source's bytes")
+        );
+        r
+    };
+    let (m1, m2) = (&lan.machines[0], &lan.machines[1]);
+    fetch(m1).stderr_has("from upstream");
+    m1.node.wait_published();
+    let r = fetch(m2);
+    r.stderr_has(&format!("list sources/b2/{b2}"))
+        .stderr_has("src-1.0.tar 5.7 MiB from lan");
+    let hits: Vec<_> = lan
+        .mirror
+        .hits()
+        .into_iter()
+        .filter(|h| h.path.ends_with("src-1.0.tar"))
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "{}",
+        r.explain(&format!("upstream sent it once: {hits:?}"))
+    );
+}

@@ -261,7 +261,10 @@ fn wrong_bytes_skip_and_weak_sums_come_from_upstream() {
 
 #[test]
 fn the_agent_outside_makepkg_is_one_error_line_or_an_unchecked_download() {
-    let b = Build::new("build-sources-cli");
+    let mut b = Build::new("build-sources-cli");
+    // Nothing shared: every call below goes upstream.
+    b.share_extra = "after_fetch = false\nlan = false\n".into();
+    b.configure();
     b.upstream_file("x.bin", b"bytes");
     let bin = crate::harness::util::pacxfer_bin().display().to_string();
     let conf = b.config.display().to_string();
@@ -315,6 +318,43 @@ fn the_agent_outside_makepkg_is_one_error_line_or_an_unchecked_download() {
         .one_error_line()
         .stderr_has("do not match the PKGBUILD's sums");
     assert!(!home.join("x.bin.part").exists());
+
+    // A part left by an interrupted download is resumed, and judged whole at its end; a part
+    // of other bytes is resumed, found wrong, and fetched again from byte 0.
+    let big = random(300_000, 9);
+    b.upstream_file("big.bin", &big);
+    let url = b.url("big.bin");
+    std::fs::write(
+        home.join(".SRCINFO"),
+        format!(
+            "pkgbase = x\n\tsource = {url}\n\tsha512sums = {}\n\npkgname = x\n",
+            hex_sum::<sha2::Sha512>(&big)
+        ),
+    )
+    .expect("write .SRCINFO");
+    let part = home.join("big.bin.part");
+    for (prefix, hits) in [(big[..100_000].to_vec(), 1), (random(100_000, 10), 3)] {
+        std::fs::write(&part, &prefix).expect("write part");
+        give_to_builder(&part);
+        let r = b.as_builder(
+            &home,
+            &[&bin, "--config", &conf, "dlagent", &url, "big.bin.part"],
+            &[],
+        );
+        r.success();
+        assert!(
+            std::fs::read(&part).expect("read") == big,
+            "{}",
+            r.explain("the whole source")
+        );
+        let got = b.upstream().hits_for("big.bin");
+        assert_eq!(got.len(), hits, "{}", b.upstream().log_text());
+        assert_eq!(
+            got[hits - 1 - usize::from(hits == 3)].range.as_deref(),
+            Some("bytes=100000-")
+        );
+        std::fs::remove_file(&part).expect("rm part");
+    }
 }
 
 #[test]
