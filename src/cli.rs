@@ -142,13 +142,14 @@ pub enum Command {
     /// file (its .SRCINFO, or makepkg --printsrcinfo), fetches the file from IPFS by them when
     /// a node has it and from upstream otherwise, and writes OUTPUT only with bytes that match.
     Dlagent {
-        /// The source's URL (makepkg's %u).
-        url: String,
-        /// Where to write it (makepkg's %o, <file>.part).
-        output: PathBuf,
         /// The .SRCINFO to read, or the PKGBUILD's directory [default: found from makepkg].
         #[arg(long, value_name = "PATH")]
-        srcinfo: Option<PathBuf>,
+        srcinfo: Option<String>,
+        /// The source's URL (makepkg's %u), then where to write it (makepkg's %o,
+        /// <file>.part). makepkg splits its agent line at spaces: words before these two
+        /// are the rest of a --srcinfo path that holds spaces.
+        #[arg(value_name = "URL OUTPUT", num_args = 2.., required = true)]
+        args: Vec<String>,
     },
     /// Print a completion script for a shell (bash, zsh, fish, ...) on standard output.
     Completions {

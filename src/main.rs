@@ -66,15 +66,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::seed::seed(&session, which, if_running)
         }
-        (
-            Some(Command::Dlagent {
-                url,
-                output,
-                srcinfo,
-            }),
-            _,
-            _,
-        ) => commands::dlagent::dlagent(&session, &url, &output, srcinfo.as_deref()),
+        (Some(Command::Dlagent { srcinfo, args }), _, _) => {
+            let (srcinfo, url, output) = commands::dlagent::split_args(srcinfo, args)?;
+            commands::dlagent::dlagent(&session, &url, &output, srcinfo.as_deref())
+        }
         (Some(Command::Publish(args)), _, _) => commands::publish::publish(&session, args),
         (Some(Command::Prefetch(args)), _, _) => commands::prefetch::prefetch(&session, args),
         (None, Some(url), Some(output)) => commands::xfer(&session, &url, &output),

@@ -20,6 +20,28 @@ use crate::ui::progress::Progress;
 use super::xfer::{deliver, Delivery};
 use super::Session;
 
+/// The `--srcinfo` path, URL and output of a `dlagent` call: the last two words are `%u` and
+/// `%o`; words before them continue a `--srcinfo` path that holds spaces, which makepkg split
+/// (it splits its agent line at every space).
+pub fn split_args(
+    srcinfo: Option<String>,
+    mut args: Vec<String>,
+) -> Result<(Option<std::path::PathBuf>, String, std::path::PathBuf)> {
+    let (Some(output), Some(url)) = (args.pop(), args.pop()) else {
+        bail!("give a URL and an OUTPUT: `pacxfer dlagent --srcinfo $startdir %u %o` in DLAGENTS");
+    };
+    let srcinfo = match (srcinfo, args.is_empty()) {
+        (s, true) => s,
+        (Some(s), false) => Some(format!("{s} {}", args.join(" "))),
+        (None, false) => bail!(
+            "dlagent takes a URL and an OUTPUT, not {} words: `pacxfer dlagent --srcinfo \
+             $startdir %u %o` in DLAGENTS",
+            args.len() + 2
+        ),
+    };
+    Ok((srcinfo.map(std::path::PathBuf::from), url, output.into()))
+}
+
 /// `pacxfer dlagent URL OUTPUT [--srcinfo PATH]`.
 pub fn dlagent(
     session: &Session,
@@ -35,10 +57,16 @@ pub fn dlagent(
             crate::ui::shown::shown(url)
         );
     }
-    let file = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // makepkg passes `<file name>.part`, relative to its working directory, where the file
+    // name is a `name::` prefix as it is (a path, even) or the URL's last segment.
+    let file = if output.is_absolute() {
+        output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        output.to_string_lossy().into_owned()
+    };
     let name = file.strip_suffix(".part").unwrap_or(&file).to_string();
     if name.is_empty() {
         bail!(
@@ -170,10 +198,18 @@ pub(super) fn share_after_fetch(
         .into_iter()
         .filter(|a| !all.iter().any(|s| s.algo == *a))
         .collect();
+    let file = match crate::ipfs::seed::open_regular(out.path()) {
+        Ok(f) => f,
+        Err(e) => return progress.warn(&format!("not shared: {}: {e}", out.path().display())),
+    };
     if !missing.is_empty() {
-        match sums::hash_file(out.path(), &missing) {
+        use std::io::Seek;
+        match sums::hash_reader(&file, &missing, None) {
             Ok((more, len)) if len == out.len() => all.extend(more),
             _ => return progress.warn("not shared: the file changed while it was being hashed"),
+        }
+        if let Err(e) = (&file).seek(std::io::SeekFrom::Start(0)) {
+            return progress.warn(&format!("not shared: {e}"));
         }
     }
     let share = &session.config.share;
@@ -182,6 +218,6 @@ pub(super) fn share_after_fetch(
         Ok(s) => s,
         Err(e) => return progress.warn(&format!("not shared: {e}")),
     };
-    let outcome = sharer.seed_source(out.path(), &out.sha256(), out.len(), &all);
+    let outcome = sharer.seed_source(file, &out.sha256(), &all);
     super::xfer::report_shared(session, outcome, progress);
 }

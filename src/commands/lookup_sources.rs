@@ -46,7 +46,7 @@ pub(super) fn lookup_sources(session: &Session, dir: &str, json: bool) -> Result
             dir: dir.clone(),
             buildfile: "PKGBUILD".into(),
         };
-        let info = match caller::srcinfo_of(&place, Reading::Seed) {
+        let info = match caller::srcinfo_of(&place, Reading::AnyAge) {
             Ok(Some((text, _))) => srcinfo::parse(&text),
             Ok(None) => continue,
             Err(why) => bail!("{why}"),

@@ -29,6 +29,67 @@ struct Tally {
     failed: u64,
 }
 
+/// A directory only this process writes in, for private copies; removed when dropped.
+struct Private(PathBuf);
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Private {
+    fn new() -> std::io::Result<Private> {
+        use std::os::unix::fs::DirBuilderExt;
+        for n in 0..100 {
+            let dir = std::env::temp_dir().join(format!("pacxfer-seed-{}-{n}", std::process::id()));
+            // Made here (never one that was there), 0700.
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(Private(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("no private directory could be made"))
+    }
+}
+
+/// A source file opened once (never through a link, never a FIFO) and hashed: the file to
+/// add, its sums and length. When it belongs to another user than this process's (root
+/// reading a builder's directory), what was hashed is copied, in the same pass, to a private
+/// file, and that copy is what is added: its owner cannot change the bytes, or swap the file,
+/// between the hash and the add.
+fn hashed(
+    path: &std::path::Path,
+    algos: &[Algo],
+    private: &mut Option<Private>,
+) -> std::io::Result<(std::fs::File, Vec<sums::Sum>, u64)> {
+    use std::io::Seek;
+    use std::os::unix::fs::MetadataExt;
+    let file = crate::ipfs::seed::open_regular(path)?;
+    if file.metadata()?.uid() == rustix::process::geteuid().as_raw() {
+        let (all, len) = sums::hash_reader(&file, algos, None)?;
+        (&file).seek(std::io::SeekFrom::Start(0))?;
+        return Ok((file, all, len));
+    }
+    if private.is_none() {
+        *private = Some(Private::new()?);
+    }
+    let dir = private.as_ref().map(|p| p.0.clone()).unwrap_or_default();
+    let copy_path = dir.join("source");
+    let mut copy = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&copy_path)?;
+    let (all, len) = sums::hash_reader(&file, algos, Some(&mut copy))?;
+    copy.seek(std::io::SeekFrom::Start(0))?;
+    // The name goes; the open file stays readable until it is added.
+    std::fs::remove_file(&copy_path)?;
+    Ok((copy, all, len))
+}
+
 /// Runs `seed --sources`.
 pub(super) fn seed_sources(
     session: &Session,
@@ -57,12 +118,13 @@ pub(super) fn seed_sources(
         .map(PathBuf::from)
         .filter(|p| p.is_absolute());
     let mut tally = Tally::default();
+    let mut private: Option<Private> = None;
     for dir in &pkgdirs {
         let place = Place {
             dir: dir.clone(),
             buildfile: "PKGBUILD".into(),
         };
-        let info = match caller::srcinfo_of(&place, caller::Reading::Seed) {
+        let info = match caller::srcinfo_of(&place, caller::Reading::AnyAge) {
             Ok(Some((text, _))) => srcinfo::parse(&text),
             Ok(None) => continue,
             Err(why) => {
@@ -79,6 +141,13 @@ pub(super) fn seed_sources(
                 ));
                 continue;
             }
+            if !crate::pacman::names::is_plain_filename(&entry.name) {
+                tally.absent += 1;
+                progress.warn(&format!(
+                    "{shown}: skipped, its file name is not one path component"
+                ));
+                continue;
+            }
             let Some(path) = [Some(dir.as_path()), srcdest.as_deref()]
                 .into_iter()
                 .flatten()
@@ -91,7 +160,7 @@ pub(super) fn seed_sources(
             };
             let mut algos: Vec<Algo> = entry.sums.0.iter().map(|s| s.algo).collect();
             algos.extend(sums::SHARED);
-            let (all, len) = match sums::hash_file(&path, &algos) {
+            let (file, all, len) = match hashed(&path, &algos, &mut private) {
                 Ok(h) => h,
                 Err(e) => {
                     tally.absent += 1;
@@ -114,7 +183,7 @@ pub(super) fn seed_sources(
             else {
                 continue;
             };
-            match sharer.seed_source(&path, &sha256, len, &all) {
+            match sharer.seed_source(file, &sha256, &all) {
                 Ok(Outcome::Added { cid }) => {
                     tally.added += 1;
                     tally.added_bytes += len;

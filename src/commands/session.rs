@@ -113,32 +113,45 @@ impl Session {
         }
         let chosen = plan::choose(candidates, url_dirs);
         let expect = plan::expectations(&chosen);
-        let rels: Vec<String> = expect.iter().map(|x| hex::encode(x.sha256)).collect();
-        let expected = |rel: &str| {
-            expect
-                .iter()
-                .find(|x| hex::encode(x.sha256) == rel)
-                .copied()
-        };
-        let raw_block_max = self.config.gateway.raw_block_max;
-        let fits = |copy: &NodeCopy| -> Result<(), String> {
-            let Some(x) = expected(&copy.rel) else {
-                return Err("not asked for".into());
-            };
-            match copy.size {
-                // One raw block is at most what the profile puts in one chunk.
-                None if x.size > raw_block_max => {
-                    Err(format!("one block, too small for {} bytes", x.size))
-                }
-                Some(size) if size != x.size => Err(format!("{size} bytes, not {}", x.size)),
-                _ => Ok(()),
+        let mut rels: Vec<String> = Vec::new();
+        for x in &expect {
+            let rel = hex::encode(x.sha256);
+            if !rels.contains(&rel) {
+                rels.push(rel);
             }
+        }
+        let raw_block_max = self.config.gateway.raw_block_max;
+        // The expectation a copy under `rel` of `size` bytes can be (the same SHA-256 may be
+        // listed with two sizes by two repositories; the bytes decide).
+        let expected = |rel: &str, size: Option<u64>| {
+            expect.iter().copied().find(|x| {
+                hex::encode(x.sha256) == rel
+                    && match size {
+                        Some(size) => size == x.size,
+                        // One raw block is at most what the profile puts in one chunk.
+                        None => x.size <= raw_block_max,
+                    }
+            })
+        };
+        let fits = |copy: &NodeCopy| -> Result<(), String> {
+            if expected(&copy.rel, copy.size).is_some() {
+                return Ok(());
+            }
+            let sizes: Vec<String> = expect
+                .iter()
+                .filter(|x| hex::encode(x.sha256) == copy.rel)
+                .map(|x| x.size.to_string())
+                .collect();
+            Err(match copy.size {
+                None => format!("one block, too small for {} bytes", sizes.join(" or ")),
+                Some(size) => format!("{size} bytes, not {}", sizes.join(" or ")),
+            })
         };
         self.copies_at(&rels, &fits, progress)
             .into_iter()
             .filter_map(|c| {
                 Some(plan::Seeded {
-                    expect: expected(&c.rel)?,
+                    expect: expected(&c.rel, c.size)?,
                     cid: c.cid,
                     peers: c.peers,
                 })
@@ -229,8 +242,8 @@ impl Session {
         found
     }
 
-    /// The copies of the file that LAN peers' directories list (`ipfs::lan`), by the first
-    /// of `rels` any peer lists. Peers known to have no directory are not asked; those that
+    /// The copies of the file that LAN peers' directories list (`ipfs::lan`), under each of
+    /// `rels`. Peers known to have no directory are not asked; those that
     /// turn out to have none, or do not answer in time, are remembered in the cache places.
     fn lan_copies(
         &self,
@@ -291,9 +304,6 @@ impl Session {
                     "no LAN peer lists {rel} ({} asked)",
                     ask.len() - found.no_view.len() - found.unknown.len()
                 ));
-            }
-            if !out.is_empty() {
-                break;
             }
         }
         Ok(out)

@@ -535,6 +535,16 @@ impl Rpc {
             path: path.to_path_buf(),
             err,
         })?;
+        self.add_open(file, name, args)
+    }
+
+    /// `add` of a file already open (read from its current position to its end).
+    pub fn add_open(
+        &self,
+        file: std::fs::File,
+        name: &str,
+        args: &[(&str, &str)],
+    ) -> Result<Added, RpcError> {
         let last = self.upload("add", args, name, file)?;
         if last.is_null() {
             return Err(RpcError::BadAnswer {

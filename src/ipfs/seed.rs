@@ -125,53 +125,62 @@ impl Sharer {
         }
     }
 
-    /// Adds a build source that matched its PKGBUILD's sums and links it as
-    /// `/pacxfer/<sha256>`, like a package, and as `/pacxfer/sources/<algo>/<hex>` for each
-    /// other strong sum in `others`, so that it is found by whichever sum a PKGBUILD pins.
+    /// Adds a build source that matched its PKGBUILD's sums (`file`, open at its start) and
+    /// links it as `/pacxfer/<sha256>`, like a package, and as `/pacxfer/sources/<algo>/<hex>`
+    /// for each other strong sum in `others`, so that it is found by whichever sum a PKGBUILD
+    /// pins. The file is always added (its CID is what the node says, never what a link of
+    /// the same size already holds), and a link to anything else is replaced.
     pub fn seed_source(
         &self,
-        path: &Path,
+        file: std::fs::File,
         sha256: &[u8; 32],
-        size: u64,
         others: &[Sum],
     ) -> Result<Outcome, RpcError> {
-        let outcome = self.seed(path, sha256, size)?;
-        let (Outcome::Added { cid } | Outcome::Present { cid }) = &outcome;
+        let mut args: Vec<(&str, &str)> = PROFILE.to_vec();
+        args.push(("pin", if self.pin { "true" } else { "false" }));
+        let added = self.rpc.add_open(file, &hex::encode(sha256), &args)?;
+        let cid = added.hash;
+        if cid.is_empty() || !cid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(RpcError::BadAnswer {
+                command: "add".into(),
+                why: format!("{cid:?} is not a CID"),
+            });
+        }
+        let mut rels: Vec<(String, String)> = vec![(hex::encode(sha256), MFS_DIR.to_string())];
         for sum in others
             .iter()
             .filter(|s| s.algo.strong() && s.algo != Algo::Sha256)
         {
-            let rel = sum.rel_path();
+            rels.push((sum.rel_path(), format!("{MFS_DIR}/sources/{}", sum.algo)));
+        }
+        let mut made = false;
+        for (rel, dir) in rels {
+            let target = format!("{MFS_DIR}/{rel}");
             match self.seeded_at(&rel)? {
-                Some(s) if s.cid == *cid => continue,
+                Some(s) if s.cid == cid => continue,
                 Some(_) => {
-                    self.rpc
-                        .call("files/rm", &[("arg", &format!("{MFS_DIR}/{rel}"))])?;
+                    self.rpc.call("files/rm", &[("arg", &target)])?;
                 }
                 None => {}
             }
-            self.rpc.call(
-                "files/mkdir",
-                &[
-                    ("arg", &format!("{MFS_DIR}/sources/{}", sum.algo)),
-                    ("parents", "true"),
-                ],
-            )?;
+            self.rpc
+                .call("files/mkdir", &[("arg", &dir), ("parents", "true")])?;
             match self.rpc.call(
                 "files/cp",
-                &[
-                    ("arg", &format!("/ipfs/{cid}")),
-                    ("arg", &format!("{MFS_DIR}/{rel}")),
-                ],
+                &[("arg", &format!("/ipfs/{cid}")), ("arg", &target)],
             ) {
-                Ok(_) => {}
+                Ok(_) => made = true,
                 Err(RpcError::Failed { message, .. })
                     if message.contains("already exists")
                         || message.contains("already has entry") => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(outcome)
+        Ok(if made {
+            Outcome::Added { cid }
+        } else {
+            Outcome::Present { cid }
+        })
     }
 
     /// Adds the file at `path`, whose SHA-256 and size a database lists, and links it as
@@ -211,6 +220,23 @@ impl Sharer {
         }
         Ok(Outcome::Added { cid: added.hash })
     }
+}
+
+/// Opens a file to share: never through a symbolic link, never blocking on a FIFO, and only
+/// a regular file.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
 }
 
 /// SHA-256 and length of a file.

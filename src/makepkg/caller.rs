@@ -7,10 +7,12 @@
 //! a `--srcinfo` given on the command line, the parent's directory and build script, and the
 //! agent's own working directory.
 //!
-//! In each, `.SRCINFO` is read when it is at least as new as the build script; otherwise
-//! `makepkg --printsrcinfo` writes one (it sources the PKGBUILD, as the running makepkg already
-//! did, and downloads nothing). Everything here belongs to the user who builds, and pacxfer
-//! runs as that user: as root, only files root owns are read.
+//! In each, `.SRCINFO` is read when it is at least as new as the build script. Only for the
+//! place makepkg named (`--srcinfo $startdir`), a missing or older one is replaced by what
+//! `makepkg --printsrcinfo` says (it sources the PKGBUILD being built, as the running makepkg
+//! already did, and downloads nothing); an inferred place may hold a PKGBUILD nobody chose to
+//! build, and nothing is run there (`Reading`). Everything here belongs to the user who
+//! builds, and pacxfer runs as that user: as root, only files root owns are read.
 
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -52,15 +54,7 @@ pub fn places(explicit: Option<&Path>) -> Vec<Place> {
         }
     };
     if let Some(path) = explicit {
-        let dir = if path.is_dir() {
-            path.to_path_buf()
-        } else {
-            path.parent().map(Path::to_path_buf).unwrap_or_default()
-        };
-        add(Place {
-            dir,
-            buildfile: "PKGBUILD".into(),
-        });
+        add(explicit_place(path));
     }
     if let Some(p) = parent_place(rustix::process::getppid().map(|p| p.as_raw_nonzero().get())) {
         add(p);
@@ -97,6 +91,19 @@ pub fn pkgbuild_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
         out.extend(below);
     }
     out
+}
+
+/// The place `--srcinfo` names: a directory, or a `.SRCINFO` in one.
+fn explicit_place(path: &Path) -> Place {
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    Place {
+        dir,
+        buildfile: "PKGBUILD".into(),
+    }
 }
 
 /// The parent's PWD and build script, when the parent is makepkg.
@@ -166,10 +173,19 @@ fn read_proc(path: &str) -> Option<Vec<u8>> {
 
 /// The entries of the PKGBUILD this call is for that name `url` saved as `name`.
 pub fn entries_for(url: &str, name: &str, explicit: Option<&Path>) -> Found {
-    let arch = std::env::var("CARCH").unwrap_or_else(|_| std::env::consts::ARCH.to_string());
+    let arch = std::env::var("CARCH")
+        .ok()
+        .or_else(|| super::conf::carch(&super::conf::files()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let mut found = Found::default();
+    let named = explicit.map(explicit_place);
     for place in places(explicit) {
-        let info = match srcinfo_of(&place, Reading::Agent) {
+        let how = if Some(&place) == named.as_ref() {
+            Reading::Named
+        } else {
+            Reading::Inferred
+        };
+        let info = match srcinfo_of(&place, how) {
             Ok(Some((text, from))) => (srcinfo::parse(&text), from),
             Ok(None) => continue,
             Err(why) => {
@@ -205,52 +221,62 @@ pub fn entries_for(url: &str, name: &str, explicit: Option<&Path>) -> Found {
 /// How a `.SRCINFO` may be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
-    /// For the building user's own agent: as root, only root's own files.
-    Agent,
-    /// For `seed --sources`, which hashes every file itself and so only ever links a file
-    /// under its own sums, and for `lookup`, which only shows: as root, any owner's
-    /// `.SRCINFO`.
-    Seed,
-    /// For a publisher of PKGBUILDs others wrote (AUR clones): any owner's `.SRCINFO`, and
-    /// `makepkg --printsrcinfo` never, since it runs the PKGBUILD.
-    Publish,
+    /// The PKGBUILD makepkg named itself (`--srcinfo $startdir`): a `.SRCINFO` as new as the
+    /// PKGBUILD, else what `makepkg --printsrcinfo` says there (the PKGBUILD being built,
+    /// which makepkg has already run; never as root). As root, only root's own files.
+    Named,
+    /// A place the agent inferred (its parent's directory, its own): only a `.SRCINFO` as
+    /// new as the PKGBUILD, nothing run (the place may hold a PKGBUILD nobody chose to
+    /// build). As root, only root's own files.
+    Inferred,
+    /// For `seed --sources`, `lookup` and a publisher, which read PKGBUILDs others may have
+    /// written (AUR clones): the `.SRCINFO` whatever its age (every file is judged by its
+    /// sums anyway), any owner's, nothing ever run.
+    AnyAge,
 }
 
-/// The `.SRCINFO` text for a place: its file when current, else what `makepkg
-/// --printsrcinfo` says (never as root, never for a publisher: that runs the PKGBUILD).
-/// `None` when the place has neither file.
+/// The `.SRCINFO` text for a place, as `how` allows, and where it came from. `None` when the
+/// place has no PKGBUILD or `.SRCINFO` that may be used.
 pub fn srcinfo_of(place: &Place, how: Reading) -> Result<Option<(String, PathBuf)>, String> {
-    let any_owner = how != Reading::Agent;
     let srcinfo = place.dir.join(".SRCINFO");
     let script = place.dir.join(&place.buildfile);
-    let script_meta = std::fs::metadata(&script).ok().filter(|m| m.is_file());
-    let info_meta = std::fs::metadata(&srcinfo).ok().filter(|m| m.is_file());
+    let script_meta = std::fs::symlink_metadata(&script)
+        .ok()
+        .filter(|m| m.is_file());
+    let info_meta = std::fs::symlink_metadata(&srcinfo)
+        .ok()
+        .filter(|m| m.is_file());
     let current = match (&info_meta, &script_meta) {
         (Some(i), Some(s)) => i.mtime() >= s.mtime(),
         (Some(_), None) => true,
         _ => false,
     };
-    if current {
-        return read_owned(&srcinfo, any_owner).map(|t| Some((t, srcinfo)));
+    if info_meta.is_some() && (current || how == Reading::AnyAge) {
+        return read_srcinfo(&srcinfo, how == Reading::AnyAge).map(|t| Some((t, srcinfo)));
     }
-    if script_meta.is_none() {
-        return Ok(None);
-    }
-    if how == Reading::Publish {
-        return Err(format!(
-            "{} has no .SRCINFO as new as its {}; a publisher never runs a PKGBUILD (write one \
-             with `makepkg --printsrcinfo > .SRCINFO`)",
+    match (how, script_meta) {
+        (_, None) => Ok(None),
+        (Reading::Inferred, Some(_)) => Err(format!(
+            "{} has no .SRCINFO as new as its {} (not used; `--srcinfo $startdir` in DLAGENTS \
+             names the PKGBUILD being built)",
             place.dir.display(),
             place.buildfile
-        ));
-    }
-    if rustix::process::geteuid().is_root() {
-        return Err(format!(
-            "{} has no current .SRCINFO, and makepkg --printsrcinfo is not run as root; run \
-             it as the user who builds",
+        )),
+        (Reading::AnyAge, Some(_)) => Err(format!(
+            "{} has no .SRCINFO (write one with `makepkg --printsrcinfo > .SRCINFO`; a \
+             PKGBUILD is never run here)",
             place.dir.display()
-        ));
+        )),
+        (Reading::Named, Some(_)) if rustix::process::geteuid().is_root() => Err(format!(
+            "{} has no current .SRCINFO, and makepkg --printsrcinfo is not run as root",
+            place.dir.display()
+        )),
+        (Reading::Named, Some(_)) => printsrcinfo(place).map(|t| Some((t, script))),
     }
+}
+
+/// What `makepkg --printsrcinfo` says of the build script at `place`, bounded in time and size.
+fn printsrcinfo(place: &Place) -> Result<String, String> {
     let mut cmd = std::process::Command::new("makepkg");
     cmd.arg("--printsrcinfo")
         .arg("-p")
@@ -268,10 +294,7 @@ pub fn srcinfo_of(place: &Place, how: Reading) -> Result<Option<(String, PathBuf
             crate::ui::answer::one_line(&String::from_utf8_lossy(&out.stderr))
         ));
     }
-    Ok(Some((
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        script,
-    )))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// As root, only root's own files are read: another user's PKGBUILD directory is theirs.
@@ -279,12 +302,13 @@ fn owned_well(meta: &std::fs::Metadata) -> bool {
     !rustix::process::geteuid().is_root() || meta.uid() == 0
 }
 
-/// Reads a `.SRCINFO`: a regular file (never a FIFO), at most `SRCINFO_MAX`.
-fn read_owned(path: &Path, any_owner: bool) -> Result<String, String> {
+/// Reads a `.SRCINFO`: a regular file (never a FIFO, never through a symbolic link), at most
+/// `SRCINFO_MAX`.
+fn read_srcinfo(path: &Path, any_owner: bool) -> Result<String, String> {
     use std::io::Read;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
         .open(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let meta = file

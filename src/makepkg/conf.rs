@@ -35,13 +35,43 @@ pub fn dlagents(files: &[PathBuf]) -> Vec<(String, PathBuf)> {
     for file in files {
         let Some(text) = read(file) else { continue };
         for (append, entries) in assignments(&text) {
-            if !append {
-                agents.clear();
+            let before = std::mem::take(&mut agents);
+            if append {
+                agents = before.clone();
             }
-            agents.extend(entries.into_iter().map(|e| (e, file.clone())));
+            for e in entries {
+                // `DLAGENTS=("${DLAGENTS[@]}" ...)` keeps what was there, in its place.
+                if e == "${DLAGENTS[@]}" {
+                    agents.extend(before.iter().cloned());
+                } else {
+                    agents.push((e, file.clone()));
+                }
+            }
         }
     }
     agents
+}
+
+/// `CARCH` as the last of `files` sets it (`CARCH="x86_64"`), when one does.
+pub fn carch(files: &[PathBuf]) -> Option<String> {
+    let mut found = None;
+    for file in files {
+        let Some(text) = read(file) else { continue };
+        for line in text.lines() {
+            if let Some(v) = line.trim_start().strip_prefix("CARCH=") {
+                let v = v
+                    .split('#')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches(['"', '\'']);
+                if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    found = Some(v.to_string());
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The agent makepkg would pick for `protocol` (the first entry for it).
@@ -83,10 +113,13 @@ pub fn assignments(text: &str) -> Vec<(bool, Vec<String>)> {
             rest = after;
             continue;
         };
-        let (entries, used) = words(body);
-        if !commented {
-            out.push((append, entries));
+        if commented {
+            // Not an assignment: its words (and any `)`) are only text up to the line's end.
+            rest = body.find('\n').map_or("", |i| &body[i..]);
+            continue;
         }
+        let (entries, used) = words(body);
+        out.push((append, entries));
         rest = &body[used..];
     }
     out
@@ -157,5 +190,24 @@ mod tests {
             .collect();
         assert!(agent_for(&agents, "http").is_some_and(|(e, _)| e.contains("pacxfer")));
         assert!(agent_for(&agents, "ftp").is_none());
+    }
+
+    #[test]
+    fn commented_arrays_and_the_array_kept_in_place() {
+        let dir = std::env::temp_dir().join(format!("pacxfer-conf-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let a = dir.join("a.conf");
+        let b = dir.join("b.conf");
+        std::fs::write(&a, "#DLAGENTS=('http::/bin/x %u'\n#  'https::/bin/y')\nDLAGENTS=('https::/usr/bin/curl %u %o')\nCARCH=\"armv7h\"\n").expect("write");
+        std::fs::write(
+            &b,
+            "DLAGENTS=(\"${DLAGENTS[@]}\" 'https::/usr/bin/pacxfer dlagent %u %o')\n",
+        )
+        .expect("write");
+        let agents = dlagents(&[a.clone(), b.clone()]);
+        assert_eq!(agents.len(), 2, "{agents:?}");
+        assert!(agent_for(&agents, "https").is_some_and(|(e, _)| e.contains("curl")));
+        assert_eq!(carch(&[a, b]).as_deref(), Some("armv7h"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

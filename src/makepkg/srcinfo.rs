@@ -52,11 +52,13 @@ pub fn url_of(netfile: &str) -> &str {
     netfile.split_once("::").map_or(netfile, |(_, u)| u)
 }
 
-/// makepkg's `get_filename` for files fetched by an agent: the text before the first `::`,
-/// else the URL; its last `/`-separated segment.
+/// makepkg's `get_filename` for files fetched by an agent: the text before the first `::` as
+/// it is, else the URL's last `/`-separated segment.
 pub fn filename_of(netfile: &str) -> String {
-    let name = netfile.split_once("::").map_or(netfile, |(n, _)| n);
-    name.rsplit('/').next().unwrap_or(name).to_string()
+    match netfile.split_once("::") {
+        Some((name, _)) => name.to_string(),
+        None => netfile.rsplit('/').next().unwrap_or(netfile).to_string(),
+    }
 }
 
 /// Parses a `.SRCINFO`.
@@ -267,6 +269,7 @@ mod tests {
     #[test]
     fn filenames_as_makepkg_makes_them() {
         assert_eq!(filename_of("a.tar::https://h/x/y.tar"), "a.tar");
+        assert_eq!(filename_of("d/a.tar::https://h/x/y.tar"), "d/a.tar");
         assert_eq!(filename_of("https://h/x/y.tar?dl=1"), "y.tar?dl=1");
         assert_eq!(url_of("a::b::c"), "b::c");
         assert_eq!(protocol("local.patch"), "local");

@@ -281,25 +281,37 @@ impl Hasher {
 
 /// Every digest pacxfer computes of a file, read once.
 pub fn hash_file(path: &std::path::Path, algos: &[Algo]) -> std::io::Result<(Vec<Sum>, u64)> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
+    hash_reader(file, algos, None)
+}
+
+/// The digests `algos` of what `src` holds from its position to its end, and how many bytes
+/// that was; `copy` gets every byte too.
+pub fn hash_reader(
+    mut src: impl std::io::Read,
+    algos: &[Algo],
+    mut copy: Option<&mut dyn std::io::Write>,
+) -> std::io::Result<(Vec<Sum>, u64)> {
     let mut hashers = Hashers::new(algos.iter().copied());
     let mut buf = vec![0u8; 1 << 20];
     let mut len = 0u64;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         hashers.update(&buf[..n]);
+        if let Some(c) = copy.as_deref_mut() {
+            c.write_all(&buf[..n])?;
+        }
         len += n as u64;
     }
     Ok((hashers.sums(), len))

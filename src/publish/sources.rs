@@ -5,7 +5,9 @@
 //! it pins, added to the node and recorded; the view links it as `sources/<algo>/<hex>` for
 //! every one of those sums and as `sources/names/<pkgbase>/<file>`. A source already held
 //! under any of its sums is not fetched again. Sources no PKGBUILD has named for `keep_days`
-//! are pruned. A PKGBUILD is never run: a directory without a current `.SRCINFO` is skipped.
+//! are pruned, except those of package bases that failed this run (they stay as last
+//! published). A PKGBUILD is never run: a directory without a `.SRCINFO` is skipped, and one
+//! older than its PKGBUILD is read all the same, since every file is judged by its sums.
 
 use super::state::SourceListing;
 use super::{file_progress, PublishError, Publisher};
@@ -39,18 +41,22 @@ impl Publisher<'_> {
         }
         let (mut added, mut present, mut unpinned, mut bytes) = (0u64, 0u64, 0u64, 0u64);
         let mut seen: Vec<SourceListing> = Vec::new();
+        // Package bases (or, unread, their directories' names) that failed this run: what
+        // they had stays as last published, whatever its age.
+        let mut spared: Vec<String> = Vec::new();
         for dir in &dirs {
             let place = Place {
                 dir: dir.clone(),
                 buildfile: "PKGBUILD".into(),
             };
-            let info = match caller::srcinfo_of(&place, Reading::Publish) {
+            let info = match caller::srcinfo_of(&place, Reading::AnyAge) {
                 Ok(Some((text, _))) => srcinfo::parse(&text),
                 Ok(None) => continue,
                 Err(why) => {
                     self.summary.failed += 1;
                     self.progress
-                        .warn(&format!("{why}; its sources are skipped"));
+                        .warn(&format!("{why}; its sources stay as last published"));
+                    spared.extend(dir.file_name().map(|n| n.to_string_lossy().into_owned()));
                     continue;
                 }
             };
@@ -95,6 +101,7 @@ impl Publisher<'_> {
                     Ok(Outcome::Present) => present += 1,
                     Err(PublishError::Database { why, .. }) => {
                         self.summary.failed += 1;
+                        spared.push(info.pkgbase.clone());
                         self.progress.warn(&format!(
                             "[{}] {} not published: {why}",
                             info.pkgbase, entry.name
@@ -108,7 +115,7 @@ impl Publisher<'_> {
         // What this run saw stays, whatever `keep_days` says.
         let pruned = self
             .state
-            .prune_sources(self.horizon().min(self.started - 1))?;
+            .prune_sources(self.horizon().min(self.started - 1), &spared)?;
         self.summary.added += added;
         self.summary.present += present;
         self.summary.pruned += pruned;

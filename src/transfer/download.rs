@@ -556,8 +556,15 @@ fn attempt(
         });
     }
     if let Source::Mirror { expect, .. } = source {
-        if expect.is_empty() && ctx.sums.is_none() && !out.is_empty() {
-            progress.note("not listed in any database, so not resumed; starting from byte 0");
+        // Resumed only when something will judge the whole: a database's entry, or a
+        // PKGBUILD's sums.
+        let judged = ctx.sums.as_ref().is_some_and(|s| !s.is_empty());
+        if expect.is_empty() && !judged && !out.is_empty() {
+            progress.note(if ctx.sums.is_some() {
+                "pinned by no sum, so not resumed; starting from byte 0"
+            } else {
+                "not listed in any database, so not resumed; starting from byte 0"
+            });
             out.truncate().map_err(Failure::Write)?;
         }
     }
@@ -696,6 +703,16 @@ fn transfer(
             });
         }
         if sums_match(source_sums, out) {
+            return Ok(got(url, out.len()));
+        }
+        if matches!(source, Source::Mirror { .. }) && start == 0 {
+            // Upstream's own bytes, whole and not spliced onto an earlier part: makepkg
+            // judges them itself (`updpkgsums`, `--skipinteg`, a tarball rolled again).
+            // Never shared, since they match nothing pinned.
+            progress.warn(&format!(
+                "{url}: the file does not match the sums its PKGBUILD pins; handing it to \
+                 makepkg, which checks them"
+            ));
             return Ok(got(url, out.len()));
         }
         out.truncate().map_err(Failure::Write)?;

@@ -145,6 +145,19 @@ fn access_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("squid/access.log")).unwrap_or_default()
 }
 
+/// squid's access log once it holds `needle` (squid writes a CONNECT tunnel's line when the
+/// tunnel closes, a moment after pacxfer has exited), or as it is after 5 s.
+fn access_log_with(dir: &Path, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let log = access_log(dir);
+        if log.contains(needle) || std::time::Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// `pacxfer -v URL OUT` with `http_proxy`/`https_proxy` set to squid, and `SSL_CERT_FILE`.
 fn through(w: &World, proxy: u16, cert: &Path, url: &str, out: &Path) -> Run {
     let mut cmd = pacxfer();
@@ -185,7 +198,7 @@ fn plain_http_goes_through_squid_as_curl_sends_it_and_https_through_connect() {
     let r = through(&w, proxy, &cert, &url, &out);
     r.success().stderr_has("from mirror");
     w.assert_same(&out, &tiny.path, &r);
-    let log = access_log(w.dir.path());
+    let log = access_log_with(w.dir.path(), &format!("GET {url}"));
     assert!(
         log.contains(&format!("GET {url}")) && !log.contains("CONNECT"),
         "{}",
@@ -204,7 +217,7 @@ fn plain_http_goes_through_squid_as_curl_sends_it_and_https_through_connect() {
     let r = through(&w, proxy, &cert, &url, &out);
     r.success().stderr_has("from mirror");
     w.assert_same(&out, &other.path, &r);
-    let log = access_log(w.dir.path());
+    let log = access_log_with(w.dir.path(), &format!("CONNECT {HOST}:{tls_port}"));
     assert!(
         log.contains(&format!("CONNECT {HOST}:{tls_port}")),
         "{}",
@@ -227,7 +240,8 @@ fn plain_http_goes_through_squid_as_curl_sends_it_and_https_through_connect() {
         ));
     let refused = run(&mut c);
     assert!(
-        access_log(w.dir.path()).contains(&format!("CONNECT {HOST}:{}", w.mirror.port)),
+        access_log_with(w.dir.path(), &format!("CONNECT {HOST}:{}", w.mirror.port))
+            .contains(&format!("CONNECT {HOST}:{}", w.mirror.port)),
         "{}",
         refused.explain("curl -p did not tunnel")
     );

@@ -298,26 +298,46 @@ fn the_agent_outside_makepkg_is_one_error_line_or_an_unchecked_download() {
         std::fs::read(home.join("x.bin.part")).expect("read"),
         b"bytes"
     );
-    // A .SRCINFO pinning other bytes: refused, nothing left for makepkg to rename.
+    // Upstream bytes that do not match the sums (a PKGBUILD whose sums `updpkgsums` is about
+    // to update, or `--skipinteg`): handed to makepkg with a warning, which checks them. The
+    // .SRCINFO is in a directory whose name has a space: makepkg splits the agent line there.
+    let spaced = home.join("with space");
+    std::fs::create_dir_all(&spaced).expect("mkdir");
     std::fs::write(
-        home.join(".SRCINFO"),
+        spaced.join(".SRCINFO"),
         format!(
             "pkgbase = x\n\tsource = {url}\n\tsha256sums = {}\n\npkgname = x\n",
             "00".repeat(32)
         ),
     )
     .expect("write .SRCINFO");
-    give_to_builder(&home.join(".SRCINFO"));
+    give_to_builder(&spaced);
     std::fs::remove_file(home.join("x.bin.part")).expect("rm part");
+    let first = format!("{}/with", home.display());
     let r = b.as_builder(
         &home,
-        &[&bin, "--config", &conf, "dlagent", &url, "x.bin.part"],
+        &[
+            &bin,
+            "-v",
+            "--config",
+            &conf,
+            "dlagent",
+            "--srcinfo",
+            &first,
+            "space",
+            &url,
+            "x.bin.part",
+        ],
         &[],
     );
-    r.failure()
-        .one_error_line()
-        .stderr_has("do not match the PKGBUILD's sums");
-    assert!(!home.join("x.bin.part").exists());
+    r.success()
+        .stderr_has("with space/.SRCINFO pins x.bin by sha256")
+        .stderr_has("the file does not match the sums its PKGBUILD pins; handing it to makepkg");
+    assert_eq!(
+        std::fs::read(home.join("x.bin.part")).expect("read"),
+        b"bytes"
+    );
+    std::fs::remove_file(home.join("x.bin.part")).expect("rm part");
 
     // A part left by an interrupted download is resumed, and judged whole at its end; a part
     // of other bytes is resumed, found wrong, and fetched again from byte 0.

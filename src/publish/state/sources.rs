@@ -141,14 +141,22 @@ impl State {
         rows.map_err(|e| self.sql(e))
     }
 
-    /// Forgets listings last seen at or before `horizon`, then the sources and sums no
-    /// listing names, in one transaction; returns how many sources went.
-    pub fn prune_sources(&mut self, horizon: i64) -> Result<u64, StateError> {
+    /// Forgets listings last seen at or before `horizon`, except those of the package bases
+    /// in `spared`, then the sources and sums no listing names, in one transaction; returns
+    /// how many sources went.
+    pub fn prune_sources(&mut self, horizon: i64, spared: &[String]) -> Result<u64, StateError> {
+        let old: Vec<SourceListing> = self
+            .source_listings()?
+            .into_iter()
+            .filter(|l| l.last_seen <= horizon && !spared.contains(&l.pkgbase))
+            .collect();
         self.write(|tx| {
-            tx.execute(
-                "DELETE FROM source_listings WHERE last_seen <= ?1",
-                params![horizon],
-            )?;
+            for l in &old {
+                tx.execute(
+                    "DELETE FROM source_listings WHERE pkgbase = ?1 AND name = ?2 AND sha256 = ?3",
+                    params![l.pkgbase, l.name, l.sha256],
+                )?;
+            }
             let gone = tx.execute(
                 "DELETE FROM source_files WHERE sha256 NOT IN (SELECT sha256 FROM source_listings)",
                 [],
