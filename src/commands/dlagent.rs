@@ -81,13 +81,22 @@ pub fn dlagent(
     for note in &found.notes {
         progress.note(note);
     }
-    let sums: Vec<Sums> = found
-        .entries
-        .iter()
-        .map(|e| e.sums.clone())
-        .filter(|s| s.0.iter().any(|x| x.algo.computed()))
-        .collect();
+    let sums: Vec<Sums> = match found.upstream_only {
+        Some(why) => {
+            // Not the sums the file will be judged by: nothing is looked up by them, and the
+            // file is not judged by them either.
+            progress.note(&format!("{why}: {name} from upstream only"));
+            Vec::new()
+        }
+        None => found
+            .entries
+            .iter()
+            .map(|e| e.sums.clone())
+            .filter(|s| s.0.iter().any(|x| x.algo.computed()))
+            .collect(),
+    };
     match (&found.from, sums.iter().all(Sums::pins_content)) {
+        _ if found.upstream_only.is_some() => {}
         (None, _) => progress.note(&format!(
             "no PKGBUILD found that lists {name} from this URL; downloading it from upstream unchecked"
         )),
@@ -202,22 +211,28 @@ pub(super) fn share_after_fetch(
         Ok(f) => f,
         Err(e) => return progress.warn(&format!("not shared: {}: {e}", out.path().display())),
     };
-    if !missing.is_empty() {
-        use std::io::Seek;
-        match sums::hash_reader(&file, &missing, None) {
-            Ok((more, len)) if len == out.len() => all.extend(more),
-            _ => return progress.warn("not shared: the file changed while it was being hashed"),
-        }
-        if let Err(e) = (&file).seek(std::io::SeekFrom::Start(0)) {
-            return progress.warn(&format!("not shared: {e}"));
-        }
-    }
     let share = &session.config.share;
     let deadline = std::time::Instant::now() + share.after_fetch_timeout;
     let sharer = match share.sharer(Some(deadline)) {
         Ok(s) => s,
         Err(e) => return progress.warn(&format!("not shared: {e}")),
     };
-    let outcome = sharer.seed_source(file, &out.sha256(), &all);
+    // What the node gets is hashed on the way: linked only when it is what was checked.
+    let sha256 = out.sha256();
+    let mut algos = vec![Algo::Sha256];
+    algos.extend(missing);
+    let (cid, more, len) = match sharer.add_hashed(file, &hex::encode(sha256), &algos) {
+        Ok(added) => added,
+        Err(e) => return super::xfer::report_shared(session, Err(e), progress),
+    };
+    let same = len == out.len()
+        && more
+            .iter()
+            .any(|s| s.algo == Algo::Sha256 && s.digest == sha256);
+    if !same {
+        return progress.warn("not shared: the file changed while it was being added");
+    }
+    all.extend(more.into_iter().filter(|s| s.algo != Algo::Sha256));
+    let outcome = sharer.link_source(&cid, &sha256, &all);
     super::xfer::report_shared(session, outcome, progress);
 }

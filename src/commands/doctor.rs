@@ -750,22 +750,29 @@ fn build_sources() -> Check {
             words.first().is_some_and(|w| w.ends_with("pacxfer")) && words.contains(&"dlagent")
         })
     };
-    let line = "\"https::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o\" (and http::, in double quotes) to DLAGENTS in makepkg.conf";
+    let line = "/usr/share/pacxfer/makepkg.conf.d/pacxfer.conf to /etc/makepkg.conf.d/ (or its DLAGENTS line, double-quoted with --srcinfo $startdir, to makepkg.conf)";
     match (ours("http"), ours("https")) {
         (Some((cmd, file)), Some(_)) => {
             let detail = format!(
                 "http and https sources through pacxfer dlagent ({})",
                 file.display()
             );
-            if cmd.contains("--srcinfo") {
+            if cmd.contains(&format!("--srcinfo {}", conf::STARTDIR)) {
                 check("build sources", Status::Ok, detail)
+            } else if cmd.contains("--srcinfo $startdir") {
+                check(
+                    "build sources",
+                    Status::Warn,
+                    format!("{detail}, but $startdir is in single quotes: makepkg passes it as it is, and the agent finds the PKGBUILD on its own"),
+                )
+                .fix(format!("copy {line}"))
             } else {
                 check(
                     "build sources",
                     Status::Warn,
                     format!("{detail}, without --srcinfo: with SRCDEST set, a build started outside a shell takes its sources from upstream unchecked"),
                 )
-                .fix(format!("use {line}"))
+                .fix(format!("copy {line}"))
             }
         }
         (None, None) => check(
@@ -773,13 +780,13 @@ fn build_sources() -> Check {
             Status::Skip,
             "makepkg's DLAGENTS do not call pacxfer: PKGBUILD sources come from upstream only",
         )
-        .fix(format!("to fetch them by their checksums, add {line}")),
+        .fix(format!("to fetch them by their checksums, copy {line}")),
         _ => check(
             "build sources",
             Status::Warn,
             "only one of http and https goes through pacxfer dlagent in makepkg's DLAGENTS",
         )
-        .fix(format!("add {line}")),
+        .fix(format!("copy {line}")),
     }
 }
 

@@ -29,65 +29,30 @@ struct Tally {
     failed: u64,
 }
 
-/// A directory only this process writes in, for private copies; removed when dropped.
-struct Private(PathBuf);
-
-impl Drop for Private {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+/// Opens `name` in `dir` for sharing: the directory and the file are each opened without
+/// following a link (a user who owns a PKGBUILD directory cannot turn it, or a source in it,
+/// into a way to another file), the file without blocking on a FIFO, and only a regular file.
+fn open_in(dir: &std::path::Path, name: &str) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let d = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let fd = rustix::fs::openat(
+        &d,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let file = std::fs::File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
     }
-}
-
-impl Private {
-    fn new() -> std::io::Result<Private> {
-        use std::os::unix::fs::DirBuilderExt;
-        for n in 0..100 {
-            let dir = std::env::temp_dir().join(format!("pacxfer-seed-{}-{n}", std::process::id()));
-            // Made here (never one that was there), 0700.
-            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => return Ok(Private(dir)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(std::io::Error::other("no private directory could be made"))
-    }
-}
-
-/// A source file opened once (never through a link, never a FIFO) and hashed: the file to
-/// add, its sums and length. When it belongs to another user than this process's (root
-/// reading a builder's directory), what was hashed is copied, in the same pass, to a private
-/// file, and that copy is what is added: its owner cannot change the bytes, or swap the file,
-/// between the hash and the add.
-fn hashed(
-    path: &std::path::Path,
-    algos: &[Algo],
-    private: &mut Option<Private>,
-) -> std::io::Result<(std::fs::File, Vec<sums::Sum>, u64)> {
-    use std::io::Seek;
-    use std::os::unix::fs::MetadataExt;
-    let file = crate::ipfs::seed::open_regular(path)?;
-    if file.metadata()?.uid() == rustix::process::geteuid().as_raw() {
-        let (all, len) = sums::hash_reader(&file, algos, None)?;
-        (&file).seek(std::io::SeekFrom::Start(0))?;
-        return Ok((file, all, len));
-    }
-    if private.is_none() {
-        *private = Some(Private::new()?);
-    }
-    let dir = private.as_ref().map(|p| p.0.clone()).unwrap_or_default();
-    let copy_path = dir.join("source");
-    let mut copy = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&copy_path)?;
-    let (all, len) = sums::hash_reader(&file, algos, Some(&mut copy))?;
-    copy.seek(std::io::SeekFrom::Start(0))?;
-    // The name goes; the open file stays readable until it is added.
-    std::fs::remove_file(&copy_path)?;
-    Ok((copy, all, len))
+    Ok(file)
 }
 
 /// Runs `seed --sources`.
@@ -118,7 +83,6 @@ pub(super) fn seed_sources(
         .map(PathBuf::from)
         .filter(|p| p.is_absolute());
     let mut tally = Tally::default();
-    let mut private: Option<Private> = None;
     for dir in &pkgdirs {
         let place = Place {
             dir: dir.clone(),
@@ -148,11 +112,14 @@ pub(super) fn seed_sources(
                 ));
                 continue;
             }
-            let Some(path) = [Some(dir.as_path()), srcdest.as_deref()]
+            let Some((path, file)) = [Some(dir.as_path()), srcdest.as_deref()]
                 .into_iter()
                 .flatten()
-                .map(|d| d.join(&entry.name))
-                .find(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+                .find_map(|d| {
+                    open_in(d, &entry.name)
+                        .ok()
+                        .map(|f| (d.join(&entry.name), f))
+                })
             else {
                 tally.absent += 1;
                 progress.note(&format!("{shown}: skipped, not downloaded here"));
@@ -160,11 +127,16 @@ pub(super) fn seed_sources(
             };
             let mut algos: Vec<Algo> = entry.sums.0.iter().map(|s| s.algo).collect();
             algos.extend(sums::SHARED);
-            let (file, all, len) = match hashed(&path, &algos, &mut private) {
-                Ok(h) => h,
+            // Added while hashed: what the node got is what is judged, and only linked when
+            // it matches (an unlinked addition goes with the node's garbage collection).
+            let (cid, all, len) = match sharer.add_hashed(file, &entry.name, &algos) {
+                Ok(added) => added,
+                Err(e @ (RpcError::Unreachable { .. } | RpcError::Timeout { .. })) => {
+                    bail!("{e}")
+                }
                 Err(e) => {
-                    tally.absent += 1;
-                    progress.warn(&format!("{}: skipped, cannot read it: {e}", path.display()));
+                    tally.failed += 1;
+                    progress.warn(&format!("{}: not seeded: {e}", path.display()));
                     continue;
                 }
             };
@@ -183,7 +155,7 @@ pub(super) fn seed_sources(
             else {
                 continue;
             };
-            match sharer.seed_source(file, &sha256, &all) {
+            match sharer.link_source(&cid, &sha256, &all) {
                 Ok(Outcome::Added { cid }) => {
                     tally.added += 1;
                     tally.added_bytes += len;

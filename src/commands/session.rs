@@ -255,7 +255,7 @@ impl Session {
         use crate::ipfs::lan;
         let peers = lan::lan_peers(rpc)?;
         let skipped = lan::skipped(&self.places, crate::unix_millis());
-        let ask: Vec<String> = peers
+        let mut ask: Vec<String> = peers
             .into_iter()
             .filter(|p| !skipped.iter().any(|(s, _)| s == p))
             .collect();
@@ -266,8 +266,11 @@ impl Session {
         // that also knows the internet's DHT, and is kept below the call's own deadline so
         // that such a peer is remembered, not waited for on every file.
         let finder = lan::Finder::new(rpc, std::time::Duration::from_millis(800));
-        let mut out = Vec::new();
+        let mut out: Vec<NodeCopy> = Vec::new();
         for rel in rels {
+            if ask.is_empty() {
+                break;
+            }
             let found = finder.find_at(rel, &ask);
             lan::skip(&self.places, &found.no_view, lan::NO_VIEW_FOR);
             for (peer, why) in &found.failed {
@@ -297,7 +300,17 @@ impl Session {
                     continue;
                 }
                 progress.note(&format!("LAN {} list {rel}", plan::peer_list(&copy.peers)));
-                out.push(copy);
+                // One copy by CID, whichever names it was listed under.
+                match out.iter_mut().find(|c| c.cid == copy.cid) {
+                    Some(c) => {
+                        for p in copy.peers {
+                            if !c.peers.contains(&p) {
+                                c.peers.push(p);
+                            }
+                        }
+                    }
+                    None => out.push(copy),
+                }
             }
             if none {
                 progress.note(&format!(
@@ -305,6 +318,10 @@ impl Session {
                     ask.len() - found.no_view.len() - found.unknown.len()
                 ));
             }
+            // The next name is asked only of peers that answered this one.
+            ask.retain(|p| {
+                !found.no_view.contains(p) && !found.unknown.contains(p) && !failed.contains(p)
+            });
         }
         Ok(out)
     }

@@ -282,6 +282,8 @@ pub(super) fn deliver(
     ctx.lan_places = Some(session.places.clone());
     ctx.existing = how.existing;
     ctx.sums = how.sums.clone();
+    // makepkg's agent: makepkg judges upstream's own file itself.
+    ctx.hand_on_mismatch = how.sums.is_some();
     let mut result = download::run(plan, &mut out, &ctx, progress);
     let mut what_next = what_next.to_string();
     if let (Err(DownloadError::AllFailed(failed)), Some(later)) = (&mut result, how.later) {

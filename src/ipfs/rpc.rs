@@ -538,10 +538,10 @@ impl Rpc {
         self.add_open(file, name, args)
     }
 
-    /// `add` of a file already open (read from its current position to its end).
+    /// `add` of what `file` reads (an open file, from its current position to its end).
     pub fn add_open(
         &self,
-        file: std::fs::File,
+        file: impl Read,
         name: &str,
         args: &[(&str, &str)],
     ) -> Result<Added, RpcError> {

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::ipfs::rpc::{Rpc, RpcError};
-use crate::makepkg::sums::{Algo, Sum};
+use crate::makepkg::sums::{Algo, HashingReader, Sum};
 
 /// Where seeded files are linked in the node's MFS.
 pub const MFS_DIR: &str = "/pacxfer";
@@ -125,20 +125,20 @@ impl Sharer {
         }
     }
 
-    /// Adds a build source that matched its PKGBUILD's sums (`file`, open at its start) and
-    /// links it as `/pacxfer/<sha256>`, like a package, and as `/pacxfer/sources/<algo>/<hex>`
-    /// for each other strong sum in `others`, so that it is found by whichever sum a PKGBUILD
-    /// pins. The file is always added (its CID is what the node says, never what a link of
-    /// the same size already holds), and a link to anything else is replaced.
-    pub fn seed_source(
+    /// Adds a file (`file`, read from its position to its end) without linking or pinning
+    /// it, hashing with `algos` what it sends: the CID, and the digests and length of exactly
+    /// the bytes the node got. The caller links it (`link_source`) only when those match; an
+    /// unlinked, unpinned addition goes with the node's next garbage collection.
+    pub fn add_hashed(
         &self,
         file: std::fs::File,
-        sha256: &[u8; 32],
-        others: &[Sum],
-    ) -> Result<Outcome, RpcError> {
+        name: &str,
+        algos: &[Algo],
+    ) -> Result<(String, Vec<Sum>, u64), RpcError> {
         let mut args: Vec<(&str, &str)> = PROFILE.to_vec();
-        args.push(("pin", if self.pin { "true" } else { "false" }));
-        let added = self.rpc.add_open(file, &hex::encode(sha256), &args)?;
+        args.push(("pin", "false"));
+        let mut reader = HashingReader::new(file, algos);
+        let added = self.rpc.add_open(&mut reader, name, &args)?;
         let cid = added.hash;
         if cid.is_empty() || !cid.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(RpcError::BadAnswer {
@@ -146,12 +146,29 @@ impl Sharer {
                 why: format!("{cid:?} is not a CID"),
             });
         }
+        let (sums, len) = reader.sums();
+        Ok((cid, sums, len))
+    }
+
+    /// Links a build source the node holds as `cid`, whose bytes matched its PKGBUILD's sums,
+    /// as `/pacxfer/<sha256>`, like a package, and as `/pacxfer/sources/<algo>/<hex>` for each
+    /// other strong sum in `others`, so that it is found by whichever sum a PKGBUILD pins; a
+    /// link to anything else is replaced. Pinned with `[share] pin`.
+    pub fn link_source(
+        &self,
+        cid: &str,
+        sha256: &[u8; 32],
+        others: &[Sum],
+    ) -> Result<Outcome, RpcError> {
         let mut rels: Vec<(String, String)> = vec![(hex::encode(sha256), MFS_DIR.to_string())];
         for sum in others
             .iter()
             .filter(|s| s.algo.strong() && s.algo != Algo::Sha256)
         {
             rels.push((sum.rel_path(), format!("{MFS_DIR}/sources/{}", sum.algo)));
+        }
+        if self.pin {
+            self.rpc.call("pin/add", &[("arg", cid)])?;
         }
         let mut made = false;
         for (rel, dir) in rels {
@@ -176,6 +193,7 @@ impl Sharer {
                 Err(e) => return Err(e),
             }
         }
+        let cid = cid.to_string();
         Ok(if made {
             Outcome::Added { cid }
         } else {

@@ -35,6 +35,48 @@ pub struct Found {
     pub from: Option<PathBuf>,
     /// What was looked at and why it did not answer, for `-v`.
     pub notes: Vec<String>,
+    /// Why no copy from IPFS may be used for this call, whatever the sums: makepkg is
+    /// generating checksums (`-g`, `updpkgsums`) or skipping them, so the sums it has are not
+    /// the ones the file will be judged by.
+    pub upstream_only: Option<&'static str>,
+}
+
+/// What the agent's parent, when it is makepkg, tells of the call.
+#[derive(Debug, Default, Clone)]
+pub struct Parent {
+    /// Its directory (`PWD`) and build script (`-p`), when it has a `PWD`.
+    pub place: Option<Place>,
+    /// Its options, after the script's own path.
+    pub args: Vec<String>,
+    /// The makepkg.conf it reads (`--config`, or `MAKEPKG_CONF` in its environment).
+    pub config: Option<PathBuf>,
+}
+
+impl Parent {
+    /// Whether an option (long, or a letter among grouped short options) is given.
+    fn has(&self, long: &str, short: char) -> bool {
+        self.args.iter().take_while(|a| *a != "--").any(|a| {
+            a == long
+                || (a.starts_with('-')
+                    && !a.starts_with("--")
+                    && a[1..].chars().take_while(|c| *c != 'p').any(|c| c == short))
+        })
+    }
+
+    /// Why makepkg's own sums are not the file's, when they are not.
+    pub fn upstream_only(&self) -> Option<&'static str> {
+        if self.has("--geninteg", 'g') {
+            Some("makepkg is generating checksums (-g, updpkgsums)")
+        } else if self
+            .args
+            .iter()
+            .any(|a| a == "--skipinteg" || a == "--skipchecksums")
+        {
+            Some("makepkg skips its integrity checks")
+        } else {
+            None
+        }
+    }
 }
 
 /// A place a PKGBUILD may be: its directory and the build script's name there.
@@ -44,9 +86,10 @@ pub struct Place {
     pub buildfile: String,
 }
 
-/// The places to look, in order: `explicit` (a `.SRCINFO` or a directory), then the parent
-/// makepkg's, then the working directory.
-pub fn places(explicit: Option<&Path>) -> Vec<Place> {
+/// The places to look, in order: `explicit` (a `.SRCINFO` or a directory; with the parent's
+/// build script when the parent works in that same directory), then the parent makepkg's,
+/// then the working directory.
+pub fn places(explicit: Option<&Path>, parent: &Parent) -> Vec<Place> {
     let mut out: Vec<Place> = Vec::new();
     let mut add = |p: Place| {
         if !out.contains(&p) {
@@ -54,10 +97,10 @@ pub fn places(explicit: Option<&Path>) -> Vec<Place> {
         }
     };
     if let Some(path) = explicit {
-        add(explicit_place(path));
+        add(explicit_place(path, parent.place.as_ref()));
     }
-    if let Some(p) = parent_place(rustix::process::getppid().map(|p| p.as_raw_nonzero().get())) {
-        add(p);
+    if let Some(p) = &parent.place {
+        add(p.clone());
     }
     if let Ok(cwd) = std::env::current_dir() {
         add(Place {
@@ -93,52 +136,90 @@ pub fn pkgbuild_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// The place `--srcinfo` names: a directory, or a `.SRCINFO` in one.
-fn explicit_place(path: &Path) -> Place {
+/// The place `--srcinfo` names: a directory, or a `.SRCINFO` in one. Its build script is the
+/// parent's (`-p`) when the parent's directory is the same one (`$startdir` is the physical
+/// path, the parent's `PWD` may be a logical one), else `PKGBUILD`.
+fn explicit_place(path: &Path, parent: Option<&Place>) -> Place {
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else {
         path.parent().map(Path::to_path_buf).unwrap_or_default()
     };
-    Place {
-        dir,
-        buildfile: "PKGBUILD".into(),
-    }
+    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    let buildfile = parent
+        .filter(|p| same(&p.dir, &dir))
+        .map_or_else(|| "PKGBUILD".to_string(), |p| p.buildfile.clone());
+    Place { dir, buildfile }
 }
 
-/// The parent's PWD and build script, when the parent is makepkg.
-fn parent_place(ppid: Option<i32>) -> Option<Place> {
-    let ppid = ppid?;
+/// The agent's parent, when it is makepkg.
+pub fn parent() -> Option<Parent> {
+    let ppid = rustix::process::getppid()?.as_raw_nonzero().get();
     let cmdline = read_proc(&format!("/proc/{ppid}/cmdline"))?;
     let args: Vec<String> = cmdline
         .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    if !args
+    let at = args
         .iter()
         .take(2)
-        .any(|a| a.rsplit('/').next() == Some("makepkg"))
-    {
-        return None;
-    }
-    let environ = read_proc(&format!("/proc/{ppid}/environ"))?;
-    let pwd = environ
-        .split(|b| *b == 0)
-        .find_map(|v| v.strip_prefix(b"PWD="))
-        .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
-        .filter(|p| p.is_absolute())?;
-    let script = buildscript_arg(&args[1..]);
-    let path = match script {
-        Some(s) => pwd.join(s),
-        None => pwd.join("PKGBUILD"),
+        .position(|a| a.rsplit('/').next() == Some("makepkg"))?;
+    let args = args[at + 1..].to_vec();
+    let environ = read_proc(&format!("/proc/{ppid}/environ")).unwrap_or_default();
+    let env = |key: &[u8]| {
+        environ
+            .split(|b| *b == 0)
+            .find_map(|v| v.strip_prefix(key))
+            .map(|v| PathBuf::from(String::from_utf8_lossy(v).into_owned()))
     };
-    Some(Place {
-        dir: path.parent().map(Path::to_path_buf).unwrap_or(pwd),
-        buildfile: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "PKGBUILD".into()),
+    let pwd = env(b"PWD=").filter(|p| p.is_absolute());
+    let relative = |p: PathBuf| match &pwd {
+        Some(pwd) if p.is_relative() => pwd.join(p),
+        _ => p,
+    };
+    let config = option_value(&args, "--config")
+        .map(PathBuf::from)
+        .or_else(|| env(b"MAKEPKG_CONF="))
+        .map(relative);
+    let place = pwd.clone().map(|pwd| {
+        let path = match buildscript_arg(&args) {
+            Some(s) => pwd.join(s),
+            None => pwd.join("PKGBUILD"),
+        };
+        Place {
+            dir: path.parent().map(Path::to_path_buf).unwrap_or(pwd),
+            buildfile: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "PKGBUILD".into()),
+        }
+    });
+    Some(Parent {
+        place,
+        args,
+        config,
     })
+}
+
+/// The value of a long option given as `--opt VALUE` or `--opt=VALUE`.
+fn option_value(args: &[String], opt: &str) -> Option<String> {
+    let mut it = args.iter();
+    let mut found = None;
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == opt {
+            found = it.next().cloned();
+        } else if let Some(v) = a.strip_prefix(opt).and_then(|v| v.strip_prefix('=')) {
+            found = Some(v.to_string());
+        }
+    }
+    found
 }
 
 /// The build script makepkg's arguments name: `-p FILE`, `--file FILE`, `--file=FILE`, or
@@ -173,13 +254,17 @@ fn read_proc(path: &str) -> Option<Vec<u8>> {
 
 /// The entries of the PKGBUILD this call is for that name `url` saved as `name`.
 pub fn entries_for(url: &str, name: &str, explicit: Option<&Path>) -> Found {
+    let parent = parent().unwrap_or_default();
     let arch = std::env::var("CARCH")
         .ok()
-        .or_else(|| super::conf::carch(&super::conf::files()))
+        .or_else(|| super::conf::carch(&super::conf::files_for(parent.config.as_deref())))
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let mut found = Found::default();
-    let named = explicit.map(explicit_place);
-    for place in places(explicit) {
+    let mut found = Found {
+        upstream_only: parent.upstream_only(),
+        ..Found::default()
+    };
+    let named = explicit.map(|p| explicit_place(p, parent.place.as_ref()));
+    for place in places(explicit, &parent) {
         let how = if Some(&place) == named.as_ref() {
             Reading::Named
         } else {
@@ -240,17 +325,18 @@ pub enum Reading {
 pub fn srcinfo_of(place: &Place, how: Reading) -> Result<Option<(String, PathBuf)>, String> {
     let srcinfo = place.dir.join(".SRCINFO");
     let script = place.dir.join(&place.buildfile);
-    let script_meta = std::fs::symlink_metadata(&script)
-        .ok()
-        .filter(|m| m.is_file());
+    // makepkg takes a build script through a link; `.SRCINFO` is never read through one.
+    let script_meta = std::fs::metadata(&script).ok().filter(|m| m.is_file());
     let info_meta = std::fs::symlink_metadata(&srcinfo)
         .ok()
         .filter(|m| m.is_file());
-    let current = match (&info_meta, &script_meta) {
-        (Some(i), Some(s)) => i.mtime() >= s.mtime(),
-        (Some(_), None) => true,
-        _ => false,
-    };
+    // `.SRCINFO` describes `PKGBUILD`: for another build script (`-p`) it is never current.
+    let current = place.buildfile == "PKGBUILD"
+        && match (&info_meta, &script_meta) {
+            (Some(i), Some(s)) => i.mtime() >= s.mtime(),
+            (Some(_), None) => true,
+            _ => false,
+        };
     if info_meta.is_some() && (current || how == Reading::AnyAge) {
         return read_srcinfo(&srcinfo, how == Reading::AnyAge).map(|t| Some((t, srcinfo)));
     }

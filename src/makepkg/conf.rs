@@ -11,8 +11,17 @@ const CONF_MAX: u64 = 1 << 20;
 
 /// The files makepkg reads, in its order, that exist.
 pub fn files() -> Vec<PathBuf> {
-    let mut out = vec![PathBuf::from("/etc/makepkg.conf")];
-    if let Ok(dir) = std::fs::read_dir("/etc/makepkg.conf.d") {
+    files_for(None)
+}
+
+/// The files makepkg reads with `main` as its makepkg.conf (`--config`, `MAKEPKG_CONF`), or
+/// the default one, in its order, that exist.
+pub fn files_for(main: Option<&Path>) -> Vec<PathBuf> {
+    let main = main.map_or_else(|| PathBuf::from("/etc/makepkg.conf"), Path::to_path_buf);
+    let mut out = vec![main.clone()];
+    let mut dropins = main.into_os_string();
+    dropins.push(".d");
+    if let Ok(dir) = std::fs::read_dir(&dropins) {
         let mut more: Vec<PathBuf> = dir
             .flatten()
             .map(|e| e.path())
@@ -125,6 +134,20 @@ pub fn assignments(text: &str) -> Vec<(bool, Vec<String>)> {
     out
 }
 
+/// What `$startdir` outside single quotes becomes in a word: bash expands it to the
+/// PKGBUILD's directory when makepkg reads the file (in single quotes it stays `$startdir`).
+pub const STARTDIR: &str = "<startdir>";
+
+/// A `$` that bash would expand (outside single quotes), while a word is read.
+const EXPANDED: char = '\u{1}';
+
+/// A word as bash leaves it for the variables that matter here.
+fn finish(word: String) -> String {
+    word.replace(&format!("{EXPANDED}{{startdir}}"), STARTDIR)
+        .replace(&format!("{EXPANDED}startdir"), STARTDIR)
+        .replace(EXPANDED, "$")
+}
+
 /// The words of an array body up to its closing `)`, and how many bytes that took.
 fn words(body: &str) -> (Vec<String>, usize) {
     let mut out = Vec::new();
@@ -141,6 +164,7 @@ fn words(body: &str) -> (Vec<String>, usize) {
         }
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
+            (Some('"'), '$') => word.push(EXPANDED),
             (Some(_), c) => word.push(c),
             (None, '\'' | '"') => {
                 quote = Some(c);
@@ -148,16 +172,20 @@ fn words(body: &str) -> (Vec<String>, usize) {
             }
             (None, ')') => {
                 if in_word {
-                    out.push(word);
+                    out.push(finish(word));
                 }
                 return (out, i + 1);
             }
             (None, '#') if !in_word => comment = true,
             (None, c) if c.is_whitespace() => {
                 if in_word {
-                    out.push(std::mem::take(&mut word));
+                    out.push(finish(std::mem::take(&mut word)));
                     in_word = false;
                 }
+            }
+            (None, '$') => {
+                word.push(EXPANDED);
+                in_word = true;
             }
             (None, c) => {
                 word.push(c);
@@ -181,7 +209,13 @@ mod tests {
         assert_eq!(a[0].1.len(), 2);
         assert_eq!(
             a[0].1[1],
-            "https::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o"
+            "https::/usr/bin/pacxfer dlagent --srcinfo <startdir> %u %o"
+        );
+        // In single quotes, bash leaves it as it is.
+        let single = assignments("DLAGENTS=('https::/x dlagent --srcinfo $startdir %u %o')");
+        assert_eq!(
+            single[0].1[0],
+            "https::/x dlagent --srcinfo $startdir %u %o"
         );
         let agents: Vec<(String, PathBuf)> = a
             .into_iter()

@@ -279,6 +279,37 @@ impl Hasher {
     }
 }
 
+/// A reader that hashes what passes through it: what was read is exactly what was hashed.
+pub struct HashingReader<R> {
+    inner: R,
+    hashers: Hashers,
+    len: u64,
+}
+
+impl<R: std::io::Read> HashingReader<R> {
+    pub fn new(inner: R, algos: &[Algo]) -> HashingReader<R> {
+        HashingReader {
+            inner,
+            hashers: Hashers::new(algos.iter().copied()),
+            len: 0,
+        }
+    }
+
+    /// The digests and length of what was read so far.
+    pub fn sums(&self) -> (Vec<Sum>, u64) {
+        (self.hashers.sums(), self.len)
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hashers.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
 /// Every digest pacxfer computes of a file, read once.
 pub fn hash_file(path: &std::path::Path, algos: &[Algo]) -> std::io::Result<(Vec<Sum>, u64)> {
     let file = std::fs::File::open(path)?;

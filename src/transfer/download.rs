@@ -222,6 +222,10 @@ pub struct Context<'a> {
     /// sends it). Resumed like a package, and an HTML page is a file like any other. The
     /// output must keep those checksums (`Output::open_summing`). `None`: not a build source.
     pub sums: Option<Vec<Sums>>,
+    /// Upstream's whole file that matches none of `sums` is kept, with a warning, for the
+    /// caller's caller to judge (makepkg's agent: makepkg checks every sum itself); otherwise
+    /// (a publisher) it is refused like any wrong copy.
+    pub hand_on_mismatch: bool,
 }
 
 impl<'a> Context<'a> {
@@ -233,6 +237,7 @@ impl<'a> Context<'a> {
             mirrors: std::cell::RefCell::new(Vec::new()),
             lan_places: None,
             sums: None,
+            hand_on_mismatch: false,
         }
     }
 
@@ -705,7 +710,7 @@ fn transfer(
         if sums_match(source_sums, out) {
             return Ok(got(url, out.len()));
         }
-        if matches!(source, Source::Mirror { .. }) && start == 0 {
+        if ctx.hand_on_mismatch && matches!(source, Source::Mirror { .. }) && start == 0 {
             // Upstream's own bytes, whole and not spliced onto an earlier part: makepkg
             // judges them itself (`updpkgsums`, `--skipinteg`, a tarball rolled again).
             // Never shared, since they match nothing pinned.

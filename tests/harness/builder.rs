@@ -61,25 +61,34 @@ impl Build {
         let config = dir.join("pacxfer.conf");
         let makepkg_conf = dir.join("makepkg.conf");
         let base = std::fs::read_to_string("/etc/makepkg.conf").expect("read /etc/makepkg.conf");
-        let agent = format!(
+        // The drop-in pacxfer ships, with the tests' binary and configuration in place of
+        // /usr/bin/pacxfer: makepkg reads it after its own DLAGENTS and after setting
+        // `startdir`. `makepkg-plain.conf` has the lines without `--srcinfo $startdir`.
+        let dropin = std::fs::read_to_string(
+            crate::harness::util::repo_root().join("contrib/makepkg.conf.d/pacxfer.conf"),
+        )
+        .expect("read contrib/makepkg.conf.d/pacxfer.conf");
+        let ours = format!(
             "{} --config {} dlagent",
             pacxfer_bin().display(),
             config.display()
         );
-        // As the README says to set it: makepkg.conf is sourced after `startdir` is set, so
-        // the agent is told the PKGBUILD's directory even when SRCDEST moves its working
-        // directory elsewhere. `makepkg-plain.conf` has the line without it.
-        let conf = |agent: &str| {
-            format!(
-                "{base}\nDLAGENTS=(\"http::{agent} %u %o\" \"https::{agent} %u %o\" \
-                 'file::/usr/bin/curl -qgC - -o %o %u')\nPKGEXT=.pkg.tar.zst\nCARCH=x86_64\n\
-                 CHOST=x86_64-pc-linux-gnu\n"
-            )
-        };
-        std::fs::write(&makepkg_conf, conf(&format!("{agent} --srcinfo $startdir")))
+        let dropin = dropin.replace("/usr/bin/pacxfer dlagent", &ours);
+        assert!(
+            dropin.contains(&ours),
+            "the drop-in names /usr/bin/pacxfer dlagent"
+        );
+        let tail = "\nPKGEXT=.pkg.tar.zst\nCARCH=x86_64\nCHOST=x86_64-pc-linux-gnu\n";
+        std::fs::write(&makepkg_conf, format!("{base}\n{dropin}{tail}"))
             .expect("write makepkg.conf");
-        std::fs::write(dir.join("makepkg-plain.conf"), conf(&agent))
-            .expect("write makepkg-plain.conf");
+        std::fs::write(
+            dir.join("makepkg-plain.conf"),
+            format!(
+                "{base}\n{}{tail}",
+                dropin.replace(" --srcinfo $startdir", "")
+            ),
+        )
+        .expect("write makepkg-plain.conf");
         let mut build = Build {
             dir,
             upstream: Some(upstream),

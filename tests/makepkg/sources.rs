@@ -257,6 +257,21 @@ fn wrong_bytes_skip_and_weak_sums_come_from_upstream() {
         std::fs::read(b.pkg_dir("delta").join("delta.bin")).expect("read"),
         good
     );
+
+    // `makepkg -g` (what updpkgsums runs) makes new sums from upstream's files: the node is
+    // not asked, whatever it holds under the old ones.
+    b.clean("delta", &[]);
+    let conf = b.makepkg_conf.display().to_string();
+    let r = b.as_builder(
+        &b.pkg_dir("delta"),
+        &["makepkg", "--config", &conf, "-g"],
+        &[],
+    );
+    r.success()
+        .stdout_has(&format!("sha256sums=('{}'", sha256(&good)))
+        .stderr_has("delta.bin 683.6 KiB from upstream");
+    assert_eq!(b.node.answered(200), 1, "{:?}", b.node.responses());
+    assert_eq!(b.upstream().hits_for("delta.bin").len(), 2);
 }
 
 #[test]
@@ -579,6 +594,20 @@ fn doctor_says_whether_makepkg_fetches_sources_through_pacxfer() {
         .as_str()
         .expect("detail")
         .contains("only one of http and https"));
+    // $startdir in single quotes is not expanded.
+    let single = "DLAGENTS=('http::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o' 'https::/usr/bin/pacxfer dlagent --srcinfo $startdir %u %o')\n";
+    let c = doctor(Some(single));
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("single quotes"));
+    // The drop-in pacxfer ships, after makepkg.conf's own agents.
+    let dropin = std::fs::read_to_string(
+        crate::harness::util::repo_root().join("contrib/makepkg.conf.d/pacxfer.conf"),
+    )
+    .expect("read the drop-in");
+    assert_eq!(doctor(Some(&dropin))["status"], "ok");
     // Appended after /etc/makepkg.conf's curl lines: makepkg takes the first, so not used.
     let appended = "DLAGENTS+=('https::/usr/bin/pacxfer dlagent %u %o')\n";
     assert_eq!(doctor(Some(appended))["status"], "skip");
