@@ -71,6 +71,45 @@ impl std::fmt::Display for PlaceError {
     }
 }
 
+/// Opens a file someone else may control (a PKGBUILD's `.SRCINFO`, a build source, a
+/// download to share) for reading: never through a symbolic link at its last component (nor,
+/// with `dir_too`, at `dir`'s), without blocking on a FIFO, and only a regular file (else an
+/// error of kind `InvalidInput`, "not a regular file"). Its owner and contents are the
+/// caller's to judge.
+pub fn open_foreign(dir: &Path, name: &OsStr, dir_too: bool) -> io::Result<File> {
+    let mut dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    if dir_too {
+        dir_flags |= OFlags::NOFOLLOW;
+    }
+    let d = rfs::open(dir, dir_flags, Mode::empty())?;
+    let fd = rfs::openat(
+        &d,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// [`open_foreign`] of a path: its directory is followed, its last component is not.
+pub fn open_foreign_path(path: &Path) -> io::Result<File> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    open_foreign(dir, name, false)
+}
+
 /// The effective user id.
 pub fn euid() -> u32 {
     rustix::process::geteuid().as_raw()

@@ -95,7 +95,8 @@ pub fn dlagent(
             .filter(|s| s.0.iter().any(|x| x.algo.computed()))
             .collect(),
     };
-    match (&found.from, sums.iter().all(Sums::pins_content)) {
+    let pinned = !sums.is_empty() && sums.iter().all(Sums::pins_content);
+    match (&found.from, pinned) {
         _ if found.upstream_only.is_some() => {}
         (None, _) => progress.note(&format!(
             "no PKGBUILD found that lists {name} from this URL; downloading it from upstream unchecked"
@@ -118,18 +119,17 @@ pub fn dlagent(
                 .join(", ")
         )),
     }
-    let pinned = !sums.is_empty() && sums.iter().all(Sums::pins_content);
     let copies = if pinned {
         source_copies(session, &sums, &progress)
     } else {
         Vec::new()
     };
-    let config = session.fresh_config(&progress);
-    let plan = if pinned {
-        plan::for_source(&sums, &config, &copies, &[url.to_string()])
-    } else {
-        plan::for_source(&[], &config, &[], &[url.to_string()])
-    };
+    let plan = plan::for_source(
+        &sums,
+        &session.fresh_config(&progress),
+        &copies,
+        &[url.to_string()],
+    );
     deliver(
         session,
         &name,
@@ -147,15 +147,6 @@ pub fn dlagent(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where a copy pinned by `sum` is linked in a pacxfer directory: `<sha256>` like a package,
-/// `sources/<algo>/<hex>` for the other sums.
-pub fn rel_path(sum: &sums::Sum) -> String {
-    match sum.algo {
-        Algo::Sha256 => sum.hex(),
-        _ => sum.rel_path(),
-    }
-}
-
 /// The copies of a build source the node holds (`/pacxfer/…` by any of its strong sums), or,
 /// when it holds none, those LAN peers list (`Session::copies_at`).
 pub(super) fn source_copies(
@@ -165,7 +156,7 @@ pub(super) fn source_copies(
 ) -> Vec<SourceCopy> {
     let mut rels: Vec<String> = Vec::new();
     for s in sums.iter().flat_map(|s| s.strong()) {
-        let rel = rel_path(s);
+        let rel = crate::ipfs::seed::Sharer::rel_of(s);
         if !rels.contains(&rel) {
             rels.push(rel);
         }
@@ -207,7 +198,7 @@ pub(super) fn share_after_fetch(
         .into_iter()
         .filter(|a| !all.iter().any(|s| s.algo == *a))
         .collect();
-    let file = match crate::ipfs::seed::open_regular(out.path()) {
+    let file = match crate::cache::trust::open_foreign_path(out.path()) {
         Ok(f) => f,
         Err(e) => return progress.warn(&format!("not shared: {}: {e}", out.path().display())),
     };
@@ -221,7 +212,8 @@ pub(super) fn share_after_fetch(
     let sha256 = out.sha256();
     let mut algos = vec![Algo::Sha256];
     algos.extend(missing);
-    let (cid, more, len) = match sharer.add_hashed(file, &hex::encode(sha256), &algos) {
+    let added = crate::ipfs::seed::add_hashed(sharer.rpc(), file, &hex::encode(sha256), &algos);
+    let (cid, more, len) = match added {
         Ok(added) => added,
         Err(e) => return super::xfer::report_shared(session, Err(e), progress),
     };

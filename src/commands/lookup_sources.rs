@@ -7,9 +7,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::makepkg::caller::{self, Place, Reading};
+use crate::makepkg::caller;
 use crate::makepkg::srcinfo;
-use crate::makepkg::sums::Sums;
 use crate::transfer::plan;
 use crate::ui::progress::Progress;
 
@@ -42,12 +41,8 @@ pub(super) fn lookup_sources(session: &Session, dir: &str, json: bool) -> Result
     let config = session.fresh_config(&progress);
     let mut out: Vec<SourceJson> = Vec::new();
     for dir in caller::pkgbuild_dirs(&[dir.into()]) {
-        let place = Place {
-            dir: dir.clone(),
-            buildfile: "PKGBUILD".into(),
-        };
-        let info = match caller::srcinfo_of(&place, Reading::AnyAge) {
-            Ok(Some((text, _))) => srcinfo::parse(&text),
+        let info = match caller::srcinfo_in(&dir) {
+            Ok(Some(info)) => info,
             Ok(None) => continue,
             Err(why) => bail!("{why}"),
         };
@@ -56,33 +51,22 @@ pub(super) fn lookup_sources(session: &Session, dir: &str, json: bool) -> Result
         }
         for entry in &info.sources {
             let by_agent = srcinfo::fetched_by_agent(&entry.protocol);
-            let sums = Sums(
-                entry
-                    .sums
-                    .0
-                    .iter()
-                    .filter(|s| s.algo.computed())
-                    .cloned()
-                    .collect(),
-            );
-            let pinned = sums.pins_content();
+            let sums = std::slice::from_ref(&entry.sums);
+            let pinned = entry.sums.pins_content();
+            // What `dlagent` would try: the same plan (upstream alone when not pinned).
             let sources = if !by_agent {
                 Vec::new()
-            } else if pinned {
-                let copies =
-                    super::dlagent::source_copies(session, std::slice::from_ref(&sums), &progress);
-                plan::for_source(
-                    std::slice::from_ref(&sums),
-                    &config,
-                    &copies,
-                    std::slice::from_ref(&entry.url),
-                )
-                .sources
-                .iter()
-                .map(|s| crate::ui::shown::redact(&s.describe()).into_owned())
-                .collect()
             } else {
-                vec![crate::ui::shown::redact(&entry.url).into_owned()]
+                let copies = if pinned {
+                    super::dlagent::source_copies(session, sums, &progress)
+                } else {
+                    Vec::new()
+                };
+                plan::for_source(sums, &config, &copies, std::slice::from_ref(&entry.url))
+                    .sources
+                    .iter()
+                    .map(|s| crate::ui::shown::redact(&s.describe()).into_owned())
+                    .collect()
             };
             out.push(SourceJson {
                 pkgbase: info.pkgbase.clone(),

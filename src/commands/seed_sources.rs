@@ -12,9 +12,8 @@ use anyhow::{bail, Result};
 use super::Session;
 use crate::ipfs::rpc::RpcError;
 use crate::ipfs::seed::{Outcome, Sharer};
-use crate::makepkg::caller::{self, Place};
+use crate::makepkg::caller;
 use crate::makepkg::srcinfo;
-use crate::makepkg::sums::{self, Algo};
 use crate::ui::progress::{self, Progress};
 
 /// Counts for the summary line.
@@ -27,32 +26,6 @@ struct Tally {
     differs: u64,
     absent: u64,
     failed: u64,
-}
-
-/// Opens `name` in `dir` for sharing: the directory and the file are each opened without
-/// following a link (a user who owns a PKGBUILD directory cannot turn it, or a source in it,
-/// into a way to another file), the file without blocking on a FIFO, and only a regular file.
-fn open_in(dir: &std::path::Path, name: &str) -> std::io::Result<std::fs::File> {
-    use rustix::fs::{Mode, OFlags};
-    let d = rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let fd = rustix::fs::openat(
-        &d,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let file = std::fs::File::from(fd);
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    Ok(file)
 }
 
 /// Runs `seed --sources`.
@@ -84,12 +57,8 @@ pub(super) fn seed_sources(
         .filter(|p| p.is_absolute());
     let mut tally = Tally::default();
     for dir in &pkgdirs {
-        let place = Place {
-            dir: dir.clone(),
-            buildfile: "PKGBUILD".into(),
-        };
-        let info = match caller::srcinfo_of(&place, caller::Reading::AnyAge) {
-            Ok(Some((text, _))) => srcinfo::parse(&text),
+        let info = match caller::srcinfo_in(dir) {
+            Ok(Some(info)) => info,
             Ok(None) => continue,
             Err(why) => {
                 progress.warn(&format!("{why}; its sources are skipped"));
@@ -116,7 +85,9 @@ pub(super) fn seed_sources(
                 .into_iter()
                 .flatten()
                 .find_map(|d| {
-                    open_in(d, &entry.name)
+                    // Neither the directory nor the file through a link: a user who owns a
+                    // PKGBUILD directory cannot make it a way to another file.
+                    crate::cache::trust::open_foreign(d, std::ffi::OsStr::new(&entry.name), true)
                         .ok()
                         .map(|f| (d.join(&entry.name), f))
                 })
@@ -125,11 +96,15 @@ pub(super) fn seed_sources(
                 progress.note(&format!("{shown}: skipped, not downloaded here"));
                 continue;
             };
-            let mut algos: Vec<Algo> = entry.sums.0.iter().map(|s| s.algo).collect();
-            algos.extend(sums::SHARED);
             // Added while hashed: what the node got is what is judged, and only linked when
             // it matches (an unlinked addition goes with the node's garbage collection).
-            let (cid, all, len) = match sharer.add_hashed(file, &entry.name, &algos) {
+            let added = crate::ipfs::seed::add_hashed(
+                sharer.rpc(),
+                file,
+                &entry.name,
+                &entry.sums.shared_algos(),
+            );
+            let (cid, all, len) = match added {
                 Ok(added) => added,
                 Err(e @ (RpcError::Unreachable { .. } | RpcError::Timeout { .. })) => {
                     bail!("{e}")
@@ -148,11 +123,7 @@ pub(super) fn seed_sources(
                 ));
                 continue;
             }
-            let Some(sha256) = all
-                .iter()
-                .find(|s| s.algo == Algo::Sha256)
-                .and_then(|s| <[u8; 32]>::try_from(s.digest.as_slice()).ok())
-            else {
+            let Some(sha256) = crate::makepkg::sums::sha256_of(&all) else {
                 continue;
             };
             match sharer.link_source(&cid, &sha256, &all) {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::db::entry::Entry;
 use crate::ipfs::rpc::RpcError;
-use crate::makepkg::sums::{Algo, Sums};
+use crate::makepkg::sums::Sums;
 use crate::pacman::target::{Scheme, Target};
 use crate::sources::mirror::Existing;
 use crate::transfer::download::{self, Context, DownloadError};
@@ -246,12 +246,7 @@ pub(super) fn deliver(
     for note in &plan.notes {
         progress.warn(note);
     }
-    let algos: Vec<Algo> = how
-        .sums
-        .iter()
-        .flatten()
-        .flat_map(|s| s.0.iter().map(|x| x.algo))
-        .collect();
+    let algos = crate::makepkg::sums::algos(how.sums.as_deref().unwrap_or(&[]));
     let mut out = Output::open_summing(output, &algos, || {
         progress.info(&format!(
             "waiting for another pacxfer that is writing {}",

@@ -84,11 +84,6 @@ impl Sharer {
         self.rpc.endpoint().to_string()
     }
 
-    /// The MFS path of the file with this SHA-256.
-    pub fn mfs_path(sha256: &[u8; 32]) -> String {
-        format!("{MFS_DIR}/{}", hex::encode(sha256))
-    }
-
     /// The copy of the file with this SHA-256 the node holds, if any.
     pub fn seeded(&self, sha256: &[u8; 32]) -> Result<Option<Seeded>, RpcError> {
         self.seeded_at(&hex::encode(sha256))
@@ -125,29 +120,13 @@ impl Sharer {
         }
     }
 
-    /// Adds a file (`file`, read from its position to its end) without linking or pinning
-    /// it, hashing with `algos` what it sends: the CID, and the digests and length of exactly
-    /// the bytes the node got. The caller links it (`link_source`) only when those match; an
-    /// unlinked, unpinned addition goes with the node's next garbage collection.
-    pub fn add_hashed(
-        &self,
-        file: std::fs::File,
-        name: &str,
-        algos: &[Algo],
-    ) -> Result<(String, Vec<Sum>, u64), RpcError> {
-        let mut args: Vec<(&str, &str)> = PROFILE.to_vec();
-        args.push(("pin", "false"));
-        let mut reader = HashingReader::new(file, algos);
-        let added = self.rpc.add_open(&mut reader, name, &args)?;
-        let cid = added.hash;
-        if cid.is_empty() || !cid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(RpcError::BadAnswer {
-                command: "add".into(),
-                why: format!("{cid:?} is not a CID"),
-            });
+    /// Where a file pinned by `sum` is linked below `/pacxfer`: `<sha256>` like a package,
+    /// `sources/<algo>/<hex>` for the other sums.
+    pub fn rel_of(sum: &Sum) -> String {
+        match sum.algo {
+            Algo::Sha256 => sum.hex(),
+            _ => sum.rel_path(),
         }
-        let (sums, len) = reader.sums();
-        Ok((cid, sums, len))
     }
 
     /// Links a build source the node holds as `cid`, whose bytes matched its PKGBUILD's sums,
@@ -160,38 +139,25 @@ impl Sharer {
         sha256: &[u8; 32],
         others: &[Sum],
     ) -> Result<Outcome, RpcError> {
-        let mut rels: Vec<(String, String)> = vec![(hex::encode(sha256), MFS_DIR.to_string())];
-        for sum in others
-            .iter()
-            .filter(|s| s.algo.strong() && s.algo != Algo::Sha256)
-        {
-            rels.push((sum.rel_path(), format!("{MFS_DIR}/sources/{}", sum.algo)));
-        }
+        let mut rels: Vec<String> = vec![hex::encode(sha256)];
+        rels.extend(
+            others
+                .iter()
+                .filter(|s| s.algo.strong() && s.algo != Algo::Sha256)
+                .map(Sharer::rel_of),
+        );
         if self.pin {
             self.rpc.call("pin/add", &[("arg", cid)])?;
         }
         let mut made = false;
-        for (rel, dir) in rels {
-            let target = format!("{MFS_DIR}/{rel}");
-            match self.seeded_at(&rel)? {
+        for rel in rels {
+            let stale = match self.seeded_at(&rel)? {
                 Some(s) if s.cid == cid => continue,
-                Some(_) => {
-                    self.rpc.call("files/rm", &[("arg", &target)])?;
-                }
-                None => {}
-            }
-            self.rpc
-                .call("files/mkdir", &[("arg", &dir), ("parents", "true")])?;
-            match self.rpc.call(
-                "files/cp",
-                &[("arg", &format!("/ipfs/{cid}")), ("arg", &target)],
-            ) {
-                Ok(_) => made = true,
-                Err(RpcError::Failed { message, .. })
-                    if message.contains("already exists")
-                        || message.contains("already has entry") => {}
-                Err(e) => return Err(e),
-            }
+                Some(_) => true,
+                None => false,
+            };
+            self.link(cid, &rel, stale)?;
+            made = true;
         }
         let cid = cid.to_string();
         Ok(if made {
@@ -201,10 +167,34 @@ impl Sharer {
         })
     }
 
+    /// Links `/ipfs/<cid>` as `/pacxfer/<rel>`, making the directories on the way and
+    /// removing a `stale` link there first; another pacxfer that linked it meanwhile is fine.
+    fn link(&self, cid: &str, rel: &str, stale: bool) -> Result<(), RpcError> {
+        let target = format!("{MFS_DIR}/{rel}");
+        let dir = target.rsplit_once('/').map_or(MFS_DIR, |(d, _)| d);
+        self.rpc
+            .call("files/mkdir", &[("arg", dir), ("parents", "true")])?;
+        if stale {
+            self.rpc.call("files/rm", &[("arg", &target)])?;
+        }
+        match self.rpc.call(
+            "files/cp",
+            &[("arg", &format!("/ipfs/{cid}")), ("arg", &target)],
+        ) {
+            Ok(_) => Ok(()),
+            // Another pacxfer linked it meanwhile.
+            Err(RpcError::Failed { message, .. })
+                if message.contains("already exists") || message.contains("already has entry") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Adds the file at `path`, whose SHA-256 and size a database lists, and links it as
     /// `/pacxfer/<sha256>`; a copy of that size already there is left as it is.
     pub fn seed(&self, path: &Path, sha256: &[u8; 32], size: u64) -> Result<Outcome, RpcError> {
-        let target = Sharer::mfs_path(sha256);
         let stale = match self.seeded(sha256)? {
             Some(s) if s.size == size => return Ok(Outcome::Present { cid: s.cid }),
             Some(_) => true,
@@ -213,56 +203,46 @@ impl Sharer {
         let mut args: Vec<(&str, &str)> = PROFILE.to_vec();
         args.push(("pin", if self.pin { "true" } else { "false" }));
         let name = hex::encode(sha256);
-        let added = self.rpc.add_file(path, &name, &args)?;
-        if !added.hash.bytes().all(|b| b.is_ascii_alphanumeric()) || added.hash.is_empty() {
-            return Err(RpcError::BadAnswer {
-                command: "add".into(),
-                why: format!("{:?} is not a CID", added.hash),
-            });
-        }
-        self.rpc
-            .call("files/mkdir", &[("arg", MFS_DIR), ("parents", "true")])?;
-        if stale {
-            self.rpc.call("files/rm", &[("arg", &target)])?;
-        }
-        let source = format!("/ipfs/{}", added.hash);
-        match self
-            .rpc
-            .call("files/cp", &[("arg", &source), ("arg", &target)])
-        {
-            Ok(_) => {}
-            // Another pacxfer linked it meanwhile.
-            Err(RpcError::Failed { message, .. })
-                if message.contains("already exists") || message.contains("already has entry") => {}
-            Err(e) => return Err(e),
-        }
-        Ok(Outcome::Added { cid: added.hash })
+        let cid = checked_cid(self.rpc.add_file(path, &name, &args)?.hash)?;
+        self.link(&cid, &name, stale)?;
+        Ok(Outcome::Added { cid })
     }
 }
 
-/// Opens a file to share: never through a symbolic link, never blocking on a FIFO, and only
-/// a regular file.
-pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+/// A CID from the node's `add`: letters and digits only, never empty, or the node's answer
+/// is refused.
+pub fn checked_cid(hash: String) -> Result<String, RpcError> {
+    if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(RpcError::BadAnswer {
+            command: "add".into(),
+            why: format!("{hash:?} is not a CID"),
+        });
     }
-    Ok(file)
+    Ok(hash)
+}
+
+/// Adds what `file` reads (from its position to its end) with the profile's settings,
+/// neither linked nor pinned, hashing with `algos` what it sends: the CID, and the digests
+/// and length of exactly the bytes the node got. The caller links it only when those match;
+/// an unlinked, unpinned addition goes with the node's next garbage collection.
+pub fn add_hashed(
+    rpc: &Rpc,
+    file: std::fs::File,
+    name: &str,
+    algos: &[Algo],
+) -> Result<(String, Vec<Sum>, u64), RpcError> {
+    let mut args: Vec<(&str, &str)> = PROFILE.to_vec();
+    args.push(("pin", "false"));
+    let mut reader = HashingReader::new(file, algos);
+    let cid = checked_cid(rpc.add_open(&mut reader, name, &args)?.hash)?;
+    let (sums, len) = reader.sums();
+    Ok((cid, sums, len))
 }
 
 /// SHA-256 and length of a file.
 pub fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
     let (sums, len) = crate::makepkg::sums::hash_file(path, &[Algo::Sha256])?;
-    let sha256 = sums
-        .first()
-        .and_then(|s| <[u8; 32]>::try_from(s.digest.as_slice()).ok())
+    let sha256 = crate::makepkg::sums::sha256_of(&sums)
         .ok_or_else(|| std::io::Error::other("no SHA-256 computed"))?;
     Ok((sha256, len))
 }

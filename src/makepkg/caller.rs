@@ -14,7 +14,7 @@
 //! build, and nothing is run there (`Reading`). Everything here belongs to the user who
 //! builds, and pacxfer runs as that user: as root, only files root owns are read.
 
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -86,29 +86,43 @@ pub struct Place {
     pub buildfile: String,
 }
 
-/// The places to look, in order: `explicit` (a `.SRCINFO` or a directory; with the parent's
-/// build script when the parent works in that same directory), then the parent makepkg's,
-/// then the working directory.
-pub fn places(explicit: Option<&Path>, parent: &Parent) -> Vec<Place> {
-    let mut out: Vec<Place> = Vec::new();
-    let mut add = |p: Place| {
-        if !out.contains(&p) {
-            out.push(p);
+/// The places to look, in order, and how each may be read: `explicit` (a `.SRCINFO` or a
+/// directory; with the parent's build script when the parent works in that same directory),
+/// the one makepkg named; then the parent makepkg's, then the working directory, inferred.
+pub fn places(explicit: Option<&Path>, parent: &Parent) -> Vec<(Place, Reading)> {
+    let mut out: Vec<(Place, Reading)> = Vec::new();
+    let mut add = |p: Place, how: Reading| {
+        if !out.iter().any(|(q, _)| *q == p) {
+            out.push((p, how));
         }
     };
     if let Some(path) = explicit {
-        add(explicit_place(path, parent.place.as_ref()));
+        add(explicit_place(path, parent.place.as_ref()), Reading::Named);
     }
     if let Some(p) = &parent.place {
-        add(p.clone());
+        add(p.clone(), Reading::Inferred);
     }
     if let Ok(cwd) = std::env::current_dir() {
-        add(Place {
-            dir: cwd,
-            buildfile: "PKGBUILD".into(),
-        });
+        add(
+            Place {
+                dir: cwd,
+                buildfile: "PKGBUILD".into(),
+            },
+            Reading::Inferred,
+        );
     }
     out
+}
+
+/// What the `.SRCINFO` of a PKGBUILD directory says, read for `seed --sources`, `lookup` or
+/// a publisher (`Reading::AnyAge`: nothing is ever run). `None` when the directory has
+/// neither a PKGBUILD nor a `.SRCINFO`.
+pub fn srcinfo_in(dir: &Path) -> Result<Option<srcinfo::SrcInfo>, String> {
+    let place = Place {
+        dir: dir.to_path_buf(),
+        buildfile: "PKGBUILD".into(),
+    };
+    Ok(srcinfo_of(&place, Reading::AnyAge)?.map(|(text, _)| srcinfo::parse(&text)))
 }
 
 /// The PKGBUILD directories `dirs` name: each that holds a `.SRCINFO` or a PKGBUILD, else
@@ -242,14 +256,7 @@ pub fn buildscript_arg(args: &[String]) -> Option<String> {
 }
 
 fn read_proc(path: &str) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(PROC_MAX)
-        .read_to_end(&mut buf)
-        .ok()?;
-    Some(buf)
+    super::read_at_most(Path::new(path), PROC_MAX)
 }
 
 /// The entries of the PKGBUILD this call is for that name `url` saved as `name`.
@@ -263,14 +270,8 @@ pub fn entries_for(url: &str, name: &str, explicit: Option<&Path>) -> Found {
         upstream_only: parent.upstream_only(),
         ..Found::default()
     };
-    let named = explicit.map(|p| explicit_place(p, parent.place.as_ref()));
-    for place in places(explicit, &parent) {
-        let how = if Some(&place) == named.as_ref() {
-            Reading::Named
-        } else {
-            Reading::Inferred
-        };
-        let info = match srcinfo_of(&place, how) {
+    for (place, how) in places(explicit, &parent) {
+        let (info, from) = match srcinfo_of(&place, how) {
             Ok(Some((text, from))) => (srcinfo::parse(&text), from),
             Ok(None) => continue,
             Err(why) => {
@@ -278,7 +279,6 @@ pub fn entries_for(url: &str, name: &str, explicit: Option<&Path>) -> Found {
                 continue;
             }
         };
-        let (info, from) = info;
         let entries: Vec<SourceEntry> = info
             .entries_for(url, name, &arch)
             .into_iter()
@@ -392,17 +392,16 @@ fn owned_well(meta: &std::fs::Metadata) -> bool {
 /// `SRCINFO_MAX`.
 fn read_srcinfo(path: &Path, any_owner: bool) -> Result<String, String> {
     use std::io::Read;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
-        .open(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file = crate::cache::trust::open_foreign_path(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            format!("{} is not a regular file", path.display())
+        } else {
+            format!("cannot read {}: {e}", path.display())
+        }
+    })?;
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
     if !any_owner && !owned_well(&meta) {
         return Err(format!(
             "{} is not root's own; not read as root",

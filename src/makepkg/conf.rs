@@ -94,14 +94,7 @@ pub fn agent_for<'a>(
 }
 
 fn read(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(CONF_MAX)
-        .read_to_end(&mut buf)
-        .ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
+    super::read_at_most(path, CONF_MAX).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// Each `DLAGENTS=(…)` (false) or `DLAGENTS+=(…)` (true) in `text`, with its entries.

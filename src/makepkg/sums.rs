@@ -156,14 +156,17 @@ impl Sums {
         self.strong().next().is_some()
     }
 
-    pub fn get(&self, algo: Algo) -> Option<&Sum> {
-        self.0.iter().find(|s| s.algo == algo)
-    }
-
     /// The SHA-256, when pinned.
     pub fn sha256(&self) -> Option<[u8; 32]> {
-        self.get(Algo::Sha256)
-            .and_then(|s| s.digest.as_slice().try_into().ok())
+        sha256_of(&self.0)
+    }
+
+    /// The algorithms to hash a file with before it is shared or published: those it pins,
+    /// and [`SHARED`].
+    pub fn shared_algos(&self) -> Vec<Algo> {
+        let mut algos = algos(std::slice::from_ref(self));
+        algos.extend(SHARED);
+        algos
     }
 
     /// Whether computed digests match every sum pacxfer computes (and there is one).
@@ -177,6 +180,21 @@ impl Sums {
         }
         checked > 0
     }
+}
+
+/// The SHA-256 among `sums`, when there is one.
+pub fn sha256_of(sums: &[Sum]) -> Option<[u8; 32]> {
+    sums.iter()
+        .find(|s| s.algo == Algo::Sha256)
+        .and_then(|s| s.digest.as_slice().try_into().ok())
+}
+
+/// The algorithms `list` pins, one or more times each (what an output must keep to judge a
+/// file by them).
+pub fn algos(list: &[Sums]) -> Vec<Algo> {
+    list.iter()
+        .flat_map(|s| s.0.iter().map(|x| x.algo))
+        .collect()
 }
 
 /// Running hashers for a set of algorithms.
@@ -216,10 +234,6 @@ impl Hashers {
             });
         }
         Hashers(out)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     pub fn update(&mut self, bytes: &[u8]) {
@@ -319,33 +333,9 @@ pub fn hash_file(path: &std::path::Path, algos: &[Algo]) -> std::io::Result<(Vec
             "not a regular file",
         ));
     }
-    hash_reader(file, algos, None)
-}
-
-/// The digests `algos` of what `src` holds from its position to its end, and how many bytes
-/// that was; `copy` gets every byte too.
-pub fn hash_reader(
-    mut src: impl std::io::Read,
-    algos: &[Algo],
-    mut copy: Option<&mut dyn std::io::Write>,
-) -> std::io::Result<(Vec<Sum>, u64)> {
-    let mut hashers = Hashers::new(algos.iter().copied());
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hashers.update(&buf[..n]);
-        if let Some(c) = copy.as_deref_mut() {
-            c.write_all(&buf[..n])?;
-        }
-        len += n as u64;
-    }
-    Ok((hashers.sums(), len))
+    let mut reader = HashingReader::new(file, algos);
+    std::io::copy(&mut reader, &mut std::io::sink())?;
+    Ok(reader.sums())
 }
 
 #[cfg(test)]

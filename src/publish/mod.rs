@@ -359,13 +359,7 @@ impl<'a> Publisher<'a> {
         let mut args: Vec<(&str, &str)> = PROFILE.to_vec();
         args.push(("pin", "false"));
         let added = self.rpc.add_file(path, name, &args)?;
-        if added.hash.is_empty() || !added.hash.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(PublishError::Rpc(RpcError::BadAnswer {
-                command: "add".into(),
-                why: format!("{:?} is not a CID", added.hash),
-            }));
-        }
-        Ok(added.hash)
+        Ok(crate::ipfs::seed::checked_cid(added.hash)?)
     }
 
     /// One repository: its database files, then every package it lists.

@@ -11,9 +11,9 @@
 
 use super::state::SourceListing;
 use super::{file_progress, PublishError, Publisher};
-use crate::makepkg::caller::{self, Place, Reading};
-use crate::makepkg::srcinfo::{self, SourceEntry};
-use crate::makepkg::sums::{self, Algo, Sums};
+use crate::makepkg::caller;
+use crate::makepkg::srcinfo::SourceEntry;
+use crate::makepkg::sums::Sums;
 use crate::transfer::download::{self, Context};
 use crate::transfer::plan;
 
@@ -45,12 +45,8 @@ impl Publisher<'_> {
         // they had stays as last published, whatever its age.
         let mut spared: Vec<String> = Vec::new();
         for dir in &dirs {
-            let place = Place {
-                dir: dir.clone(),
-                buildfile: "PKGBUILD".into(),
-            };
-            let info = match caller::srcinfo_of(&place, Reading::AnyAge) {
-                Ok(Some((text, _))) => srcinfo::parse(&text),
+            let info = match caller::srcinfo_in(dir) {
+                Ok(Some(info)) => info,
                 Ok(None) => continue,
                 Err(why) => {
                     self.summary.failed += 1;
@@ -178,19 +174,23 @@ impl Publisher<'_> {
             download::keep_what_arrived,
         )
         .map_err(|e| skipped(e.why))?;
-        let mut algos: Vec<Algo> = entry.sums.0.iter().map(|s| s.algo).collect();
-        algos.extend(sums::SHARED);
-        let (all, size) =
-            sums::hash_file(&dest, &algos).map_err(|e| PublishError::Io(dest.clone(), e))?;
+        // Added while hashed with SHA-256, SHA-512 and BLAKE2b besides what it pins: one
+        // more read of the file, and what the node got is what is recorded.
+        let file = std::fs::File::open(&dest).map_err(|e| PublishError::Io(dest.clone(), e))?;
+        let (cid, all, size) = crate::ipfs::seed::add_hashed(
+            &self.rpc,
+            file,
+            &entry.name,
+            &entry.sums.shared_algos(),
+        )?;
+        let _ = std::fs::remove_file(&dest);
         if !entry.sums.matched_by(&all) {
-            let _ = std::fs::remove_file(&dest);
             return Err(skipped("it changed after it was checked".into()));
         }
         let strong = Sums(all.into_iter().filter(|s| s.algo.strong()).collect());
         let Some(sha256) = strong.sha256().map(hex::encode) else {
             return Err(skipped("no SHA-256 computed".into()));
         };
-        let cid = self.add(&dest, &entry.name)?;
         let links: Vec<(String, String)> = strong
             .0
             .iter()
@@ -198,13 +198,11 @@ impl Publisher<'_> {
             .collect();
         self.state
             .add_source(&sha256, &cid, size, &links, &listing(sha256.clone()))?;
-        let _ = std::fs::remove_file(&dest);
         Ok(Outcome::Added(size))
     }
 }
 
-/// Whether makepkg fetches this source over HTTP(S) through its agent.
+/// Whether makepkg fetches this source over HTTP(S) (through its agent).
 fn fetched_over_http(entry: &SourceEntry) -> bool {
-    srcinfo::fetched_by_agent(&entry.protocol)
-        && matches!(entry.protocol.as_str(), "http" | "https")
+    matches!(entry.protocol.as_str(), "http" | "https")
 }

@@ -304,12 +304,7 @@ pub fn into_file(
     let part = PathBuf::from(part);
     let undelivered = |why: String, no_space: bool| Undelivered { why, no_space };
     // A build source is judged by its PKGBUILD's sums: the output keeps them.
-    let algos: Vec<crate::makepkg::sums::Algo> = ctx
-        .sums
-        .iter()
-        .flatten()
-        .flat_map(|s| s.0.iter().map(|x| x.algo))
-        .collect();
+    let algos = crate::makepkg::sums::algos(ctx.sums.as_deref().unwrap_or(&[]));
     let mut out = Output::open_summing(&part, &algos, || {
         progress.info(&format!(
             "waiting for another pacxfer that is writing {}",

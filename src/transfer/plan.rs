@@ -226,7 +226,7 @@ pub struct SourceCopy {
 
 /// The gateway URLs for a build source pinned by `sums`: one per template and strong sum
 /// whose placeholders are all among `algo`, `hex` and `sha256`.
-pub fn source_gateway_urls(sums: &[Sums], config: &Config) -> Vec<String> {
+fn source_gateway_urls(sums: &[Sums], config: &Config) -> Vec<String> {
     let base = config.gateway_base();
     let mut urls: Vec<String> = Vec::new();
     for s in sums {
